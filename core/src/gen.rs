@@ -1,0 +1,350 @@
+//! Deterministic synthetic traces, so the model can be explored without hardware.
+//!
+//! Every workload is a pure function of its parameters and seed; events are emitted through a
+//! callback, so traces of any length stream without being held in memory.
+
+use crate::trace::{Event, EventCtx, EventKind, Memslot, RmapKind, TraceMeta};
+use serde::{Deserialize, Serialize};
+
+/// First gfn the generators use for data pages.
+pub const GEN_BASE_GFN: u64 = 0x1000;
+/// SPTE ids are `space << SPTE_SPACE_SHIFT | index`: one space per address space / mapping set.
+pub const SPTE_SPACE_SHIFT: u32 = 32;
+
+/// A synthetic workload and its parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "workload", rename_all = "kebab-case")]
+pub enum Workload {
+    /// One guest page mapped at `aliases` virtual addresses (each touched), then unmapped.
+    Alias {
+        /// Mappings of the page.
+        aliases: u64,
+    },
+    /// `procs` address spaces sharing `pages` pages (a fork storm), each with `private` pages of
+    /// its own; then every child exits.
+    Fork {
+        /// Address spaces (parent included).
+        procs: u64,
+        /// Shared pages.
+        pages: u64,
+        /// Private pages per address space.
+        private: u64,
+    },
+    /// `gfns` guest frames with a skewed number of mappings each: most 1, a few many
+    /// (P(k ≥ m) ≈ m^-`skew_tenths`/10), capped at `max_aliases`.
+    Spread {
+        /// Guest frames.
+        gfns: u64,
+        /// Largest alias count.
+        max_aliases: u64,
+        /// Tail exponent × 10 (e.g. 15 = 1.5; smaller means heavier tail).
+        skew_tenths: u64,
+    },
+    /// `cycles` rounds of mapping `batch` random (gfn, address) pairs over `gfns` frames and
+    /// `spaces` address spaces, then unmapping a random half of everything mapped.
+    Churn {
+        /// Rounds.
+        cycles: u64,
+        /// Mappings per round.
+        batch: u64,
+        /// Guest frames to choose from.
+        gfns: u64,
+        /// Address spaces to choose from.
+        spaces: u64,
+    },
+}
+
+impl Workload {
+    /// The workload's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Workload::Alias { .. } => "alias",
+            Workload::Fork { .. } => "fork",
+            Workload::Spread { .. } => "spread",
+            Workload::Churn { .. } => "churn",
+        }
+    }
+
+    /// A one-line description with parameters.
+    pub fn describe(&self) -> String {
+        match self {
+            Workload::Alias { aliases } => format!("alias: one page mapped at {aliases} addresses, then unmapped"),
+            Workload::Fork { procs, pages, private } => format!(
+                "fork: {procs} address spaces sharing {pages} pages, {private} private pages each, then exit"
+            ),
+            Workload::Spread { gfns, max_aliases, skew_tenths } => format!(
+                "spread: {gfns} frames, alias counts skewed (tail exponent {}.{}) up to {max_aliases}",
+                skew_tenths / 10,
+                skew_tenths % 10
+            ),
+            Workload::Churn { cycles, batch, gfns, spaces } => format!(
+                "churn: {cycles} rounds of {batch} maps over {gfns} frames x {spaces} spaces, unmapping half each round"
+            ),
+        }
+    }
+
+    /// Frames the workload touches (for the memslot in the metadata).
+    fn frames(&self) -> u64 {
+        match *self {
+            Workload::Alias { .. } => 1,
+            Workload::Fork {
+                procs,
+                pages,
+                private,
+            } => pages + procs * private,
+            Workload::Spread { gfns, .. } | Workload::Churn { gfns, .. } => gfns,
+        }
+    }
+}
+
+/// `splitmix64`: a tiny, well-mixed deterministic generator.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Seeded generator.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n.max(1))) >> 64) as u64
+    }
+
+    /// Uniform in `(0, 1]`.
+    pub fn unit(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+}
+
+/// Generator settings shared by all workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenOptions {
+    /// vCPUs the work is spread over (round robin per address space / mapping).
+    pub vcpus: u32,
+    /// Seed for the random choices.
+    pub seed: u64,
+}
+
+impl Default for GenOptions {
+    fn default() -> Self {
+        GenOptions { vcpus: 1, seed: 1 }
+    }
+}
+
+/// Metadata of a generated trace.
+pub fn meta_for(w: &Workload, opts: &GenOptions, tool: &str) -> TraceMeta {
+    let mut meta = TraceMeta {
+        source: Some("synthetic".into()),
+        workload: Some(w.describe()),
+        tool: Some(tool.to_string()),
+        vcpus: Some(opts.vcpus.max(1)),
+        fault_events: Some(true),
+        anonymised: Some(false),
+        memslots: vec![Memslot {
+            base_gfn: GEN_BASE_GFN,
+            pages: w.frames().max(1),
+        }],
+        ..TraceMeta::default()
+    };
+    meta.extra
+        .insert("seed".into(), serde_json::Value::from(opts.seed));
+    meta
+}
+
+struct Emitter<'a> {
+    out: &'a mut dyn FnMut(Event),
+    vcpus: u32,
+}
+
+impl Emitter<'_> {
+    fn ctx(&self, gfn: u64, vcpu: u32) -> EventCtx {
+        EventCtx {
+            vcpu: Some(vcpu),
+            gfn: Some(gfn),
+            level: Some(1),
+            kind: Some(RmapKind::Gfn),
+        }
+    }
+
+    fn vcpu_of(&self, space: u64) -> u32 {
+        (space % u64::from(self.vcpus.max(1))) as u32
+    }
+
+    fn fault(&mut self, vcpu: u32) {
+        (self.out)(Event::new(EventKind::Fault { vcpu }));
+    }
+
+    fn map(&mut self, gfn: u64, space: u64, index: u64) {
+        let vcpu = self.vcpu_of(space);
+        self.fault(vcpu);
+        let ctx = self.ctx(gfn, vcpu);
+        (self.out)(Event::add(gfn, spte_id(space, index)).with_ctx(ctx));
+    }
+
+    fn unmap(&mut self, gfn: u64, space: u64, index: u64) {
+        let vcpu = self.vcpu_of(space);
+        let ctx = self.ctx(gfn, vcpu);
+        (self.out)(Event::remove(gfn, spte_id(space, index)).with_ctx(ctx));
+    }
+
+    fn mark(&mut self, label: &str) {
+        (self.out)(Event::new(EventKind::Mark {
+            label: label.into(),
+        }));
+    }
+}
+
+/// The SPTE id of mapping `index` in address space `space`.
+pub fn spte_id(space: u64, index: u64) -> u64 {
+    (space << SPTE_SPACE_SHIFT) | (index & ((1 << SPTE_SPACE_SHIFT) - 1))
+}
+
+/// Emit the workload's events in order.
+pub fn generate(w: &Workload, opts: &GenOptions, out: &mut dyn FnMut(Event)) {
+    let mut rng = SplitMix64::new(opts.seed);
+    let mut e = Emitter {
+        out,
+        vcpus: opts.vcpus.max(1),
+    };
+    match *w {
+        Workload::Alias { aliases } => {
+            e.mark("map");
+            for i in 0..aliases {
+                e.map(GEN_BASE_GFN, i, 0);
+            }
+            e.mark("unmap");
+            for i in 0..aliases {
+                e.unmap(GEN_BASE_GFN, i, 0);
+            }
+        }
+        Workload::Fork {
+            procs,
+            pages,
+            private,
+        } => {
+            let private_gfn = |p: u64, k: u64| GEN_BASE_GFN + pages + p * private + k;
+            for p in 0..procs {
+                e.mark(if p == 0 { "parent" } else { "fork" });
+                for m in 0..pages {
+                    e.map(GEN_BASE_GFN + m, p, m);
+                }
+                for k in 0..private {
+                    e.map(private_gfn(p, k), p, pages + k);
+                }
+            }
+            e.mark("exit");
+            for p in (0..procs).rev() {
+                for m in 0..pages {
+                    e.unmap(GEN_BASE_GFN + m, p, m);
+                }
+                for k in 0..private {
+                    e.unmap(private_gfn(p, k), p, pages + k);
+                }
+            }
+        }
+        Workload::Spread {
+            gfns,
+            max_aliases,
+            skew_tenths,
+        } => {
+            let alpha = skew_tenths.max(1) as f64 / 10.0;
+            e.mark("map");
+            for g in 0..gfns {
+                let k = (rng.unit().powf(-1.0 / alpha)).floor() as u64;
+                let k = k.clamp(1, max_aliases.max(1));
+                for a in 0..k {
+                    // Each alias lives in its own address space; index = the gfn's slot in it.
+                    e.map(GEN_BASE_GFN + g, a, g);
+                }
+            }
+        }
+        Workload::Churn {
+            cycles,
+            batch,
+            gfns,
+            spaces,
+        } => {
+            let gfns = gfns.max(1);
+            let spaces = spaces.max(1);
+            // (gfn, space) pairs currently mapped; index in the space = gfn offset.
+            let mut mapped: Vec<(u64, u64)> = Vec::new();
+            let mut present = std::collections::HashSet::new();
+            for c in 0..cycles {
+                e.mark(&format!("cycle {c}"));
+                for _ in 0..batch {
+                    let g = rng.below(gfns);
+                    let s = rng.below(spaces);
+                    if present.insert((g, s)) {
+                        mapped.push((g, s));
+                        e.map(GEN_BASE_GFN + g, s, g);
+                    }
+                }
+                let mut i = 0;
+                while i < mapped.len() {
+                    if rng.below(2) == 0 {
+                        let (g, s) = mapped.swap_remove(i);
+                        present.remove(&(g, s));
+                        e.unmap(GEN_BASE_GFN + g, s, g);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            e.mark("teardown");
+            for (g, s) in mapped.drain(..) {
+                e.unmap(GEN_BASE_GFN + g, s, g);
+            }
+        }
+    }
+}
+
+/// Generate into a vector.
+pub fn generate_vec(w: &Workload, opts: &GenOptions) -> Vec<Event> {
+    let mut v = Vec::new();
+    generate(w, opts, &mut |ev| v.push(ev));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic() {
+        let w = Workload::Churn {
+            cycles: 5,
+            batch: 50,
+            gfns: 20,
+            spaces: 4,
+        };
+        let o = GenOptions { vcpus: 2, seed: 7 };
+        assert_eq!(generate_vec(&w, &o), generate_vec(&w, &o));
+        let o2 = GenOptions { vcpus: 2, seed: 8 };
+        assert_ne!(generate_vec(&w, &o), generate_vec(&w, &o2));
+    }
+
+    #[test]
+    fn alias_counts() {
+        let v = generate_vec(&Workload::Alias { aliases: 5 }, &GenOptions::default());
+        let adds = v
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Add { .. }))
+            .count();
+        let removes = v
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Remove { .. }))
+            .count();
+        assert_eq!((adds, removes), (5, 5));
+    }
+}

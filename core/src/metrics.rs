@@ -1,0 +1,153 @@
+//! Small streaming statistics: per-operation cost distributions and a bounded time series.
+
+use serde::{Deserialize, Serialize};
+
+/// Buckets of a [`Distribution`]: bucket 0 holds 0, bucket k ≥ 1 holds values in `[2^(k-1), 2^k)`.
+pub const DIST_BUCKETS: usize = 24;
+
+/// Count, sum, max and log2 buckets of a per-operation quantity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// Operations recorded.
+    pub count: u64,
+    /// Sum of the values.
+    pub total: u64,
+    /// Largest value.
+    pub max: u64,
+    /// log2 buckets: `[0]` = 0, `[k]` = `2^(k-1) ..= 2^k - 1`, the last bucket open-ended.
+    pub buckets: Vec<u64>,
+}
+
+impl Distribution {
+    /// Record one value.
+    pub fn record(&mut self, v: u64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; DIST_BUCKETS];
+        }
+        self.count += 1;
+        self.total += v;
+        self.max = self.max.max(v);
+        let b = if v == 0 {
+            0
+        } else {
+            ((64 - v.leading_zeros()) as usize).min(DIST_BUCKETS - 1)
+        };
+        self.buckets[b] += 1;
+    }
+
+    /// Mean value (0 when empty).
+    pub fn mean(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.total as f64 / self.count as f64
+        }
+    }
+}
+
+/// Points kept by a [`Series`] before it halves its resolution.
+pub const SERIES_POINTS: usize = 512;
+
+/// A time series of a gauge over event indices with bounded memory: it keeps at most
+/// [`SERIES_POINTS`] points, each the maximum over a window of `stride` events; when full, pairs
+/// merge and the stride doubles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Events per point.
+    pub stride: u64,
+    /// `(first event index of the window, maximum value in the window)`.
+    pub points: Vec<(u64, u64)>,
+    #[serde(skip)]
+    cur: Option<(u64, u64)>,
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Series {
+            stride: 1,
+            points: Vec::new(),
+            cur: None,
+        }
+    }
+}
+
+impl Series {
+    /// Record the gauge's value after event `index` (indices must increase).
+    pub fn record(&mut self, index: u64, value: u64) {
+        let window = index - index % self.stride;
+        match &mut self.cur {
+            Some((w, v)) if *w == window => *v = (*v).max(value),
+            _ => {
+                if let Some(done) = self.cur.take() {
+                    self.push(done);
+                }
+                let window = index - index % self.stride;
+                self.cur = Some((window, value));
+            }
+        }
+    }
+
+    fn push(&mut self, p: (u64, u64)) {
+        self.points.push(p);
+        if self.points.len() >= SERIES_POINTS {
+            self.stride *= 2;
+            let old = std::mem::take(&mut self.points);
+            for (w, v) in old {
+                let w2 = w - w % self.stride;
+                match self.points.last_mut() {
+                    Some((lw, lv)) if *lw == w2 => *lv = (*lv).max(v),
+                    _ => self.points.push((w2, v)),
+                }
+            }
+            if let Some((w, v)) = self.cur {
+                let w2 = w - w % self.stride;
+                match self.points.last_mut() {
+                    Some((lw, lv)) if *lw == w2 => {
+                        *lv = (*lv).max(v);
+                        self.cur = None;
+                    }
+                    _ => self.cur = Some((w2, v)),
+                }
+            }
+        }
+    }
+
+    /// Close the series (flush the open window).
+    pub fn finish(&mut self) {
+        if let Some(p) = self.cur.take() {
+            self.points.push(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distribution_buckets() {
+        let mut d = Distribution::default();
+        for v in [0, 1, 2, 3, 4, 1000] {
+            d.record(v);
+        }
+        assert_eq!(d.count, 6);
+        assert_eq!(d.max, 1000);
+        assert_eq!(d.buckets[0], 1);
+        assert_eq!(d.buckets[1], 1);
+        assert_eq!(d.buckets[2], 2);
+        assert_eq!(d.buckets[3], 1);
+        assert_eq!(d.buckets[10], 1);
+    }
+
+    #[test]
+    fn series_stays_bounded_and_keeps_the_peak() {
+        let mut s = Series::default();
+        for i in 0..100_000u64 {
+            s.record(i, if i == 77_777 { 1_000_000 } else { i % 100 });
+        }
+        s.finish();
+        assert!(s.points.len() <= SERIES_POINTS);
+        assert_eq!(s.points.iter().map(|p| p.1).max(), Some(1_000_000));
+        assert!(s.points.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+}

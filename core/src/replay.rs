@@ -1,0 +1,1023 @@
+//! Replay one trace through many configurations in a single streaming pass.
+//!
+//! Configurations that share a recycle threshold agree on which SPTEs are in which rmap (array
+//! size, era and caches change only the lists' shape), so they form a *group* that shares one
+//! membership index: a map from SPTE id to a dense rmap index, reused when an rmap empties.
+//! Memory is therefore bounded by the live rmap state, never by the trace length.
+
+use crate::config::{ModelConfig, RMAP_RECYCLE_THRESHOLD};
+use crate::histogram::{HistogramBuilder, RmapHistogram};
+use crate::metrics::{Distribution, Series};
+use crate::rmap::{RmapError, RmapSet, RmapSnapshot};
+use crate::trace::{Event, EventKind, Memslot, RmapKind, TraceMeta};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Marks kept in the summary (later ones are counted, not kept).
+pub const MAX_MARKS: usize = 10_000;
+/// Stat checks kept per group (later matches are counted, mismatches still kept up to twice this).
+pub const MAX_STAT_CHECKS: usize = 10_000;
+
+/// Errors from replay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// No configuration was given.
+    #[error("no configurations to replay")]
+    NoConfigs,
+    /// A configuration is invalid.
+    #[error("configuration {label}: {source}")]
+    Config {
+        /// Its label.
+        label: String,
+        /// Why.
+        source: crate::ConfigError,
+    },
+    /// `--strict`: an event that cannot happen in the kernel.
+    #[error("event {index}: {what} (strict mode stops at the first anomaly)")]
+    Anomaly {
+        /// 0-based event index.
+        index: u64,
+        /// What was wrong.
+        what: String,
+    },
+    /// The model's own invariant broke (a bug in rmaplab).
+    #[error("event {index}: internal model error: {source}")]
+    Model {
+        /// 0-based event index.
+        index: u64,
+        /// The error.
+        source: RmapError,
+    },
+}
+
+/// A multiplicative hasher for u64 ids (ids are not attacker-chosen in this tool).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v ^ (v >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        self.0 ^= self.0 >> 32;
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// Events that cannot happen in the kernel, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anomalies {
+    /// `remove` of an SPTE that is in no rmap.
+    pub remove_unknown: u64,
+    /// `remove` naming a different rmap than the one holding the SPTE.
+    pub remove_wrong_rmap: u64,
+    /// `add` of an SPTE already in this rmap.
+    pub add_duplicate: u64,
+    /// `add` of an SPTE that is still in another rmap (a sptep maps one gfn at a time).
+    pub add_in_other_rmap: u64,
+    /// First few anomalies, described.
+    pub examples: Vec<String>,
+}
+
+impl Anomalies {
+    /// Total anomalies.
+    pub fn total(&self) -> u64 {
+        self.remove_unknown + self.remove_wrong_rmap + self.add_duplicate + self.add_in_other_rmap
+    }
+}
+
+/// KVM's counter compared with the model's at one point of the trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatCheck {
+    /// 0-based index of the `stat` event.
+    pub event: u64,
+    /// The stat.
+    pub name: String,
+    /// What KVM said.
+    pub kvm: u64,
+    /// What the replay computes.
+    pub model: u64,
+    /// `kvm == model`.
+    pub matches: bool,
+}
+
+/// How the replay treated vCPU cache top-ups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultMode {
+    /// No `fault` event seen yet: every add is treated as following a fault on its vCPU.
+    Implicit,
+    /// The trace has `fault` events: caches are topped up only at them.
+    Explicit,
+}
+
+#[derive(Debug, Clone)]
+struct RmapInfo {
+    id: u64,
+    count: u64,
+    gfn: Option<u64>,
+    level: u8,
+    kind: RmapKind,
+}
+
+/// Per-operation cost distributions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpCosts {
+    /// Descriptors visited per operation.
+    pub descs: Distribution,
+    /// Distinct 64-byte cache lines touched per operation.
+    pub lines: Distribution,
+}
+
+impl OpCosts {
+    fn record(&mut self, set: &mut RmapSet) {
+        self.descs.record(u64::from(set.cost.descs));
+        self.lines.record(u64::from(set.cost.distinct_lines()));
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ConfigState {
+    set: RmapSet,
+    add: OpCosts,
+    remove: OpCosts,
+    zap: OpCosts,
+    walk: OpCosts,
+    peak_descs: u64,
+    peak_entries: u64,
+    unused_at_peak: u64,
+    desc_event_sum: u128,
+    idle_peak_objs: usize,
+    series: Series,
+}
+
+impl ConfigState {
+    fn new(cfg: ModelConfig) -> Self {
+        ConfigState {
+            set: RmapSet::new(cfg),
+            add: OpCosts::default(),
+            remove: OpCosts::default(),
+            zap: OpCosts::default(),
+            walk: OpCosts::default(),
+            peak_descs: 0,
+            peak_entries: 0,
+            unused_at_peak: 0,
+            desc_event_sum: 0,
+            idle_peak_objs: 0,
+            series: Series::default(),
+        }
+    }
+
+    fn unused_slots(&self) -> u64 {
+        let c = &self.set.counters;
+        (c.live_descs * self.set.config().entries as u64).saturating_sub(c.entries_in_descs())
+    }
+
+    fn after_event(&mut self, index: u64) {
+        let live = self.set.counters.live_descs;
+        if live > self.peak_descs {
+            self.peak_descs = live;
+            self.peak_entries = self.set.counters.entries_in_descs();
+            self.unused_at_peak = self.unused_slots();
+        }
+        self.desc_event_sum += u128::from(live);
+        self.series
+            .record(index, live * self.set.config().desc_bytes() as u64);
+    }
+
+    fn note_idle(&mut self) {
+        self.idle_peak_objs = self.idle_peak_objs.max(self.set.cached_objects());
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    recycle_threshold: Option<u64>,
+    ids: IdMap<u32>,
+    infos: Vec<Option<RmapInfo>>,
+    free: Vec<u32>,
+    sptes: IdMap<u32>,
+    max_rmap_size: u64,
+    recycles: u64,
+    /// Present SPTEs in gfn rmaps per level (KVM's `pages_4k`, `pages_2m`, `pages_1g`).
+    pages: [u64; 3],
+    anomalies: Anomalies,
+    checks: Vec<StatCheck>,
+    checks_dropped: u64,
+    configs: Vec<(usize, ConfigState)>,
+}
+
+const MAX_ANOMALY_EXAMPLES: usize = 8;
+
+impl Group {
+    fn new(recycle_threshold: Option<u64>) -> Self {
+        Group {
+            recycle_threshold,
+            ids: IdMap::default(),
+            infos: Vec::new(),
+            free: Vec::new(),
+            sptes: IdMap::default(),
+            max_rmap_size: 0,
+            recycles: 0,
+            pages: [0; 3],
+            anomalies: Anomalies::default(),
+            checks: Vec::new(),
+            checks_dropped: 0,
+            configs: Vec::new(),
+        }
+    }
+
+    fn anomaly(&mut self, index: u64, what: String, strict: bool) -> Result<(), ReplayError> {
+        if strict {
+            return Err(ReplayError::Anomaly { index, what });
+        }
+        if self.anomalies.examples.len() < MAX_ANOMALY_EXAMPLES {
+            self.anomalies
+                .examples
+                .push(format!("event {index}: {what}"));
+        }
+        Ok(())
+    }
+
+    fn dense_for_add(&mut self, ev: &Event, rmap: u64) -> u32 {
+        if let Some(&d) = self.ids.get(&rmap) {
+            return d;
+        }
+        let info = RmapInfo {
+            id: rmap,
+            count: 0,
+            gfn: ev.ctx.gfn,
+            level: ev.ctx.level.unwrap_or(1),
+            kind: ev.ctx.kind.unwrap_or(RmapKind::Gfn),
+        };
+        let d = match self.free.pop() {
+            Some(d) => {
+                self.infos[d as usize] = Some(info);
+                d
+            }
+            None => {
+                self.infos.push(Some(info));
+                (self.infos.len() - 1) as u32
+            }
+        };
+        self.ids.insert(rmap, d);
+        d
+    }
+
+    fn info(&mut self, d: u32) -> &mut RmapInfo {
+        // Dense indices handed out by `dense_for_add` always have an info until released.
+        match self.infos[d as usize].as_mut() {
+            Some(i) => i,
+            None => unreachable_info(),
+        }
+    }
+
+    fn page_level(info: &RmapInfo) -> Option<usize> {
+        (info.kind == RmapKind::Gfn && (1..=3).contains(&info.level))
+            .then(|| usize::from(info.level - 1))
+    }
+
+    fn entries_changed(&mut self, d: u32, delta: i64) {
+        let info = self.info(d);
+        info.count = info.count.wrapping_add_signed(delta);
+        let (count, level, id) = (info.count, Self::page_level(info), info.id);
+        if let Some(l) = level {
+            self.pages[l] = self.pages[l].wrapping_add_signed(delta);
+        }
+        if count == 0 {
+            self.ids.remove(&id);
+            self.infos[d as usize] = None;
+            self.free.push(d);
+        }
+    }
+
+    fn add(
+        &mut self,
+        index: u64,
+        ev: &Event,
+        vcpu: u32,
+        rmap: u64,
+        spte: u64,
+        strict: bool,
+    ) -> Result<(), ReplayError> {
+        if let Some(&held) = self.sptes.get(&spte) {
+            let same = self.ids.get(&rmap) == Some(&held);
+            if same {
+                self.anomalies.add_duplicate += 1;
+                return self.anomaly(
+                    index,
+                    format!("add of spte {spte:#x} already in rmap {rmap:#x}"),
+                    strict,
+                );
+            }
+            self.anomalies.add_in_other_rmap += 1;
+            return self.anomaly(
+                index,
+                format!(
+                    "add of spte {spte:#x} to rmap {rmap:#x} while it is still in another rmap"
+                ),
+                strict,
+            );
+        }
+        let d = self.dense_for_add(ev, rmap);
+        let info = self.info(d);
+        let (count, is_gfn) = (info.count, info.kind == RmapKind::Gfn);
+        // Only gfn rmaps go through __rmap_add (the stat and the recycle rule); parent-PTE
+        // lists use pte_list_add directly (mmu_page_add_parent_pte).
+        if is_gfn {
+            self.max_rmap_size = self.max_rmap_size.max(count);
+        }
+        let recycled = is_gfn && self.recycle_threshold.is_some_and(|t| count > t);
+        let victims = if recycled {
+            self.configs
+                .first()
+                .map(|(_, c)| c.set.entries(d as usize))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        for (_, c) in &mut self.configs {
+            let got = if is_gfn {
+                let out = c.set.rmap_add(vcpu, d as usize, spte);
+                out.map(|o| (o.count, o.recycled))
+            } else {
+                c.set
+                    .pte_list_add(vcpu, d as usize, spte)
+                    .map(|n| (n, false))
+            }
+            .map_err(|source| ReplayError::Model { index, source })?;
+            debug_assert_eq!(
+                (got.0 as u64, got.1),
+                (count, recycled),
+                "configs of one group disagree"
+            );
+            c.add.record(&mut c.set);
+        }
+        self.sptes.insert(spte, d);
+        self.entries_changed(d, 1);
+        if recycled {
+            self.recycles += 1;
+            for s in &victims {
+                self.sptes.remove(s);
+            }
+            self.sptes.remove(&spte);
+            let cleared = victims.len() as i64 + 1;
+            self.entries_changed(d, -cleared);
+        }
+        Ok(())
+    }
+
+    fn remove(
+        &mut self,
+        index: u64,
+        rmap: u64,
+        spte: u64,
+        strict: bool,
+    ) -> Result<(), ReplayError> {
+        let d = match (self.sptes.get(&spte), self.ids.get(&rmap)) {
+            (Some(&held), Some(&d)) if held == d => d,
+            (Some(_), _) => {
+                self.anomalies.remove_wrong_rmap += 1;
+                return self.anomaly(
+                    index,
+                    format!(
+                        "remove of spte {spte:#x} from rmap {rmap:#x}, but it is in another rmap"
+                    ),
+                    strict,
+                );
+            }
+            (None, _) => {
+                self.anomalies.remove_unknown += 1;
+                return self.anomaly(
+                    index,
+                    format!("remove of spte {spte:#x} that is in no rmap (rmap {rmap:#x})"),
+                    strict,
+                );
+            }
+        };
+        for (_, c) in &mut self.configs {
+            c.set
+                .pte_list_remove(d as usize, spte)
+                .map_err(|source| ReplayError::Model { index, source })?;
+            c.remove.record(&mut c.set);
+        }
+        self.sptes.remove(&spte);
+        self.entries_changed(d, -1);
+        Ok(())
+    }
+
+    fn zap(&mut self, rmap: u64) {
+        let Some(&d) = self.ids.get(&rmap) else {
+            for (_, c) in &mut self.configs {
+                c.zap.descs.record(0);
+                c.zap.lines.record(0);
+            }
+            return;
+        };
+        let victims = self
+            .configs
+            .first()
+            .map(|(_, c)| c.set.entries(d as usize))
+            .unwrap_or_default();
+        for (_, c) in &mut self.configs {
+            c.set.kvm_zap_all_rmap_sptes(d as usize);
+            c.zap.record(&mut c.set);
+        }
+        for s in &victims {
+            self.sptes.remove(s);
+        }
+        self.entries_changed(d, -(victims.len() as i64));
+    }
+
+    fn walk(&mut self, rmap: u64) {
+        let d = self.ids.get(&rmap).copied();
+        for (_, c) in &mut self.configs {
+            match d {
+                Some(d) => {
+                    c.set.walk(d as usize);
+                    c.walk.record(&mut c.set);
+                }
+                None => {
+                    c.walk.descs.record(0);
+                    c.walk.lines.record(0);
+                }
+            }
+        }
+    }
+
+    fn stat(&mut self, index: u64, name: &str, value: u64) {
+        let model = match name {
+            "max_mmu_rmap_size" => self.max_rmap_size,
+            "pages_4k" => self.pages[0],
+            "pages_2m" => self.pages[1],
+            "pages_1g" => self.pages[2],
+            _ => return,
+        };
+        let matches = model == value;
+        if self.checks.len() < MAX_STAT_CHECKS
+            || (!matches && self.checks.len() < 2 * MAX_STAT_CHECKS)
+        {
+            self.checks.push(StatCheck {
+                event: index,
+                name: name.to_string(),
+                kvm: value,
+                model,
+                matches,
+            });
+        } else {
+            self.checks_dropped += 1;
+        }
+    }
+
+    fn histogram(&self, memslots: &[Memslot]) -> RmapHistogram {
+        let mut b = HistogramBuilder::new();
+        for info in self.infos.iter().flatten() {
+            if info.kind != RmapKind::Gfn {
+                continue;
+            }
+            let in_slot = info.gfn.is_some_and(|g| {
+                let lvl_shift = 9 * u32::from(info.level.saturating_sub(1));
+                memslots.iter().any(|s| {
+                    let first = s.base_gfn >> lvl_shift;
+                    let last = s.base_gfn.saturating_add(s.pages.saturating_sub(1)) >> lvl_shift;
+                    s.pages > 0 && (first..=last).contains(&(g >> lvl_shift))
+                })
+            });
+            b.add(info.level, info.count, in_slot);
+        }
+        b.finish(memslots)
+    }
+}
+
+#[cold]
+fn unreachable_info() -> ! {
+    // A dense index is only used while its rmap holds entries; reaching here is a bug.
+    panic!("rmaplab internal error: rmap index used after release")
+}
+
+/// Everything the replay measured for one configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigReport {
+    /// `entries/era`.
+    pub label: String,
+    /// Entries per descriptor.
+    pub entries: usize,
+    /// Kernel era.
+    pub era: crate::Era,
+    /// Per-vCPU cache capacity.
+    pub cache_capacity: usize,
+    /// Per-vCPU cache top-up minimum.
+    pub cache_min: usize,
+    /// Recycle threshold (`null` = off).
+    pub recycle_threshold: Option<u64>,
+    /// `sizeof(struct pte_list_desc)`.
+    pub desc_bytes: usize,
+    /// Objects per 4 KiB slab page.
+    pub objs_per_slab_page: usize,
+    /// Descriptors the list code took from vCPU caches.
+    pub allocations: u64,
+    /// Of those, taken with the cache empty (direct allocation; KVM WARNs).
+    pub empty_cache_allocations: u64,
+    /// Objects the caches (and empty-cache allocations) pulled from the slab.
+    pub slab_allocations: u64,
+    /// Descriptors freed to the slab.
+    pub frees: u64,
+    /// Descriptors in lists at the end.
+    pub live_descs: u64,
+    /// Bytes of descriptors in lists at the end.
+    pub live_bytes: u64,
+    /// Peak descriptors in lists.
+    pub peak_descs: u64,
+    /// Peak descriptor bytes in lists.
+    pub peak_bytes: u64,
+    /// Mean descriptor bytes in lists over all events.
+    pub avg_desc_bytes: f64,
+    /// Empty entry slots in live descriptors at the end.
+    pub unused_slots: u64,
+    /// Empty entry slots when descriptors peaked.
+    pub unused_slots_at_peak: u64,
+    /// Entries held in descriptors when descriptors peaked.
+    pub entries_at_peak: u64,
+    /// Peak objects allocated from the slab (in lists plus idle in caches).
+    pub slab_objects_peak: u64,
+    /// 4 KiB slab pages ever carved (LIFO reuse, pages never returned).
+    pub slab_pages: u64,
+    /// Bytes idle in vCPU caches at the end.
+    pub cache_idle_bytes: u64,
+    /// Peak bytes idle in vCPU caches.
+    pub cache_idle_bytes_peak: u64,
+    /// vCPUs whose caches the trace exercised.
+    pub vcpus_seen: usize,
+    /// What one full cache holds: capacity × object size.
+    pub cache_bytes_per_vcpu: u64,
+    /// KVM's `max_mmu_rmap_size` semantics: the peak of `pte_list_add`'s return value.
+    pub max_rmap_size: u64,
+    /// Rmaps zapped by the recycle rule.
+    pub recycles: u64,
+    /// Events that cannot happen in the kernel (skipped).
+    pub anomalies: u64,
+    /// Their breakdown.
+    pub anomaly_detail: Anomalies,
+    /// Cost of adds (a recycle zap counts into the add that triggered it).
+    pub add_cost: OpCosts,
+    /// Cost of removes.
+    pub remove_cost: OpCosts,
+    /// Cost of whole-list zaps.
+    pub zap_cost: OpCosts,
+    /// Cost of walk events.
+    pub walk_cost: OpCosts,
+    /// Cost of a full walk of every rmap live at the end (descriptors per walk).
+    pub end_walk_cost: OpCosts,
+    /// Descriptor bytes in lists over the trace (window maxima).
+    pub memory_series: Series,
+}
+
+/// Results of a replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplaySummary {
+    /// The trace's metadata.
+    pub meta: TraceMeta,
+    /// Events replayed.
+    pub events: u64,
+    /// Adds, removes, zaps, walks, faults, stats, marks.
+    pub counts: EventCounts,
+    /// Adds that were treated as following an implicit fault (no `fault` events before them).
+    pub implicit_faults: u64,
+    /// How top-ups were driven at the end of the trace.
+    pub fault_mode: FaultMode,
+    /// Plain-language notes about assumptions the replay made.
+    pub notes: Vec<String>,
+    /// KVM's counters against the model, per recycle-threshold group (configs share them).
+    pub stat_checks: Vec<StatCheck>,
+    /// Stat checks not kept (beyond the limit).
+    pub stat_checks_dropped: u64,
+    /// The rmap length histogram at the end (for the first group).
+    pub histogram: RmapHistogram,
+    /// `(event index, label)` of mark events.
+    pub marks: Vec<(u64, String)>,
+    /// One report per configuration, in the order given.
+    pub configs: Vec<ConfigReport>,
+}
+
+impl ReplaySummary {
+    /// True when every checked stat matched.
+    pub fn stats_match(&self) -> bool {
+        self.stat_checks.iter().all(|c| c.matches)
+    }
+}
+
+/// Counts of events by type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCounts {
+    /// `add`.
+    pub add: u64,
+    /// `remove`.
+    pub remove: u64,
+    /// `zap`.
+    pub zap: u64,
+    /// `walk`.
+    pub walk: u64,
+    /// `fault`.
+    pub fault: u64,
+    /// `stat`.
+    pub stat: u64,
+    /// `mark`.
+    pub mark: u64,
+}
+
+/// Replay options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// Stop at the first anomaly instead of counting it.
+    pub strict: bool,
+}
+
+/// Streams events through every configuration.
+#[derive(Debug, Clone)]
+pub struct Replayer {
+    meta: TraceMeta,
+    opts: ReplayOptions,
+    groups: Vec<Group>,
+    n_configs: usize,
+    events: u64,
+    counts: EventCounts,
+    fault_mode: FaultMode,
+    current_vcpu: u32,
+    implicit_faults: u64,
+    marks: Vec<(u64, String)>,
+}
+
+impl Replayer {
+    /// Prepare a replay of a trace with `meta` through `configs`.
+    pub fn new(
+        meta: TraceMeta,
+        configs: &[ModelConfig],
+        opts: ReplayOptions,
+    ) -> Result<Self, ReplayError> {
+        if configs.is_empty() {
+            return Err(ReplayError::NoConfigs);
+        }
+        let mut groups: Vec<Group> = Vec::new();
+        for (i, cfg) in configs.iter().enumerate() {
+            cfg.validate().map_err(|source| ReplayError::Config {
+                label: cfg.label(),
+                source,
+            })?;
+            let g = match groups
+                .iter()
+                .position(|g| g.recycle_threshold == cfg.recycle_threshold)
+            {
+                Some(g) => g,
+                None => {
+                    groups.push(Group::new(cfg.recycle_threshold));
+                    groups.len() - 1
+                }
+            };
+            groups[g].configs.push((i, ConfigState::new(*cfg)));
+        }
+        let fault_mode = if meta.fault_events == Some(true) {
+            FaultMode::Explicit
+        } else {
+            FaultMode::Implicit
+        };
+        Ok(Replayer {
+            meta,
+            opts,
+            groups,
+            n_configs: configs.len(),
+            events: 0,
+            counts: EventCounts::default(),
+            fault_mode,
+            current_vcpu: 0,
+            implicit_faults: 0,
+            marks: Vec::new(),
+        })
+    }
+
+    /// Events replayed so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    fn topup_all(&mut self, vcpu: u32, index: u64) -> Result<(), ReplayError> {
+        for g in &mut self.groups {
+            for (_, c) in &mut g.configs {
+                c.set
+                    .topup(vcpu)
+                    .map_err(|source| ReplayError::Model { index, source })?;
+                c.note_idle();
+            }
+        }
+        Ok(())
+    }
+
+    /// Replay one event.
+    pub fn feed(&mut self, ev: &Event) -> Result<(), ReplayError> {
+        let index = self.events;
+        let strict = self.opts.strict;
+        match &ev.kind {
+            EventKind::Add { rmap, spte } => {
+                self.counts.add += 1;
+                let vcpu = ev.ctx.vcpu.unwrap_or(self.current_vcpu);
+                if self.fault_mode == FaultMode::Implicit {
+                    self.implicit_faults += 1;
+                    self.topup_all(vcpu, index)?;
+                }
+                for g in &mut self.groups {
+                    g.add(index, ev, vcpu, *rmap, *spte, strict)?;
+                }
+            }
+            EventKind::Remove { rmap, spte } => {
+                self.counts.remove += 1;
+                for g in &mut self.groups {
+                    g.remove(index, *rmap, *spte, strict)?;
+                }
+            }
+            EventKind::Zap { rmap } => {
+                self.counts.zap += 1;
+                for g in &mut self.groups {
+                    g.zap(*rmap);
+                }
+            }
+            EventKind::Walk { rmap } => {
+                self.counts.walk += 1;
+                for g in &mut self.groups {
+                    g.walk(*rmap);
+                }
+            }
+            EventKind::Fault { vcpu } => {
+                self.counts.fault += 1;
+                self.fault_mode = FaultMode::Explicit;
+                self.current_vcpu = *vcpu;
+                self.topup_all(*vcpu, index)?;
+            }
+            EventKind::Stat { name, value } => {
+                self.counts.stat += 1;
+                for g in &mut self.groups {
+                    g.stat(index, name, *value);
+                }
+            }
+            EventKind::Mark { label } => {
+                self.counts.mark += 1;
+                if self.marks.len() < MAX_MARKS {
+                    self.marks.push((index, label.clone()));
+                }
+            }
+        }
+        for g in &mut self.groups {
+            for (_, c) in &mut g.configs {
+                c.after_event(index);
+            }
+        }
+        self.events += 1;
+        Ok(())
+    }
+
+    /// Replay many events.
+    pub fn feed_all<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<(), ReplayError> {
+        for e in events {
+            self.feed(e)?;
+        }
+        Ok(())
+    }
+
+    /// The configurations, in the order given.
+    pub fn configs(&self) -> Vec<ModelConfig> {
+        let mut v: Vec<(usize, ModelConfig)> = self
+            .groups
+            .iter()
+            .flat_map(|g| g.configs.iter().map(|(i, c)| (*i, *c.set.config())))
+            .collect();
+        v.sort_by_key(|(i, _)| *i);
+        v.into_iter().map(|(_, c)| c).collect()
+    }
+
+    /// For configuration `index` (in the order given): every non-empty rmap at this point with
+    /// its head word and descriptor chain in kernel iteration order, sorted by rmap id.
+    pub fn dump_lists(&self, index: usize) -> Vec<RmapDump> {
+        let mut out = Vec::new();
+        for g in &self.groups {
+            for (i, c) in &g.configs {
+                if *i != index {
+                    continue;
+                }
+                for (d, info) in g.infos.iter().enumerate() {
+                    if let Some(info) = info {
+                        out.push(RmapDump {
+                            rmap: info.id,
+                            gfn: info.gfn,
+                            level: info.level,
+                            kind: info.kind,
+                            count: info.count,
+                            list: c.set.snapshot(d),
+                        });
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|d| d.rmap);
+        out
+    }
+
+    /// Check every live rmap of every configuration against the kernel's invariants.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for g in &self.groups {
+            for (_, c) in &g.configs {
+                for (d, info) in g.infos.iter().enumerate() {
+                    c.set.check_invariants(d).map_err(|e| {
+                        format!(
+                            "{}: rmap {:#x}: {e}",
+                            c.set.config().label(),
+                            info.as_ref().map_or(0, |i| i.id)
+                        )
+                    })?;
+                    let n = c.set.pte_list_count(d) as u64;
+                    let want = info.as_ref().map_or(0, |i| i.count);
+                    if n != want {
+                        return Err(format!(
+                            "{}: rmap index {d}: list holds {n}, index says {want}",
+                            c.set.config().label()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Finish and report.
+    pub fn finish(mut self) -> ReplaySummary {
+        let mut notes = Vec::new();
+        if self.implicit_faults > 0 {
+            notes.push(format!(
+                "{} adds had no fault event before them: each was treated as following a fault on its vCPU (vCPU 0 when the event names none), which tops up that vCPU's cache",
+                self.implicit_faults
+            ));
+        }
+        if self.meta.memslots.is_empty() {
+            notes.push("the trace names no memslots, so the histogram's \"0\" column (empty rmaps) is unknown and shown as 0".into());
+        }
+        if self.groups.len() > 1 {
+            notes.push(
+                "stat checks and the histogram are those of the first recycle threshold given"
+                    .into(),
+            );
+        }
+        for g in &self.groups {
+            if g.anomalies.total() > 0 {
+                notes.push(format!(
+                    "{} events could not happen in the kernel and were skipped (recycle threshold {:?}); first: {}",
+                    g.anomalies.total(),
+                    g.recycle_threshold,
+                    g.anomalies.examples.first().map_or("", String::as_str)
+                ));
+            }
+        }
+        let histogram = self
+            .groups
+            .first()
+            .map(|g| g.histogram(&self.meta.memslots))
+            .unwrap_or_default();
+        let (stat_checks, stat_checks_dropped) = self
+            .groups
+            .first()
+            .map(|g| (g.checks.clone(), g.checks_dropped))
+            .unwrap_or_default();
+        let mut reports: Vec<(usize, ConfigReport)> = Vec::with_capacity(self.n_configs);
+        for g in &mut self.groups {
+            let live: Vec<usize> = g
+                .infos
+                .iter()
+                .enumerate()
+                .filter_map(|(d, i)| i.as_ref().map(|_| d))
+                .collect();
+            for (i, c) in &mut g.configs {
+                let mut end_walk = OpCosts::default();
+                for &d in &live {
+                    c.set.walk(d);
+                    end_walk.record(&mut c.set);
+                }
+                c.series.finish();
+                let cfg = *c.set.config();
+                let db = cfg.desc_bytes() as u64;
+                let counters = &c.set.counters;
+                let vcpus_seen = c.set.vcpu_caches().len();
+                reports.push((
+                    *i,
+                    ConfigReport {
+                        label: cfg.label(),
+                        entries: cfg.entries,
+                        era: cfg.era,
+                        cache_capacity: cfg.cache_capacity,
+                        cache_min: cfg.cache_min,
+                        recycle_threshold: cfg.recycle_threshold,
+                        desc_bytes: cfg.desc_bytes(),
+                        objs_per_slab_page: cfg.objs_per_slab_page(),
+                        allocations: counters.allocations,
+                        empty_cache_allocations: counters.empty_cache_allocations,
+                        slab_allocations: c.set.arena.slab_allocs,
+                        frees: counters.frees,
+                        live_descs: counters.live_descs,
+                        live_bytes: counters.live_descs * db,
+                        peak_descs: c.peak_descs,
+                        peak_bytes: c.peak_descs * db,
+                        avg_desc_bytes: if self.events == 0 {
+                            0.0
+                        } else {
+                            (c.desc_event_sum as f64 / self.events as f64) * db as f64
+                        },
+                        unused_slots: c.unused_slots(),
+                        unused_slots_at_peak: c.unused_at_peak,
+                        entries_at_peak: c.peak_entries,
+                        slab_objects_peak: c.set.arena.slab_peak as u64,
+                        slab_pages: c.set.arena.slab_pages() as u64,
+                        cache_idle_bytes: c.set.cached_objects() as u64 * db,
+                        cache_idle_bytes_peak: c.idle_peak_objs as u64 * db,
+                        vcpus_seen,
+                        cache_bytes_per_vcpu: cfg.cache_capacity as u64 * db,
+                        max_rmap_size: g.max_rmap_size,
+                        recycles: g.recycles,
+                        anomalies: g.anomalies.total(),
+                        anomaly_detail: g.anomalies.clone(),
+                        add_cost: c.add.clone(),
+                        remove_cost: c.remove.clone(),
+                        zap_cost: c.zap.clone(),
+                        walk_cost: c.walk.clone(),
+                        end_walk_cost: end_walk,
+                        memory_series: c.series.clone(),
+                    },
+                ));
+            }
+        }
+        reports.sort_by_key(|(i, _)| *i);
+        ReplaySummary {
+            meta: self.meta,
+            events: self.events,
+            counts: self.counts,
+            implicit_faults: self.implicit_faults,
+            fault_mode: self.fault_mode,
+            notes,
+            stat_checks,
+            stat_checks_dropped,
+            histogram,
+            marks: self.marks,
+            configs: reports.into_iter().map(|(_, r)| r).collect(),
+        }
+    }
+}
+
+/// One rmap in a `--dump-lists` listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RmapDump {
+    /// The trace's rmap id.
+    pub rmap: u64,
+    /// Its gfn, when the trace said.
+    pub gfn: Option<u64>,
+    /// Its level.
+    pub level: u8,
+    /// Gfn rmap or parent list.
+    pub kind: RmapKind,
+    /// Entries.
+    pub count: u64,
+    /// Head word and chain.
+    pub list: RmapSnapshot,
+}
+
+/// Build the cross product of sizes × eras with shared cache and recycle settings.
+pub fn config_matrix(
+    entries: &[usize],
+    eras: &[crate::Era],
+    cache_capacity: usize,
+    cache_min: usize,
+    recycle_threshold: Option<u64>,
+) -> Vec<ModelConfig> {
+    let mut v = Vec::new();
+    for &era in eras {
+        for &n in entries {
+            v.push(ModelConfig {
+                entries: n,
+                era,
+                cache_capacity,
+                cache_min,
+                recycle_threshold,
+            });
+        }
+    }
+    v
+}
+
+/// The default recycle threshold as an option.
+pub fn default_recycle() -> Option<u64> {
+    Some(RMAP_RECYCLE_THRESHOLD)
+}

@@ -1,0 +1,858 @@
+//! The rmap model: `struct kvm_rmap_head`, `struct pte_list_desc`, the per-vCPU memory cache and
+//! the list operations of `arch/x86/kvm/mmu/mmu.c`, operation for operation.
+//!
+//! Descriptors live in a [`DescArena`] addressed by `u32` indices. The arena doubles as the slab
+//! model: objects are packed back to back in 4 KiB pages in index order and freed objects are
+//! reused last-in first-out, so an index is also an object address for the cache-line metric.
+//!
+//! Every function named after a kernel function does what that function does in the era the
+//! configuration selects; the era-specific paths say which kernel code they mirror.
+
+use crate::config::{Era, ModelConfig, CACHE_LINE_SIZE, SLAB_PAGE_SIZE};
+use serde::{Deserialize, Serialize};
+
+/// The arena's "NULL".
+pub const NIL: u32 = u32::MAX;
+
+/// Errors from list operations.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RmapError {
+    /// `pte_list_remove` did not find the SPTE (the kernel calls this corruption and BUG()s).
+    #[error("spte {spte:#x} is not in this rmap (pte_list_remove would report data corruption)")]
+    SpteNotFound {
+        /// The SPTE id that was looked for.
+        spte: u64,
+    },
+    /// The arena ran out of `u32` indices.
+    #[error("descriptor arena exhausted ({0} objects)")]
+    ArenaFull(usize),
+}
+
+/// `struct kvm_rmap_head`, decoded: the `val` word is 0, a bare SPTE pointer, or a descriptor
+/// pointer tagged with `KVM_RMAP_MANY` (bit 0). All eras.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RmapHead {
+    /// `val == 0`.
+    #[default]
+    Empty,
+    /// `val` is the only SPTE pointer.
+    Single(u64),
+    /// `val == desc | KVM_RMAP_MANY`; the arena index of the first descriptor.
+    Many(u32),
+}
+
+/// The header of `struct pte_list_desc`. `spte_count` is explicit since v5.15; in the
+/// NULL-terminated era it stands for the position of the first NULL entry, which the kernel
+/// finds by scanning. `tail_count` exists only in the head-insert era (v6.4+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PteListDesc {
+    /// `more`: the next descriptor, or [`NIL`].
+    pub more: u32,
+    /// `spte_count`: valid entries in `sptes[]`.
+    pub spte_count: u32,
+    /// `tail_count`: entries in all descriptors after this one (head-insert era).
+    pub tail_count: u32,
+}
+
+const EMPTY_DESC: PteListDesc = PteListDesc {
+    more: NIL,
+    spte_count: 0,
+    tail_count: 0,
+};
+
+/// What one list operation cost: descriptors visited and distinct 64-byte lines touched.
+#[derive(Debug, Clone, Default)]
+pub struct OpCost {
+    /// Descriptors whose memory the operation read or wrote.
+    pub descs: u32,
+    lines: Vec<u64>,
+}
+
+impl OpCost {
+    fn reset(&mut self) {
+        self.descs = 0;
+        self.lines.clear();
+    }
+
+    /// Distinct cache lines touched (sorts and deduplicates the recorded lines).
+    pub fn distinct_lines(&mut self) -> u32 {
+        self.lines.sort_unstable();
+        self.lines.dedup();
+        u32::try_from(self.lines.len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// Descriptor storage and slab model for one configuration.
+#[derive(Debug, Clone)]
+pub struct DescArena {
+    era: Era,
+    n: usize,
+    obj_size: usize,
+    per_page: usize,
+    descs: Vec<PteListDesc>,
+    sptes: Vec<u64>,
+    /// LIFO free list of slab objects.
+    free: Vec<u32>,
+    /// Objects currently allocated from the slab (in lists or idle in vCPU caches).
+    pub slab_live: usize,
+    /// Peak of `slab_live`.
+    pub slab_peak: usize,
+    /// `kmem_cache_alloc` calls.
+    pub slab_allocs: u64,
+    /// `kmem_cache_free` calls (`mmu_free_pte_list_desc`).
+    pub slab_frees: u64,
+}
+
+impl DescArena {
+    /// An empty arena for `cfg`.
+    pub fn new(cfg: &ModelConfig) -> Self {
+        let obj_size = cfg.desc_bytes();
+        DescArena {
+            era: cfg.era,
+            n: cfg.entries,
+            obj_size,
+            per_page: (SLAB_PAGE_SIZE / obj_size).max(1),
+            descs: Vec::new(),
+            sptes: Vec::new(),
+            free: Vec::new(),
+            slab_live: 0,
+            slab_peak: 0,
+            slab_allocs: 0,
+            slab_frees: 0,
+        }
+    }
+
+    /// Objects ever carved out of slab pages (the high-water mark of object indices).
+    pub fn objects_carved(&self) -> usize {
+        self.descs.len()
+    }
+
+    /// Slab pages needed for every object ever carved (pages are never returned in this model).
+    pub fn slab_pages(&self) -> usize {
+        self.descs.len().div_ceil(self.per_page)
+    }
+
+    /// `kmem_cache_alloc(pte_list_desc_cache)`: reuse the most recently freed object, or carve
+    /// a new one at the end of the last page.
+    fn slab_alloc(&mut self) -> Result<u32, RmapError> {
+        self.slab_allocs += 1;
+        self.slab_live += 1;
+        self.slab_peak = self.slab_peak.max(self.slab_live);
+        if let Some(i) = self.free.pop() {
+            return Ok(i);
+        }
+        let i = u32::try_from(self.descs.len())
+            .ok()
+            .filter(|&i| i != NIL)
+            .ok_or(RmapError::ArenaFull(self.descs.len()))?;
+        self.descs.push(EMPTY_DESC);
+        self.sptes.resize(self.sptes.len() + self.n, 0);
+        Ok(i)
+    }
+
+    /// `mmu_free_pte_list_desc` → `kmem_cache_free`.
+    fn slab_free(&mut self, d: u32) {
+        self.slab_frees += 1;
+        self.slab_live -= 1;
+        self.descs[d as usize] = EMPTY_DESC;
+        self.free.push(d);
+    }
+
+    /// The header of descriptor `d`.
+    pub fn desc(&self, d: u32) -> &PteListDesc {
+        &self.descs[d as usize]
+    }
+
+    fn desc_mut(&mut self, d: u32) -> &mut PteListDesc {
+        &mut self.descs[d as usize]
+    }
+
+    /// `d->sptes[i]`.
+    pub fn spte(&self, d: u32, i: usize) -> u64 {
+        self.sptes[d as usize * self.n + i]
+    }
+
+    fn set_spte(&mut self, d: u32, i: usize, v: u64) {
+        self.sptes[d as usize * self.n + i] = v;
+    }
+
+    /// The valid entries of descriptor `d`.
+    pub fn entries(&self, d: u32) -> &[u64] {
+        let base = d as usize * self.n;
+        &self.sptes[base..base + self.descs[d as usize].spte_count as usize]
+    }
+
+    fn line(&self, d: u32, offset: usize) -> u64 {
+        let d = d as usize;
+        let addr = (d / self.per_page) * SLAB_PAGE_SIZE + (d % self.per_page) * self.obj_size;
+        ((addr + offset) / CACHE_LINE_SIZE) as u64
+    }
+
+    fn touch_header(&self, cost: &mut OpCost, d: u32) {
+        cost.lines
+            .push(self.line(d, self.era.header_offset(self.n)));
+    }
+
+    fn touch_entry(&self, cost: &mut OpCost, d: u32, i: usize) {
+        cost.lines.push(self.line(d, self.era.entry_offset(i)));
+    }
+
+    fn touch_entries(&self, cost: &mut OpCost, d: u32, upto: usize) {
+        for i in 0..upto {
+            self.touch_entry(cost, d, i);
+        }
+    }
+}
+
+/// `struct kvm_mmu_memory_cache`: one vCPU's stash of preallocated descriptors.
+#[derive(Debug, Clone, Default)]
+pub struct KvmMmuMemoryCache {
+    /// `objects[0..nobjs]`; the last element is handed out first.
+    pub objects: Vec<u32>,
+}
+
+impl KvmMmuMemoryCache {
+    /// `kvm_mmu_topup_memory_cache(mc, min)`: if fewer than `min` objects remain, fill to
+    /// `capacity` from the slab. Returns the number of slab allocations made.
+    pub fn topup(
+        &mut self,
+        arena: &mut DescArena,
+        capacity: usize,
+        min: usize,
+    ) -> Result<usize, RmapError> {
+        if self.objects.len() >= min {
+            return Ok(0);
+        }
+        let mut made = 0;
+        while self.objects.len() < capacity {
+            self.objects.push(arena.slab_alloc()?);
+            made += 1;
+        }
+        Ok(made)
+    }
+
+    /// `kvm_mmu_memory_cache_alloc`: `objects[--nobjs]`, or (with a WARN in the kernel) a
+    /// direct `GFP_ATOMIC` slab allocation when the cache is empty. The flag says which.
+    pub fn alloc(&mut self, arena: &mut DescArena) -> Result<(u32, bool), RmapError> {
+        match self.objects.pop() {
+            Some(d) => Ok((d, false)),
+            None => Ok((arena.slab_alloc()?, true)),
+        }
+    }
+}
+
+/// Counters kept by [`RmapSet`] across operations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListCounters {
+    /// Descriptors the list code took (`kvm_mmu_memory_cache_alloc` calls).
+    pub allocations: u64,
+    /// Of those, taken with the vCPU cache empty (a direct slab allocation; KVM WARNs).
+    pub empty_cache_allocations: u64,
+    /// Descriptors freed back to the slab.
+    pub frees: u64,
+    /// Descriptors currently in lists.
+    pub live_descs: u64,
+    /// Entries currently in lists (all rmaps).
+    pub live_entries: u64,
+    /// Rmaps whose list is currently a chain (`KVM_RMAP_MANY`).
+    pub many_rmaps: u64,
+    /// Rmaps whose head word holds their only SPTE.
+    pub single_rmaps: u64,
+}
+
+impl ListCounters {
+    /// Entries stored in descriptors (all entries minus those held directly in head words).
+    pub fn entries_in_descs(&self) -> u64 {
+        self.live_entries - self.single_rmaps
+    }
+}
+
+/// The rmaps of one VM under one configuration: heads indexed by a dense rmap index chosen by the
+/// caller, descriptors in an arena, one memory cache per vCPU.
+#[derive(Debug, Clone)]
+pub struct RmapSet {
+    cfg: ModelConfig,
+    /// The descriptor arena / slab.
+    pub arena: DescArena,
+    caches: Vec<KvmMmuMemoryCache>,
+    heads: Vec<RmapHead>,
+    /// Counters.
+    pub counters: ListCounters,
+    /// Cost of the last operation.
+    pub cost: OpCost,
+}
+
+/// What `__rmap_add` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RmapAddOutcome {
+    /// `pte_list_add`'s return value: the list's size before the add.
+    pub count: usize,
+    /// The count exceeded the recycle threshold and the whole rmap was zapped.
+    pub recycled: bool,
+    /// Entries the recycle zap cleared (0 when not recycled).
+    pub zapped: usize,
+}
+
+impl RmapSet {
+    /// An empty VM under `cfg` (validate `cfg` first).
+    pub fn new(cfg: ModelConfig) -> Self {
+        RmapSet {
+            arena: DescArena::new(&cfg),
+            cfg,
+            caches: Vec::new(),
+            heads: Vec::new(),
+            counters: ListCounters::default(),
+            cost: OpCost::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// The head of rmap `r`.
+    pub fn head(&self, r: usize) -> RmapHead {
+        self.heads.get(r).copied().unwrap_or_default()
+    }
+
+    fn head_slot(&mut self, r: usize) -> &mut RmapHead {
+        if r >= self.heads.len() {
+            self.heads.resize(r + 1, RmapHead::Empty);
+        }
+        &mut self.heads[r]
+    }
+
+    /// Number of vCPU caches created so far.
+    pub fn vcpu_caches(&self) -> &[KvmMmuMemoryCache] {
+        &self.caches
+    }
+
+    /// Objects idle in all vCPU caches.
+    pub fn cached_objects(&self) -> usize {
+        self.caches.iter().map(|c| c.objects.len()).sum()
+    }
+
+    fn cache(&mut self, vcpu: u32) -> &mut KvmMmuMemoryCache {
+        let v = vcpu as usize;
+        if v >= self.caches.len() {
+            self.caches.resize_with(v + 1, KvmMmuMemoryCache::default);
+        }
+        &mut self.caches[v]
+    }
+
+    /// `mmu_topup_memory_caches` for `vcpu`'s `mmu_pte_list_desc_cache` (done before every
+    /// fault). Returns the slab allocations made.
+    pub fn topup(&mut self, vcpu: u32) -> Result<usize, RmapError> {
+        let (cap, min) = (self.cfg.cache_capacity, self.cfg.cache_min);
+        let v = vcpu as usize;
+        self.cache(vcpu);
+        let (caches, arena) = (&mut self.caches, &mut self.arena);
+        caches[v].topup(arena, cap, min)
+    }
+
+    fn alloc_desc(&mut self, vcpu: u32) -> Result<u32, RmapError> {
+        let v = vcpu as usize;
+        self.cache(vcpu);
+        let (d, empty) = self.caches[v].alloc(&mut self.arena)?;
+        self.counters.allocations += 1;
+        self.counters.live_descs += 1;
+        if empty {
+            self.counters.empty_cache_allocations += 1;
+        }
+        *self.arena.desc_mut(d) = EMPTY_DESC;
+        Ok(d)
+    }
+
+    fn free_desc(&mut self, d: u32) {
+        self.counters.frees += 1;
+        self.counters.live_descs -= 1;
+        self.arena.slab_free(d);
+    }
+
+    /// `__rmap_add` minus the stat: `pte_list_add`, then the recycle rule. The caller keeps
+    /// `max_mmu_rmap_size` from the returned count.
+    pub fn rmap_add(
+        &mut self,
+        vcpu: u32,
+        r: usize,
+        spte: u64,
+    ) -> Result<RmapAddOutcome, RmapError> {
+        let count = self.pte_list_add(vcpu, r, spte)?;
+        let recycled = self.cfg.recycle_threshold.is_some_and(|t| count as u64 > t);
+        let zapped = if recycled {
+            let add_cost = std::mem::take(&mut self.cost);
+            let z = self.kvm_zap_all_rmap_sptes(r);
+            // The recycle zap belongs to this add: merge its cost in.
+            let mut zap_cost = std::mem::replace(&mut self.cost, add_cost);
+            self.cost.descs += zap_cost.descs;
+            self.cost.lines.append(&mut zap_cost.lines);
+            z
+        } else {
+            0
+        };
+        Ok(RmapAddOutcome {
+            count,
+            recycled,
+            zapped,
+        })
+    }
+
+    /// `pte_list_add(cache, spte, rmap_head)`: returns the list's size before the add.
+    pub fn pte_list_add(&mut self, vcpu: u32, r: usize, spte: u64) -> Result<usize, RmapError> {
+        self.cost.reset();
+        let n = self.cfg.entries;
+        let head = *self.head_slot(r);
+        let count = match head {
+            RmapHead::Empty => {
+                *self.head_slot(r) = RmapHead::Single(spte);
+                self.counters.single_rmaps += 1;
+                0
+            }
+            RmapHead::Single(old) => {
+                // 1 -> many: a fresh descriptor holds the old and the new SPTE.
+                let d = self.alloc_desc(vcpu)?;
+                self.arena.set_spte(d, 0, old);
+                self.arena.set_spte(d, 1, spte);
+                let desc = self.arena.desc_mut(d);
+                desc.spte_count = 2;
+                desc.tail_count = 0;
+                self.cost.descs += 1;
+                self.arena.touch_header(&mut self.cost, d);
+                self.arena.touch_entries(&mut self.cost, d, 2);
+                *self.head_slot(r) = RmapHead::Many(d);
+                self.counters.many_rmaps += 1;
+                self.counters.single_rmaps -= 1;
+                1
+            }
+            RmapHead::Many(first) => match self.cfg.era {
+                Era::HeadInsert => self.add_head_insert(vcpu, r, first, spte, n)?,
+                Era::TailAppend | Era::NullTerminated => {
+                    self.add_tail_append(vcpu, first, spte, n)?
+                }
+            },
+        };
+        self.counters.live_entries += 1;
+        Ok(count)
+    }
+
+    /// v6.4+: `count = head.tail_count + head.spte_count`; a full head gets a new descriptor
+    /// linked in front of it (`more` = old head, `tail_count` = count). O(1).
+    fn add_head_insert(
+        &mut self,
+        vcpu: u32,
+        r: usize,
+        first: u32,
+        spte: u64,
+        n: usize,
+    ) -> Result<usize, RmapError> {
+        let h = *self.arena.desc(first);
+        self.cost.descs += 1;
+        self.arena.touch_header(&mut self.cost, first);
+        let count = (h.tail_count + h.spte_count) as usize;
+        let mut d = first;
+        if h.spte_count as usize == n {
+            d = self.alloc_desc(vcpu)?;
+            let nd = self.arena.desc_mut(d);
+            nd.more = first;
+            nd.spte_count = 0;
+            nd.tail_count = u32::try_from(count).unwrap_or(u32::MAX);
+            self.cost.descs += 1;
+            self.arena.touch_header(&mut self.cost, d);
+            *self.head_slot(r) = RmapHead::Many(d);
+        }
+        let i = self.arena.desc(d).spte_count as usize;
+        self.arena.set_spte(d, i, spte);
+        self.arena.desc_mut(d).spte_count += 1;
+        self.arena.touch_entry(&mut self.cost, d, i);
+        Ok(count)
+    }
+
+    /// v5.15–v6.3 (and, with NULL scans instead of counts, ≤ v5.14): walk from the head while
+    /// the descriptor is full, appending a new descriptor at the tail if the last one is full;
+    /// store in the first non-full descriptor. Returns the total before the add.
+    fn add_tail_append(
+        &mut self,
+        vcpu: u32,
+        first: u32,
+        spte: u64,
+        n: usize,
+    ) -> Result<usize, RmapError> {
+        let null_terminated = self.cfg.era == Era::NullTerminated;
+        let mut count = 0usize;
+        let mut d = first;
+        loop {
+            self.cost.descs += 1;
+            if null_terminated {
+                // `desc->sptes[PTE_LIST_EXT-1]` and `desc->more` are read.
+                self.arena.touch_entry(&mut self.cost, d, n - 1);
+            }
+            self.arena.touch_header(&mut self.cost, d);
+            let h = *self.arena.desc(d);
+            if h.spte_count as usize != n {
+                break;
+            }
+            count += n;
+            if h.more == NIL {
+                let nd = self.alloc_desc(vcpu)?;
+                self.arena.desc_mut(d).more = nd;
+                self.cost.descs += 1;
+                self.arena.touch_header(&mut self.cost, nd);
+                d = nd;
+                break;
+            }
+            d = h.more;
+        }
+        let i = self.arena.desc(d).spte_count as usize;
+        if null_terminated {
+            // `for (i = 0; desc->sptes[i]; ++i)` reads every entry up to the NULL.
+            self.arena.touch_entries(&mut self.cost, d, (i + 1).min(n));
+        }
+        count += i;
+        self.arena.set_spte(d, i, spte);
+        self.arena.desc_mut(d).spte_count += 1;
+        self.arena.touch_entry(&mut self.cost, d, i);
+        Ok(count)
+    }
+
+    /// `pte_list_remove(spte, rmap_head)`: scan from the head, entries in index order; then
+    /// `pte_list_desc_remove_entry` with the era's replacement rule.
+    pub fn pte_list_remove(&mut self, r: usize, spte: u64) -> Result<(), RmapError> {
+        self.cost.reset();
+        match self.head(r) {
+            RmapHead::Empty => Err(RmapError::SpteNotFound { spte }),
+            RmapHead::Single(s) => {
+                if s != spte {
+                    return Err(RmapError::SpteNotFound { spte });
+                }
+                *self.head_slot(r) = RmapHead::Empty;
+                self.counters.live_entries -= 1;
+                self.counters.single_rmaps -= 1;
+                Ok(())
+            }
+            RmapHead::Many(first) => {
+                let mut prev = NIL;
+                let mut d = first;
+                while d != NIL {
+                    self.cost.descs += 1;
+                    self.arena.touch_header(&mut self.cost, d);
+                    let h = *self.arena.desc(d);
+                    let pos = self.arena.entries(d).iter().position(|&s| s == spte);
+                    let scanned = pos.map_or(h.spte_count as usize, |p| p + 1);
+                    self.arena.touch_entries(&mut self.cost, d, scanned);
+                    if let Some(i) = pos {
+                        self.pte_list_desc_remove_entry(r, d, i, prev);
+                        self.counters.live_entries -= 1;
+                        return Ok(());
+                    }
+                    prev = d;
+                    d = h.more;
+                }
+                Err(RmapError::SpteNotFound { spte })
+            }
+        }
+    }
+
+    /// `pte_list_desc_remove_entry`.
+    fn pte_list_desc_remove_entry(&mut self, r: usize, d: u32, i: usize, prev: u32) {
+        match self.cfg.era {
+            Era::HeadInsert => {
+                // Fill the hole with the last entry of the *head* descriptor, keeping every
+                // tail descriptor full; free the head when it empties.
+                let RmapHead::Many(head) = self.head(r) else {
+                    return;
+                };
+                if head != d {
+                    self.cost.descs += 1;
+                    self.arena.touch_header(&mut self.cost, head);
+                }
+                let j = self.arena.desc(head).spte_count as usize - 1;
+                let moved = self.arena.spte(head, j);
+                self.arena.touch_entry(&mut self.cost, head, j);
+                self.arena.set_spte(d, i, moved);
+                self.arena.set_spte(head, j, 0);
+                let hd = self.arena.desc_mut(head);
+                hd.spte_count -= 1;
+                if hd.spte_count > 0 {
+                    return;
+                }
+                let more = hd.more;
+                *self.head_slot(r) = if more == NIL {
+                    self.counters.many_rmaps -= 1;
+                    RmapHead::Empty
+                } else {
+                    RmapHead::Many(more)
+                };
+                self.free_desc(head);
+            }
+            Era::TailAppend | Era::NullTerminated => {
+                // Fill the hole with the last entry of the *same* descriptor; unlink and free
+                // that descriptor when it empties.
+                let j = self.arena.desc(d).spte_count as usize - 1;
+                if self.cfg.era == Era::NullTerminated {
+                    // `for (j = PTE_LIST_EXT - 1; !desc->sptes[j] && j > i; --j)`.
+                    for k in (j..self.cfg.entries).rev() {
+                        self.arena.touch_entry(&mut self.cost, d, k);
+                    }
+                }
+                let moved = self.arena.spte(d, j);
+                self.arena.touch_entry(&mut self.cost, d, j);
+                self.arena.set_spte(d, i, moved);
+                self.arena.set_spte(d, j, 0);
+                let dd = self.arena.desc_mut(d);
+                dd.spte_count -= 1;
+                if dd.spte_count > 0 {
+                    return;
+                }
+                let more = dd.more;
+                if prev == NIL {
+                    *self.head_slot(r) = if more == NIL {
+                        self.counters.many_rmaps -= 1;
+                        RmapHead::Empty
+                    } else {
+                        RmapHead::Many(more)
+                    };
+                } else {
+                    self.arena.desc_mut(prev).more = more;
+                    self.arena.touch_header(&mut self.cost, prev);
+                }
+                self.free_desc(d);
+            }
+        }
+    }
+
+    /// Whole-list zap: clear every SPTE of the rmap and free all its descriptors, head first.
+    /// head-insert era: `kvm_zap_all_rmap_sptes` (one walk). Older eras: `kvm_zap_rmapp`'s
+    /// loop of `rmap_get_first` + `pte_list_remove`, which frees the same descriptors in the same
+    /// order but rescans the head each time. Returns the entries cleared.
+    pub fn kvm_zap_all_rmap_sptes(&mut self, r: usize) -> usize {
+        self.cost.reset();
+        let n = self.cfg.entries;
+        match self.head(r) {
+            RmapHead::Empty => 0,
+            RmapHead::Single(_) => {
+                *self.head_slot(r) = RmapHead::Empty;
+                self.counters.live_entries -= 1;
+                self.counters.single_rmaps -= 1;
+                1
+            }
+            RmapHead::Many(first) => {
+                let mut cleared = 0;
+                let mut d = first;
+                while d != NIL {
+                    let h = *self.arena.desc(d);
+                    let c = h.spte_count as usize;
+                    match self.cfg.era {
+                        Era::HeadInsert => {
+                            self.cost.descs += 1;
+                            self.arena.touch_header(&mut self.cost, d);
+                            self.arena.touch_entries(&mut self.cost, d, c);
+                        }
+                        Era::TailAppend | Era::NullTerminated => {
+                            // Each pte_list_remove of sptes[0] visits the head, reads the
+                            // header, entry 0 and the last entry.
+                            for left in (1..=c).rev() {
+                                self.cost.descs += 1;
+                                self.arena.touch_header(&mut self.cost, d);
+                                self.arena.touch_entry(&mut self.cost, d, 0);
+                                self.arena.touch_entry(&mut self.cost, d, left - 1);
+                                if self.cfg.era == Era::NullTerminated {
+                                    for k in (left - 1)..n {
+                                        self.arena.touch_entry(&mut self.cost, d, k);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    cleared += c;
+                    self.free_desc(d);
+                    d = h.more;
+                }
+                *self.head_slot(r) = RmapHead::Empty;
+                self.counters.many_rmaps -= 1;
+                self.counters.live_entries -= cleared as u64;
+                cleared
+            }
+        }
+    }
+
+    /// `for_each_rmap_spte`: visit every entry (head descriptor first, index 0 upward, then
+    /// `more`), recording the cost. Returns the entries visited.
+    pub fn walk(&mut self, r: usize) -> usize {
+        self.cost.reset();
+        let mut seen = 0;
+        match self.head(r) {
+            RmapHead::Empty => {}
+            RmapHead::Single(_) => seen = 1,
+            RmapHead::Many(first) => {
+                let n = self.cfg.entries;
+                let mut d = first;
+                while d != NIL {
+                    let h = *self.arena.desc(d);
+                    let c = h.spte_count as usize;
+                    self.cost.descs += 1;
+                    self.arena.touch_header(&mut self.cost, d);
+                    // The NULL-terminated iterator also reads the terminating NULL.
+                    let read = if self.cfg.era == Era::NullTerminated {
+                        (c + 1).min(n)
+                    } else {
+                        c
+                    };
+                    self.arena.touch_entries(&mut self.cost, d, read);
+                    seen += c;
+                    d = h.more;
+                }
+            }
+        }
+        seen
+    }
+
+    /// The entries of rmap `r` in kernel iteration order (no cost recorded).
+    pub fn entries(&self, r: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        match self.head(r) {
+            RmapHead::Empty => {}
+            RmapHead::Single(s) => out.push(s),
+            RmapHead::Many(first) => {
+                let mut d = first;
+                while d != NIL {
+                    out.extend_from_slice(self.arena.entries(d));
+                    d = self.arena.desc(d).more;
+                }
+            }
+        }
+        out
+    }
+
+    /// `pte_list_count`.
+    pub fn pte_list_count(&self, r: usize) -> usize {
+        match self.head(r) {
+            RmapHead::Empty => 0,
+            RmapHead::Single(_) => 1,
+            RmapHead::Many(first) => {
+                let mut count = 0;
+                let mut d = first;
+                while d != NIL {
+                    count += self.arena.desc(d).spte_count as usize;
+                    d = self.arena.desc(d).more;
+                }
+                count
+            }
+        }
+    }
+
+    /// The head word and descriptor chain of rmap `r`, for display and diffing.
+    pub fn snapshot(&self, r: usize) -> RmapSnapshot {
+        match self.head(r) {
+            RmapHead::Empty => RmapSnapshot {
+                head: HeadKind::Empty,
+                single: None,
+                descs: Vec::new(),
+            },
+            RmapHead::Single(s) => RmapSnapshot {
+                head: HeadKind::Single,
+                single: Some(s),
+                descs: Vec::new(),
+            },
+            RmapHead::Many(first) => {
+                let mut descs = Vec::new();
+                let mut d = first;
+                while d != NIL {
+                    let h = self.arena.desc(d);
+                    descs.push(DescSnapshot {
+                        object: d,
+                        spte_count: h.spte_count,
+                        tail_count: (self.cfg.era == Era::HeadInsert).then_some(h.tail_count),
+                        sptes: self.arena.entries(d).to_vec(),
+                    });
+                    d = h.more;
+                }
+                RmapSnapshot {
+                    head: HeadKind::Many,
+                    single: None,
+                    descs,
+                }
+            }
+        }
+    }
+
+    /// Check the kernel's invariants for rmap `r`: counts add up, no empty descriptor, no
+    /// cycle; head-insert: every non-head descriptor full and `tail_count` exact.
+    pub fn check_invariants(&self, r: usize) -> Result<(), String> {
+        let RmapHead::Many(first) = self.head(r) else {
+            return Ok(());
+        };
+        let n = self.cfg.entries;
+        let mut chain = Vec::new();
+        let mut d = first;
+        while d != NIL {
+            if chain.len() > self.arena.objects_carved() {
+                return Err("descriptor chain has a cycle".into());
+            }
+            chain.push(d);
+            d = self.arena.desc(d).more;
+        }
+        let mut after = 0usize;
+        for (pos, &d) in chain.iter().enumerate().rev() {
+            let h = self.arena.desc(d);
+            let c = h.spte_count as usize;
+            if c == 0 {
+                return Err(format!("descriptor {pos} of the chain is empty"));
+            }
+            if c > n {
+                return Err(format!("descriptor {pos} holds {c} > {n} entries"));
+            }
+            if self.cfg.era == Era::HeadInsert {
+                if pos > 0 && c != n {
+                    return Err(format!(
+                        "head-insert: non-head descriptor {pos} holds {c} of {n} entries"
+                    ));
+                }
+                if h.tail_count as usize != after {
+                    return Err(format!(
+                        "head-insert: descriptor {pos} tail_count {} but {after} entries follow",
+                        h.tail_count
+                    ));
+                }
+            }
+            after += c;
+        }
+        Ok(())
+    }
+}
+
+/// How the head word of an rmap reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadKind {
+    /// `val == 0`.
+    Empty,
+    /// `val` is the SPTE pointer.
+    Single,
+    /// `val` is `desc | KVM_RMAP_MANY`.
+    Many,
+}
+
+/// One descriptor of a chain as shown to people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DescSnapshot {
+    /// Slab object index (its address in the slab model).
+    pub object: u32,
+    /// `spte_count`.
+    pub spte_count: u32,
+    /// `tail_count` (head-insert era only).
+    pub tail_count: Option<u32>,
+    /// `sptes[0..spte_count]`.
+    pub sptes: Vec<u64>,
+}
+
+/// An rmap's head word and descriptors, head first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RmapSnapshot {
+    /// The head word's form.
+    pub head: HeadKind,
+    /// The SPTE when the head holds one directly.
+    pub single: Option<u64>,
+    /// The chain, head first.
+    pub descs: Vec<DescSnapshot>,
+}

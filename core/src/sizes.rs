@@ -1,0 +1,91 @@
+//! The seed's arithmetic as a query: object size, objects per slab page, and the bytes the
+//! per-vCPU caches hold, for any array sizes — no trace needed.
+
+use crate::config::{Era, SLAB_PAGE_SIZE, SPTE_PTR_SIZE};
+use serde::{Deserialize, Serialize};
+
+/// Objects in the per-VM cache used for eager page splitting of nested MMUs
+/// (`kvm->arch.split_desc_cache`, sized `SPLIT_DESC_CACHE_MIN_NR_OBJECTS` = 513).
+pub const SPLIT_DESC_CACHE_MIN_NR_OBJECTS: usize = 513;
+
+/// One row of `rmaplab sizes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizeRow {
+    /// Entries per descriptor.
+    pub entries: usize,
+    /// Era (decides the header size).
+    pub era: Era,
+    /// `sizeof(struct pte_list_desc)`.
+    pub desc_bytes: usize,
+    /// Objects per 4 KiB slab page.
+    pub objs_per_slab_page: usize,
+    /// Per-vCPU cache capacity used.
+    pub cache_capacity: usize,
+    /// `cache_capacity × desc_bytes`: what one vCPU's full cache holds.
+    pub per_vcpu_cache_bytes: usize,
+    /// vCPUs.
+    pub vcpus: usize,
+    /// `per_vcpu_cache_bytes × vcpus`.
+    pub total_cache_bytes: usize,
+    /// Extra bytes over the smallest size in the query, for all vCPUs:
+    /// `(entries − smallest) × 8 B × capacity × vcpus`.
+    pub extra_vs_smallest_bytes: usize,
+    /// Bytes of a full eager-split cache (513 objects, per VM, nested MMUs).
+    pub split_cache_bytes: usize,
+}
+
+/// Compute the rows for `entries` (in the given order).
+pub fn size_table(
+    entries: &[usize],
+    era: Era,
+    cache_capacity: usize,
+    vcpus: usize,
+) -> Vec<SizeRow> {
+    let smallest = entries.iter().copied().min().unwrap_or(0);
+    entries
+        .iter()
+        .map(|&n| {
+            let desc = era.desc_bytes(n);
+            let per_vcpu = desc * cache_capacity;
+            SizeRow {
+                entries: n,
+                era,
+                desc_bytes: desc,
+                objs_per_slab_page: SLAB_PAGE_SIZE / desc,
+                cache_capacity,
+                per_vcpu_cache_bytes: per_vcpu,
+                vcpus,
+                total_cache_bytes: per_vcpu * vcpus,
+                extra_vs_smallest_bytes: (n - smallest) * SPTE_PTR_SIZE * cache_capacity * vcpus,
+                split_cache_bytes: desc * SPLIT_DESC_CACHE_MIN_NR_OBJECTS,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE;
+
+    #[test]
+    fn the_seeds_numbers() {
+        let rows = size_table(
+            &[2, 4, 14],
+            Era::HeadInsert,
+            KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE,
+            8,
+        );
+        // 128 B -> 32 B objects.
+        assert_eq!(rows[0].desc_bytes, 32);
+        assert_eq!(rows[2].desc_bytes, 128);
+        // 5120 B -> 1280 B per vCPU.
+        assert_eq!(rows[0].per_vcpu_cache_bytes, 1280);
+        assert_eq!(rows[2].per_vcpu_cache_bytes, 5120);
+        // Two extra entries cost 16 B x 40 x nr_vcpus.
+        assert_eq!(rows[1].extra_vs_smallest_bytes, 16 * 40 * 8);
+        assert_eq!(rows[2].total_cache_bytes, 5120 * 8);
+        assert_eq!(rows[0].objs_per_slab_page, 128);
+        assert_eq!(rows[2].objs_per_slab_page, 32);
+    }
+}

@@ -1,0 +1,444 @@
+//! The rmaplab trace: metadata plus a stream of rmap events, in two encodings that convert
+//! losslessly both ways — JSON Lines ([`jsonl`]) and a compact binary form ([`binary`]).
+//! [`TraceDecoder`] detects the encoding from the first bytes and decodes incrementally, so
+//! callers push chunks of any size and memory stays bounded by one event.
+//!
+//! The format is specified in `docs/trace-format.md`.
+
+pub mod binary;
+pub mod jsonl;
+
+use serde::{Deserialize, Serialize};
+
+/// The `format` value of a trace header.
+pub const FORMAT_NAME: &str = "rmaplab-trace";
+/// The trace format version this crate writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What an rmap is the reverse map of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RmapKind {
+    /// A gfn's rmap at one page-size level (`slot->arch.rmap[level][index]`).
+    Gfn,
+    /// A shadow page's `parent_ptes` list.
+    Parent,
+}
+
+/// Optional facts that may accompany an rmap event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EventCtx {
+    /// The vCPU that performed the operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpu: Option<u32>,
+    /// The guest frame the rmap belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gfn: Option<u64>,
+    /// Page-size level: 1 = 4K, 2 = 2M, 3 = 1G (`PG_LEVEL_*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
+    /// Gfn rmap or parent-PTE list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<RmapKind>,
+}
+
+impl EventCtx {
+    /// True when no field is set.
+    pub fn is_empty(&self) -> bool {
+        *self == EventCtx::default()
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// An SPTE was added to an rmap (`__rmap_add` → `pte_list_add`).
+    Add {
+        /// Opaque rmap id.
+        rmap: u64,
+        /// Opaque SPTE id (the sptep).
+        spte: u64,
+    },
+    /// An SPTE was removed from an rmap (`pte_list_remove`).
+    Remove {
+        /// Opaque rmap id.
+        rmap: u64,
+        /// Opaque SPTE id.
+        spte: u64,
+    },
+    /// Every SPTE of the rmap was cleared (`kvm_zap_all_rmap_sptes`).
+    Zap {
+        /// Opaque rmap id.
+        rmap: u64,
+    },
+    /// The rmap was walked without changes (`for_each_rmap_spte`, e.g. write-protection).
+    Walk {
+        /// Opaque rmap id.
+        rmap: u64,
+    },
+    /// A vCPU took a page fault: its memory caches are topped up.
+    Fault {
+        /// The vCPU.
+        vcpu: u32,
+    },
+    /// KVM's own counter at this point, for validation.
+    Stat {
+        /// Stat name as in `KVM_GET_STATS_FD` (e.g. `max_mmu_rmap_size`, `pages_4k`).
+        name: String,
+        /// Its value.
+        value: u64,
+    },
+    /// A label (phase boundary).
+    Mark {
+        /// Free text.
+        label: String,
+    },
+}
+
+/// One trace event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// Optional facts; meaningful for add, remove, zap and walk only.
+    pub ctx: EventCtx,
+}
+
+impl Event {
+    /// An event without optional facts.
+    pub fn new(kind: EventKind) -> Self {
+        Event {
+            kind,
+            ctx: EventCtx::default(),
+        }
+    }
+
+    /// The same event with `ctx`.
+    pub fn with_ctx(mut self, ctx: EventCtx) -> Self {
+        self.ctx = ctx;
+        self
+    }
+
+    /// `add` shorthand.
+    pub fn add(rmap: u64, spte: u64) -> Self {
+        Event::new(EventKind::Add { rmap, spte })
+    }
+
+    /// `remove` shorthand.
+    pub fn remove(rmap: u64, spte: u64) -> Self {
+        Event::new(EventKind::Remove { rmap, spte })
+    }
+
+    /// The rmap this event is about, if any.
+    pub fn rmap(&self) -> Option<u64> {
+        match self.kind {
+            EventKind::Add { rmap, .. }
+            | EventKind::Remove { rmap, .. }
+            | EventKind::Zap { rmap }
+            | EventKind::Walk { rmap } => Some(rmap),
+            _ => None,
+        }
+    }
+}
+
+/// A memory slot: `base_gfn` and `npages`, as `KVM_SET_USER_MEMORY_REGION` defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memslot {
+    /// First guest frame.
+    pub base_gfn: u64,
+    /// Number of 4 KiB pages.
+    pub pages: u64,
+}
+
+/// KVM settings of the host a trace came from, where known.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvmParams {
+    /// `PTE_LIST_EXT` of that kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pte_list_ext: Option<usize>,
+    /// Its list algorithm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub era: Option<crate::Era>,
+}
+
+/// Trace metadata: the header line of JSONL, the header block of binary. Every field is
+/// optional; unknown fields are kept (in `extra`) so conversion is lossless.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceMeta {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// Format version.
+    pub version: u32,
+    /// `uname -r` of the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// KVM vendor module (`kvm_intel`, `kvm_amd`, `kvm_pvm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_module: Option<String>,
+    /// Whether TDP (EPT/NPT) was enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tdp: Option<bool>,
+    /// Number of vCPUs of the VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpus: Option<u32>,
+    /// What ran in the guest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    /// Tool and version that wrote the trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// Where the events came from (e.g. `synthetic`, `kvmmmu tracefs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Whether kernel addresses were replaced by stable anonymous ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymised: Option<bool>,
+    /// Whether the trace records `fault` events (so adds need no implicit top-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_events: Option<bool>,
+    /// The VM's memslots, for the "0" column of the rmap histogram.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memslots: Vec<Memslot>,
+    /// The host's KVM list parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kvm: Option<KvmParams>,
+    /// What the producer inferred rather than observed, one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inferred: Vec<String>,
+    /// Any other metadata, kept verbatim.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for TraceMeta {
+    fn default() -> Self {
+        TraceMeta {
+            format: FORMAT_NAME.to_string(),
+            version: FORMAT_VERSION,
+            kernel: None,
+            vendor_module: None,
+            tdp: None,
+            vcpus: None,
+            workload: None,
+            tool: None,
+            source: None,
+            anonymised: None,
+            fault_events: None,
+            memslots: Vec::new(),
+            kvm: None,
+            inferred: Vec::new(),
+            extra: serde_json::Map::new(),
+        }
+    }
+}
+
+/// Errors decoding a trace, each naming where it happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraceError {
+    /// The input is empty.
+    #[error("the trace is empty: expected an rmaplab binary trace or JSON Lines starting with a {{\"format\":\"rmaplab-trace\",...}} header")]
+    Empty,
+    /// The first bytes match no known encoding.
+    #[error("unrecognised trace format (first bytes {0:?}): expected rmaplab binary (magic RMAPLABT) or JSON Lines with an rmaplab-trace header")]
+    UnknownFormat(String),
+    /// A JSON Lines line is malformed.
+    #[error("line {line}: {msg}")]
+    Jsonl {
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The binary encoding is malformed.
+    #[error("byte offset {offset}: {msg}")]
+    Binary {
+        /// Offset of the bad byte from the start of the file.
+        offset: u64,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The trace ended in the middle of a record, or without its end marker.
+    #[error("the trace is truncated at byte offset {offset}: {msg}")]
+    Truncated {
+        /// Bytes decoded before the cut.
+        offset: u64,
+        /// What was expected.
+        msg: String,
+    },
+    /// The header names a version this build cannot read.
+    #[error("trace format version {found} is newer than this rmaplab reads (up to {FORMAT_VERSION}); upgrade rmaplab")]
+    FutureVersion {
+        /// The version in the file.
+        found: u32,
+    },
+    /// The header is not an rmaplab trace header.
+    #[error("{0}")]
+    BadHeader(String),
+}
+
+/// The encodings rmaplab reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// [`binary`].
+    Binary,
+    /// [`jsonl`].
+    Jsonl,
+}
+
+/// Guess the encoding from the first bytes (at least 8 are needed for binary).
+pub fn detect(prefix: &[u8]) -> Result<Encoding, TraceError> {
+    let trimmed: &[u8] = {
+        let start = prefix
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(prefix.len());
+        &prefix[start..]
+    };
+    if prefix.starts_with(&binary::MAGIC) {
+        Ok(Encoding::Binary)
+    } else if trimmed.first() == Some(&b'{') {
+        Ok(Encoding::Jsonl)
+    } else if trimmed.is_empty() {
+        Err(TraceError::Empty)
+    } else {
+        let shown: String = String::from_utf8_lossy(&prefix[..prefix.len().min(16)]).into_owned();
+        Err(TraceError::UnknownFormat(shown))
+    }
+}
+
+/// An incremental decoder for either encoding: push bytes, pull events, then `finish`.
+#[derive(Debug)]
+pub enum TraceDecoder {
+    /// Not enough bytes seen yet to choose.
+    Undecided(Vec<u8>),
+    /// Binary.
+    Binary(binary::BinaryDecoder),
+    /// JSON Lines.
+    Jsonl(jsonl::JsonlDecoder),
+}
+
+impl Default for TraceDecoder {
+    fn default() -> Self {
+        TraceDecoder::Undecided(Vec::new())
+    }
+}
+
+impl TraceDecoder {
+    /// A decoder that detects the encoding.
+    pub fn new() -> Self {
+        TraceDecoder::default()
+    }
+
+    /// Feed more input.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), TraceError> {
+        match self {
+            TraceDecoder::Undecided(buf) => {
+                buf.extend_from_slice(chunk);
+                if buf.len() >= binary::MAGIC.len() || buf.iter().any(|b| !b.is_ascii_whitespace())
+                {
+                    let looks_binary = binary::MAGIC.starts_with(&buf[..buf.len().min(8)]);
+                    if looks_binary && buf.len() < binary::MAGIC.len() {
+                        return Ok(());
+                    }
+                    let enc = detect(buf)?;
+                    let data = std::mem::take(buf);
+                    *self = match enc {
+                        Encoding::Binary => TraceDecoder::Binary(binary::BinaryDecoder::new()),
+                        Encoding::Jsonl => TraceDecoder::Jsonl(jsonl::JsonlDecoder::new()),
+                    };
+                    return self.push(&data);
+                }
+                Ok(())
+            }
+            TraceDecoder::Binary(d) => {
+                d.push(chunk);
+                Ok(())
+            }
+            TraceDecoder::Jsonl(d) => {
+                d.push(chunk);
+                Ok(())
+            }
+        }
+    }
+
+    /// The encoding, once known.
+    pub fn encoding(&self) -> Option<Encoding> {
+        match self {
+            TraceDecoder::Undecided(_) => None,
+            TraceDecoder::Binary(_) => Some(Encoding::Binary),
+            TraceDecoder::Jsonl(_) => Some(Encoding::Jsonl),
+        }
+    }
+
+    /// The metadata, once the header has been decoded.
+    pub fn meta(&mut self) -> Result<Option<&TraceMeta>, TraceError> {
+        match self {
+            TraceDecoder::Undecided(_) => Ok(None),
+            TraceDecoder::Binary(d) => d.meta(),
+            TraceDecoder::Jsonl(d) => d.meta(),
+        }
+    }
+
+    /// The next complete event, or `None` when more input is needed.
+    pub fn next_event(&mut self) -> Result<Option<Event>, TraceError> {
+        match self {
+            TraceDecoder::Undecided(_) => Ok(None),
+            TraceDecoder::Binary(d) => d.next_event(),
+            TraceDecoder::Jsonl(d) => d.next_event(),
+        }
+    }
+
+    /// Declare the input complete: returns the last event if one was pending, errors on a
+    /// truncated trace. Call repeatedly until it returns `Ok(None)`.
+    pub fn finish(&mut self) -> Result<Option<Event>, TraceError> {
+        match self {
+            TraceDecoder::Undecided(buf) => {
+                if buf.iter().all(u8::is_ascii_whitespace) {
+                    Err(TraceError::Empty)
+                } else {
+                    let data = std::mem::take(buf);
+                    detect(&data)?;
+                    Err(TraceError::Truncated {
+                        offset: data.len() as u64,
+                        msg: "binary magic is incomplete".into(),
+                    })
+                }
+            }
+            TraceDecoder::Binary(d) => d.finish(),
+            TraceDecoder::Jsonl(d) => d.finish(),
+        }
+    }
+}
+
+/// Decode a whole in-memory trace (either encoding).
+pub fn decode_all(bytes: &[u8]) -> Result<(TraceMeta, Vec<Event>), TraceError> {
+    let mut dec = TraceDecoder::new();
+    dec.push(bytes)?;
+    let mut events = Vec::new();
+    while let Some(ev) = dec.next_event()? {
+        events.push(ev);
+    }
+    while let Some(ev) = dec.finish()? {
+        events.push(ev);
+    }
+    let meta = dec
+        .meta()?
+        .cloned()
+        .ok_or_else(|| TraceError::BadHeader("the trace has no header".into()))?;
+    Ok((meta, events))
+}
+
+/// Check a decoded header's format name and version.
+pub(crate) fn check_header(meta: &TraceMeta) -> Result<(), String> {
+    if meta.format != FORMAT_NAME {
+        return Err(format!(
+            "header format is {:?}, expected {FORMAT_NAME:?}",
+            meta.format
+        ));
+    }
+    if meta.version == 0 {
+        return Err("header version 0 is not valid; the first version is 1".into());
+    }
+    Ok(())
+}
