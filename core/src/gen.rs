@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 /// First gfn the generators use for data pages.
 pub const GEN_BASE_GFN: u64 = 0x1000;
-/// SPTE ids are `space << SPTE_SPACE_SHIFT | index`: one space per address space / mapping set.
-pub const SPTE_SPACE_SHIFT: u32 = 32;
+/// SPTE ids are `space × SPTES_PER_SPACE + index`: one range per address space, so the SPTEs of
+/// consecutive pages of one address space have consecutive ids, as sptep addresses in one
+/// shadow page table do.
+pub const SPTES_PER_SPACE: u64 = 1 << 20;
 
 /// A synthetic workload and its parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,7 +209,9 @@ impl Emitter<'_> {
 
 /// The SPTE id of mapping `index` in address space `space`.
 pub fn spte_id(space: u64, index: u64) -> u64 {
-    (space << SPTE_SPACE_SHIFT) | (index & ((1 << SPTE_SPACE_SHIFT) - 1))
+    space
+        .wrapping_mul(SPTES_PER_SPACE)
+        .wrapping_add(index % SPTES_PER_SPACE)
 }
 
 /// Emit the workload's events in order.
@@ -219,13 +223,14 @@ pub fn generate(w: &Workload, opts: &GenOptions, out: &mut dyn FnMut(Event)) {
     };
     match *w {
         Workload::Alias { aliases } => {
+            // Alias i is PTE i of the alias page tables: consecutive SPTEs of one space.
             e.mark("map");
             for i in 0..aliases {
-                e.map(GEN_BASE_GFN, i, 0);
+                e.map(GEN_BASE_GFN, 0, i);
             }
             e.mark("unmap");
             for i in 0..aliases {
-                e.unmap(GEN_BASE_GFN, i, 0);
+                e.unmap(GEN_BASE_GFN, 0, i);
             }
         }
         Workload::Fork {
@@ -259,13 +264,20 @@ pub fn generate(w: &Workload, opts: &GenOptions, out: &mut dyn FnMut(Event)) {
             skew_tenths,
         } => {
             let alpha = skew_tenths.max(1) as f64 / 10.0;
-            e.mark("map");
-            for g in 0..gfns {
-                let k = (rng.unit().powf(-1.0 / alpha)).floor() as u64;
-                let k = k.clamp(1, max_aliases.max(1));
-                for a in 0..k {
-                    // Each alias lives in its own address space; index = the gfn's slot in it.
-                    e.map(GEN_BASE_GFN + g, a, g);
+            let counts: Vec<u64> = (0..gfns)
+                .map(|_| {
+                    let k = (rng.unit().powf(-1.0 / alpha)).floor() as u64;
+                    k.clamp(1, max_aliases.max(1))
+                })
+                .collect();
+            let deepest = counts.iter().copied().max().unwrap_or(0);
+            // Address space a maps every frame that has more than a aliases, in frame order.
+            for a in 0..deepest {
+                e.mark(&format!("space {a}"));
+                for (g, &k) in counts.iter().enumerate() {
+                    if k > a {
+                        e.map(GEN_BASE_GFN + g as u64, a, g as u64);
+                    }
                 }
             }
         }

@@ -1,9 +1,13 @@
 //! Replay one trace through many configurations in a single streaming pass.
 //!
-//! Configurations that share a recycle threshold agree on which SPTEs are in which rmap (array
-//! size, era and caches change only the lists' shape), so they form a *group* that shares one
-//! membership index: a map from SPTE id to a dense rmap index, reused when an rmap empties.
-//! Memory is therefore bounded by the live rmap state, never by the trace length.
+//! Configurations agree on which SPTEs are in which rmap as long as they agree on
+//! `pte_list_add`'s return value (which feeds `max_mmu_rmap_size` and the recycle rule) and on
+//! the recycle threshold. The head-insert era returns the exact count; the older eras return
+//! `N × (full descriptors walked) + entries of the target descriptor`, which misses holes left
+//! by removals and so depends on N. Configurations are therefore grouped by (threshold, count
+//! rule); each group shares one membership index — a map from SPTE id to a dense rmap index,
+//! reused when an rmap empties — so memory is bounded by the live rmap state, never by the
+//! trace length.
 
 use crate::config::{ModelConfig, RMAP_RECYCLE_THRESHOLD};
 use crate::histogram::{HistogramBuilder, RmapHistogram};
@@ -198,9 +202,16 @@ impl ConfigState {
     }
 }
 
+/// How a configuration's `pte_list_add` counts: exactly (head-insert) or by walking (older
+/// eras, where the result depends on N).
+fn count_rule(cfg: &ModelConfig) -> Option<usize> {
+    (cfg.era != crate::Era::HeadInsert).then_some(cfg.entries)
+}
+
 #[derive(Debug, Clone)]
 struct Group {
     recycle_threshold: Option<u64>,
+    count_rule: Option<usize>,
     ids: IdMap<u32>,
     infos: Vec<Option<RmapInfo>>,
     free: Vec<u32>,
@@ -218,9 +229,10 @@ struct Group {
 const MAX_ANOMALY_EXAMPLES: usize = 8;
 
 impl Group {
-    fn new(recycle_threshold: Option<u64>) -> Self {
+    fn new(recycle_threshold: Option<u64>, count_rule: Option<usize>) -> Self {
         Group {
             recycle_threshold,
+            count_rule,
             ids: IdMap::default(),
             infos: Vec::new(),
             free: Vec::new(),
@@ -328,8 +340,12 @@ impl Group {
             );
         }
         let d = self.dense_for_add(ev, rmap);
-        let info = self.info(d);
-        let (count, is_gfn) = (info.count, info.kind == RmapKind::Gfn);
+        let is_gfn = self.info(d).kind == RmapKind::Gfn;
+        // Every config of the group returns the same count; the first one computes it.
+        let count = match self.configs.first() {
+            Some((_, c)) => c.set.peek_add_count(d as usize) as u64,
+            None => self.info(d).count,
+        };
         // Only gfn rmaps go through __rmap_add (the stat and the recycle rule); parent-PTE
         // lists use pte_list_add directly (mmu_page_add_parent_pte).
         if is_gfn {
@@ -560,6 +576,10 @@ pub struct ConfigReport {
     pub cache_bytes_per_vcpu: u64,
     /// KVM's `max_mmu_rmap_size` semantics: the peak of `pte_list_add`'s return value.
     pub max_rmap_size: u64,
+    /// KVM stats this configuration was compared against.
+    pub stat_checks: u64,
+    /// Of those, how many it did not reproduce.
+    pub stat_mismatches: u64,
     /// Rmaps zapped by the recycle rule.
     pub recycles: u64,
     /// Events that cannot happen in the kernel (skipped).
@@ -671,13 +691,14 @@ impl Replayer {
                 label: cfg.label(),
                 source,
             })?;
+            let rule = count_rule(cfg);
             let g = match groups
                 .iter()
-                .position(|g| g.recycle_threshold == cfg.recycle_threshold)
+                .position(|g| g.recycle_threshold == cfg.recycle_threshold && g.count_rule == rule)
             {
                 Some(g) => g,
                 None => {
-                    groups.push(Group::new(cfg.recycle_threshold));
+                    groups.push(Group::new(cfg.recycle_threshold, rule));
                     groups.len() - 1
                 }
             };
@@ -856,6 +877,30 @@ impl Replayer {
         Ok(())
     }
 
+    /// The group whose stats are compared with KVM's: the one holding the trace's own kernel
+    /// configuration, else a head-insert group, else the first.
+    fn reference_group(&self) -> usize {
+        let kvm = self.meta.kvm.as_ref();
+        let want_era = kvm.and_then(|k| k.era);
+        let want_n = kvm.and_then(|k| k.pte_list_ext);
+        let holds = |g: &Group, f: &dyn Fn(&ModelConfig) -> bool| {
+            g.configs.iter().any(|(_, c)| f(c.set.config()))
+        };
+        if want_era.is_some() || want_n.is_some() {
+            if let Some(i) = self.groups.iter().position(|g| {
+                holds(g, &|c| {
+                    want_era.is_none_or(|e| e == c.era) && want_n.is_none_or(|n| n == c.entries)
+                })
+            }) {
+                return i;
+            }
+        }
+        self.groups
+            .iter()
+            .position(|g| g.count_rule.is_none())
+            .unwrap_or(0)
+    }
+
     /// Finish and report.
     pub fn finish(mut self) -> ReplaySummary {
         let mut notes = Vec::new();
@@ -884,14 +929,15 @@ impl Replayer {
                 ));
             }
         }
+        let reference = self.reference_group();
         let histogram = self
             .groups
-            .first()
+            .get(reference)
             .map(|g| g.histogram(&self.meta.memslots))
             .unwrap_or_default();
         let (stat_checks, stat_checks_dropped) = self
             .groups
-            .first()
+            .get(reference)
             .map(|g| (g.checks.clone(), g.checks_dropped))
             .unwrap_or_default();
         let mut reports: Vec<(usize, ConfigReport)> = Vec::with_capacity(self.n_configs);
@@ -947,6 +993,8 @@ impl Replayer {
                         vcpus_seen,
                         cache_bytes_per_vcpu: cfg.cache_capacity as u64 * db,
                         max_rmap_size: g.max_rmap_size,
+                        stat_checks: g.checks.len() as u64,
+                        stat_mismatches: g.checks.iter().filter(|c| !c.matches).count() as u64,
                         recycles: g.recycles,
                         anomalies: g.anomalies.total(),
                         anomaly_detail: g.anomalies.clone(),

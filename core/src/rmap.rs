@@ -398,7 +398,37 @@ impl RmapSet {
         })
     }
 
-    /// `pte_list_add(cache, spte, rmap_head)`: returns the list's size before the add.
+    /// What `pte_list_add` on rmap `r` would return now, without changing anything.
+    pub fn peek_add_count(&self, r: usize) -> usize {
+        let n = self.cfg.entries;
+        match self.head(r) {
+            RmapHead::Empty => 0,
+            RmapHead::Single(_) => 1,
+            RmapHead::Many(first) => match self.cfg.era {
+                Era::HeadInsert => {
+                    let h = self.arena.desc(first);
+                    (h.tail_count + h.spte_count) as usize
+                }
+                Era::TailAppend | Era::NullTerminated => {
+                    let mut count = 0;
+                    let mut d = first;
+                    while d != NIL {
+                        let c = self.arena.desc(d).spte_count as usize;
+                        count += c;
+                        if c != n {
+                            break;
+                        }
+                        d = self.arena.desc(d).more;
+                    }
+                    count
+                }
+            },
+        }
+    }
+
+    /// `pte_list_add(cache, spte, rmap_head)`: returns the list's size before the add — in the
+    /// older eras, as the kernel computes it: `N` per full descriptor walked past plus the
+    /// entries of the descriptor stored into, which misses holes left by earlier removals.
     pub fn pte_list_add(&mut self, vcpu: u32, r: usize, spte: u64) -> Result<usize, RmapError> {
         self.cost.reset();
         let n = self.cfg.entries;

@@ -3,7 +3,8 @@
 //!
 //! A record starts with a tag byte: bits 0–2 the opcode, bit 3 [`TAG_CTX`] (a context block
 //! follows), bit 4 [`TAG_SAME_RMAP`] (the rmap id equals the previous one), bit 5
-//! [`TAG_NEXT_SPTE`] (the SPTE id is the previous one plus 1); bits 6–7 are zero. Ids are
+//! [`TAG_NEXT_SPTE`] (the SPTE id is the previous one plus 1); bits 6–7 are zero. A fault record
+//! may set [`TAG_SAME_VCPU`] (bit 4) instead of repeating the vCPU of the previous fault. Ids are
 //! zigzag LEB128 deltas from the previous id; optional fields are registers that change only
 //! through context blocks, and `gfn` is stored as an offset from the rmap id. Typical traces
 //! take 2–4 bytes per event. The decoder is incremental and returns an error — never panics —
@@ -36,7 +37,9 @@ pub const TAG_CTX: u8 = 1 << 3;
 pub const TAG_SAME_RMAP: u8 = 1 << 4;
 /// Tag bit: the SPTE id is the previous one plus 1.
 pub const TAG_NEXT_SPTE: u8 = 1 << 5;
-const TAG_RESERVED: u8 = 0b1100_0000;
+/// Tag bit of a fault record (same position as [`TAG_SAME_RMAP`]): same vCPU as the previous
+/// fault, no varint follows.
+pub const TAG_SAME_VCPU: u8 = 1 << 4;
 
 const CTX_VCPU: u8 = 1 << 0;
 const CTX_GFN: u8 = 1 << 1;
@@ -106,6 +109,7 @@ fn kind_code(k: Option<RmapKind>) -> u64 {
 /// Streaming binary encoder.
 #[derive(Debug, Default)]
 pub struct BinaryEncoder {
+    prev_fault_vcpu: Option<u32>,
     prev_rmap: u64,
     prev_spte: u64,
     regs: Regs,
@@ -138,8 +142,13 @@ impl BinaryEncoder {
             EventKind::Zap { rmap } => self.rmap_op(OP_ZAP, *rmap, None, &ev.ctx, out),
             EventKind::Walk { rmap } => self.rmap_op(OP_WALK, *rmap, None, &ev.ctx, out),
             EventKind::Fault { vcpu } => {
-                out.push(OP_FAULT);
-                put_varint(out, u64::from(*vcpu));
+                if self.prev_fault_vcpu == Some(*vcpu) {
+                    out.push(OP_FAULT | TAG_SAME_VCPU);
+                } else {
+                    out.push(OP_FAULT);
+                    put_varint(out, u64::from(*vcpu));
+                    self.prev_fault_vcpu = Some(*vcpu);
+                }
             }
             EventKind::Stat { name, value } => {
                 out.push(OP_STAT);
@@ -312,6 +321,7 @@ pub struct BinaryDecoder {
     /// File offset of `buf[0]`.
     base: u64,
     meta: Option<TraceMeta>,
+    prev_fault_vcpu: Option<u32>,
     prev_rmap: u64,
     prev_spte: u64,
     regs: Regs,
@@ -405,18 +415,34 @@ impl BinaryDecoder {
         let op = tag & OP_MASK;
         let is_rmap_op = matches!(op, OP_ADD | OP_REMOVE | OP_ZAP | OP_WALK);
         let has_spte = matches!(op, OP_ADD | OP_REMOVE);
-        if tag & TAG_RESERVED != 0
-            || (!is_rmap_op && tag & (TAG_CTX | TAG_SAME_RMAP | TAG_NEXT_SPTE) != 0)
-            || (!has_spte && tag & TAG_NEXT_SPTE != 0)
-        {
+        let allowed = match op {
+            OP_ADD | OP_REMOVE => TAG_CTX | TAG_SAME_RMAP | TAG_NEXT_SPTE | OP_MASK,
+            OP_ZAP | OP_WALK => TAG_CTX | TAG_SAME_RMAP | OP_MASK,
+            OP_FAULT => TAG_SAME_VCPU | OP_MASK,
+            _ => OP_MASK,
+        };
+        if tag & !allowed != 0 {
             c.pos = 0;
             return Err(c.err(format!("invalid record tag {tag:#04x}")));
         }
         if !is_rmap_op {
             let ev = match op {
                 OP_FAULT => {
-                    let v = need!(c.varint()?);
-                    let vcpu = u32::try_from(v).map_err(|_| c.err("vcpu id exceeds u32"))?;
+                    let vcpu = if tag & TAG_SAME_VCPU != 0 {
+                        match self.prev_fault_vcpu {
+                            Some(v) => v,
+                            None => {
+                                c.pos = 0;
+                                return Err(
+                                    c.err("fault record repeats a vCPU but no fault came before")
+                                );
+                            }
+                        }
+                    } else {
+                        let v = need!(c.varint()?);
+                        u32::try_from(v).map_err(|_| c.err("vcpu id exceeds u32"))?
+                    };
+                    self.prev_fault_vcpu = Some(vcpu);
                     EventKind::Fault { vcpu }
                 }
                 OP_STAT => {

@@ -73,9 +73,11 @@ pub fn parse_event_line(line: &[u8], lineno: u64) -> Result<Event, TraceError> {
         "mark" => EventKind::Mark {
             label: raw.label.map(|l| l.into_owned()).unwrap_or_default(),
         },
-        other => return Err(err(format!(
+        other => {
+            return Err(err(format!(
             "unknown event type {other:?} (expected add, remove, zap, walk, fault, stat or mark)"
-        ))),
+        )))
+        }
     };
     let ctx = match kind {
         EventKind::Add { .. }
