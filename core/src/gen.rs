@@ -3,6 +3,7 @@
 //! Every workload is a pure function of its parameters and seed; events are emitted through a
 //! callback, so traces of any length stream without being held in memory.
 
+use crate::config::RMAP_RECYCLE_THRESHOLD;
 use crate::trace::{Event, EventCtx, EventKind, Memslot, RmapKind, TraceMeta};
 use serde::{Deserialize, Serialize};
 
@@ -167,6 +168,9 @@ pub fn meta_for(w: &Workload, opts: &GenOptions, tool: &str) -> TraceMeta {
 struct Emitter<'a> {
     out: &'a mut dyn FnMut(Event),
     vcpus: u32,
+    /// SPTEs present per gfn, to apply KVM's recycle rule: a trace records what KVM did, and
+    /// KVM never removes an SPTE its recycle zap already dropped.
+    live: std::collections::HashMap<u64, std::collections::HashSet<u64>>,
 }
 
 impl Emitter<'_> {
@@ -191,13 +195,31 @@ impl Emitter<'_> {
         let vcpu = self.vcpu_of(space);
         self.fault(vcpu);
         let ctx = self.ctx(gfn, vcpu);
-        (self.out)(Event::add(gfn, spte_id(space, index)).with_ctx(ctx));
+        let spte = spte_id(space, index);
+        (self.out)(Event::add(gfn, spte).with_ctx(ctx));
+        let set = self.live.entry(gfn).or_default();
+        if set.len() as u64 > RMAP_RECYCLE_THRESHOLD {
+            // __rmap_add zaps the whole rmap.
+            self.live.remove(&gfn);
+        } else {
+            set.insert(spte);
+        }
     }
 
     fn unmap(&mut self, gfn: u64, space: u64, index: u64) {
+        let spte = spte_id(space, index);
+        let Some(set) = self.live.get_mut(&gfn) else {
+            return;
+        };
+        if !set.remove(&spte) {
+            return;
+        }
+        if set.is_empty() {
+            self.live.remove(&gfn);
+        }
         let vcpu = self.vcpu_of(space);
         let ctx = self.ctx(gfn, vcpu);
-        (self.out)(Event::remove(gfn, spte_id(space, index)).with_ctx(ctx));
+        (self.out)(Event::remove(gfn, spte).with_ctx(ctx));
     }
 
     fn mark(&mut self, label: &str) {
@@ -220,6 +242,7 @@ pub fn generate(w: &Workload, opts: &GenOptions, out: &mut dyn FnMut(Event)) {
     let mut e = Emitter {
         out,
         vcpus: opts.vcpus.max(1),
+        live: std::collections::HashMap::new(),
     };
     match *w {
         Workload::Alias { aliases } => {
@@ -358,5 +381,16 @@ mod tests {
             .filter(|e| matches!(e.kind, EventKind::Remove { .. }))
             .count();
         assert_eq!((adds, removes), (5, 5));
+    }
+
+    #[test]
+    fn alias_past_the_threshold_removes_only_what_kvm_kept() {
+        let v = generate_vec(&Workload::Alias { aliases: 1003 }, &GenOptions::default());
+        let removes = v
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Remove { .. }))
+            .count();
+        // The 1002nd add zaps all 1002; only the 1003rd is left to remove.
+        assert_eq!(removes, 1);
     }
 }

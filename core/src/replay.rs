@@ -913,23 +913,34 @@ impl Replayer {
         if self.meta.memslots.is_empty() {
             notes.push("the trace names no memslots, so the histogram's \"0\" column (empty rmaps) is unknown and shown as 0".into());
         }
-        if self.groups.len() > 1 {
-            notes.push(
-                "stat checks and the histogram are those of the first recycle threshold given"
-                    .into(),
-            );
-        }
-        for g in &self.groups {
-            if g.anomalies.total() > 0 {
+        let reference = self.reference_group();
+        if let Some(g) = self.groups.get(reference) {
+            let a = &g.anomalies;
+            if a.total() > 0 {
                 notes.push(format!(
-                    "{} events could not happen in the kernel and were skipped (recycle threshold {:?}); first: {}",
-                    g.anomalies.total(),
-                    g.recycle_threshold,
-                    g.anomalies.examples.first().map_or("", String::as_str)
+                    "{} events could not happen in the kernel and were skipped ({} removes of an SPTE in no rmap, {} removes naming the wrong rmap, {} duplicate adds, {} adds of an SPTE still in another rmap); first: {}",
+                    a.total(),
+                    a.remove_unknown,
+                    a.remove_wrong_rmap,
+                    a.add_duplicate,
+                    a.add_in_other_rmap,
+                    a.examples.first().map_or("", String::as_str)
                 ));
             }
         }
-        let reference = self.reference_group();
+        let outcomes: std::collections::BTreeSet<(u64, u64)> = self
+            .groups
+            .iter()
+            .map(|g| (g.max_rmap_size, g.recycles))
+            .collect();
+        if outcomes.len() > 1 {
+            if let Some((_, c)) = self.groups.get(reference).and_then(|g| g.configs.first()) {
+                notes.push(format!(
+                    "configurations disagree on max_rmap_size or recycles (different recycle thresholds, or older eras' counts skipping holes); stat checks and the histogram shown are those of {}",
+                    c.set.config().label()
+                ));
+            }
+        }
         let histogram = self
             .groups
             .get(reference)

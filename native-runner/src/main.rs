@@ -1,1 +1,490 @@
-fn main() {}
+//! `rmaplab`: replay KVM rmap traces through many `pte_list_desc` configurations, convert
+//! between trace encodings, generate synthetic traces and print the seed patch's arithmetic.
+
+mod input;
+mod interrupt;
+mod output;
+mod report;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rmaplab_core::config::{self, Era, KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE};
+use rmaplab_core::gen::{self, GenOptions, Workload};
+use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
+use rmaplab_core::trace::{binary::BinaryEncoder, jsonl, Encoding, TraceMeta};
+use rmaplab_core::{sizes, ModelConfig};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const LONG_ABOUT: &str = "\
+rmaplab measures how KVM's shadow-MMU reverse maps (rmaps: chains of struct pte_list_desc)
+behave for any array size and kernel era, from traces of what KVM really did.
+
+Eras: tail-append (v5.15-v6.3), head-insert (v6.4+, tail_count), null-terminated (<= v5.14).
+Trace files are rmaplab binary or JSON Lines (see docs/trace-format.md); the format is
+detected from the first bytes.";
+
+#[derive(Parser, Debug)]
+#[command(name = "rmaplab", version, about = "Measure KVM pte_list_desc rmap array sizes on real traces", long_about = LONG_ABOUT)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Replay a trace through many configurations (sizes x eras) in one pass and compare them.
+    Replay(ReplayArgs),
+    /// Convert a trace between JSON Lines and binary (lossless both ways).
+    Convert(ConvertArgs),
+    /// The seed patch's arithmetic: object size, objects per slab page, per-vCPU cache bytes.
+    Sizes(SizesArgs),
+    /// Generate a deterministic synthetic trace.
+    Gen(GenArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// Aligned text for people.
+    Table,
+    /// JSON: an array with one object per configuration.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    /// Trace file (rmaplab binary or JSON Lines; `-` reads stdin).
+    trace: PathBuf,
+    /// Array sizes to compare, 2..=64.
+    #[arg(long, default_value = "2,3,4,8,14", value_name = "N,N,...")]
+    entries: String,
+    /// Kernel eras: tail-append, head-insert, null-terminated.
+    #[arg(
+        long,
+        default_value = "tail-append,head-insert",
+        value_name = "ERA,..."
+    )]
+    era: String,
+    /// Per-vCPU cache CAPACITY/MIN (KVM: 40/14).
+    #[arg(long, default_value = "40/14", value_name = "CAP/MIN")]
+    vcpus_cache: String,
+    /// Recycle threshold (RMAP_RECYCLE_THRESHOLD), or `off`.
+    #[arg(long, default_value = "1000")]
+    recycle: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Stop with an error at the first event that cannot happen in the kernel, and exit
+    /// non-zero when the replay does not reproduce KVM's own counters.
+    #[arg(long)]
+    strict: bool,
+    /// Print every non-empty rmap at the end (head word, descriptors, entries) for one
+    /// configuration; needs exactly one --entries and one --era.
+    #[arg(long)]
+    dump_lists: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct ConvertArgs {
+    /// Input trace (either encoding; `-` reads stdin).
+    input: PathBuf,
+    /// Output file; written to a temporary file and renamed when complete.
+    output: PathBuf,
+    /// Output encoding; default: jsonl for *.jsonl / *.json, binary otherwise.
+    #[arg(long, value_enum)]
+    to: Option<Enc>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Enc {
+    /// rmaplab binary.
+    Binary,
+    /// JSON Lines.
+    Jsonl,
+}
+
+#[derive(Args, Debug)]
+struct SizesArgs {
+    /// Array sizes.
+    #[arg(long, default_value = "2,4,14", value_name = "N,N,...")]
+    entries: String,
+    /// vCPUs of the VM.
+    #[arg(long, default_value_t = 1)]
+    vcpus: usize,
+    /// Per-vCPU cache capacity (KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE).
+    #[arg(long, default_value_t = KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE)]
+    cache: usize,
+    /// Era (decides the header size: 16 B since v5.15, 8 B before).
+    #[arg(long, default_value = "head-insert")]
+    era: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+struct GenArgs {
+    #[command(subcommand)]
+    workload: GenWorkload,
+    /// Output file (`.jsonl` / `.json` = JSON Lines, anything else = binary).
+    #[arg(short, long, global = true, default_value = "trace.rmap")]
+    output: PathBuf,
+    /// vCPUs to spread the work over.
+    #[arg(long, global = true, default_value_t = 1)]
+    vcpus: u32,
+    /// Seed for the random choices.
+    #[arg(long, global = true, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Subcommand, Debug)]
+enum GenWorkload {
+    /// One guest page mapped at N addresses, touched, then unmapped.
+    Alias {
+        /// Number of mappings.
+        #[arg(long, default_value_t = 1002)]
+        aliases: u64,
+    },
+    /// A fork storm: P address spaces sharing M pages (plus private pages), then exit.
+    Fork {
+        /// Address spaces (parent included).
+        #[arg(long, default_value_t = 64)]
+        procs: u64,
+        /// Shared pages.
+        #[arg(long, default_value_t = 256)]
+        pages: u64,
+        /// Private pages per address space.
+        #[arg(long, default_value_t = 16)]
+        private: u64,
+    },
+    /// Many frames, few aliases: a skewed number of mappings per frame.
+    Spread {
+        /// Guest frames.
+        #[arg(long, default_value_t = 100_000)]
+        gfns: u64,
+        /// Largest alias count.
+        #[arg(long, default_value_t = 512)]
+        max_aliases: u64,
+        /// Tail exponent x10 (15 = 1.5; smaller = heavier tail).
+        #[arg(long, default_value_t = 15)]
+        skew_tenths: u64,
+    },
+    /// Map / touch / unmap churn.
+    Churn {
+        /// Rounds.
+        #[arg(long, default_value_t = 100)]
+        cycles: u64,
+        /// Mappings attempted per round.
+        #[arg(long, default_value_t = 1000)]
+        batch: u64,
+        /// Frames to choose from.
+        #[arg(long, default_value_t = 4096)]
+        gfns: u64,
+        /// Address spaces to choose from.
+        #[arg(long, default_value_t = 32)]
+        spaces: u64,
+    },
+}
+
+fn parse_configs(entries: &str, era: &str, cache: &str, recycle: &str) -> Result<Vec<ModelConfig>> {
+    let sizes = config::parse_entries_list(entries).context("--entries")?;
+    let eras = config::parse_era_list(era).context("--era")?;
+    let (cap, min) = config::parse_cache_spec(cache).context("--vcpus-cache")?;
+    let recycle = match recycle.trim() {
+        "off" | "none" => None,
+        t => Some(
+            t.parse::<u64>()
+                .with_context(|| format!("--recycle: {t:?} is not a number or `off`"))?,
+        ),
+    };
+    if sizes.is_empty() || eras.is_empty() {
+        bail!("give at least one --entries value and one --era");
+    }
+    Ok(config_matrix(&sizes, &eras, cap, min, recycle))
+}
+
+fn replay(a: &ReplayArgs) -> Result<ExitCode> {
+    let configs = parse_configs(&a.entries, &a.era, &a.vcpus_cache, &a.recycle)?;
+    if a.dump_lists && configs.len() != 1 {
+        bail!(
+            "--dump-lists shows one configuration: pass a single --entries N and a single --era E"
+        );
+    }
+    let opts = ReplayOptions { strict: a.strict };
+    // The header always precedes events, so the replayer exists when events arrive; it lives
+    // in a cell shared by both callbacks.
+    let cell = std::cell::RefCell::new(None::<Replayer>);
+    let summary = input::stream_trace(
+        &a.trace,
+        !a.quiet,
+        &mut |meta| {
+            let r = Replayer::new(meta.clone(), &configs, opts).map_err(|e| e.to_string())?;
+            *cell.borrow_mut() = Some(r);
+            Ok(())
+        },
+        &mut |ev| match cell.borrow_mut().as_mut() {
+            Some(r) => r.feed(ev).map_err(|e| e.to_string()),
+            None => Err("event before the trace header".into()),
+        },
+    )?;
+    let Some(r) = cell.into_inner() else {
+        bail!("{}: no trace header found", a.trace.display());
+    };
+    if a.dump_lists {
+        let dumps = r.dump_lists(0);
+        match a.format {
+            Format::Json => println!("{}", serde_json::to_string_pretty(&dumps)?),
+            _ => print!("{}", report::dump_text(&configs[0].label(), &dumps)),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = r.finish();
+    match a.format {
+        Format::Table => {
+            print!("{}", report::replay_table(&s));
+            let enc = match summary.encoding {
+                Encoding::Binary => "binary",
+                Encoding::Jsonl => "JSON Lines",
+            };
+            println!(
+                "\nread {} bytes of {enc}, {} events",
+                summary.bytes, summary.events
+            );
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&s.configs)?),
+        Format::Csv => print!("{}", report::replay_csv(&s)),
+    }
+    if a.format != Format::Table {
+        for n in &s.notes {
+            eprintln!("note: {n}");
+        }
+        for c in s.stat_checks.iter().filter(|c| !c.matches) {
+            eprintln!(
+                "MISMATCH at event {}: {} — KVM says {}, the model says {}",
+                c.event, c.name, c.kvm, c.model
+            );
+        }
+    }
+    if a.strict && !s.stats_match() {
+        eprintln!("error: the replay does not reproduce KVM's counters (see MISMATCH lines)");
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn out_encoding(path: &Path, to: Option<Enc>) -> Enc {
+    to.unwrap_or_else(|| match path.extension().and_then(|e| e.to_str()) {
+        Some("jsonl" | "json" | "ndjson") => Enc::Jsonl,
+        _ => Enc::Binary,
+    })
+}
+
+/// Writes events in either encoding into an [`output::AtomicFile`], in 1 MiB batches.
+struct TraceWriter {
+    file: output::AtomicFile,
+    enc: Enc,
+    bin: BinaryEncoder,
+    buf: Vec<u8>,
+}
+
+impl TraceWriter {
+    fn create(path: &Path, enc: Enc, meta: &TraceMeta) -> Result<Self> {
+        let mut w = TraceWriter {
+            file: output::AtomicFile::create(path)?,
+            enc,
+            bin: BinaryEncoder::new(),
+            buf: Vec::with_capacity(1 << 20),
+        };
+        match enc {
+            Enc::Binary => w.bin.header(meta, &mut w.buf),
+            Enc::Jsonl => jsonl::write_header(meta, &mut w.buf),
+        }
+        Ok(w)
+    }
+
+    fn event(&mut self, ev: &rmaplab_core::Event) -> Result<(), output::OutputError> {
+        match self.enc {
+            Enc::Binary => self.bin.event(ev, &mut self.buf),
+            Enc::Jsonl => jsonl::write_event(ev, &mut self.buf),
+        }
+        if self.buf.len() >= 1 << 20 {
+            self.file.write(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn commit(mut self) -> Result<()> {
+        if self.enc == Enc::Binary {
+            self.bin.finish(&mut self.buf);
+        }
+        self.file.write(&self.buf)?;
+        self.file.commit()?;
+        Ok(())
+    }
+}
+
+fn convert(a: &ConvertArgs) -> Result<ExitCode> {
+    let enc = out_encoding(&a.output, a.to);
+    let writer = std::cell::RefCell::new(None::<TraceWriter>);
+    let summary = input::stream_trace(
+        &a.input,
+        !a.quiet,
+        &mut |meta| {
+            let w = TraceWriter::create(&a.output, enc, meta).map_err(|e| format!("{e:#}"))?;
+            *writer.borrow_mut() = Some(w);
+            Ok(())
+        },
+        &mut |ev| match writer.borrow_mut().as_mut() {
+            Some(w) => w.event(ev).map_err(|e| e.to_string()),
+            None => Err("event before the trace header".into()),
+        },
+    )?;
+    let Some(w) = writer.into_inner() else {
+        bail!("{}: no trace header found", a.input.display());
+    };
+    w.commit()?;
+    let size = std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "wrote {} ({} events, {} bytes, {:.2} bytes/event) from {} bytes",
+        a.output.display(),
+        summary.events,
+        size,
+        size as f64 / summary.events.max(1) as f64,
+        summary.bytes
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sizes_cmd(a: &SizesArgs) -> Result<ExitCode> {
+    let entries = config::parse_entries_list(&a.entries).context("--entries")?;
+    let era: Era = a.era.parse().context("--era")?;
+    if entries.is_empty() {
+        bail!("give at least one --entries value");
+    }
+    let rows = sizes::size_table(&entries, era, a.cache, a.vcpus);
+    match a.format {
+        Format::Table => print!("{}", report::sizes_table(&rows)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Csv => {
+            println!("entries,desc_bytes,objs_per_slab_page,cache_capacity,per_vcpu_cache_bytes,vcpus,total_cache_bytes,extra_vs_smallest_bytes,split_cache_bytes");
+            for r in &rows {
+                println!(
+                    "{},{},{},{},{},{},{},{},{}",
+                    r.entries,
+                    r.desc_bytes,
+                    r.objs_per_slab_page,
+                    r.cache_capacity,
+                    r.per_vcpu_cache_bytes,
+                    r.vcpus,
+                    r.total_cache_bytes,
+                    r.extra_vs_smallest_bytes,
+                    r.split_cache_bytes
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gen_cmd(a: &GenArgs) -> Result<ExitCode> {
+    let w = match a.workload {
+        GenWorkload::Alias { aliases } => Workload::Alias { aliases },
+        GenWorkload::Fork {
+            procs,
+            pages,
+            private,
+        } => Workload::Fork {
+            procs,
+            pages,
+            private,
+        },
+        GenWorkload::Spread {
+            gfns,
+            max_aliases,
+            skew_tenths,
+        } => Workload::Spread {
+            gfns,
+            max_aliases,
+            skew_tenths,
+        },
+        GenWorkload::Churn {
+            cycles,
+            batch,
+            gfns,
+            spaces,
+        } => Workload::Churn {
+            cycles,
+            batch,
+            gfns,
+            spaces,
+        },
+    };
+    let opts = GenOptions {
+        vcpus: a.vcpus.max(1),
+        seed: a.seed,
+    };
+    let meta = gen::meta_for(&w, &opts, concat!("rmaplab ", env!("CARGO_PKG_VERSION")));
+    let enc = out_encoding(&a.output, None);
+    let mut writer = TraceWriter::create(&a.output, enc, &meta)?;
+    let mut err = None;
+    let mut n = 0u64;
+    gen::generate(&w, &opts, &mut |ev| {
+        if err.is_some() {
+            return;
+        }
+        n += 1;
+        if n % 65_536 == 0 && interrupt::requested() {
+            err = Some(anyhow::anyhow!("interrupted"));
+            return;
+        }
+        if let Err(e) = writer.event(&ev) {
+            err = Some(e.into());
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    writer.commit()?;
+    eprintln!(
+        "wrote {} ({} events): {}",
+        a.output.display(),
+        n,
+        w.describe()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = interrupt::install() {
+        eprintln!("warning: cannot install the Ctrl-C handler: {e}");
+    }
+    let r = match &cli.cmd {
+        Command::Replay(a) => replay(a),
+        Command::Convert(a) => convert(a),
+        Command::Sizes(a) => sizes_cmd(a),
+        Command::Gen(a) => gen_cmd(a),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            if e.downcast_ref::<input::InputError>()
+                .is_some_and(|i| matches!(i, input::InputError::Interrupted))
+            {
+                eprintln!("interrupted; no output file was written");
+                return ExitCode::from(130);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
