@@ -17,20 +17,20 @@ pub const PROGRESS_MIN_BYTES: u64 = 16 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// The file could not be opened or read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The path.
         path: String,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The bytes are not a valid trace.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Trace {
         /// The path.
         path: String,
         /// What is wrong and where.
-        source: TraceError,
+        error: TraceError,
     },
     /// The callback refused an event.
     #[error("{path}: {msg}")]
@@ -64,9 +64,9 @@ pub fn stream_trace(
     on_event: &mut dyn FnMut(&Event) -> Result<(), String>,
 ) -> Result<InputSummary, InputError> {
     let name = path.display().to_string();
-    let io_err = |source| InputError::Io {
+    let io_err = |error| InputError::Io {
         path: name.clone(),
-        source,
+        error,
     };
     let (mut reader, len): (Box<dyn Read>, Option<u64>) = if name == "-" {
         (Box::new(std::io::stdin().lock()), None)
@@ -90,9 +90,9 @@ pub fn stream_trace(
         }
         _ => None,
     };
-    let trace_err = |source| InputError::Trace {
+    let trace_err = |error| InputError::Trace {
         path: name.clone(),
-        source,
+        error,
     };
     let consumer_err = |msg| InputError::Consumer {
         path: name.clone(),

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// Creating, writing or renaming failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Io {
         /// The target path.
         path: String,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -41,7 +41,7 @@ impl AtomicFile {
             .tempfile_in(&dir)
             .map_err(|source| OutputError::Io {
                 path: target.display().to_string(),
-                source,
+                error: source,
             })?;
         Ok(AtomicFile {
             target: target.to_path_buf(),
@@ -51,21 +51,28 @@ impl AtomicFile {
 
     /// Append bytes.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), OutputError> {
-        self.tmp.write_all(bytes).map_err(|source| OutputError::Io {
+        self.tmp.write_all(bytes).map_err(|error| OutputError::Io {
             path: self.target.display().to_string(),
-            source,
+            error,
         })
     }
 
     /// Flush, sync and rename into place.
     pub fn commit(self) -> Result<(), OutputError> {
         let path = self.target.display().to_string();
-        let err = |source| OutputError::Io {
+        let err = |error| OutputError::Io {
             path: path.clone(),
-            source,
+            error,
         };
         let tmp = self.tmp.into_inner().map_err(|e| err(e.into_error()))?;
         tmp.as_file().sync_all().map_err(err)?;
+        #[cfg(unix)]
+        {
+            // Temporary files are created 0600; give the result the usual 0644.
+            use std::os::unix::fs::PermissionsExt;
+            let perms = std::fs::Permissions::from_mode(0o644);
+            tmp.as_file().set_permissions(perms).map_err(err)?;
+        }
         tmp.persist(&self.target).map_err(|e| err(e.error))?;
         Ok(())
     }

@@ -298,7 +298,7 @@ pub fn dump_text(label: &str, dumps: &[RmapDump]) -> String {
                     if let Some(t) = desc.tail_count {
                         let _ = write!(out, ", tail_count {t}");
                     }
-                    out.push_str(":");
+                    out.push(':');
                     for s in &desc.sptes {
                         let _ = write!(out, " {s:#x}");
                     }

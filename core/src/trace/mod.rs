@@ -301,6 +301,15 @@ pub fn detect(prefix: &[u8]) -> Result<Encoding, TraceError> {
         Ok(Encoding::Jsonl)
     } else if trimmed.is_empty() {
         Err(TraceError::Empty)
+    } else if prefix
+        .iter()
+        .take(16)
+        .any(|&b| b < 0x20 && !b.is_ascii_whitespace())
+    {
+        Err(TraceError::Binary {
+            offset: 0,
+            msg: "wrong magic: binary data that is not an rmaplab trace (expected RMAPLABT)".into(),
+        })
     } else {
         let shown: String = String::from_utf8_lossy(&prefix[..prefix.len().min(16)]).into_owned();
         Err(TraceError::UnknownFormat(shown))

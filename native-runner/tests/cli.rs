@@ -1,0 +1,257 @@
+//! The `rmaplab` binary end to end: every command, and bad input answered with a clear error,
+//! no panic and no partial output file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics: that is how it reports
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn rmaplab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rmaplab"))
+        .args(args)
+        .output()
+        .expect("run rmaplab")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = rmaplab(args);
+    assert!(
+        o.status.success(),
+        "rmaplab {args:?} failed: {}",
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn sizes_prints_the_seeds_numbers() {
+    let out = ok(&[
+        "sizes",
+        "--entries",
+        "2,4,14",
+        "--vcpus",
+        "8",
+        "--format",
+        "json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows[0]["desc_bytes"], 32);
+    assert_eq!(rows[2]["desc_bytes"], 128);
+    assert_eq!(rows[0]["per_vcpu_cache_bytes"], 1280);
+    assert_eq!(rows[2]["per_vcpu_cache_bytes"], 5120);
+    assert_eq!(rows[1]["extra_vs_smallest_bytes"], 16 * 40 * 8);
+    let table = ok(&["sizes", "--entries", "2,4,14", "--vcpus", "8"]);
+    assert!(table.contains("5120") && table.contains("1280"), "{table}");
+}
+
+#[test]
+fn alias_1002_replays_to_kvms_numbers_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("alias.rmap");
+    ok(&["gen", "alias", "--aliases", "1002", "-o", s(&trace)]);
+    let out = ok(&[
+        "replay",
+        s(&trace),
+        "--entries",
+        "2,3,4,8,14",
+        "--era",
+        "tail-append,head-insert",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    for r in rows {
+        for key in [
+            "entries",
+            "era",
+            "desc_bytes",
+            "allocations",
+            "slab_allocations",
+            "frees",
+            "peak_descs",
+            "peak_bytes",
+            "max_rmap_size",
+            "recycles",
+            "anomalies",
+        ] {
+            assert!(r.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(r["max_rmap_size"], 1001);
+        assert_eq!(r["recycles"], 1);
+        assert_eq!(r["anomalies"], 0);
+    }
+    let csv = ok(&["replay", s(&trace), "--format", "csv"]);
+    assert_eq!(csv.lines().count(), 1 + 10);
+    let table = ok(&["replay", s(&trace)]);
+    assert!(table.contains("14/head-insert"));
+    assert!(table.contains("Rmap_Count:\t0\t1\t2-3"));
+}
+
+#[test]
+fn convert_round_trips_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("t.rmap");
+    let text = dir.path().join("t.jsonl");
+    let back = dir.path().join("back.rmap");
+    ok(&[
+        "gen",
+        "--vcpus",
+        "3",
+        "churn",
+        "--cycles",
+        "20",
+        "--batch",
+        "100",
+        "-o",
+        s(&bin),
+    ]);
+    ok(&["convert", s(&bin), s(&text)]);
+    ok(&["convert", s(&text), s(&back)]);
+    assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(&back).unwrap());
+    let first = std::fs::read_to_string(&text).unwrap();
+    assert!(first.starts_with("{\"format\":\"rmaplab-trace\",\"version\":1"));
+}
+
+#[test]
+fn dump_lists_shows_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.jsonl");
+    std::fs::write(
+        &trace,
+        "{\"format\":\"rmaplab-trace\",\"version\":1}\n\
+         {\"ev\":\"add\",\"rmap\":5,\"spte\":1}\n{\"ev\":\"add\",\"rmap\":5,\"spte\":2}\n\
+         {\"ev\":\"add\",\"rmap\":5,\"spte\":3}\n{\"ev\":\"add\",\"rmap\":6,\"spte\":4}\n",
+    )
+    .unwrap();
+    // Implicit faults fill vCPU 0's cache with objects 0..40; it hands out the last first.
+    let out = ok(&[
+        "replay",
+        s(&trace),
+        "--dump-lists",
+        "--entries",
+        "2",
+        "--era",
+        "head-insert",
+    ]);
+    assert!(out.contains("rmap 0x5"), "{out}");
+    assert!(
+        out.contains("desc 0 (object 38): spte_count 1, tail_count 2: 0x3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("desc 1 (object 39): spte_count 2, tail_count 0: 0x1 0x2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rmap 0x6 (gfn rmap, gfn ?, 4K): 1 entries, head = spte 0x4"),
+        "{out}"
+    );
+    let o = rmaplab(&["replay", s(&trace), "--dump-lists"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("single --entries"));
+}
+
+#[test]
+fn n_below_two_is_refused_with_the_reason() {
+    let o = rmaplab(&["sizes", "--entries", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("two entries"), "{}", stderr(&o));
+}
+
+fn assert_clean_failure(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(o));
+    let e = stderr(o);
+    assert!(!e.contains("panicked"), "{e}");
+    assert!(e.contains(needle), "expected {needle:?} in: {e}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.rmap");
+    ok(&[
+        "gen",
+        "fork",
+        "--procs",
+        "4",
+        "--pages",
+        "10",
+        "-o",
+        s(&good),
+    ]);
+    let bytes = std::fs::read(&good).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", vec![], "empty"),
+        (
+            "garbage",
+            b"hello world\n".to_vec(),
+            "unrecognised trace format",
+        ),
+        (
+            "truncated",
+            bytes[..bytes.len() / 2].to_vec(),
+            "truncated at byte offset",
+        ),
+        (
+            "wrong-magic",
+            {
+                let mut b = bytes.clone();
+                b[7] = b'X';
+                b
+            },
+            "wrong magic",
+        ),
+        (
+            "future",
+            {
+                let mut b = bytes.clone();
+                b[8] = 9;
+                b
+            },
+            "newer than this rmaplab",
+        ),
+        (
+            "bad-json",
+            b"{\"format\":\"rmaplab-trace\",\"version\":1}\n{\"ev\":\"add\",\"rmap\":1}\n".to_vec(),
+            "line 2",
+        ),
+        (
+            "not-utf8",
+            b"{\"format\":\"rmaplab-trace\",\"version\":1}\n\xff\xfe\n".to_vec(),
+            "line 2: not UTF-8",
+        ),
+    ];
+    for (name, data, needle) in cases {
+        let input = dir.path().join(format!("{name}.in"));
+        std::fs::write(&input, &data).unwrap();
+        let o = rmaplab(&["replay", s(&input)]);
+        assert_clean_failure(&o, needle);
+        let out = dir.path().join(format!("{name}.out.jsonl"));
+        let o = rmaplab(&["convert", s(&input), s(&out)]);
+        assert_clean_failure(&o, needle);
+        assert!(!out.exists(), "{name}: partial output left behind");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    let o = rmaplab(&["replay", s(&dir.path().join("missing.rmap"))]);
+    assert_clean_failure(&o, "cannot read");
+}

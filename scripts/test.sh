@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Run every check rmaplab has: formatting, clippy (native and wasm32), native tests (KVM tests
+# run for real as root with /dev/kvm and say so when skipped), the playground build, and a
+# headless-Chromium smoke test of the built page. Installs missing tools on first run.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=setup-tools.sh
+source "$root/scripts/setup-tools.sh" --browser
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "clippy (native, all targets)"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "clippy (wasm32: core and the playground)"
+cargo clippy --locked --target wasm32-unknown-unknown -p rmaplab-core -p rmaplab-web --lib --bins -- -D warnings
+
+step "native tests"
+cargo test --locked --workspace
+
+step "playground build (trunk)"
+trunk build --release --offline
+
+step "playground smoke test (headless chromium)"
+"$root/scripts/smoke-web.sh"
+
+printf '\nall checks passed\n'
