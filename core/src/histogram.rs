@@ -68,16 +68,32 @@ impl HistogramBuilder {
     /// Count one non-empty gfn rmap of `count` entries at `level` (1..=3); `in_slot` says
     /// whether its gfn lies inside one of the memslots given to [`HistogramBuilder::finish`].
     pub fn add(&mut self, level: u8, count: u64, in_slot: bool) {
+        self.change(level, count, in_slot, 1);
+    }
+
+    /// Undo an earlier [`HistogramBuilder::add`] with the same arguments (an rmap's size
+    /// changed or it emptied), so the histogram can be kept up to date incrementally.
+    pub fn remove(&mut self, level: u8, count: u64, in_slot: bool) {
+        self.change(level, count, in_slot, -1);
+    }
+
+    fn change(&mut self, level: u8, count: u64, in_slot: bool, delta: i64) {
         if count == 0 || !(1..=3).contains(&level) {
             return;
         }
         let l = usize::from(level - 1);
-        self.h.kernel[l][kernel_column(count)] += 1;
+        let bump = |v: &mut u64| *v = v.wrapping_add_signed(delta);
+        bump(&mut self.h.kernel[l][kernel_column(count)]);
         let log = (63 - count.leading_zeros()) as usize;
-        self.h.log2[l][log.min(RMAP_LOG_SIZE - 1)] += 1;
+        bump(&mut self.h.log2[l][log.min(RMAP_LOG_SIZE - 1)]);
         if in_slot {
-            self.nonempty_in_slots[l] += 1;
+            bump(&mut self.nonempty_in_slots[l]);
         }
+    }
+
+    /// The histogram as it stands, with column "0" filled from the memslots.
+    pub fn snapshot(&self, memslots: &[Memslot]) -> RmapHistogram {
+        self.clone().finish(memslots)
     }
 
     /// Fill column "0" from the memslots (when given) and return the histogram.

@@ -130,6 +130,18 @@ struct RmapInfo {
     gfn: Option<u64>,
     level: u8,
     kind: RmapKind,
+    /// Whether the gfn lies in one of the trace's memslots (for the histogram's "0" column).
+    in_slot: bool,
+}
+
+fn in_memslots(memslots: &[Memslot], gfn: Option<u64>, level: u8) -> bool {
+    let Some(g) = gfn else { return false };
+    let shift = crate::histogram::PT64_LEVEL_BITS * u32::from(level.saturating_sub(1));
+    memslots.iter().any(|s| {
+        let first = s.base_gfn >> shift;
+        let last = s.base_gfn.saturating_add(s.pages.saturating_sub(1)) >> shift;
+        s.pages > 0 && (first..=last).contains(&(g >> shift))
+    })
 }
 
 /// Per-operation cost distributions.
@@ -157,6 +169,7 @@ struct ConfigState {
     walk: OpCosts,
     peak_descs: u64,
     peak_entries: u64,
+    many_at_peak: u64,
     unused_at_peak: u64,
     desc_event_sum: u128,
     idle_peak_objs: usize,
@@ -173,6 +186,7 @@ impl ConfigState {
             walk: OpCosts::default(),
             peak_descs: 0,
             peak_entries: 0,
+            many_at_peak: 0,
             unused_at_peak: 0,
             desc_event_sum: 0,
             idle_peak_objs: 0,
@@ -190,6 +204,7 @@ impl ConfigState {
         if live > self.peak_descs {
             self.peak_descs = live;
             self.peak_entries = self.set.counters.entries_in_descs();
+            self.many_at_peak = self.set.counters.many_rmaps;
             self.unused_at_peak = self.unused_slots();
         }
         self.desc_event_sum += u128::from(live);
@@ -224,13 +239,29 @@ struct Group {
     checks: Vec<StatCheck>,
     checks_dropped: u64,
     configs: Vec<(usize, ConfigState)>,
+    memslots: Vec<Memslot>,
+    /// Histogram of the live gfn rmaps, kept up to date at every size change.
+    hist: HistogramBuilder,
+    /// Entries in all rmaps now, and at their peak, with the histogram at that peak.
+    live_entries: u64,
+    peak_entries: u64,
+    peak_hist: HistogramBuilder,
 }
 
 const MAX_ANOMALY_EXAMPLES: usize = 8;
 
 impl Group {
-    fn new(recycle_threshold: Option<u64>, count_rule: Option<usize>) -> Self {
+    fn new(
+        recycle_threshold: Option<u64>,
+        count_rule: Option<usize>,
+        memslots: &[Memslot],
+    ) -> Self {
         Group {
+            memslots: memslots.to_vec(),
+            hist: HistogramBuilder::new(),
+            live_entries: 0,
+            peak_entries: 0,
+            peak_hist: HistogramBuilder::new(),
             recycle_threshold,
             count_rule,
             ids: IdMap::default(),
@@ -263,12 +294,14 @@ impl Group {
         if let Some(&d) = self.ids.get(&rmap) {
             return d;
         }
+        let level = ev.ctx.level.unwrap_or(1);
         let info = RmapInfo {
             id: rmap,
             count: 0,
             gfn: ev.ctx.gfn,
-            level: ev.ctx.level.unwrap_or(1),
+            level,
             kind: ev.ctx.kind.unwrap_or(RmapKind::Gfn),
+            in_slot: in_memslots(&self.memslots, ev.ctx.gfn, level),
         };
         let d = match self.free.pop() {
             Some(d) => {
@@ -299,8 +332,19 @@ impl Group {
 
     fn entries_changed(&mut self, d: u32, delta: i64) {
         let info = self.info(d);
+        let old = info.count;
         info.count = info.count.wrapping_add_signed(delta);
         let (count, level, id) = (info.count, Self::page_level(info), info.id);
+        if level.is_some() {
+            let (lvl, in_slot) = (info.level, info.in_slot);
+            self.hist.remove(lvl, old, in_slot);
+            self.hist.add(lvl, count, in_slot);
+        }
+        self.live_entries = self.live_entries.wrapping_add_signed(delta);
+        if self.live_entries > self.peak_entries {
+            self.peak_entries = self.live_entries;
+            self.peak_hist.clone_from(&self.hist);
+        }
         if let Some(l) = level {
             self.pages[l] = self.pages[l].wrapping_add_signed(delta);
         }
@@ -492,25 +536,6 @@ impl Group {
             self.checks_dropped += 1;
         }
     }
-
-    fn histogram(&self, memslots: &[Memslot]) -> RmapHistogram {
-        let mut b = HistogramBuilder::new();
-        for info in self.infos.iter().flatten() {
-            if info.kind != RmapKind::Gfn {
-                continue;
-            }
-            let in_slot = info.gfn.is_some_and(|g| {
-                let lvl_shift = 9 * u32::from(info.level.saturating_sub(1));
-                memslots.iter().any(|s| {
-                    let first = s.base_gfn >> lvl_shift;
-                    let last = s.base_gfn.saturating_add(s.pages.saturating_sub(1)) >> lvl_shift;
-                    s.pages > 0 && (first..=last).contains(&(g >> lvl_shift))
-                })
-            });
-            b.add(info.level, info.count, in_slot);
-        }
-        b.finish(memslots)
-    }
 }
 
 #[cold]
@@ -596,6 +621,9 @@ pub struct ConfigReport {
     pub walk_cost: OpCosts,
     /// Cost of a full walk of every rmap live at the end (descriptors per walk).
     pub end_walk_cost: OpCosts,
+    /// Descriptors per chain (multi-entry rmap) when descriptors peaked: what a full walk of a
+    /// typical multi-entry rmap visits.
+    pub descs_per_chain_at_peak: f64,
     /// Descriptor bytes in lists over the trace (window maxima).
     pub memory_series: Series,
 }
@@ -619,8 +647,12 @@ pub struct ReplaySummary {
     pub stat_checks: Vec<StatCheck>,
     /// Stat checks not kept (beyond the limit).
     pub stat_checks_dropped: u64,
-    /// The rmap length histogram at the end (for the first group).
+    /// The rmap length histogram at the end.
     pub histogram: RmapHistogram,
+    /// The histogram when the rmaps held the most entries.
+    pub histogram_at_peak: RmapHistogram,
+    /// Entries in all rmaps at that peak.
+    pub peak_entries: u64,
     /// `(event index, label)` of mark events.
     pub marks: Vec<(u64, String)>,
     /// One report per configuration, in the order given.
@@ -698,7 +730,7 @@ impl Replayer {
             {
                 Some(g) => g,
                 None => {
-                    groups.push(Group::new(cfg.recycle_threshold, rule));
+                    groups.push(Group::new(cfg.recycle_threshold, rule, &meta.memslots));
                     groups.len() - 1
                 }
             };
@@ -851,9 +883,19 @@ impl Replayer {
         out
     }
 
-    /// Check every live rmap of every configuration against the kernel's invariants.
+    /// Check every live rmap of every configuration against the kernel's invariants, and the
+    /// incremental histogram against one recomputed from scratch.
     pub fn check_invariants(&self) -> Result<(), String> {
         for g in &self.groups {
+            let mut fresh = HistogramBuilder::new();
+            for i in g.infos.iter().flatten() {
+                if Group::page_level(i).is_some() {
+                    fresh.add(i.level, i.count, i.in_slot);
+                }
+            }
+            if fresh.snapshot(&g.memslots) != g.hist.snapshot(&g.memslots) {
+                return Err("incremental histogram drifted from the rmaps".into());
+            }
             for (_, c) in &g.configs {
                 for (d, info) in g.infos.iter().enumerate() {
                     c.set.check_invariants(d).map_err(|e| {
@@ -941,10 +983,16 @@ impl Replayer {
                 ));
             }
         }
-        let histogram = self
+        let (histogram, histogram_at_peak, peak_entries) = self
             .groups
             .get(reference)
-            .map(|g| g.histogram(&self.meta.memslots))
+            .map(|g| {
+                (
+                    g.hist.snapshot(&g.memslots),
+                    g.peak_hist.snapshot(&g.memslots),
+                    g.peak_entries,
+                )
+            })
             .unwrap_or_default();
         let (stat_checks, stat_checks_dropped) = self
             .groups
@@ -1014,6 +1062,11 @@ impl Replayer {
                         zap_cost: c.zap.clone(),
                         walk_cost: c.walk.clone(),
                         end_walk_cost: end_walk,
+                        descs_per_chain_at_peak: if c.many_at_peak == 0 {
+                            0.0
+                        } else {
+                            c.peak_descs as f64 / c.many_at_peak as f64
+                        },
                         memory_series: c.series.clone(),
                     },
                 ));
@@ -1030,6 +1083,8 @@ impl Replayer {
             stat_checks,
             stat_checks_dropped,
             histogram,
+            histogram_at_peak,
+            peak_entries,
             marks: self.marks,
             configs: reports.into_iter().map(|(_, r)| r).collect(),
         }

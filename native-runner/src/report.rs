@@ -84,7 +84,7 @@ fn replay_row(c: &ConfigReport) -> Vec<String> {
         c.anomalies.to_string(),
         f2(c.add_cost.descs.mean()),
         f2(c.remove_cost.descs.mean()),
-        f2(c.end_walk_cost.descs.mean()),
+        f2(c.descs_per_chain_at_peak),
         f2(c.add_cost.lines.mean()),
         f2(c.remove_cost.lines.mean()),
     ]
@@ -130,7 +130,7 @@ pub fn replay_table(s: &ReplaySummary) -> String {
     out.push_str(&table(&REPLAY_COLUMNS, &rows));
     out.push_str(
         "\nallocs = descriptors taken from vCPU caches; slab allocs = objects the caches pulled from the slab;\n\
-         idle cache B = bytes left in vCPU caches at the end; descs/walk = descriptors per full walk of each rmap live at the end.\n",
+         idle cache B = bytes left in vCPU caches at the end; descs/chain@peak = descriptors a full walk of a multi-entry rmap visits, at the peak.\n",
     );
     if !s.stat_checks.is_empty() {
         let bad: Vec<_> = s.stat_checks.iter().filter(|c| !c.matches).collect();
@@ -162,11 +162,15 @@ pub fn replay_table(s: &ReplaySummary) -> String {
             let _ = writeln!(out, "  - {n}");
         }
     }
-    out.push_str(
-        "\nrmap sizes at the end, as debugfs mmu_rmaps_stat prints them (column = ffs(count)):\n",
+    let _ = writeln!(
+        out,
+        "\nrmap sizes when the rmaps held the most entries ({}), as debugfs mmu_rmaps_stat prints them (column = ffs(count)):",
+        s.peak_entries
     );
+    out.push_str(&s.histogram_at_peak.kernel_text());
+    out.push_str(&log2_text(&s.histogram_at_peak));
+    out.push_str("\nat the end of the trace:\n");
     out.push_str(&s.histogram.kernel_text());
-    out.push_str(&log2_text(&s.histogram));
     out
 }
 
@@ -191,7 +195,7 @@ fn log2_text(h: &RmapHistogram) -> String {
 /// CSV with one row per configuration.
 pub fn replay_csv(s: &ReplaySummary) -> String {
     let mut out = String::from(
-        "label,entries,era,cache_capacity,cache_min,recycle_threshold,desc_bytes,objs_per_slab_page,allocations,empty_cache_allocations,slab_allocations,frees,live_descs,live_bytes,peak_descs,peak_bytes,avg_desc_bytes,unused_slots,unused_slots_at_peak,slab_objects_peak,slab_pages,cache_idle_bytes,cache_idle_bytes_peak,vcpus_seen,cache_bytes_per_vcpu,max_rmap_size,stat_checks,stat_mismatches,recycles,anomalies,add_descs_mean,add_descs_max,remove_descs_mean,remove_descs_max,walk_descs_mean,end_walk_descs_mean,add_lines_mean,remove_lines_mean,zap_descs_mean\n",
+        "label,entries,era,cache_capacity,cache_min,recycle_threshold,desc_bytes,objs_per_slab_page,allocations,empty_cache_allocations,slab_allocations,frees,live_descs,live_bytes,peak_descs,peak_bytes,avg_desc_bytes,unused_slots,unused_slots_at_peak,slab_objects_peak,slab_pages,cache_idle_bytes,cache_idle_bytes_peak,vcpus_seen,cache_bytes_per_vcpu,max_rmap_size,stat_checks,stat_mismatches,recycles,anomalies,add_descs_mean,add_descs_max,remove_descs_mean,remove_descs_max,walk_descs_mean,descs_per_chain_at_peak,add_lines_mean,remove_lines_mean,zap_descs_mean\n",
     );
     for c in &s.configs {
         let _ = writeln!(
@@ -205,7 +209,7 @@ pub fn replay_csv(s: &ReplaySummary) -> String {
             c.slab_pages, c.cache_idle_bytes, c.cache_idle_bytes_peak, c.vcpus_seen,
             c.cache_bytes_per_vcpu, c.max_rmap_size, c.stat_checks, c.stat_mismatches, c.recycles,
             c.anomalies, c.add_cost.descs.mean(), c.add_cost.descs.max, c.remove_cost.descs.mean(),
-            c.remove_cost.descs.max, c.walk_cost.descs.mean(), c.end_walk_cost.descs.mean(),
+            c.remove_cost.descs.max, c.walk_cost.descs.mean(), c.descs_per_chain_at_peak,
             c.add_cost.lines.mean(), c.remove_cost.lines.mean(), c.zap_cost.descs.mean()
         );
     }
