@@ -1,1 +1,82 @@
-fn main() {}
+//! Replay throughput (events/s) with one and eight configurations in one pass, and binary
+//! decode speed. Run: `cargo bench -p rmaplab-core --bench replay`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rmaplab_core::gen::{generate, meta_for, GenOptions, Workload};
+use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
+use rmaplab_core::trace::{binary, Event, TraceDecoder, TraceMeta};
+use rmaplab_core::{Era, ModelConfig};
+use std::hint::black_box;
+
+/// A mixed trace: a skewed guest, a fork storm and churn, ~0.5 M events.
+fn workload() -> (TraceMeta, Vec<Event>) {
+    let opts = GenOptions { vcpus: 4, seed: 42 };
+    let mut events = Vec::new();
+    let parts = [
+        Workload::Spread { gfns: 50_000, max_aliases: 256, skew_tenths: 15 },
+        Workload::Fork { procs: 64, pages: 512, private: 32 },
+        Workload::Churn { cycles: 50, batch: 1000, gfns: 4096, spaces: 32 },
+    ];
+    for w in &parts {
+        generate(w, &opts, &mut |e| events.push(e));
+    }
+    (meta_for(&parts[0], &opts, "bench"), events)
+}
+
+fn replay(c: &mut Criterion) {
+    let (meta, events) = workload();
+    let mut g = c.benchmark_group("replay");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(events.len() as u64));
+    let one = vec![ModelConfig::kvm_today()];
+    let eight = config_matrix(&[2, 3, 4, 14], &[Era::TailAppend, Era::HeadInsert], 40, 14, Some(1000));
+    let head8 = config_matrix(&[2, 3, 4, 6, 8, 14, 16, 32], &[Era::HeadInsert], 40, 14, Some(1000));
+    for (name, cfgs) in [("1 config", &one), ("8 configs (4 sizes x 2 eras)", &eight), ("8 configs (head-insert)", &head8)] {
+        g.bench_with_input(BenchmarkId::from_parameter(name), cfgs, |b, cfgs| {
+            b.iter(|| {
+                let mut r = Replayer::new(meta.clone(), cfgs, ReplayOptions::default()).unwrap();
+                r.feed_all(&events).unwrap();
+                black_box(r.finish())
+            })
+        });
+    }
+    g.finish();
+}
+
+fn decode(c: &mut Criterion) {
+    let (meta, events) = workload();
+    let bytes = binary::encode_all(&meta, &events);
+    eprintln!(
+        "bench trace: {} events, {} bytes binary, {:.2} bytes/event",
+        events.len(),
+        bytes.len(),
+        bytes.len() as f64 / events.len() as f64
+    );
+    let mut g = c.benchmark_group("decode");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.bench_function("binary (1 MiB chunks)", |b| {
+        b.iter(|| {
+            let mut d = TraceDecoder::new();
+            let mut n = 0u64;
+            for chunk in bytes.chunks(1 << 20) {
+                d.push(chunk).unwrap();
+                while let Some(e) = d.next_event().unwrap() {
+                    black_box(&e);
+                    n += 1;
+                }
+            }
+            while let Some(e) = d.finish().unwrap() {
+                black_box(&e);
+                n += 1;
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, replay, decode);
+criterion_main!(benches);
