@@ -15,9 +15,22 @@ fn workload() -> (TraceMeta, Vec<Event>) {
     let opts = GenOptions { vcpus: 4, seed: 42 };
     let mut events = Vec::new();
     let parts = [
-        Workload::Spread { gfns: 50_000, max_aliases: 256, skew_tenths: 15 },
-        Workload::Fork { procs: 64, pages: 512, private: 32 },
-        Workload::Churn { cycles: 50, batch: 1000, gfns: 4096, spaces: 32 },
+        Workload::Spread {
+            gfns: 50_000,
+            max_aliases: 256,
+            skew_tenths: 15,
+        },
+        Workload::Fork {
+            procs: 64,
+            pages: 512,
+            private: 32,
+        },
+        Workload::Churn {
+            cycles: 50,
+            batch: 1000,
+            gfns: 4096,
+            spaces: 32,
+        },
     ];
     for w in &parts {
         generate(w, &opts, &mut |e| events.push(e));
@@ -31,9 +44,25 @@ fn replay(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(events.len() as u64));
     let one = vec![ModelConfig::kvm_today()];
-    let eight = config_matrix(&[2, 3, 4, 14], &[Era::TailAppend, Era::HeadInsert], 40, 14, Some(1000));
-    let head8 = config_matrix(&[2, 3, 4, 6, 8, 14, 16, 32], &[Era::HeadInsert], 40, 14, Some(1000));
-    for (name, cfgs) in [("1 config", &one), ("8 configs (4 sizes x 2 eras)", &eight), ("8 configs (head-insert)", &head8)] {
+    let eight = config_matrix(
+        &[2, 3, 4, 14],
+        &[Era::TailAppend, Era::HeadInsert],
+        40,
+        14,
+        Some(1000),
+    );
+    let head8 = config_matrix(
+        &[2, 3, 4, 6, 8, 14, 16, 32],
+        &[Era::HeadInsert],
+        40,
+        14,
+        Some(1000),
+    );
+    for (name, cfgs) in [
+        ("1 config", &one),
+        ("8 configs (4 sizes x 2 eras)", &eight),
+        ("8 configs (head-insert)", &head8),
+    ] {
         g.bench_with_input(BenchmarkId::from_parameter(name), cfgs, |b, cfgs| {
             b.iter(|| {
                 let mut r = Replayer::new(meta.clone(), cfgs, ReplayOptions::default()).unwrap();

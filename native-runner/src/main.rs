@@ -1,6 +1,28 @@
 //! `rmaplab`: replay KVM rmap traces through many `pte_list_desc` configurations, convert
 //! between trace encodings, generate synthetic traces and print the seed patch's arithmetic.
 
+/// Write to stdout; a closed pipe (e.g. `| head`) ends the program quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut so = std::io::stdout().lock();
+        if let Err(e) = write!(so, $($arg)*).and_then(|_| so.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
 mod input;
 mod interrupt;
 mod output;
@@ -41,6 +63,75 @@ enum Command {
     Sizes(SizesArgs),
     /// Generate a deterministic synthetic trace.
     Gen(GenArgs),
+    /// Import kvmmmu tracepoint text (tracefs `trace` file or `trace-cmd report` output) into an
+    /// rmaplab trace, inferring removals as documented (and listed in the trace's metadata).
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// Text captured with the kvmmmu events enabled (`-` reads stdin).
+    input: PathBuf,
+    /// Output trace (`.jsonl` = JSON Lines, anything else binary).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// A memslot of the traced VM as BASE_GFN:PAGES (hex with 0x, or decimal); repeatable.
+    /// Needed for the "0" column of the rmap histogram.
+    #[arg(long, value_name = "BASE_GFN:PAGES")]
+    memslot: Vec<String>,
+    /// Kernel release of the traced host (`uname -r`).
+    #[arg(long)]
+    kernel: Option<String>,
+    /// KVM vendor module of the traced host (kvm_intel, kvm_amd, kvm_pvm).
+    #[arg(long)]
+    vendor_module: Option<String>,
+    /// What ran in the guest.
+    #[arg(long)]
+    workload: Option<String>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_u64(s: &str) -> Result<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .with_context(|| format!("{s:?} is not a number"))
+}
+
+fn parse_memslot(s: &str) -> Result<rmaplab_core::trace::Memslot> {
+    let (base, pages) = s
+        .split_once(':')
+        .with_context(|| format!("--memslot {s:?}: expected BASE_GFN:PAGES, e.g. 0x0:512"))?;
+    Ok(rmaplab_core::trace::Memslot {
+        base_gfn: parse_u64(base)?,
+        pages: parse_u64(pages)?,
+    })
+}
+
+fn import(a: &ImportArgs) -> Result<ExitCode> {
+    let memslots = a
+        .memslot
+        .iter()
+        .map(|m| parse_memslot(m))
+        .collect::<Result<Vec<_>>>()?;
+    let edit = |meta: &mut TraceMeta| {
+        meta.memslots.clone_from(&memslots);
+        meta.kernel.clone_from(&a.kernel);
+        meta.vendor_module.clone_from(&a.vendor_module);
+        meta.workload.clone_from(&a.workload);
+    };
+    transcode(
+        &a.input,
+        &a.output,
+        out_encoding(&a.output, None),
+        a.quiet,
+        Some(Encoding::Ftrace),
+        &edit,
+    )
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,26 +332,28 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode> {
     if a.dump_lists {
         let dumps = r.dump_lists(0);
         match a.format {
-            Format::Json => println!("{}", serde_json::to_string_pretty(&dumps)?),
-            _ => print!("{}", report::dump_text(&configs[0].label(), &dumps)),
+            Format::Json => outln!("{}", serde_json::to_string_pretty(&dumps)?),
+            _ => out!("{}", report::dump_text(&configs[0].label(), &dumps)),
         }
         return Ok(ExitCode::SUCCESS);
     }
     let s = r.finish();
     match a.format {
         Format::Table => {
-            print!("{}", report::replay_table(&s));
+            out!("{}", report::replay_table(&s));
             let enc = match summary.encoding {
                 Encoding::Binary => "binary",
                 Encoding::Jsonl => "JSON Lines",
+                Encoding::Ftrace => "kvmmmu ftrace text",
             };
-            println!(
+            outln!(
                 "\nread {} bytes of {enc}, {} events",
-                summary.bytes, summary.events
+                summary.bytes,
+                summary.events
             );
         }
-        Format::Json => println!("{}", serde_json::to_string_pretty(&s.configs)?),
-        Format::Csv => print!("{}", report::replay_csv(&s)),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&s.configs)?),
+        Format::Csv => out!("{}", report::replay_csv(&s)),
     }
     if a.format != Format::Table {
         for n in &s.notes {
@@ -333,13 +426,33 @@ impl TraceWriter {
 }
 
 fn convert(a: &ConvertArgs) -> Result<ExitCode> {
-    let enc = out_encoding(&a.output, a.to);
+    transcode(
+        &a.input,
+        &a.output,
+        out_encoding(&a.output, a.to),
+        a.quiet,
+        None,
+        &|_| {},
+    )
+}
+
+/// Stream `input` (any encoding; `expect` = must be that one) into `output`.
+fn transcode(
+    input: &Path,
+    output: &Path,
+    enc: Enc,
+    quiet: bool,
+    expect: Option<Encoding>,
+    edit_meta: &dyn Fn(&mut TraceMeta),
+) -> Result<ExitCode> {
     let writer = std::cell::RefCell::new(None::<TraceWriter>);
     let summary = input::stream_trace(
-        &a.input,
-        !a.quiet,
+        input,
+        !quiet,
         &mut |meta| {
-            let w = TraceWriter::create(&a.output, enc, meta).map_err(|e| format!("{e:#}"))?;
+            let mut meta = meta.clone();
+            edit_meta(&mut meta);
+            let w = TraceWriter::create(output, enc, &meta).map_err(|e| format!("{e:#}"))?;
             *writer.borrow_mut() = Some(w);
             Ok(())
         },
@@ -348,14 +461,23 @@ fn convert(a: &ConvertArgs) -> Result<ExitCode> {
             None => Err("event before the trace header".into()),
         },
     )?;
+    if let Some(want) = expect {
+        if summary.encoding != want {
+            bail!(
+                "{}: this is an rmaplab trace already ({:?}); use `rmaplab convert` for those",
+                input.display(),
+                summary.encoding
+            );
+        }
+    }
     let Some(w) = writer.into_inner() else {
-        bail!("{}: no trace header found", a.input.display());
+        bail!("{}: no trace header found", input.display());
     };
     w.commit()?;
-    let size = std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "wrote {} ({} events, {} bytes, {:.2} bytes/event) from {} bytes",
-        a.output.display(),
+        output.display(),
         summary.events,
         size,
         size as f64 / summary.events.max(1) as f64,
@@ -372,12 +494,12 @@ fn sizes_cmd(a: &SizesArgs) -> Result<ExitCode> {
     }
     let rows = sizes::size_table(&entries, era, a.cache, a.vcpus);
     match a.format {
-        Format::Table => print!("{}", report::sizes_table(&rows)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Table => out!("{}", report::sizes_table(&rows)),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
         Format::Csv => {
-            println!("entries,desc_bytes,objs_per_slab_page,cache_capacity,per_vcpu_cache_bytes,vcpus,total_cache_bytes,extra_vs_smallest_bytes,split_cache_bytes");
+            outln!("entries,desc_bytes,objs_per_slab_page,cache_capacity,per_vcpu_cache_bytes,vcpus,total_cache_bytes,extra_vs_smallest_bytes,split_cache_bytes");
             for r in &rows {
-                println!(
+                outln!(
                     "{},{},{},{},{},{},{},{},{}",
                     r.entries,
                     r.desc_bytes,
@@ -473,6 +595,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => convert(a),
         Command::Sizes(a) => sizes_cmd(a),
         Command::Gen(a) => gen_cmd(a),
+        Command::Import(a) => import(a),
     };
     match r {
         Ok(code) => code,

@@ -62,7 +62,7 @@ const REPLAY_COLUMNS: [&str; 18] = [
     "anomalies",
     "descs/add",
     "descs/remove",
-    "descs/walk",
+    "descs/chain@peak",
     "lines/add",
     "lines/remove",
 ];

@@ -6,6 +6,7 @@
 //! The format is specified in `docs/trace-format.md`.
 
 pub mod binary;
+pub mod ftrace;
 pub mod jsonl;
 
 use serde::{Deserialize, Serialize};
@@ -284,6 +285,8 @@ pub enum Encoding {
     Binary,
     /// [`jsonl`].
     Jsonl,
+    /// kvmmmu tracepoint text (tracefs `trace` or `trace-cmd report`), imported by [`ftrace`].
+    Ftrace,
 }
 
 /// Guess the encoding from the first bytes (at least 8 are needed for binary).
@@ -299,6 +302,8 @@ pub fn detect(prefix: &[u8]) -> Result<Encoding, TraceError> {
         Ok(Encoding::Binary)
     } else if trimmed.first() == Some(&b'{') {
         Ok(Encoding::Jsonl)
+    } else if ftrace::looks_like_ftrace(trimmed) {
+        Ok(Encoding::Ftrace)
     } else if trimmed.is_empty() {
         Err(TraceError::Empty)
     } else if prefix
@@ -325,6 +330,8 @@ pub enum TraceDecoder {
     Binary(binary::BinaryDecoder),
     /// JSON Lines.
     Jsonl(jsonl::JsonlDecoder),
+    /// kvmmmu text, imported on the fly.
+    Ftrace(Box<ftrace::FtraceImporter>, TraceMeta),
 }
 
 impl Default for TraceDecoder {
@@ -350,11 +357,28 @@ impl TraceDecoder {
                     if looks_binary && buf.len() < binary::MAGIC.len() {
                         return Ok(());
                     }
+                    // Text needs a few lines to be recognised as ftrace.
+                    let first = buf
+                        .iter()
+                        .position(|b| !b.is_ascii_whitespace())
+                        .unwrap_or(0);
+                    if buf[first] != b'{'
+                        && !looks_binary
+                        && buf.len() < 4096
+                        && !ftrace::looks_like_ftrace(buf)
+                    {
+                        return Ok(());
+                    }
                     let enc = detect(buf)?;
                     let data = std::mem::take(buf);
                     *self = match enc {
                         Encoding::Binary => TraceDecoder::Binary(binary::BinaryDecoder::new()),
                         Encoding::Jsonl => TraceDecoder::Jsonl(jsonl::JsonlDecoder::new()),
+                        Encoding::Ftrace => {
+                            let imp = ftrace::FtraceImporter::default();
+                            let meta = imp.meta("kvmmmu ftrace text");
+                            TraceDecoder::Ftrace(Box::new(imp), meta)
+                        }
                     };
                     return self.push(&data);
                 }
@@ -368,6 +392,10 @@ impl TraceDecoder {
                 d.push(chunk);
                 Ok(())
             }
+            TraceDecoder::Ftrace(d, _) => {
+                d.push(chunk);
+                Ok(())
+            }
         }
     }
 
@@ -377,6 +405,7 @@ impl TraceDecoder {
             TraceDecoder::Undecided(_) => None,
             TraceDecoder::Binary(_) => Some(Encoding::Binary),
             TraceDecoder::Jsonl(_) => Some(Encoding::Jsonl),
+            TraceDecoder::Ftrace(..) => Some(Encoding::Ftrace),
         }
     }
 
@@ -386,6 +415,7 @@ impl TraceDecoder {
             TraceDecoder::Undecided(_) => Ok(None),
             TraceDecoder::Binary(d) => d.meta(),
             TraceDecoder::Jsonl(d) => d.meta(),
+            TraceDecoder::Ftrace(_, m) => Ok(Some(m)),
         }
     }
 
@@ -395,6 +425,7 @@ impl TraceDecoder {
             TraceDecoder::Undecided(_) => Ok(None),
             TraceDecoder::Binary(d) => d.next_event(),
             TraceDecoder::Jsonl(d) => d.next_event(),
+            TraceDecoder::Ftrace(d, _) => d.next_event(),
         }
     }
 
@@ -407,7 +438,10 @@ impl TraceDecoder {
                     Err(TraceError::Empty)
                 } else {
                     let data = std::mem::take(buf);
-                    detect(&data)?;
+                    if detect(&data)? != Encoding::Binary {
+                        // Short text input: decide now and decode it all.
+                        return self.finish_text(data);
+                    }
                     Err(TraceError::Truncated {
                         offset: data.len() as u64,
                         msg: "binary magic is incomplete".into(),
@@ -416,7 +450,21 @@ impl TraceDecoder {
             }
             TraceDecoder::Binary(d) => d.finish(),
             TraceDecoder::Jsonl(d) => d.finish(),
+            TraceDecoder::Ftrace(d, _) => d.finish(),
         }
+    }
+
+    fn finish_text(&mut self, data: Vec<u8>) -> Result<Option<Event>, TraceError> {
+        *self = match detect(&data)? {
+            Encoding::Jsonl => TraceDecoder::Jsonl(jsonl::JsonlDecoder::new()),
+            _ => {
+                let imp = ftrace::FtraceImporter::default();
+                let meta = imp.meta("kvmmmu ftrace text");
+                TraceDecoder::Ftrace(Box::new(imp), meta)
+            }
+        };
+        self.push(&data)?;
+        self.finish()
     }
 }
 
