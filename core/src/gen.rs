@@ -287,12 +287,7 @@ pub fn generate(w: &Workload, opts: &GenOptions, out: &mut dyn FnMut(Event)) {
             skew_tenths,
         } => {
             let alpha = skew_tenths.max(1) as f64 / 10.0;
-            let counts: Vec<u64> = (0..gfns)
-                .map(|_| {
-                    let k = (rng.unit().powf(-1.0 / alpha)).floor() as u64;
-                    k.clamp(1, max_aliases.max(1))
-                })
-                .collect();
+            let counts = spread_counts(&mut rng, gfns, max_aliases, alpha);
             let deepest = counts.iter().copied().max().unwrap_or(0);
             // Address space a maps every frame that has more than a aliases, in frame order.
             for a in 0..deepest {
@@ -310,37 +305,87 @@ pub fn generate(w: &Workload, opts: &GenOptions, out: &mut dyn FnMut(Event)) {
             gfns,
             spaces,
         } => {
-            let gfns = gfns.max(1);
-            let spaces = spaces.max(1);
-            // (gfn, space) pairs currently mapped; index in the space = gfn offset.
-            let mut mapped: Vec<(u64, u64)> = Vec::new();
-            let mut present = std::collections::HashSet::new();
+            let mut script = ChurnScript::new(&mut rng, gfns, spaces);
             for c in 0..cycles {
                 e.mark(&format!("cycle {c}"));
-                for _ in 0..batch {
-                    let g = rng.below(gfns);
-                    let s = rng.below(spaces);
-                    if present.insert((g, s)) {
-                        mapped.push((g, s));
-                        e.map(GEN_BASE_GFN + g, s, g);
-                    }
+                let (maps, unmaps) = script.cycle(batch);
+                for (g, s) in maps {
+                    e.map(GEN_BASE_GFN + g, s, g);
                 }
-                let mut i = 0;
-                while i < mapped.len() {
-                    if rng.below(2) == 0 {
-                        let (g, s) = mapped.swap_remove(i);
-                        present.remove(&(g, s));
-                        e.unmap(GEN_BASE_GFN + g, s, g);
-                    } else {
-                        i += 1;
-                    }
+                for (g, s) in unmaps {
+                    e.unmap(GEN_BASE_GFN + g, s, g);
                 }
             }
             e.mark("teardown");
-            for (g, s) in mapped.drain(..) {
+            for (g, s) in script.teardown() {
                 e.unmap(GEN_BASE_GFN + g, s, g);
             }
         }
+    }
+}
+
+/// Alias counts of the `spread` workload: P(k >= m) ~ m^-alpha, clamped to `1..=max_aliases`.
+pub fn spread_counts(rng: &mut SplitMix64, gfns: u64, max_aliases: u64, alpha: f64) -> Vec<u64> {
+    (0..gfns)
+        .map(|_| {
+            let k = (rng.unit().powf(-1.0 / alpha)).floor() as u64;
+            k.clamp(1, max_aliases.max(1))
+        })
+        .collect()
+}
+
+/// The `churn` workload's choices, shared by the generator and the collector: per cycle, the
+/// (frame, space) pairs newly mapped and then those unmapped.
+#[derive(Debug)]
+pub struct ChurnScript<'a> {
+    rng: &'a mut SplitMix64,
+    gfns: u64,
+    spaces: u64,
+    mapped: Vec<(u64, u64)>,
+    present: std::collections::HashSet<(u64, u64)>,
+}
+
+impl<'a> ChurnScript<'a> {
+    /// A script over `gfns` frames and `spaces` address spaces.
+    pub fn new(rng: &'a mut SplitMix64, gfns: u64, spaces: u64) -> Self {
+        ChurnScript {
+            rng,
+            gfns: gfns.max(1),
+            spaces: spaces.max(1),
+            mapped: Vec::new(),
+            present: Default::default(),
+        }
+    }
+
+    /// One cycle: try `batch` random maps (skipping pairs already mapped), then unmap each
+    /// mapped pair with probability 1/2.
+    pub fn cycle(&mut self, batch: u64) -> (Vec<(u64, u64)>, Vec<(u64, u64)>) {
+        let mut maps = Vec::new();
+        for _ in 0..batch {
+            let g = self.rng.below(self.gfns);
+            let s = self.rng.below(self.spaces);
+            if self.present.insert((g, s)) {
+                self.mapped.push((g, s));
+                maps.push((g, s));
+            }
+        }
+        let mut unmaps = Vec::new();
+        let mut i = 0;
+        while i < self.mapped.len() {
+            if self.rng.below(2) == 0 {
+                let p = self.mapped.swap_remove(i);
+                self.present.remove(&p);
+                unmaps.push(p);
+            } else {
+                i += 1;
+            }
+        }
+        (maps, unmaps)
+    }
+
+    /// Everything still mapped, for the final tear-down.
+    pub fn teardown(self) -> Vec<(u64, u64)> {
+        self.mapped
     }
 }
 

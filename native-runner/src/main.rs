@@ -23,6 +23,8 @@ macro_rules! outln {
     }};
 }
 
+#[cfg(target_os = "linux")]
+mod collect;
 mod input;
 mod interrupt;
 mod output;
@@ -63,9 +65,39 @@ enum Command {
     Sizes(SizesArgs),
     /// Generate a deterministic synthetic trace.
     Gen(GenArgs),
+    /// Run a built-in workload in a guest on /dev/kvm and record a real rmap trace from KVM's
+    /// kvmmmu tracepoints, with KVM's own counters at every phase; checks that the replay at
+    /// KVM's own array size and era reproduces them. Needs root and a shadow-paging host.
+    #[cfg(target_os = "linux")]
+    Collect(CollectArgs),
     /// Import kvmmmu tracepoint text (tracefs `trace` file or `trace-cmd report` output) into an
     /// rmaplab trace, inferring removals as documented (and listed in the trace's metadata).
     Import(ImportArgs),
+}
+
+#[cfg(target_os = "linux")]
+#[derive(Args, Debug)]
+struct CollectArgs {
+    #[command(subcommand)]
+    workload: GenWorkload,
+    /// Output trace (`.jsonl` = JSON Lines, anything else binary); written only when complete.
+    #[arg(short, long, global = true, default_value = "collected.rmap")]
+    output: PathBuf,
+    /// vCPUs (threads) to spread the work over; address space i runs on vCPU i mod K.
+    #[arg(long, global = true, default_value_t = 1)]
+    vcpus: usize,
+    /// Seed for the workload's random choices (same meaning as `rmaplab gen`).
+    #[arg(long, global = true, default_value_t = 1)]
+    seed: u64,
+    /// Per-CPU trace buffer of the private tracefs instance, KiB.
+    #[arg(long, global = true, default_value_t = 65536)]
+    buffer_kb: u64,
+    /// Keep kernel sptep addresses as SPTE ids instead of anonymising them.
+    #[arg(long, global = true)]
+    raw_addresses: bool,
+    /// No progress messages.
+    #[arg(long, global = true)]
+    quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -517,8 +549,8 @@ fn sizes_cmd(a: &SizesArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn gen_cmd(a: &GenArgs) -> Result<ExitCode> {
-    let w = match a.workload {
+fn workload(w: &GenWorkload) -> Workload {
+    match *w {
         GenWorkload::Alias { aliases } => Workload::Alias { aliases },
         GenWorkload::Fork {
             procs,
@@ -549,7 +581,87 @@ fn gen_cmd(a: &GenArgs) -> Result<ExitCode> {
             gfns,
             spaces,
         },
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
+    let opts = collect::CollectOptions {
+        workload: workload(&a.workload),
+        vcpus: a.vcpus,
+        seed: a.seed,
+        buffer_kb: a.buffer_kb,
+        raw_addresses: a.raw_addresses,
     };
+    let quiet = a.quiet;
+    let progress = |m: &str| {
+        if !quiet {
+            eprintln!("[collect] {m}");
+        }
+    };
+    let c = match collect::collect(&opts, &progress) {
+        Err(collect::CollectError::Interrupted) => {
+            eprintln!(
+                "interrupted; the tracefs instance was removed and no output file was written"
+            );
+            return Ok(ExitCode::from(130));
+        }
+        r => r?,
+    };
+    let enc = out_encoding(&a.output, None);
+    let mut w = TraceWriter::create(&a.output, enc, &c.meta)?;
+    for e in &c.events {
+        w.event(e)?;
+    }
+    w.commit()?;
+    let size = std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0);
+    let i = &c.import;
+    eprintln!(
+        "wrote {} ({} events, {} bytes); guest ran {:.2} s; {} kvmmmu events used ({:.0}/s), {} lost",
+        a.output.display(),
+        c.events.len(),
+        size,
+        c.guest_seconds,
+        i.events_used,
+        i.events_used as f64 / c.guest_seconds.max(1e-9),
+        i.lost_events
+    );
+    eprintln!(
+        "inferred: {} removals from zapped shadow pages, {} from the workload's page-table writes, {} from re-faults; {} pfn/gfn replacements observed; {} recycles",
+        i.zap_removes, i.pte_write_removes, i.inferred_drops, i.replaced, i.recycles
+    );
+    let s = collect::validate(&c.meta, &c.events)?;
+    let bad = s.stat_checks.iter().filter(|c| !c.matches).count();
+    let label = s
+        .configs
+        .first()
+        .map_or_else(String::new, |c| c.label.clone());
+    outln!(
+        "replay at {label}: {} of {} KVM counters reproduced",
+        s.stat_checks.len() - bad,
+        s.stat_checks.len()
+    );
+    for chk in &s.stat_checks {
+        outln!(
+            "  {:<18} at event {:>8}: KVM {:>8}  model {:>8}  {}",
+            chk.name,
+            chk.event,
+            chk.kvm,
+            chk.model,
+            if chk.matches { "ok" } else { "MISMATCH" }
+        );
+    }
+    if bad > 0 {
+        eprintln!(
+            "error: the replay does not reproduce {bad} of KVM's counters (see MISMATCH lines)"
+        );
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gen_cmd(a: &GenArgs) -> Result<ExitCode> {
+    let w = workload(&a.workload);
     let opts = GenOptions {
         vcpus: a.vcpus.max(1),
         seed: a.seed,
@@ -596,6 +708,8 @@ fn main() -> ExitCode {
         Command::Sizes(a) => sizes_cmd(a),
         Command::Gen(a) => gen_cmd(a),
         Command::Import(a) => import(a),
+        #[cfg(target_os = "linux")]
+        Command::Collect(a) => collect_cmd(a),
     };
     match r {
         Ok(code) => code,

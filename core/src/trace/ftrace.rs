@@ -54,6 +54,10 @@ pub struct ImportStats {
     pub zaps_unmatched: u64,
     /// Recycle zaps applied to the importer's state.
     pub recycles: u64,
+    /// `remove`s inferred from guest page-table writes the producer reported.
+    pub pte_write_removes: u64,
+    /// Events the kernel reported lost (`[LOST n EVENTS]` lines).
+    pub lost_events: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +88,8 @@ pub struct FtraceImporter {
     /// rmap → number of SPTEs held (for the recycle rule).
     rmap_len: HashMap<u64, u64>,
     recycle_threshold: Option<u64>,
+    /// Keep sptep physical addresses as SPTE ids instead of anonymising them.
+    pub raw_addresses: bool,
     /// Inference counters.
     pub stats: ImportStats,
 }
@@ -180,6 +186,7 @@ impl FtraceImporter {
             held: BTreeMap::new(),
             rmap_len: HashMap::new(),
             recycle_threshold,
+            raw_addresses: false,
             stats: ImportStats::default(),
         }
     }
@@ -188,7 +195,7 @@ impl FtraceImporter {
     pub fn meta(&self, source: &str) -> TraceMeta {
         TraceMeta {
             source: Some(source.to_string()),
-            anonymised: Some(true),
+            anonymised: Some(!self.raw_addresses),
             tool: Some(concat!("rmaplab ", env!("CARGO_PKG_VERSION"), " ftrace importer").into()),
             inferred: vec![
                 "adds and pfn/gfn replacements are observed (kvm_mmu_set_spte)".into(),
@@ -200,6 +207,12 @@ impl FtraceImporter {
             ],
             ..TraceMeta::default()
         }
+    }
+
+    /// Drain events produced by calls such as [`FtraceImporter::guest_pte_cleared`] without
+    /// reading more input.
+    pub fn take_pending(&mut self) -> Option<Event> {
+        self.out.pop_front()
     }
 
     /// Feed text.
@@ -217,6 +230,9 @@ impl FtraceImporter {
     }
 
     fn anon(&mut self, sptep: u64) -> u64 {
+        if self.raw_addresses {
+            return sptep;
+        }
         let page = sptep >> PAGE_SHIFT;
         let n = self.page_ids.len() as u64;
         let id = *self.page_ids.entry(page).or_insert(n);
@@ -294,12 +310,36 @@ impl FtraceImporter {
         Some(())
     }
 
+    /// A producer that wrote guest page tables itself reports a cleared guest PTE (entry
+    /// `index` of the guest page table at `pt_gfn`): KVM's write tracking drops the SPTE that
+    /// shadows it (`kvm_mmu_pte_write` → `mmu_page_zap_pte`), which has no event. Emits the
+    /// `remove` for every held SPTE at that index of a level-1 shadow page of that gfn.
+    pub fn guest_pte_cleared(&mut self, pt_gfn: u64, index: u64) {
+        let prefix = format!("gfn {pt_gfn:x} l1 ");
+        let pages: Vec<u64> = self
+            .sp_page
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, &p)| p)
+            .collect();
+        for page in pages {
+            let sptep = (page << PAGE_SHIFT) + (index % SPTE_ENT_PER_PAGE) * SPTE_BYTES;
+            if let Some(h) = self.held.remove(&sptep) {
+                self.emit_remove(sptep, h, None);
+                self.stats.pte_write_removes += 1;
+            }
+        }
+    }
+
     fn zap_page(&mut self, d: &str) -> Option<()> {
         let (key, _level) = sp_key(d)?;
-        let Some(&page) = self.sp_page.get(&key) else {
+        // The shadow page is gone: its SPTE page may be reused by another shadow page, which
+        // the next kvm_mmu_set_spte in it will associate afresh.
+        let Some(page) = self.sp_page.remove(&key) else {
             self.stats.zaps_unmatched += 1;
             return Some(());
         };
+        self.page_sp.remove(&page);
         let lo = page << PAGE_SHIFT;
         let hi = lo + SPTE_ENT_PER_PAGE * SPTE_BYTES;
         let victims: Vec<(u64, Held)> = self.held.range(lo..hi).map(|(k, v)| (*k, *v)).collect();
@@ -312,6 +352,14 @@ impl FtraceImporter {
     }
 
     fn handle(&mut self, line: &str) {
+        if let Some(at) = line.find("[LOST ") {
+            let n = line[at + 6..]
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok());
+            self.stats.lost_events += n.unwrap_or(1);
+            return;
+        }
         let Some((pid, name, details)) = split_line(line) else {
             self.stats.lines_skipped += 1;
             return;

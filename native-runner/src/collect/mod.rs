@@ -1,0 +1,474 @@
+//! `rmaplab collect`: run a built-in workload in a guest on `/dev/kvm`, record what KVM's shadow
+//! MMU did through a private tracefs instance, turn it into an rmaplab trace (core's importer),
+//! add KVM's own counters at every phase boundary, and check that a replay at KVM's own array
+//! size and era reproduces them.
+
+pub mod guest;
+pub mod plan;
+pub mod stats;
+pub mod tracefs;
+pub mod vmm;
+
+use crate::interrupt;
+use rmaplab_core::gen::Workload;
+use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
+use rmaplab_core::trace::binary::BinaryEncoder;
+use rmaplab_core::trace::ftrace::{FtraceImporter, ImportStats};
+use rmaplab_core::trace::{Event, EventKind, KvmParams, Memslot, TraceMeta};
+use rmaplab_core::{Era, ModelConfig};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Bytes of work list per vCPU (touch entries are 8 bytes, store entries 16).
+pub const LIST_BYTES_PER_VCPU: u64 = 1 << 20;
+/// Stats written into the trace at each phase end (the rest are summarised in the report).
+pub const TRACE_STATS: [&str; 8] = [
+    "max_mmu_rmap_size",
+    "pages_4k",
+    "pages_2m",
+    "pages_1g",
+    "mmu_pte_write",
+    "mmu_shadow_zapped",
+    "mmu_recycled",
+    "mmu_cache_miss",
+];
+const MARK_CLEARS: &str = "rmaplab:pte-clears:";
+const MARK_PHASE: &str = "rmaplab:phase-end:";
+const MARK_END: &str = "rmaplab:end";
+
+/// Errors of `collect`.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// Not root.
+    #[error("rmaplab collect needs root: it creates a tracefs instance and reads kvmmmu events (run it with sudo)")]
+    NotRoot,
+    /// A TDP host: guest mappings never reach the shadow MMU.
+    #[error("{0}: guest memory is mapped by EPT/NPT and never reaches the shadow MMU's rmaps. rmaps are used only with shadow paging: reload the module with ept=0 (kvm_intel) or npt=0 (kvm_amd), or trace a nested (L2) guest with `rmaplab collect --pid`")]
+    Tdp(String),
+    /// Tracing setup.
+    #[error(transparent)]
+    TraceFs(#[from] tracefs::TraceFsError),
+    /// The VMM.
+    #[error(transparent)]
+    Vmm(#[from] vmm::VmmError),
+    /// KVM stats.
+    #[error(transparent)]
+    Stats(#[from] stats::StatsError),
+    /// The kernel dropped events.
+    #[error("the kernel lost {0} trace events (its per-CPU buffer overflowed): rerun with a larger --buffer-kb or a smaller workload; a trace with holes cannot be trusted")]
+    Lost(u64),
+    /// The reader failed.
+    #[error("reading the trace: {0}")]
+    Reader(String),
+    /// The guest needs too much memory.
+    #[error(transparent)]
+    Guest(#[from] guest::GuestError),
+    /// Ctrl-C.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    /// The workload.
+    pub workload: Workload,
+    /// vCPUs.
+    pub vcpus: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Per-CPU trace buffer in KiB.
+    pub buffer_kb: u64,
+    /// Keep kernel addresses.
+    pub raw_addresses: bool,
+}
+
+/// What a collection produced.
+#[derive(Debug)]
+pub struct Collected {
+    /// Metadata.
+    pub meta: TraceMeta,
+    /// Events.
+    pub events: Vec<Event>,
+    /// What the importer inferred.
+    pub import: ImportStats,
+    /// Seconds the guest ran (all phases).
+    pub guest_seconds: f64,
+    /// KVM's stats at the end of the last phase.
+    pub final_stats: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Default)]
+struct Injection {
+    clears: Vec<(u64, u64)>,
+    phase: Option<(String, Vec<(String, u64)>)>,
+}
+
+type Injections = Arc<Mutex<HashMap<String, Injection>>>;
+
+fn sysfs(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// `uname -r`.
+pub fn kernel_release() -> Option<String> {
+    sysfs("/proc/sys/kernel/osrelease")
+}
+
+/// The loaded KVM vendor module, if any.
+pub fn vendor_module() -> Option<String> {
+    ["kvm_intel", "kvm_amd", "kvm_pvm"]
+        .into_iter()
+        .find(|m| std::path::Path::new("/sys/module").join(m).exists())
+        .map(str::to_string)
+}
+
+fn tdp_enabled() -> Option<String> {
+    let yes = |v: Option<String>| v.is_some_and(|v| v == "Y" || v == "1");
+    if yes(sysfs("/sys/module/kvm_intel/parameters/ept")) {
+        return Some("kvm_intel has ept=Y".into());
+    }
+    if yes(sysfs("/sys/module/kvm_amd/parameters/npt")) {
+        return Some("kvm_amd has npt=1".into());
+    }
+    None
+}
+
+/// KVM's list parameters for a kernel release: 14 entries since v5.15; head-insert since v6.4.
+pub fn kvm_params_for(release: &str) -> Option<KvmParams> {
+    let mut it = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = it.next()?.parse().ok()?;
+    let minor: u32 = it.next()?.parse().ok()?;
+    let v = (major, minor);
+    let (n, era) = if v >= (6, 4) {
+        (14, Era::HeadInsert)
+    } else if v >= (5, 15) {
+        (14, Era::TailAppend)
+    } else {
+        (3, Era::NullTerminated)
+    };
+    Some(KvmParams {
+        pte_list_ext: Some(n),
+        era: Some(era),
+    })
+}
+
+/// Check the host can run a collection, with errors that say what to do.
+pub fn preflight() -> Result<(), CollectError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(CollectError::NotRoot);
+    }
+    if let Some(why) = tdp_enabled() {
+        return Err(CollectError::Tdp(why));
+    }
+    Ok(())
+}
+
+struct Reader {
+    handle: std::thread::JoinHandle<Result<(Vec<Event>, ImportStats), String>>,
+    stop: Arc<AtomicBool>,
+}
+
+fn spawn_reader(pipe: std::fs::File, inj: Injections, raw: bool) -> Reader {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let mut pipe = pipe;
+        let mut imp = FtraceImporter::default();
+        imp.raw_addresses = raw;
+        let mut events = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut done = false;
+        while !done {
+            let n =
+                tracefs::read_some(&mut pipe, &mut buf).map_err(|e| format!("trace_pipe: {e}"))?;
+            if n == 0 {
+                if stop2.load(Ordering::Relaxed) {
+                    return Err("stopped before the end marker".into());
+                }
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            imp.push(&buf[..n]);
+            while let Some(ev) = imp.next_event().map_err(|e| e.to_string())? {
+                let EventKind::Mark { label } = &ev.kind else {
+                    events.push(ev);
+                    continue;
+                };
+                if label == MARK_END {
+                    done = true;
+                    break;
+                }
+                if !label.starts_with("rmaplab:") {
+                    events.push(ev);
+                    continue;
+                }
+                let injected = inj.lock().map_err(|_| "poisoned")?.remove(label.as_str());
+                let Some(injected) = injected else { continue };
+                for (gfn, idx) in injected.clears {
+                    imp.guest_pte_cleared(gfn, idx);
+                }
+                while let Some(e) = imp.take_pending() {
+                    events.push(e);
+                }
+                if let Some((phase, stats)) = injected.phase {
+                    events.push(Event::new(EventKind::Mark {
+                        label: format!("{phase} done"),
+                    }));
+                    for (name, value) in stats {
+                        events.push(Event::new(EventKind::Stat { name, value }));
+                    }
+                }
+            }
+        }
+        Ok((events, imp.stats))
+    });
+    Reader { handle, stop }
+}
+
+/// Run the workload and return the trace.
+pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collected, CollectError> {
+    preflight()?;
+    let vcpus = opts.vcpus.max(1);
+    let list_bytes = LIST_BYTES_PER_VCPU * vcpus as u64;
+    let plan = plan::plan(&opts.workload, vcpus, opts.seed, list_bytes);
+    let lists_gpa = (plan.tables.end() + guest::PAGE - 1) & !(guest::PAGE - 1);
+    let mem_bytes = (plan.data_gpa + plan.frames * guest::PAGE + (2 << 20) - 1) & !((2 << 20) - 1);
+    if mem_bytes > guest::IDENTITY_BYTES {
+        return Err(guest::GuestError::TooBig {
+            need: mem_bytes,
+            max: guest::IDENTITY_BYTES,
+        }
+        .into());
+    }
+    let instance = tracefs::Instance::create(opts.buffer_kb)?;
+    let vm = vmm::Vm::new(mem_bytes, plan.tables.image())?;
+    let stats_reader = stats::StatsReader::new(vm.stats_fd()?)?;
+    let mut handles = Vec::new();
+    for v in 0..vcpus {
+        handles.push(vm.spawn_vcpu(v)?);
+    }
+    // SAFETY: gettid has no preconditions.
+    let main_tid = unsafe { libc::gettid() };
+    let mut tids: Vec<i32> = handles.iter().map(|h| h.tid).collect();
+    tids.push(main_tid);
+    let injections: Injections = Arc::default();
+    let reader = spawn_reader(instance.pipe()?, injections.clone(), opts.raw_addresses);
+    instance.start(&tids)?;
+    let started = Instant::now();
+    let mut final_stats = Vec::new();
+    let run = (|| -> Result<(), CollectError> {
+        for (i, phase) in plan.phases.iter().enumerate() {
+            progress(&format!(
+                "phase {}/{}: {}",
+                i + 1,
+                plan.phases.len(),
+                phase.label
+            ));
+            let clears: Vec<(u64, u64)> = phase
+                .per_vcpu
+                .iter()
+                .flatten()
+                .filter_map(|s| match s {
+                    plan::Step::Store { writes, .. } => Some(writes),
+                    plan::Step::Touch { .. } => None,
+                })
+                .flatten()
+                .filter(|w| w.1 == 0)
+                .map(|w| (w.0 >> 12, (w.0 & 0xfff) / 8))
+                .collect();
+            if !clears.is_empty() {
+                let label = format!("{MARK_CLEARS}{i}");
+                injections
+                    .lock()
+                    .map_err(|_| CollectError::Reader("poisoned".into()))?
+                    .insert(
+                        label.clone(),
+                        Injection {
+                            clears,
+                            phase: None,
+                        },
+                    );
+                instance.mark(&label)?;
+            }
+            run_phase(&vm, &handles, phase, lists_gpa)?;
+            let now = stats_reader.read()?;
+            let keep: Vec<(String, u64)> = now
+                .iter()
+                .filter(|(n, _)| TRACE_STATS.contains(&n.as_str()))
+                .cloned()
+                .collect();
+            final_stats = now;
+            let label = format!("{MARK_PHASE}{i}");
+            injections
+                .lock()
+                .map_err(|_| CollectError::Reader("poisoned".into()))?
+                .insert(
+                    label.clone(),
+                    Injection {
+                        clears: Vec::new(),
+                        phase: Some((phase.label.clone(), keep)),
+                    },
+                );
+            instance.mark(&label)?;
+        }
+        Ok(())
+    })();
+    let guest_seconds = started.elapsed().as_secs_f64();
+    drop(handles);
+    if run.is_ok() {
+        progress("destroying the VM");
+    }
+    drop(vm);
+    let end = instance.mark(MARK_END);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reader.handle.is_finished() {
+        if Instant::now() > deadline || run.is_err() || end.is_err() || interrupt::requested() {
+            reader.stop.store(true, Ordering::Relaxed);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let joined = reader.handle.join();
+    drop(instance);
+    run?;
+    end?;
+    let (events, import) = match joined {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Err(CollectError::Reader(e)),
+        Err(_) => return Err(CollectError::Reader("the reader thread panicked".into())),
+    };
+    if import.lost_events > 0 {
+        return Err(CollectError::Lost(import.lost_events));
+    }
+    let mut meta = FtraceImporter::default().meta("kvmmmu tracefs (rmaplab collect)");
+    meta.anonymised = Some(!opts.raw_addresses);
+    meta.kernel = kernel_release();
+    meta.vendor_module = vendor_module();
+    meta.tdp = Some(false);
+    meta.vcpus = Some(vcpus as u32);
+    meta.workload = Some(opts.workload.describe());
+    meta.tool = Some(concat!("rmaplab ", env!("CARGO_PKG_VERSION"), " collect").into());
+    meta.fault_events = Some(true);
+    meta.memslots = vec![Memslot {
+        base_gfn: 0,
+        pages: mem_bytes / guest::PAGE,
+    }];
+    meta.kvm = meta.kernel.as_deref().and_then(kvm_params_for);
+    meta.inferred.push("removals for the guest page-table writes the workload performed (ring-0 PTE clears) are inferred by the collector, which knows every write it made".into());
+    meta.extra.insert("seed".into(), opts.seed.into());
+    Ok(Collected {
+        meta,
+        events,
+        import,
+        guest_seconds,
+        final_stats,
+    })
+}
+
+fn run_phase(
+    vm: &vmm::Vm,
+    handles: &[vmm::VcpuHandle],
+    phase: &plan::Phase,
+    lists_gpa: u64,
+) -> Result<(), CollectError> {
+    // Flatten each vCPU's steps into list-sized chunks, then run them in lockstep rounds.
+    let mut queues: Vec<std::collections::VecDeque<(vmm::Job, Vec<u8>)>> = Vec::new();
+    for (v, steps) in phase.per_vcpu.iter().enumerate() {
+        let list = lists_gpa + v as u64 * LIST_BYTES_PER_VCPU;
+        let mut q = std::collections::VecDeque::new();
+        for s in steps {
+            match s {
+                plan::Step::Touch { cr3, vas } => {
+                    for c in vas.chunks((LIST_BYTES_PER_VCPU / 8) as usize) {
+                        let bytes = c.iter().flat_map(|v| v.to_le_bytes()).collect();
+                        q.push_back((
+                            vmm::Job {
+                                cr3: *cr3,
+                                routine: vmm::Routine::Touch,
+                                list,
+                                count: c.len() as u64,
+                            },
+                            bytes,
+                        ));
+                    }
+                }
+                plan::Step::Store { cr3, writes } => {
+                    for c in writes.chunks((LIST_BYTES_PER_VCPU / 16) as usize) {
+                        let bytes = c
+                            .iter()
+                            .flat_map(|(a, v)| a.to_le_bytes().into_iter().chain(v.to_le_bytes()))
+                            .collect();
+                        q.push_back((
+                            vmm::Job {
+                                cr3: *cr3,
+                                routine: vmm::Routine::Store,
+                                list,
+                                count: c.len() as u64,
+                            },
+                            bytes,
+                        ));
+                    }
+                }
+            }
+        }
+        queues.push(q);
+    }
+    loop {
+        if interrupt::requested() {
+            return Err(CollectError::Interrupted);
+        }
+        let mut running = Vec::new();
+        for (v, q) in queues.iter_mut().enumerate() {
+            if let Some((job, bytes)) = q.pop_front() {
+                if job.count == 0 {
+                    continue;
+                }
+                vm.write(job.list, &bytes)?;
+                handles[v].submit(job)?;
+                running.push(v);
+            }
+        }
+        if running.is_empty() && queues.iter().all(|q| q.is_empty()) {
+            return Ok(());
+        }
+        for v in running {
+            handles[v].wait()?;
+        }
+    }
+}
+
+/// Replay `events` at the trace's own kernel configuration (else KVM today).
+pub fn validate(
+    meta: &TraceMeta,
+    events: &[Event],
+) -> Result<ReplaySummary, rmaplab_core::replay::ReplayError> {
+    let mut cfg = ModelConfig::kvm_today();
+    if let Some(k) = &meta.kvm {
+        if let Some(n) = k.pte_list_ext {
+            cfg.entries = n;
+        }
+        if let Some(e) = k.era {
+            cfg.era = e;
+        }
+    }
+    let mut r = Replayer::new(meta.clone(), &[cfg], ReplayOptions::default())?;
+    r.feed_all(events)?;
+    Ok(r.finish())
+}
+
+/// Encode a collected trace as binary.
+pub fn encode(meta: &TraceMeta, events: &[Event]) -> Vec<u8> {
+    let mut enc = BinaryEncoder::new();
+    let mut out = Vec::with_capacity(events.len() * 4 + 1024);
+    enc.header(meta, &mut out);
+    for e in events {
+        enc.event(e, &mut out);
+    }
+    enc.finish(&mut out);
+    out
+}
