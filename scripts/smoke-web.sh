@@ -18,7 +18,7 @@ done
 dom="$(timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
   --user-data-dir="$profile" --virtual-time-budget=15000 --dump-dom "http://127.0.0.1:$port/" 2>/dev/null)"
-for want in "rmaplab playground" "14/head-insert" "2/tail-append" "synthetic trace"; do
+for want in "rmaplab playground" "14/head-insert" "2/tail-append" "rmaplab collect"; do
   if ! grep -q "$want" <<<"$dom"; then
     echo "smoke test: the rendered page lacks \"$want\"" >&2
     echo "$dom" | head -c 2000 >&2

@@ -334,6 +334,9 @@ pub fn spread_counts(rng: &mut SplitMix64, gfns: u64, max_aliases: u64, alpha: f
         .collect()
 }
 
+/// (frame, address space) pairs.
+pub type Pairs = Vec<(u64, u64)>;
+
 /// The `churn` workload's choices, shared by the generator and the collector: per cycle, the
 /// (frame, space) pairs newly mapped and then those unmapped.
 #[derive(Debug)]
@@ -359,7 +362,7 @@ impl<'a> ChurnScript<'a> {
 
     /// One cycle: try `batch` random maps (skipping pairs already mapped), then unmap each
     /// mapped pair with probability 1/2.
-    pub fn cycle(&mut self, batch: u64) -> (Vec<(u64, u64)>, Vec<(u64, u64)>) {
+    pub fn cycle(&mut self, batch: u64) -> (Pairs, Pairs) {
         let mut maps = Vec::new();
         for _ in 0..batch {
             let g = self.rng.below(self.gfns);

@@ -250,6 +250,7 @@ impl PageTables {
     }
 
     /// Resolve `va` in the space at `pml4` the way the MMU would (for tests).
+    #[cfg(test)]
     pub fn translate(&self, pml4: u64, va: u64) -> Option<u64> {
         let mut table = pml4;
         for shift in [39u64, 30, 21] {
@@ -263,7 +264,7 @@ impl PageTables {
             table = e & PTE_ADDR;
         }
         let e = self.get(table, (va >> 12) & 511);
-        (e & PTE_P != 0 && e & PTE_U != 0).then(|| (e & PTE_ADDR) | (va & (PAGE - 1)))
+        (e & PTE_P != 0 && e & PTE_U != 0).then_some((e & PTE_ADDR) | (va & (PAGE - 1)))
     }
 }
 

@@ -12,7 +12,6 @@ pub mod vmm;
 use crate::interrupt;
 use rmaplab_core::gen::Workload;
 use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
-use rmaplab_core::trace::binary::BinaryEncoder;
 use rmaplab_core::trace::ftrace::{FtraceImporter, ImportStats};
 use rmaplab_core::trace::{Event, EventKind, KvmParams, Memslot, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
@@ -83,6 +82,8 @@ pub struct CollectOptions {
     pub buffer_kb: u64,
     /// Keep kernel addresses.
     pub raw_addresses: bool,
+    /// Shadow-page limit (`KVM_SET_NR_MMU_PAGES`); `None` keeps KVM's default for the guest size.
+    pub mmu_pages: Option<u64>,
 }
 
 /// What a collection produced.
@@ -248,7 +249,17 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collect
     }
     let instance = tracefs::Instance::create(opts.buffer_kb)?;
     let vm = vmm::Vm::new(mem_bytes, plan.tables.image())?;
+    if let Some(n) = opts.mmu_pages {
+        vm.set_nr_mmu_pages(n)?;
+    }
     let stats_reader = stats::StatsReader::new(vm.stats_fd()?)?;
+    progress(&format!(
+        "guest: {} MiB, {} address spaces, {} data frames, {} vCPUs",
+        mem_bytes >> 20,
+        plan.spaces.len(),
+        plan.frames,
+        vcpus
+    ));
     let mut handles = Vec::new();
     for v in 0..vcpus {
         handles.push(vm.spawn_vcpu(v)?);
@@ -324,6 +335,9 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collect
     if run.is_ok() {
         progress("destroying the VM");
     }
+    // The stats fd holds a VM reference: close it first so the VM's teardown (its shadow-page
+    // zaps) happens now, while the trace is still recording.
+    drop(stats_reader);
     drop(vm);
     let end = instance.mark(MARK_END);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -361,6 +375,11 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collect
     meta.kvm = meta.kernel.as_deref().and_then(kvm_params_for);
     meta.inferred.push("removals for the guest page-table writes the workload performed (ring-0 PTE clears) are inferred by the collector, which knows every write it made".into());
     meta.extra.insert("seed".into(), opts.seed.into());
+    meta.extra.insert(
+        "nr_mmu_pages".into(),
+        opts.mmu_pages
+            .map_or_else(|| "kvm-default".into(), serde_json::Value::from),
+    );
     Ok(Collected {
         meta,
         events,
@@ -442,6 +461,93 @@ fn run_phase(
     }
 }
 
+/// Threads of process `pid`.
+fn threads_of(pid: u32) -> std::io::Result<Vec<i32>> {
+    let mut tids = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        if let Some(t) = e?.file_name().to_str().and_then(|n| n.parse().ok()) {
+            tids.push(t);
+        }
+    }
+    Ok(tids)
+}
+
+/// Attach mode: record the kvmmmu events of an already running VMM (all its threads) for
+/// `duration`, or until it exits or Ctrl-C.
+pub fn attach(
+    pid: u32,
+    duration: Duration,
+    buffer_kb: u64,
+    raw: bool,
+    progress: &dyn Fn(&str),
+) -> Result<Collected, CollectError> {
+    preflight()?;
+    let mut tids = threads_of(pid)
+        .map_err(|e| CollectError::Reader(format!("process {pid}: {e} (is it running?)")))?;
+    let instance = tracefs::Instance::create(buffer_kb)?;
+    let reader = spawn_reader(instance.pipe()?, Arc::default(), raw);
+    instance.start(&tids)?;
+    progress(&format!(
+        "recording {} threads of process {pid} for up to {:.0} s",
+        tids.len(),
+        duration.as_secs_f64()
+    ));
+    let started = Instant::now();
+    let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
+    while started.elapsed() < duration && alive() && !interrupt::requested() {
+        std::thread::sleep(Duration::from_millis(50));
+        // Follow threads the VMM starts later (vCPU threads, hot-plug).
+        if let Ok(mut now) = threads_of(pid) {
+            now.sort_unstable();
+            tids.sort_unstable();
+            if now != tids {
+                tids = now;
+                instance.set_pids(&tids)?;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let end = instance.mark(MARK_END);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !reader.handle.is_finished() {
+        if Instant::now() > deadline || end.is_err() || interrupt::requested() {
+            reader.stop.store(true, Ordering::Relaxed);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let joined = reader.handle.join();
+    drop(instance);
+    if interrupt::requested() {
+        return Err(CollectError::Interrupted);
+    }
+    end?;
+    let (events, import) = match joined {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Err(CollectError::Reader(e)),
+        Err(_) => return Err(CollectError::Reader("the reader thread panicked".into())),
+    };
+    if import.lost_events > 0 {
+        return Err(CollectError::Lost(import.lost_events));
+    }
+    let mut meta = FtraceImporter::default().meta("kvmmmu tracefs (rmaplab collect --pid)");
+    meta.anonymised = Some(!raw);
+    meta.kernel = kernel_release();
+    meta.vendor_module = vendor_module();
+    meta.tdp = Some(tdp_enabled().is_some());
+    meta.workload = Some(format!("process {pid}, {seconds:.1} s"));
+    meta.tool = Some(concat!("rmaplab ", env!("CARGO_PKG_VERSION"), " collect --pid").into());
+    meta.fault_events = Some(true);
+    meta.kvm = meta.kernel.as_deref().and_then(kvm_params_for);
+    meta.inferred.push("attach mode: adds are exact; removals are known only at shadow-page granularity (zapped shadow pages) and from re-faults — removals by the guest's own page-table writes before the end are not seen; the trace starts mid-run, so removals of SPTEs added before it are skipped; KVM's stats are not recorded".into());
+    Ok(Collected {
+        meta,
+        events,
+        import,
+        guest_seconds: seconds,
+        final_stats: Vec::new(),
+    })
+}
+
 /// Replay `events` at the trace's own kernel configuration (else KVM today).
 pub fn validate(
     meta: &TraceMeta,
@@ -459,16 +565,4 @@ pub fn validate(
     let mut r = Replayer::new(meta.clone(), &[cfg], ReplayOptions::default())?;
     r.feed_all(events)?;
     Ok(r.finish())
-}
-
-/// Encode a collected trace as binary.
-pub fn encode(meta: &TraceMeta, events: &[Event]) -> Vec<u8> {
-    let mut enc = BinaryEncoder::new();
-    let mut out = Vec::with_capacity(events.len() * 4 + 1024);
-    enc.header(meta, &mut out);
-    for e in events {
-        enc.event(e, &mut out);
-    }
-    enc.finish(&mut out);
-    out
 }

@@ -127,12 +127,17 @@ impl Instance {
 
     /// Trace only these thread ids (and enable the events).
     pub fn start(&self, tids: &[i32]) -> Result<(), TraceFsError> {
-        let list: Vec<String> = tids.iter().map(i32::to_string).collect();
-        write_file(&self.dir.join("set_event_pid"), &list.join(" "))?;
+        self.set_pids(tids)?;
         for ev in EVENTS {
             write_file(&self.dir.join("events/kvmmmu").join(ev).join("enable"), "1")?;
         }
         write_file(&self.dir.join("tracing_on"), "1")
+    }
+
+    /// Replace the traced thread ids (threads that appeared after `start`).
+    pub fn set_pids(&self, tids: &[i32]) -> Result<(), TraceFsError> {
+        let list: Vec<String> = tids.iter().map(i32::to_string).collect();
+        write_file(&self.dir.join("set_event_pid"), &list.join(" "))
     }
 
     /// Write a line into the trace (`tracing_mark_write`).
@@ -153,11 +158,6 @@ impl Instance {
             .custom_flags(libc::O_NONBLOCK)
             .open(&p)
             .map_err(|e| io(&p, e))
-    }
-
-    /// The instance directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 
@@ -201,18 +201,4 @@ pub fn read_some(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
         Err(e) => Err(e),
     }
-}
-
-/// Leftover rmaplab instances (for tests and diagnostics).
-pub fn leftover_instances() -> Vec<PathBuf> {
-    TRACEFS_MOUNTS
-        .iter()
-        .filter_map(|m| fs::read_dir(Path::new(m).join("instances")).ok())
-        .flat_map(|rd| rd.filter_map(Result::ok))
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(INSTANCE_PREFIX))
-        })
-        .collect()
 }

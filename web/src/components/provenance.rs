@@ -21,6 +21,7 @@ pub fn provenance(p: &ProvenanceProps) -> Html {
         <p class="provenance">
             if synthetic { <strong class="badge">{"synthetic trace"}</strong>{" "} }
             { format!("{} events", p.events) }
+            if let Some(src) = &m.source { {format!(" from {src}")} }
             if let Some(w) = &m.workload { {format!(" — {w}")} }
             if let Some(k) = &m.kernel { {format!("; kernel {k}")} }
             if let Some(v) = &m.vendor_module { {format!("; {v}")} }

@@ -1,0 +1,287 @@
+//! Real guests on /dev/kvm: each built-in workload is collected and its replay must reproduce
+//! KVM's own counters; an interrupted collector must leave no tracefs instance and no output;
+//! attach mode must record a VM run by a second rmaplab process.
+//!
+//! These need root, /dev/kvm and a shadow-paging host. Where those are missing every test here
+//! prints `SKIPPED: <reason>` and returns (scripts/test.sh runs them with --nocapture so the
+//! reason is visible).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics: that is how it reports
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rmaplab");
+
+fn why_not() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    if !Path::new("/dev/kvm").exists() {
+        return Some("no /dev/kvm".into());
+    }
+    for (m, p) in [("kvm_intel", "ept"), ("kvm_amd", "npt")] {
+        let v =
+            std::fs::read_to_string(format!("/sys/module/{m}/parameters/{p}")).unwrap_or_default();
+        if matches!(v.trim(), "Y" | "1") {
+            return Some(format!(
+                "{m}.{p} is on: guest memory never reaches the shadow MMU"
+            ));
+        }
+    }
+    None
+}
+
+macro_rules! require_kvm {
+    () => {
+        if let Some(why) = why_not() {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn leftover_instances() -> Vec<String> {
+    [
+        "/sys/kernel/tracing/instances",
+        "/sys/kernel/debug/tracing/instances",
+    ]
+    .iter()
+    .filter_map(|d| std::fs::read_dir(d).ok())
+    .flat_map(|rd| rd.filter_map(Result::ok))
+    .map(|e| e.file_name().to_string_lossy().into_owned())
+    .filter(|n| n.starts_with("rmaplab-"))
+    .collect()
+}
+
+fn collect_and_check(args: &[&str], name: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(format!("{name}.rmap"));
+    let mut full = vec!["collect", "--quiet", "-o", out.to_str().unwrap()];
+    full.extend_from_slice(args);
+    let o = run(&full);
+    let t = text(&o);
+    assert!(o.status.success(), "collect {args:?} failed:\n{t}");
+    assert!(t.contains("KVM counters reproduced"), "{t}");
+    assert!(!t.contains("MISMATCH"), "{t}");
+    // An independent replay of the written file agrees (strict: no anomaly, every stat).
+    let o = run(&[
+        "replay",
+        out.to_str().unwrap(),
+        "--strict",
+        "--entries",
+        "14",
+        "--era",
+        "head-insert",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "replay of {name} failed:\n{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn kvm_alias_1002_gives_1001_and_recycles() {
+    require_kvm!();
+    let json = collect_and_check(&["alias", "--aliases", "1002"], "alias1002");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["max_rmap_size"], 1001);
+    assert_eq!(v[0]["recycles"], 1);
+    assert_eq!(v[0]["stat_mismatches"], 0);
+    assert!(v[0]["stat_checks"].as_u64().unwrap() >= 4);
+}
+
+#[test]
+fn kvm_fork_on_two_vcpus() {
+    require_kvm!();
+    let json = collect_and_check(
+        &[
+            "--vcpus",
+            "2",
+            "fork",
+            "--procs",
+            "12",
+            "--pages",
+            "48",
+            "--private",
+            "4",
+        ],
+        "fork",
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v[0]["max_rmap_size"], 11,
+        "12 address spaces share each page"
+    );
+    assert!(v[0]["vcpus_seen"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn kvm_spread_and_churn() {
+    require_kvm!();
+    collect_and_check(
+        &[
+            "--vcpus",
+            "2",
+            "spread",
+            "--gfns",
+            "1500",
+            "--max-aliases",
+            "48",
+        ],
+        "spread",
+    );
+    collect_and_check(
+        &[
+            "--vcpus", "3", "churn", "--cycles", "6", "--batch", "150", "--gfns", "200",
+            "--spaces", "6",
+        ],
+        "churn",
+    );
+}
+
+fn wait_for_instance(pid: u32, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if leftover_instances()
+            .iter()
+            .any(|n| n == &format!("rmaplab-{pid}"))
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn kvm_interrupted_collector_cleans_up() {
+    require_kvm!();
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("never.rmap");
+        let mut child = Command::new(BIN)
+            .args([
+                "collect",
+                "--quiet",
+                "-o",
+                out.to_str().unwrap(),
+                "churn",
+                "--cycles",
+                "100000",
+                "--batch",
+                "200",
+                "--gfns",
+                "512",
+                "--spaces",
+                "8",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(
+            wait_for_instance(child.id(), Duration::from_secs(30)),
+            "the collector never created its instance"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "signal {signal}");
+        assert!(
+            leftover_instances().is_empty(),
+            "instances left: {:?}",
+            leftover_instances()
+        );
+        assert!(!out.exists(), "partial output written");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "files left: {left:?}");
+    }
+}
+
+#[test]
+fn kvm_attach_records_another_vmm() {
+    require_kvm!();
+    let dir = tempfile::tempdir().unwrap();
+    let vm_out = dir.path().join("vm.rmap");
+    let mut vm = Command::new(BIN)
+        .args([
+            "collect",
+            "--quiet",
+            "-o",
+            vm_out.to_str().unwrap(),
+            "churn",
+            "--cycles",
+            "100000",
+            "--batch",
+            "200",
+            "--gfns",
+            "512",
+            "--spaces",
+            "8",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for_instance(vm.id(), Duration::from_secs(30)));
+    let out = dir.path().join("attach.rmap");
+    let pid = vm.id().to_string();
+    let o = run(&[
+        "collect",
+        "--quiet",
+        "--pid",
+        &pid,
+        "--duration",
+        "1s",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(vm.id() as i32, libc::SIGINT) };
+    let _ = vm.wait();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&[
+        "replay",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+        "--entries",
+        "14",
+        "--era",
+        "head-insert",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v[0]["allocations"].as_u64().unwrap() > 0,
+        "attach recorded no rmap growth"
+    );
+    let o = run(&[
+        "convert",
+        out.to_str().unwrap(),
+        dir.path().join("a.jsonl").to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let text = std::fs::read_to_string(dir.path().join("a.jsonl")).unwrap();
+    assert!(
+        text.lines().next().unwrap().contains("attach mode"),
+        "metadata must say removals are partial"
+    );
+    assert!(leftover_instances().is_empty());
+}
