@@ -20,7 +20,7 @@ step "clippy (wasm32: core and the playground)"
 cargo clippy --locked --target wasm32-unknown-unknown -p rmaplab-core -p rmaplab-web --lib --bins -- -D warnings
 
 step "native tests"
-cargo test --locked --workspace -- --skip kvm_
+cargo test --locked --workspace -- --skip real_kvm_
 
 step "real-KVM tests (need root, /dev/kvm and a shadow-paging host; they print SKIPPED otherwise)"
 cargo test --locked -p rmaplab-runner --test kvm_collect -- --nocapture --test-threads=1

@@ -95,7 +95,7 @@ fn collect_and_check(args: &[&str], name: &str) -> String {
 }
 
 #[test]
-fn kvm_alias_1002_gives_1001_and_recycles() {
+fn real_kvm_alias_1002_gives_1001_and_recycles() {
     require_kvm!();
     let json = collect_and_check(&["alias", "--aliases", "1002"], "alias1002");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -106,7 +106,7 @@ fn kvm_alias_1002_gives_1001_and_recycles() {
 }
 
 #[test]
-fn kvm_fork_on_two_vcpus() {
+fn real_kvm_fork_on_two_vcpus() {
     require_kvm!();
     let json = collect_and_check(
         &[
@@ -131,7 +131,7 @@ fn kvm_fork_on_two_vcpus() {
 }
 
 #[test]
-fn kvm_spread_and_churn() {
+fn real_kvm_spread_and_churn() {
     require_kvm!();
     collect_and_check(
         &[
@@ -169,7 +169,7 @@ fn wait_for_instance(pid: u32, timeout: Duration) -> bool {
 }
 
 #[test]
-fn kvm_interrupted_collector_cleans_up() {
+fn real_kvm_interrupted_collector_cleans_up() {
     require_kvm!();
     for signal in [libc::SIGINT, libc::SIGTERM] {
         let dir = tempfile::tempdir().unwrap();
@@ -215,7 +215,7 @@ fn kvm_interrupted_collector_cleans_up() {
 }
 
 #[test]
-fn kvm_attach_records_another_vmm() {
+fn real_kvm_attach_records_another_vmm() {
     require_kvm!();
     let dir = tempfile::tempdir().unwrap();
     let vm_out = dir.path().join("vm.rmap");

@@ -301,7 +301,7 @@ mod tests {
                 "mov [rdi],rax",
                 "add rsi,8",
                 "dec rcx",
-                "jne 0000000000003000h",
+                "jne short 0000000000003000h",
                 "out 10h,al",
                 "hlt"
             ]
