@@ -107,6 +107,10 @@ struct CollectArgs {
     /// like a 4 GiB guest.
     #[arg(long, global = true)]
     mmu_pages: Option<u64>,
+    /// Read the instance's `trace_pipe` text instead of the per-CPU binary `trace_pipe_raw`
+    /// (slower; for kernels whose ring-buffer layout rmaplab does not decode).
+    #[arg(long, global = true)]
+    text_pipe: bool,
     /// No progress messages.
     #[arg(long, global = true)]
     quiet: bool,
@@ -637,6 +641,7 @@ fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
             parse_duration(&a.duration)?,
             a.buffer_kb,
             a.raw_addresses,
+            a.text_pipe,
             &progress,
         ),
         (Some(w), None) => {
@@ -647,6 +652,7 @@ fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
                 buffer_kb: a.buffer_kb,
                 raw_addresses: a.raw_addresses,
                 mmu_pages: a.mmu_pages,
+                text_pipe: a.text_pipe,
             };
             collect::collect(&opts, &progress)
         }

@@ -262,6 +262,14 @@ impl FtraceImporter {
         let spte_val = parse_hex(field(d, "spte")?)?;
         let level: u8 = field(d, "level")?.parse().ok()?;
         let sptep = parse_hex(field(d, "at")?)?;
+        self.on_set_spte(pid, gfn, spte_val, level, sptep);
+        Some(())
+    }
+
+    /// `kvm_mmu_set_spte` on task `pid`: `spte_val` installed at physical address `sptep` for
+    /// (`gfn`, `level`).
+    pub fn on_set_spte(&mut self, pid: u64, gfn: u64, spte_val: u64, level: u8, sptep: u64) {
+        self.stats.events_used += 1;
         let vcpu = self.vcpu(pid);
         let rmap = rmap_id(gfn, level);
         let pfn = (spte_val & SPTE_PFN_MASK) >> PAGE_SHIFT;
@@ -278,7 +286,7 @@ impl FtraceImporter {
         }
         if let Some(&h) = self.held.get(&sptep) {
             if h.rmap == rmap && h.pfn == pfn && !not_present {
-                return Some(()); // permission change only: no rmap change
+                return; // permission change only: no rmap change
             }
             if h.rmap == rmap && h.pfn == pfn {
                 self.stats.inferred_drops += 1;
@@ -307,7 +315,6 @@ impl FtraceImporter {
             self.held.insert(sptep, Held { rmap, pfn });
             self.rmap_len.insert(rmap, before + 1);
         }
-        Some(())
     }
 
     /// A producer that wrote guest page tables itself reports a cleared guest PTE (entry
@@ -333,11 +340,46 @@ impl FtraceImporter {
 
     fn zap_page(&mut self, d: &str) -> Option<()> {
         let (key, _level) = sp_key(d)?;
+        self.on_zap_page(&key);
+        Some(())
+    }
+
+    /// `kvm_mmu_get_page` on task `pid` for the shadow page `key` (starting `gfn <hex> l<level> `).
+    pub fn on_get_page(&mut self, pid: u64, key: String, level: u8) {
+        self.stats.events_used += 1;
+        self.last_sp.insert((pid, level), key);
+    }
+
+    /// `kvm_mmu_pagetable_walk` (a guest page fault) on task `pid` with error code `pferr`.
+    pub fn on_walk(&mut self, pid: u64, pferr: Option<u64>) {
+        self.stats.events_used += 1;
+        let vcpu = self.vcpu(pid);
+        self.not_present_fault
+            .insert(pid, pferr.is_some_and(|e| e & 1 == 0));
+        self.out.push_back(Event::new(EventKind::Fault { vcpu }));
+    }
+
+    /// The kernel reported `n` lost events.
+    pub fn on_lost(&mut self, n: u64) {
+        self.stats.lost_events += n;
+    }
+
+    /// A trace marker.
+    pub fn on_mark(&mut self, label: &str) {
+        self.stats.events_used += 1;
+        self.out.push_back(Event::new(EventKind::Mark {
+            label: label.trim().to_string(),
+        }));
+    }
+
+    /// `kvm_mmu_prepare_zap_page` of the shadow page `key`.
+    pub fn on_zap_page(&mut self, key: &str) {
+        self.stats.events_used += 1;
         // The shadow page is gone: its SPTE page may be reused by another shadow page, which
         // the next kvm_mmu_set_spte in it will associate afresh.
-        let Some(page) = self.sp_page.remove(&key) else {
+        let Some(page) = self.sp_page.remove(key) else {
             self.stats.zaps_unmatched += 1;
-            return Some(());
+            return;
         };
         self.page_sp.remove(&page);
         let lo = page << PAGE_SHIFT;
@@ -348,7 +390,6 @@ impl FtraceImporter {
             self.emit_remove(sptep, h, None);
             self.stats.zap_removes += 1;
         }
-        Some(())
     }
 
     fn handle(&mut self, line: &str) {
@@ -369,34 +410,27 @@ impl FtraceImporter {
             "kvm_mmu_prepare_zap_page" => self.zap_page(details).is_some(),
             "kvm_mmu_get_page" => match sp_key(details) {
                 Some((key, level)) => {
-                    self.last_sp.insert((pid, level), key);
+                    self.on_get_page(pid, key, level);
                     true
                 }
                 None => false,
             },
             "kvm_mmu_pagetable_walk" => {
-                let pferr = field(details, "pferr").and_then(parse_hex);
-                let vcpu = self.vcpu(pid);
-                self.not_present_fault
-                    .insert(pid, pferr.is_some_and(|e| e & 1 == 0));
-                self.out.push_back(Event::new(EventKind::Fault { vcpu }));
+                self.on_walk(pid, field(details, "pferr").and_then(parse_hex));
                 true
             }
             "tracing_mark_write" | "print" => {
                 // trace-cmd shows `print: tracing_mark_write: text`.
-                let label = details
-                    .strip_prefix("tracing_mark_write:")
-                    .unwrap_or(details)
-                    .trim()
-                    .to_string();
-                self.out.push_back(Event::new(EventKind::Mark { label }));
+                self.on_mark(
+                    details
+                        .strip_prefix("tracing_mark_write:")
+                        .unwrap_or(details),
+                );
                 true
             }
             _ => false,
         };
-        if used {
-            self.stats.events_used += 1;
-        } else {
+        if !used {
             self.stats.lines_skipped += 1;
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod guest;
 pub mod plan;
+pub mod ringbuf;
 pub mod stats;
 pub mod tracefs;
 pub mod vmm;
@@ -84,6 +85,8 @@ pub struct CollectOptions {
     pub raw_addresses: bool,
     /// Shadow-page limit (`KVM_SET_NR_MMU_PAGES`); `None` keeps KVM's default for the guest size.
     pub mmu_pages: Option<u64>,
+    /// Read `trace_pipe` text instead of the per-CPU binary `trace_pipe_raw`.
+    pub text_pipe: bool,
 }
 
 /// What a collection produced.
@@ -170,22 +173,122 @@ pub fn preflight() -> Result<(), CollectError> {
     Ok(())
 }
 
-struct Reader {
-    handle: std::thread::JoinHandle<Result<(Vec<Event>, ImportStats), String>>,
-    stop: Arc<AtomicBool>,
+/// Turns importer output into trace events, applying the collector's injections (its own
+/// page-table writes, KVM's stats) where their marks appear in the kernel's event stream.
+struct Sink {
+    imp: FtraceImporter,
+    events: Vec<Event>,
+    inj: Injections,
+    done: bool,
 }
 
-fn spawn_reader(pipe: std::fs::File, inj: Injections, raw: bool) -> Reader {
+impl Sink {
+    fn new(inj: Injections, raw_addresses: bool) -> Self {
+        let mut imp = FtraceImporter::default();
+        imp.raw_addresses = raw_addresses;
+        Sink {
+            imp,
+            events: Vec::new(),
+            inj,
+            done: false,
+        }
+    }
+
+    fn drain(&mut self) -> Result<(), String> {
+        while let Some(ev) = self.imp.take_pending() {
+            self.accept(ev)?;
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, ev: Event) -> Result<(), String> {
+        let EventKind::Mark { label } = &ev.kind else {
+            self.events.push(ev);
+            return Ok(());
+        };
+        if label == MARK_END {
+            self.done = true;
+            return Ok(());
+        }
+        if !label.starts_with("rmaplab:") {
+            self.events.push(ev);
+            return Ok(());
+        }
+        let injected = self
+            .inj
+            .lock()
+            .map_err(|_| "poisoned")?
+            .remove(label.as_str());
+        let Some(injected) = injected else {
+            return Ok(());
+        };
+        for (gfn, idx) in injected.clears {
+            self.imp.guest_pte_cleared(gfn, idx);
+        }
+        while let Some(e) = self.imp.take_pending() {
+            self.events.push(e);
+        }
+        if let Some((phase, stats)) = injected.phase {
+            self.events.push(Event::new(EventKind::Mark {
+                label: format!("{phase} done"),
+            }));
+            for (name, value) in stats {
+                self.events
+                    .push(Event::new(EventKind::Stat { name, value }));
+            }
+        }
+        Ok(())
+    }
+
+    fn feed(&mut self, r: ringbuf::Raw) -> Result<(), String> {
+        use ringbuf::Raw;
+        match r {
+            Raw::SetSpte {
+                pid,
+                gfn,
+                spte,
+                level,
+                sptep,
+            } => self.imp.on_set_spte(pid, gfn, spte, level, sptep),
+            Raw::GetPage { pid, gfn, role } => {
+                let (key, level) = ringbuf::sp_key(gfn, role);
+                self.imp.on_get_page(pid, key, level);
+            }
+            Raw::ZapPage { gfn, role } => self.imp.on_zap_page(&ringbuf::sp_key(gfn, role).0),
+            Raw::Walk { pid, pferr } => self.imp.on_walk(pid, Some(pferr)),
+            Raw::Print(text) => self.imp.on_mark(&text),
+            Raw::Lost(n) => self.imp.on_lost(n),
+        }
+        self.drain()
+    }
+}
+
+type ReaderResult = Result<(Vec<Event>, ImportStats), String>;
+
+/// Reads the instance while the guest runs.
+enum Reader {
+    /// `trace_pipe` text through core's importer.
+    Text {
+        handle: std::thread::JoinHandle<ReaderResult>,
+        stop: Arc<AtomicBool>,
+    },
+    /// `per_cpu/cpuN/trace_pipe_raw` pages, decoded with the `format` files, merged by time.
+    Raw {
+        threads: Vec<std::thread::JoinHandle<Result<Vec<ringbuf::Record>, String>>>,
+        stop: Arc<AtomicBool>,
+        inj: Injections,
+        raw_addresses: bool,
+    },
+}
+
+fn spawn_text_reader(pipe: std::fs::File, inj: Injections, raw_addresses: bool) -> Reader {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let handle = std::thread::spawn(move || {
         let mut pipe = pipe;
-        let mut imp = FtraceImporter::default();
-        imp.raw_addresses = raw;
-        let mut events = Vec::new();
+        let mut sink = Sink::new(inj, raw_addresses);
         let mut buf = vec![0u8; 1 << 20];
-        let mut done = false;
-        while !done {
+        while !sink.done {
             let n =
                 tracefs::read_some(&mut pipe, &mut buf).map_err(|e| format!("trace_pipe: {e}"))?;
             if n == 0 {
@@ -195,41 +298,136 @@ fn spawn_reader(pipe: std::fs::File, inj: Injections, raw: bool) -> Reader {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             }
-            imp.push(&buf[..n]);
-            while let Some(ev) = imp.next_event().map_err(|e| e.to_string())? {
-                let EventKind::Mark { label } = &ev.kind else {
-                    events.push(ev);
-                    continue;
-                };
-                if label == MARK_END {
-                    done = true;
+            sink.imp.push(&buf[..n]);
+            while let Some(ev) = sink.imp.next_event().map_err(|e| e.to_string())? {
+                sink.accept(ev)?;
+                if sink.done {
                     break;
-                }
-                if !label.starts_with("rmaplab:") {
-                    events.push(ev);
-                    continue;
-                }
-                let injected = inj.lock().map_err(|_| "poisoned")?.remove(label.as_str());
-                let Some(injected) = injected else { continue };
-                for (gfn, idx) in injected.clears {
-                    imp.guest_pte_cleared(gfn, idx);
-                }
-                while let Some(e) = imp.take_pending() {
-                    events.push(e);
-                }
-                if let Some((phase, stats)) = injected.phase {
-                    events.push(Event::new(EventKind::Mark {
-                        label: format!("{phase} done"),
-                    }));
-                    for (name, value) in stats {
-                        events.push(Event::new(EventKind::Stat { name, value }));
-                    }
                 }
             }
         }
-        Ok((events, imp.stats))
+        Ok((sink.events, sink.imp.stats))
     });
-    Reader { handle, stop }
+    Reader::Text { handle, stop }
+}
+
+fn spawn_raw_reader(
+    instance: &tracefs::Instance,
+    inj: Injections,
+    raw_addresses: bool,
+) -> Result<Reader, CollectError> {
+    let fmt = |ev: &str| instance.format(ev);
+    let formats = ringbuf::Formats::new(
+        &fmt("kvmmmu/kvm_mmu_set_spte")?,
+        &fmt("kvmmmu/kvm_mmu_get_page")?,
+        &fmt("kvmmmu/kvm_mmu_prepare_zap_page")?,
+        &fmt("kvmmmu/kvm_mmu_pagetable_walk")?,
+        &fmt("ftrace/print")?,
+    )
+    .map_err(|e| CollectError::Reader(e.to_string()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for cpu in instance.cpus()? {
+        let mut pipe = instance.raw_pipe(cpu)?;
+        let formats = formats.clone();
+        let stop = stop.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let mut page = vec![0u8; ringbuf::PAGE_SIZE];
+            let mut idle_after_stop = 0;
+            loop {
+                let n = tracefs::read_some(&mut pipe, &mut page)
+                    .map_err(|e| format!("cpu{cpu} trace_pipe_raw: {e}"))?;
+                if n == 0 {
+                    if stop.load(Ordering::Relaxed) {
+                        idle_after_stop += 1;
+                        if idle_after_stop > 5 {
+                            return Ok(out);
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                }
+                idle_after_stop = 0;
+                ringbuf::decode_page(&page[..n], &formats, &mut out)
+                    .map_err(|e| format!("cpu{cpu}: {e}"))?;
+            }
+        }));
+    }
+    Ok(Reader::Raw {
+        threads,
+        stop,
+        inj,
+        raw_addresses,
+    })
+}
+
+impl Reader {
+    fn stop(&self) {
+        match self {
+            Reader::Text { stop, .. } | Reader::Raw { stop, .. } => {
+                stop.store(true, Ordering::Relaxed)
+            }
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self {
+            Reader::Text { handle, .. } => handle.is_finished(),
+            Reader::Raw { threads, .. } => threads.iter().all(|t| t.is_finished()),
+        }
+    }
+
+    /// Wait for the reader after the end marker was written.
+    fn finish(self, abort: &dyn Fn() -> bool) -> ReaderResult {
+        if matches!(self, Reader::Raw { .. }) {
+            // Raw readers drain their CPUs and stop once idle.
+            self.stop();
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.is_finished() {
+            if Instant::now() > deadline || abort() {
+                self.stop();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        match self {
+            Reader::Text { handle, .. } => handle
+                .join()
+                .map_err(|_| "the reader thread panicked".to_string())?,
+            Reader::Raw {
+                threads,
+                inj,
+                raw_addresses,
+                ..
+            } => {
+                let mut all = Vec::new();
+                for (cpu, t) in threads.into_iter().enumerate() {
+                    let recs = t
+                        .join()
+                        .map_err(|_| "a reader thread panicked".to_string())??;
+                    all.extend(
+                        recs.into_iter()
+                            .enumerate()
+                            .map(|(i, r)| (r.ts, cpu, i, r.raw)),
+                    );
+                }
+                // Merge the CPUs' streams by the ring buffer's clock.
+                all.sort_unstable_by_key(|(ts, cpu, i, _)| (*ts, *cpu, *i));
+                let mut sink = Sink::new(inj, raw_addresses);
+                for (_, _, _, raw) in all {
+                    sink.feed(raw)?;
+                    if sink.done {
+                        break;
+                    }
+                }
+                if !sink.done {
+                    return Err("the end marker never arrived in trace_pipe_raw".into());
+                }
+                Ok((sink.events, sink.imp.stats))
+            }
+        }
+    }
 }
 
 /// Run the workload and return the trace.
@@ -269,7 +467,11 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collect
     let mut tids: Vec<i32> = handles.iter().map(|h| h.tid).collect();
     tids.push(main_tid);
     let injections: Injections = Arc::default();
-    let reader = spawn_reader(instance.pipe()?, injections.clone(), opts.raw_addresses);
+    let reader = if opts.text_pipe {
+        spawn_text_reader(instance.pipe()?, injections.clone(), opts.raw_addresses)
+    } else {
+        spawn_raw_reader(&instance, injections.clone(), opts.raw_addresses)?
+    };
     instance.start(&tids)?;
     let started = Instant::now();
     let mut final_stats = Vec::new();
@@ -340,22 +542,12 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collect
     drop(stats_reader);
     drop(vm);
     let end = instance.mark(MARK_END);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !reader.handle.is_finished() {
-        if Instant::now() > deadline || run.is_err() || end.is_err() || interrupt::requested() {
-            reader.stop.store(true, Ordering::Relaxed);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let joined = reader.handle.join();
+    let failed = run.is_err() || end.is_err();
+    let joined = reader.finish(&|| failed || interrupt::requested());
     drop(instance);
     run?;
     end?;
-    let (events, import) = match joined {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(CollectError::Reader(e)),
-        Err(_) => return Err(CollectError::Reader("the reader thread panicked".into())),
-    };
+    let (events, import) = joined.map_err(CollectError::Reader)?;
     if import.lost_events > 0 {
         return Err(CollectError::Lost(import.lost_events));
     }
@@ -479,13 +671,18 @@ pub fn attach(
     duration: Duration,
     buffer_kb: u64,
     raw: bool,
+    text_pipe: bool,
     progress: &dyn Fn(&str),
 ) -> Result<Collected, CollectError> {
     preflight()?;
     let mut tids = threads_of(pid)
         .map_err(|e| CollectError::Reader(format!("process {pid}: {e} (is it running?)")))?;
     let instance = tracefs::Instance::create(buffer_kb)?;
-    let reader = spawn_reader(instance.pipe()?, Arc::default(), raw);
+    let reader = if text_pipe {
+        spawn_text_reader(instance.pipe()?, Arc::default(), raw)
+    } else {
+        spawn_raw_reader(&instance, Arc::default(), raw)?
+    };
     instance.start(&tids)?;
     progress(&format!(
         "recording {} threads of process {pid} for up to {:.0} s",
@@ -508,24 +705,14 @@ pub fn attach(
     }
     let seconds = started.elapsed().as_secs_f64();
     let end = instance.mark(MARK_END);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !reader.handle.is_finished() {
-        if Instant::now() > deadline || end.is_err() || interrupt::requested() {
-            reader.stop.store(true, Ordering::Relaxed);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let joined = reader.handle.join();
+    let failed = end.is_err();
+    let joined = reader.finish(&|| failed || interrupt::requested());
     drop(instance);
     if interrupt::requested() {
         return Err(CollectError::Interrupted);
     }
     end?;
-    let (events, import) = match joined {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(CollectError::Reader(e)),
-        Err(_) => return Err(CollectError::Reader("the reader thread panicked".into())),
-    };
+    let (events, import) = joined.map_err(CollectError::Reader)?;
     if import.lost_events > 0 {
         return Err(CollectError::Lost(import.lost_events));
     }

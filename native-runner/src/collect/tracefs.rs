@@ -134,6 +134,36 @@ impl Instance {
         write_file(&self.dir.join("tracing_on"), "1")
     }
 
+    /// The CPUs with a ring buffer in this instance.
+    pub fn cpus(&self) -> Result<Vec<usize>, TraceFsError> {
+        let d = self.dir.join("per_cpu");
+        let mut cpus: Vec<usize> = fs::read_dir(&d)
+            .map_err(|e| io(&d, e))?
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.strip_prefix("cpu")?.parse().ok())
+            .collect();
+        cpus.sort_unstable();
+        Ok(cpus)
+    }
+
+    /// Open `per_cpu/cpuN/trace_pipe_raw` without blocking.
+    pub fn raw_pipe(&self, cpu: usize) -> Result<File, TraceFsError> {
+        let p = self.dir.join(format!("per_cpu/cpu{cpu}/trace_pipe_raw"));
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&p)
+            .map_err(|e| io(&p, e))
+    }
+
+    /// The `format` file of `system/event` (from the instance, else the top level).
+    pub fn format(&self, event: &str) -> Result<String, TraceFsError> {
+        let p = self.dir.join("events").join(event).join("format");
+        fs::read_to_string(&p)
+            .or_else(|_| fs::read_to_string(self.root.join("events").join(event).join("format")))
+            .map_err(|e| io(&p, e))
+    }
+
     /// Replace the traced thread ids (threads that appeared after `start`).
     pub fn set_pids(&self, tids: &[i32]) -> Result<(), TraceFsError> {
         let list: Vec<String> = tids.iter().map(i32::to_string).collect();
