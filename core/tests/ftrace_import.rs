@@ -138,3 +138,24 @@ fn importer_counts_its_inferences() {
     assert!(st.zap_removes >= 16, "{st:?}");
     assert_eq!(st.recycles, 0);
 }
+
+#[test]
+fn guest_pte_writes_never_touch_direct_shadow_pages() {
+    use rmaplab_core::trace::ftrace::FtraceImporter;
+    // A direct level-1 page (a guest 2M page split by KVM) at gfn 0x200 and an indirect one
+    // shadowing the guest page table at gfn 0x200: a guest write to that table may only drop
+    // the indirect page's SPTE.
+    let text = "\
+ t-1 [000] .... 1.0: kvm_mmu_get_page: sp gen 0 gfn 200 l1 8-byte q0 direct wux nxe ad root 0 sync new
+ t-1 [000] .... 1.1: kvm_mmu_set_spte: gfn 205 spte 5e67 (rwxu) level 1 at 7000028
+ t-1 [000] .... 1.2: kvm_mmu_get_page: sp gen 0 gfn 200 l1 8-byte q0 wux nxe ad root 0 sync new
+ t-1 [000] .... 1.3: kvm_mmu_set_spte: gfn 900 spte 9e67 (rwxu) level 1 at 8000028
+";
+    let mut imp = FtraceImporter::default();
+    imp.push(text.as_bytes());
+    while imp.finish().unwrap().is_some() {}
+    imp.guest_pte_cleared(0x200, 5);
+    let removed: Vec<_> = std::iter::from_fn(|| imp.take_pending()).collect();
+    assert_eq!(removed.len(), 1);
+    assert!(matches!(removed[0].kind, EventKind::Remove { rmap: 0x900, .. }), "{removed:?}");
+}

@@ -52,6 +52,8 @@ pub struct ImportStats {
     pub zap_removes: u64,
     /// Zapped shadow pages whose SPTE page was never seen (nothing to remove, or unknown).
     pub zaps_unmatched: u64,
+    /// SPTE pages whose shadow page could not be determined (their zaps cannot be applied).
+    pub unmatched_pages: u64,
     /// Recycle zaps applied to the importer's state.
     pub recycles: u64,
     /// `remove`s inferred from guest page-table writes the producer reported.
@@ -77,7 +79,11 @@ pub struct FtraceImporter {
     tasks: HashMap<u64, u32>,
     /// Per task: the last walk was a not-present fault; and the last get_page per level.
     not_present_fault: HashMap<u64, bool>,
+    /// Per (task, level): the shadow page `kvm_mmu_get_page` reported in the task's current
+    /// fault (cleared at each `kvm_mmu_pagetable_walk`).
     last_sp: HashMap<(u64, u8), String>,
+    /// Shadow pages reported but not yet matched to an SPTE page, per level, oldest first.
+    orphans: HashMap<u8, Vec<String>>,
     /// Shadow page key → SPTE page, and back.
     sp_page: HashMap<String, u64>,
     page_sp: HashMap<u64, String>,
@@ -180,6 +186,7 @@ impl FtraceImporter {
             tasks: HashMap::new(),
             not_present_fault: HashMap::new(),
             last_sp: HashMap::new(),
+            orphans: HashMap::new(),
             sp_page: HashMap::new(),
             page_sp: HashMap::new(),
             page_ids: HashMap::new(),
@@ -274,14 +281,30 @@ impl FtraceImporter {
         let rmap = rmap_id(gfn, level);
         let pfn = (spte_val & SPTE_PFN_MASK) >> PAGE_SHIFT;
         let not_present = self.not_present_fault.remove(&pid).unwrap_or(false);
-        // Associate this SPTE page with the task's latest shadow page of this level.
+        // Associate a new SPTE page with its shadow page: the one this task's current fault
+        // reported at this level, if that one is still unmatched; otherwise (the fault went
+        // through an already linked page another vCPU created) the only unmatched one of this
+        // level. With several candidates the page stays unmatched rather than guessed.
         let page = sptep >> PAGE_SHIFT;
         if !self.page_sp.contains_key(&page) {
-            if let Some(key) = self.last_sp.get(&(pid, level)).cloned() {
-                if let Some(old) = self.sp_page.insert(key.clone(), page) {
-                    self.page_sp.remove(&old);
+            let own = self
+                .last_sp
+                .get(&(pid, level))
+                .filter(|k| !self.sp_page.contains_key(*k))
+                .cloned();
+            let key = own.or_else(|| match self.orphans.get(&level).map(Vec::as_slice) {
+                Some([only]) => Some(only.clone()),
+                _ => None,
+            });
+            match key {
+                Some(key) => {
+                    if let Some(v) = self.orphans.get_mut(&level) {
+                        v.retain(|k| *k != key);
+                    }
+                    self.sp_page.insert(key.clone(), page);
+                    self.page_sp.insert(page, key);
                 }
-                self.page_sp.insert(page, key);
+                None => self.stats.unmatched_pages += 1,
             }
         }
         if let Some(&h) = self.held.get(&sptep) {
@@ -323,10 +346,12 @@ impl FtraceImporter {
     /// `remove` for every held SPTE at that index of a level-1 shadow page of that gfn.
     pub fn guest_pte_cleared(&mut self, pt_gfn: u64, index: u64) {
         let prefix = format!("gfn {pt_gfn:x} l1 ");
+        // Only shadow pages that shadow guest page tables (`for_each_gfn_valid_sp_with_gptes`):
+        // direct pages (guest large pages split by KVM) have no guest PTEs.
         let pages: Vec<u64> = self
             .sp_page
             .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| k.starts_with(&prefix) && !k.split_whitespace().any(|t| t == "direct"))
             .map(|(_, &p)| p)
             .collect();
         for page in pages {
@@ -344,15 +369,23 @@ impl FtraceImporter {
         Some(())
     }
 
-    /// `kvm_mmu_get_page` on task `pid` for the shadow page `key` (starting `gfn <hex> l<level> `).
+    /// `kvm_mmu_get_page` on task `pid` for the shadow page `key` (starting `gfn <hex> l<level> `,
+    /// with a `direct` token for direct pages).
     pub fn on_get_page(&mut self, pid: u64, key: String, level: u8) {
         self.stats.events_used += 1;
+        if !self.sp_page.contains_key(&key) {
+            let o = self.orphans.entry(level).or_default();
+            if !o.contains(&key) {
+                o.push(key.clone());
+            }
+        }
         self.last_sp.insert((pid, level), key);
     }
 
     /// `kvm_mmu_pagetable_walk` (a guest page fault) on task `pid` with error code `pferr`.
     pub fn on_walk(&mut self, pid: u64, pferr: Option<u64>) {
         self.stats.events_used += 1;
+        self.last_sp.retain(|(p, _), _| *p != pid);
         let vcpu = self.vcpu(pid);
         self.not_present_fault
             .insert(pid, pferr.is_some_and(|e| e & 1 == 0));
@@ -377,6 +410,9 @@ impl FtraceImporter {
         self.stats.events_used += 1;
         // The shadow page is gone: its SPTE page may be reused by another shadow page, which
         // the next kvm_mmu_set_spte in it will associate afresh.
+        for o in self.orphans.values_mut() {
+            o.retain(|k| k != key);
+        }
         let Some(page) = self.sp_page.remove(key) else {
             self.stats.zaps_unmatched += 1;
             return;

@@ -22,6 +22,8 @@ const TS_SHIFT: u32 = 27;
 pub const ROLE_INVALID: u32 = 1 << 11;
 /// `kvm_mmu_page_role.level` (bits 0–3).
 pub const ROLE_LEVEL_MASK: u32 = 0xf;
+/// `kvm_mmu_page_role.direct` (bit 7).
+pub const ROLE_DIRECT: u32 = 1 << 7;
 
 /// Errors decoding.
 #[derive(Debug, thiserror::Error)]
@@ -192,8 +194,9 @@ pub struct Record {
 /// The importer's shadow-page key for a role word (the `invalid` bit is not identity).
 pub fn sp_key(gfn: u64, role: u32) -> (String, u8) {
     let level = (role & ROLE_LEVEL_MASK) as u8;
+    let direct = if role & ROLE_DIRECT != 0 { " direct" } else { "" };
     (
-        format!("gfn {gfn:x} l{level} role {:x}", role & !ROLE_INVALID),
+        format!("gfn {gfn:x} l{level} role {:x}{direct}", role & !ROLE_INVALID),
         level,
     )
 }
@@ -476,5 +479,6 @@ mod tests {
         assert_eq!(sp_key(0x10, 0x0301), sp_key(0x10, 0x0301 | ROLE_INVALID));
         assert_eq!(sp_key(0x10, 0x0301).1, 1);
         assert!(sp_key(0x10, 0x0301).0.starts_with("gfn 10 l1 "));
+        assert!(sp_key(0x10, 0x0381).0.ends_with(" direct"));
     }
 }

@@ -116,6 +116,9 @@ impl Instance {
         }
         write_file(&inst.dir.join("tracing_on"), "0")?;
         write_file(&inst.dir.join("buffer_size_kb"), &buffer_kb.to_string())?;
+        // The default "local" clock is per CPU and not comparable across CPUs; merging the
+        // vCPUs' streams (and our markers) needs a global order.
+        write_file(&inst.dir.join("trace_clock"), "global")?;
         for ev in EVENTS {
             let p = inst.dir.join("events/kvmmmu").join(ev).join("enable");
             if !p.exists() {
