@@ -157,5 +157,8 @@ fn guest_pte_writes_never_touch_direct_shadow_pages() {
     imp.guest_pte_cleared(0x200, 5);
     let removed: Vec<_> = std::iter::from_fn(|| imp.take_pending()).collect();
     assert_eq!(removed.len(), 1);
-    assert!(matches!(removed[0].kind, EventKind::Remove { rmap: 0x900, .. }), "{removed:?}");
+    assert!(
+        matches!(removed[0].kind, EventKind::Remove { rmap: 0x900, .. }),
+        "{removed:?}"
+    );
 }

@@ -82,6 +82,8 @@ pub struct FtraceImporter {
     /// Per (task, level): the shadow page `kvm_mmu_get_page` reported in the task's current
     /// fault (cleared at each `kvm_mmu_pagetable_walk`).
     last_sp: HashMap<(u64, u8), String>,
+    /// Guest page-table gfn → SPTE pages of the level-1, non-direct shadow pages of that gfn.
+    gpte_pages: HashMap<u64, Vec<u64>>,
     /// Shadow pages reported but not yet matched to an SPTE page, per level, oldest first.
     orphans: HashMap<u8, Vec<String>>,
     /// Shadow page key → SPTE page, and back.
@@ -114,6 +116,17 @@ pub fn rmap_id(gfn: u64, level: u8) -> u64 {
 
 fn parse_hex(s: &str) -> Option<u64> {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()
+}
+
+/// (gfn, level, direct) of a shadow-page key (`gfn <hex> l<level> ... [direct]`).
+fn key_gfn_level(key: &str) -> Option<(u64, u8, bool)> {
+    let mut t = key.split_whitespace();
+    if t.next()? != "gfn" {
+        return None;
+    }
+    let gfn = parse_hex(t.next()?)?;
+    let level = t.next()?.strip_prefix('l')?.parse().ok()?;
+    Some((gfn, level, key.split_whitespace().any(|w| w == "direct")))
 }
 
 /// One parsed line: task pid, event name, details.
@@ -187,6 +200,7 @@ impl FtraceImporter {
             not_present_fault: HashMap::new(),
             last_sp: HashMap::new(),
             orphans: HashMap::new(),
+            gpte_pages: HashMap::new(),
             sp_page: HashMap::new(),
             page_sp: HashMap::new(),
             page_ids: HashMap::new(),
@@ -301,8 +315,7 @@ impl FtraceImporter {
                     if let Some(v) = self.orphans.get_mut(&level) {
                         v.retain(|k| *k != key);
                     }
-                    self.sp_page.insert(key.clone(), page);
-                    self.page_sp.insert(page, key);
+                    self.associate(key, page);
                 }
                 None => self.stats.unmatched_pages += 1,
             }
@@ -345,20 +358,43 @@ impl FtraceImporter {
     /// shadows it (`kvm_mmu_pte_write` → `mmu_page_zap_pte`), which has no event. Emits the
     /// `remove` for every held SPTE at that index of a level-1 shadow page of that gfn.
     pub fn guest_pte_cleared(&mut self, pt_gfn: u64, index: u64) {
-        let prefix = format!("gfn {pt_gfn:x} l1 ");
         // Only shadow pages that shadow guest page tables (`for_each_gfn_valid_sp_with_gptes`):
         // direct pages (guest large pages split by KVM) have no guest PTEs.
-        let pages: Vec<u64> = self
-            .sp_page
-            .iter()
-            .filter(|(k, _)| k.starts_with(&prefix) && !k.split_whitespace().any(|t| t == "direct"))
-            .map(|(_, &p)| p)
-            .collect();
+        let pages = self.gpte_pages.get(&pt_gfn).cloned().unwrap_or_default();
         for page in pages {
             let sptep = (page << PAGE_SHIFT) + (index % SPTE_ENT_PER_PAGE) * SPTE_BYTES;
             if let Some(h) = self.held.remove(&sptep) {
                 self.emit_remove(sptep, h, None);
                 self.stats.pte_write_removes += 1;
+            }
+        }
+    }
+
+    fn associate(&mut self, key: String, page: u64) {
+        if let Some((gfn, 1, false)) = key_gfn_level(&key) {
+            self.gpte_pages.entry(gfn).or_default().push(page);
+        }
+        if let Some(old) = self.sp_page.insert(key.clone(), page) {
+            self.page_sp.remove(&old);
+            self.unindex(&key, old);
+        }
+        self.page_sp.insert(page, key);
+    }
+
+    fn dissociate(&mut self, key: &str) -> Option<u64> {
+        let page = self.sp_page.remove(key)?;
+        self.page_sp.remove(&page);
+        self.unindex(key, page);
+        Some(page)
+    }
+
+    fn unindex(&mut self, key: &str, page: u64) {
+        if let Some((gfn, 1, false)) = key_gfn_level(key) {
+            if let Some(v) = self.gpte_pages.get_mut(&gfn) {
+                v.retain(|&p| p != page);
+                if v.is_empty() {
+                    self.gpte_pages.remove(&gfn);
+                }
             }
         }
     }
@@ -413,11 +449,10 @@ impl FtraceImporter {
         for o in self.orphans.values_mut() {
             o.retain(|k| k != key);
         }
-        let Some(page) = self.sp_page.remove(key) else {
+        let Some(page) = self.dissociate(key) else {
             self.stats.zaps_unmatched += 1;
             return;
         };
-        self.page_sp.remove(&page);
         let lo = page << PAGE_SHIFT;
         let hi = lo + SPTE_ENT_PER_PAGE * SPTE_BYTES;
         let victims: Vec<(u64, Held)> = self.held.range(lo..hi).map(|(k, v)| (*k, *v)).collect();

@@ -194,9 +194,16 @@ pub struct Record {
 /// The importer's shadow-page key for a role word (the `invalid` bit is not identity).
 pub fn sp_key(gfn: u64, role: u32) -> (String, u8) {
     let level = (role & ROLE_LEVEL_MASK) as u8;
-    let direct = if role & ROLE_DIRECT != 0 { " direct" } else { "" };
+    let direct = if role & ROLE_DIRECT != 0 {
+        " direct"
+    } else {
+        ""
+    };
     (
-        format!("gfn {gfn:x} l{level} role {:x}{direct}", role & !ROLE_INVALID),
+        format!(
+            "gfn {gfn:x} l{level} role {:x}{direct}",
+            role & !ROLE_INVALID
+        ),
         level,
     )
 }
