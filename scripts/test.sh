@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every check rmaplab has: formatting, clippy (native and wasm32), native tests (KVM tests
-# run for real as root with /dev/kvm and say so when skipped), the playground build, and a
-# headless-Chromium smoke test of the built page. Installs missing tools on first run.
+# run for real as root with /dev/kvm and say so when skipped), the playground build, and the
+# end-to-end test of the built page in headless Chromium. Installs missing tools on first run.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=setup-tools.sh
@@ -28,7 +28,9 @@ cargo test --locked -p rmaplab-runner --test kvm_collect -- --nocapture --test-t
 step "playground build (trunk)"
 trunk build --release --offline
 
-step "playground smoke test (headless chromium)"
-"$root/scripts/smoke-web.sh"
+step "playground end-to-end test (Playwright driving Debian's Chromium; screenshots in web-tests/out/)"
+cargo build --locked --release -p rmaplab-runner
+(cd web-tests && npm ci --no-audit --no-fund --loglevel=error)
+node web-tests/e2e.mjs
 
 printf '\nall checks passed\n'

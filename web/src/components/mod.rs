@@ -1,5 +1,14 @@
-//! One component per file.
+//! One component per file; `chart` holds the shared SVG helpers.
 
+pub mod chart;
 pub mod controls;
+pub mod export;
+pub mod histogram_chart;
+pub mod loader;
+pub mod memory_chart;
 pub mod provenance;
+pub mod recommendation;
 pub mod results_table;
+pub mod seed_check;
+pub mod stepper;
+pub mod tradeoff_chart;

@@ -1,0 +1,143 @@
+// End-to-end test of the playground in Debian's Chromium (playwright-core, no downloaded browser).
+// Serves dist/ on 127.0.0.1, then: checks the default trace's results, uploads a trace in each
+// accepted format, changes the sizes, steps through an rmap, follows a share link, feeds a
+// garbage file, and saves screenshots to web-tests/out/. Fails on any request that leaves
+// 127.0.0.1 and on any console error.
+import { chromium } from 'playwright-core';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const out = path.join(here, 'out');
+mkdirSync(out, { recursive: true });
+const rmaplab = process.env.RMAPLAB_BIN || path.join(root, 'target/release/rmaplab');
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+let failures = 0;
+function check(cond, what) {
+  if (cond) { console.log(`ok   ${what}`); } else { console.log(`FAIL ${what}`); failures++; }
+}
+
+// Fixtures: one trace per accepted format.
+const fx = path.join(out, 'fixtures');
+mkdirSync(fx, { recursive: true });
+if (!existsSync(rmaplab)) throw new Error(`${rmaplab} is missing: build it with cargo build --release -p rmaplab-runner`);
+execFileSync(rmaplab, ['gen', '--vcpus', '2', 'fork', '--procs', '9', '--pages', '20', '--private', '2', '-o', path.join(fx, 'fork.rmap')], { stdio: 'ignore' });
+execFileSync(rmaplab, ['convert', path.join(fx, 'fork.rmap'), path.join(fx, 'fork.jsonl')], { stdio: 'ignore' });
+const ftrace = path.join(root, 'core/tests/fixtures/ftrace/alias15-unmap-remap-delslot.txt');
+writeFileSync(path.join(fx, 'garbage.bin'), Buffer.from([0, 1, 2, 3, 0xff, 0xfe, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]));
+
+const port = await freePort();
+const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', path.join(root, 'dist')], { stdio: 'ignore' });
+const base = `http://127.0.0.1:${port}/`;
+for (let i = 0; i < 100; i++) {
+  try { await fetch(base); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+});
+const outside = [];
+const consoleErrors = [];
+async function newPage(viewport) {
+  const ctx = await browser.newContext({ viewport, acceptDownloads: true });
+  const page = await ctx.newPage();
+  page.on('request', (r) => { const u = new URL(r.url()); if (!['127.0.0.1', ''].includes(u.hostname) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) outside.push(r.url()); });
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  return page;
+}
+const results = (page) => page.locator('table.results tbody tr');
+const waitIdle = async (page) => { await page.waitForSelector('.progress progress', { state: 'detached', timeout: 60000 }); };
+
+try {
+  const page = await newPage({ width: 1280, height: 800 });
+  const t0 = Date.now();
+  await page.goto(base);
+  await page.waitForSelector('tr[data-config="14/head-insert"]', { timeout: 60000 });
+  await waitIdle(page);
+  console.log(`     default trace replayed and rendered in ${Date.now() - t0} ms`);
+  check(await results(page).count() >= 14, 'default trace: a row per configuration (7 sizes x 2 eras)');
+  const checks = await page.locator('p.checks').innerText();
+  check(/reproduces all 8 of KVM's own counters/.test(checks), `default trace reproduces KVM's counters: "${checks.slice(0, 80)}"`);
+  check(/rmaplab collect/.test(await page.locator('.provenance').innerText()), 'provenance names the collector');
+  check(/Recommendation: N = \d+/.test(await page.locator('.recommend').innerText()), 'recommendation line present');
+  check(await page.locator('.seed table tbody tr').count() >= 4, 'seed check panel');
+  check(await page.locator('.chart svg polyline').count() >= 14, 'memory chart has a line per configuration');
+  check(/Rmap_Count:\t0\t1\t2-3/.test(await page.locator('pre.kernel-text').innerText()), 'mmu_rmaps_stat text shown');
+  await page.screenshot({ path: path.join(out, 'playground.png'), fullPage: false });
+  await page.screenshot({ path: path.join(out, 'playground-full.png'), fullPage: true });
+
+  // Upload one trace per format.
+  for (const [file, enc] of [['fork.rmap', 'rmaplab binary'], ['fork.jsonl', 'JSON Lines']]) {
+    await page.setInputFiles('#file', path.join(fx, file));
+    await page.waitForFunction((e) => document.querySelector('.trace-name')?.textContent.includes(e), enc, { timeout: 30000 });
+    await waitIdle(page);
+    const row = await page.locator('tr[data-config="14/head-insert"]').innerText();
+    check(/\t8\t/.test(row), `${file}: max rmap size 8 (9 address spaces share each page)`);
+  }
+  await page.setInputFiles('#file', ftrace);
+  await page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('kvmmmu ftrace text'), null, { timeout: 30000 });
+  await waitIdle(page);
+  check(/\t14\t/.test(await page.locator('tr[data-config="14/head-insert"]').innerText()), 'ftrace text: max rmap size 14 as KVM reported');
+
+  // Change the sizes.
+  await page.fill('#entries', '2,5');
+  await page.press('#entries', 'Tab');
+  await page.waitForSelector('tr[data-config="5/head-insert"]', { timeout: 30000 });
+  await waitIdle(page);
+  check(await page.locator('tr[data-config="3/head-insert"]').count() === 0, 'sizes changed: rows follow the input');
+  check(page.url().includes('n=2,5'), `configuration in the URL: ${page.url()}`);
+
+  // Step through the longest rmap.
+  const option = await page.locator('#rmap-pick option').nth(1).getAttribute('value');
+  await page.selectOption('#rmap-pick', option);
+  await page.waitForSelector('.stepper .era .chain, .stepper .era .head', { timeout: 30000 });
+  const steps = Number(await page.locator('#step').getAttribute('max'));
+  check(steps > 0, `stepper loaded ${steps} events of rmap ${option}`);
+  await page.locator('#step').fill(String(Math.min(steps, 20)));
+  await page.locator('#step').dispatchEvent('input');
+  const headInsert = await page.locator('.era[data-era="head-insert"]').innerText();
+  check(/descriptors|spte/.test(headInsert), 'stepper shows the head word and chain');
+  await page.screenshot({ path: path.join(out, 'stepper.png'), fullPage: true });
+
+  // Follow a share link in a fresh page.
+  const link = await page.locator('a.share').getAttribute('href');
+  const page2 = await newPage({ width: 1280, height: 800 });
+  await page2.goto(base + link);
+  await page2.waitForSelector('tr[data-config="5/head-insert"]', { timeout: 60000 });
+  check(await page2.inputValue('#entries') === '2,5', 'share link reproduces the configuration');
+
+  // A garbage file: a clear error, the page stays usable.
+  await page.setInputFiles('#file', path.join(fx, 'garbage.bin'));
+  await page.waitForSelector('.error[role=alert]', { timeout: 30000 });
+  const err = await page.locator('.error').innerText();
+  check(/magic|unrecognised/.test(err), `garbage file: "${err.slice(0, 100)}"`);
+  check(await results(page).count() > 0, 'page still shows the previous results after the error');
+  await page.screenshot({ path: path.join(out, 'error.png') });
+
+  // Narrow window.
+  const narrow = await newPage({ width: 420, height: 800 });
+  await narrow.goto(base);
+  await narrow.waitForSelector('tr[data-config="14/head-insert"]', { timeout: 60000 });
+  await narrow.screenshot({ path: path.join(out, 'narrow.png') });
+  check(true, 'narrow window renders');
+} finally {
+  await browser.close();
+  server.kill();
+}
+check(outside.length === 0, `no request left 127.0.0.1 ${outside.slice(0, 3).join(' ')}`);
+check(consoleErrors.length === 0, `no console errors ${consoleErrors.slice(0, 3).join(' | ')}`);
+console.log(failures ? `${failures} check(s) failed` : 'all end-to-end checks passed');
+process.exit(failures ? 1 : 0);

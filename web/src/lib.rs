@@ -1,0 +1,8 @@
+//! The rmaplab playground (Yew): replays a trace through many `pte_list_desc` configurations
+//! in a web worker and compares them side by side. All computation is `rmaplab-core`'s.
+
+pub mod app;
+pub mod components;
+pub mod protocol;
+pub mod state;
+pub mod worker;

@@ -1,0 +1,94 @@
+//! Messages between the page and the replay worker (encoded with serde-wasm-bindgen; the trace
+//! bytes travel as a transferred `Uint8Array` beside the request).
+
+use rmaplab_core::replay::ReplaySummary;
+use rmaplab_core::{Event, ModelConfig};
+use serde::{Deserialize, Serialize};
+
+/// What the page asks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Replay the attached trace through these configurations.
+    Replay {
+        /// Configurations.
+        configs: Vec<ModelConfig>,
+    },
+    /// Return the events of one rmap (for stepping through it), at most `limit`.
+    Focus {
+        /// The rmap id.
+        rmap: u64,
+        /// Most events returned.
+        limit: usize,
+    },
+}
+
+/// An rmap worth stepping through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LongRmap {
+    /// Its id.
+    pub rmap: u64,
+    /// Its gfn when known.
+    pub gfn: Option<u64>,
+    /// Its largest size in the trace.
+    pub peak: u64,
+    /// Events that touched it.
+    pub events: u64,
+}
+
+/// What the worker answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// The worker's handler is installed (messages sent before this would be lost).
+    Ready,
+    /// Bytes decoded so far.
+    Progress {
+        /// Done.
+        done: u64,
+        /// Total.
+        total: u64,
+    },
+    /// The replay finished.
+    Done {
+        /// Results.
+        summary: Box<ReplaySummary>,
+        /// Longest rmaps, longest first.
+        longest: Vec<LongRmap>,
+        /// Encoding detected.
+        encoding: String,
+    },
+    /// The events of the requested rmap.
+    Focused {
+        /// The rmap.
+        rmap: u64,
+        /// Its events in order.
+        events: Vec<FocusEvent>,
+        /// True when more events existed than the limit.
+        truncated: bool,
+    },
+    /// Something failed; the message says where and what to do.
+    Failed(String),
+}
+
+/// An rmap event (the serde-able subset of [`Event`] the stepper needs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FocusEvent {
+    /// Add of an SPTE.
+    Add(u64),
+    /// Remove of an SPTE.
+    Remove(u64),
+    /// Whole-list zap.
+    Zap,
+}
+
+impl FocusEvent {
+    /// The focus event for `ev` if it concerns `rmap`.
+    pub fn of(ev: &Event, rmap: u64) -> Option<Self> {
+        use rmaplab_core::EventKind;
+        match ev.kind {
+            EventKind::Add { rmap: r, spte } if r == rmap => Some(FocusEvent::Add(spte)),
+            EventKind::Remove { rmap: r, spte } if r == rmap => Some(FocusEvent::Remove(spte)),
+            EventKind::Zap { rmap: r } if r == rmap => Some(FocusEvent::Zap),
+            _ => None,
+        }
+    }
+}
