@@ -25,6 +25,9 @@ cargo test --locked --workspace -- --skip real_kvm_
 step "real-KVM tests (need root, /dev/kvm and a shadow-paging host; they print SKIPPED otherwise)"
 cargo test --locked -p rmaplab-runner --test kvm_collect -- --nocapture --test-threads=1
 
+step "browser tests of the playground's components and state (wasm-bindgen-test in headless Chromium)"
+CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" cargo test --locked -p rmaplab-web --target wasm32-unknown-unknown --test browser
+
 step "playground build (trunk)"
 trunk build --release --offline
 

@@ -246,6 +246,9 @@ struct Group {
     live_entries: u64,
     peak_entries: u64,
     peak_hist: HistogramBuilder,
+    /// `hist` is the peak's histogram but has not been copied to `peak_hist` yet (copied
+    /// lazily, before the first decrease, so growth phases do not copy on every add).
+    peak_dirty: bool,
 }
 
 const MAX_ANOMALY_EXAMPLES: usize = 8;
@@ -262,6 +265,7 @@ impl Group {
             live_entries: 0,
             peak_entries: 0,
             peak_hist: HistogramBuilder::new(),
+            peak_dirty: false,
             recycle_threshold,
             count_rule,
             ids: IdMap::default(),
@@ -331,6 +335,10 @@ impl Group {
     }
 
     fn entries_changed(&mut self, d: u32, delta: i64) {
+        if delta < 0 && self.peak_dirty {
+            self.peak_hist.clone_from(&self.hist);
+            self.peak_dirty = false;
+        }
         let info = self.info(d);
         let old = info.count;
         info.count = info.count.wrapping_add_signed(delta);
@@ -343,7 +351,7 @@ impl Group {
         self.live_entries = self.live_entries.wrapping_add_signed(delta);
         if self.live_entries > self.peak_entries {
             self.peak_entries = self.live_entries;
-            self.peak_hist.clone_from(&self.hist);
+            self.peak_dirty = true;
         }
         if let Some(l) = level {
             self.pages[l] = self.pages[l].wrapping_add_signed(delta);
@@ -989,7 +997,7 @@ impl Replayer {
             .map(|g| {
                 (
                     g.hist.snapshot(&g.memslots),
-                    g.peak_hist.snapshot(&g.memslots),
+                    if g.peak_dirty { &g.hist } else { &g.peak_hist }.snapshot(&g.memslots),
                     g.peak_entries,
                 )
             })

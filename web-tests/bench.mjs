@@ -1,0 +1,50 @@
+// Browser replay benchmark: a generated trace of ~1 M events replayed through 8 configurations
+// (2, 3, 4, 14 entries x head-insert, tail-append) in the playground's worker, in headless
+// Chromium. Reports load+replay time and how responsive the page stayed (round trips to the
+// main thread while the worker ran). Usage: node web-tests/bench.mjs [events-scale]
+import { chromium } from 'playwright-core';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const out = path.join(here, 'out');
+mkdirSync(out, { recursive: true });
+const rmaplab = process.env.RMAPLAB_BIN || path.join(root, 'target/release/rmaplab');
+const trace = path.join(out, 'bench-1m.rmap');
+// spread with these parameters yields ~1.0 M events (fault + add per mapping, plus marks).
+execFileSync(rmaplab, ['gen', '--vcpus', '8', 'spread', '--gfns', '200000', '--max-aliases', '64', '--skew-tenths', '10', '-o', trace], { stdio: 'inherit' });
+const port = 18000 + Math.floor(Math.random() * 1000);
+const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', path.join(root, 'dist')], { stdio: 'ignore' });
+await new Promise((r) => setTimeout(r, 800));
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+try {
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${port}/#n=2,3,4,14&era=head-insert,tail-append`);
+  await page.waitForSelector('tr[data-config="14/head-insert"]', { timeout: 60000 });
+  await page.waitForSelector('.progress progress', { state: 'detached', timeout: 60000 });
+  const t0 = Date.now();
+  await page.setInputFiles('#file', trace);
+  let worst = 0, probes = 0;
+  const done = page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('bench-1m') && !document.querySelector('.progress progress'), null, { timeout: 600000, polling: 50 });
+  let finished = false;
+  done.then(() => { finished = true; });
+  while (!finished) {
+    const a = Date.now();
+    await page.evaluate(() => 1);
+    worst = Math.max(worst, Date.now() - a);
+    probes++;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await done;
+  const ms = Date.now() - t0;
+  const events = await page.locator('.provenance').innerText();
+  console.log(`trace: ${statSync(trace).size} bytes; ${events.split('\n')[0].slice(0, 60)}`);
+  console.log(`browser load + replay through 8 configurations: ${ms} ms`);
+  console.log(`main-thread responsiveness during the replay: ${probes} probes, worst round trip ${worst} ms`);
+} finally {
+  await browser.close();
+  server.kill();
+}
