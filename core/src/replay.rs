@@ -1,13 +1,14 @@
 //! Replay one trace through many configurations in a single streaming pass.
 //!
-//! Configurations agree on which SPTEs are in which rmap as long as they agree on
-//! `pte_list_add`'s return value (which feeds `max_mmu_rmap_size` and the recycle rule) and on
-//! the recycle threshold. The head-insert era returns the exact count; the older eras return
-//! `N × (full descriptors walked) + entries of the target descriptor`, which misses holes left
-//! by removals and so depends on N. Configurations are therefore grouped by (threshold, count
-//! rule); each group shares one membership index — a map from SPTE id to a dense rmap index,
-//! reused when an rmap empties — so memory is bounded by the live rmap state, never by the
-//! trace length.
+//! Configurations agree on which SPTEs are in which rmap unless they disagree on a recycle
+//! decision: array size, era and caches change only the lists' shape. (The head-insert era's
+//! `pte_list_add` returns the exact count; the older eras return `N × full descriptors walked +
+//! entries of the target descriptor`, which misses holes left by removals, so in principle they
+//! could recycle at a different moment.) Configurations with the same recycle threshold
+//! therefore share one *group*: one membership index — a map from SPTE id to a dense rmap
+//! index, reused when an rmap empties — so memory is bounded by the live rmap state, never by
+//! the trace length. Should the configurations of a group ever disagree on a recycle, the group
+//! is split at that event and each part goes on with its own membership.
 
 use crate::config::{ModelConfig, RMAP_RECYCLE_THRESHOLD};
 use crate::histogram::{HistogramBuilder, RmapHistogram};
@@ -174,6 +175,11 @@ struct ConfigState {
     desc_event_sum: u128,
     idle_peak_objs: usize,
     series: Series,
+    /// KVM's `max_mmu_rmap_size` under this configuration's `pte_list_add` counts.
+    max_rmap_size: u64,
+    recycles: u64,
+    checks: Vec<StatCheck>,
+    checks_dropped: u64,
 }
 
 impl ConfigState {
@@ -191,6 +197,10 @@ impl ConfigState {
             desc_event_sum: 0,
             idle_peak_objs: 0,
             series: Series::default(),
+            max_rmap_size: 0,
+            recycles: 0,
+            checks: Vec::new(),
+            checks_dropped: 0,
         }
     }
 
@@ -217,27 +227,16 @@ impl ConfigState {
     }
 }
 
-/// How a configuration's `pte_list_add` counts: exactly (head-insert) or by walking (older
-/// eras, where the result depends on N).
-fn count_rule(cfg: &ModelConfig) -> Option<usize> {
-    (cfg.era != crate::Era::HeadInsert).then_some(cfg.entries)
-}
-
 #[derive(Debug, Clone)]
 struct Group {
     recycle_threshold: Option<u64>,
-    count_rule: Option<usize>,
     ids: IdMap<u32>,
     infos: Vec<Option<RmapInfo>>,
     free: Vec<u32>,
     sptes: IdMap<u32>,
-    max_rmap_size: u64,
-    recycles: u64,
     /// Present SPTEs in gfn rmaps per level (KVM's `pages_4k`, `pages_2m`, `pages_1g`).
     pages: [u64; 3],
     anomalies: Anomalies,
-    checks: Vec<StatCheck>,
-    checks_dropped: u64,
     configs: Vec<(usize, ConfigState)>,
     memslots: Vec<Memslot>,
     /// Histogram of the live gfn rmaps, kept up to date at every size change.
@@ -254,11 +253,7 @@ struct Group {
 const MAX_ANOMALY_EXAMPLES: usize = 8;
 
 impl Group {
-    fn new(
-        recycle_threshold: Option<u64>,
-        count_rule: Option<usize>,
-        memslots: &[Memslot],
-    ) -> Self {
+    fn new(recycle_threshold: Option<u64>, memslots: &[Memslot]) -> Self {
         Group {
             memslots: memslots.to_vec(),
             hist: HistogramBuilder::new(),
@@ -267,17 +262,12 @@ impl Group {
             peak_hist: HistogramBuilder::new(),
             peak_dirty: false,
             recycle_threshold,
-            count_rule,
             ids: IdMap::default(),
             infos: Vec::new(),
             free: Vec::new(),
             sptes: IdMap::default(),
-            max_rmap_size: 0,
-            recycles: 0,
             pages: [0; 3],
             anomalies: Anomalies::default(),
-            checks: Vec::new(),
-            checks_dropped: 0,
             configs: Vec::new(),
         }
     }
@@ -371,40 +361,38 @@ impl Group {
         rmap: u64,
         spte: u64,
         strict: bool,
-    ) -> Result<(), ReplayError> {
+    ) -> Result<Option<Group>, ReplayError> {
         if let Some(&held) = self.sptes.get(&spte) {
             let same = self.ids.get(&rmap) == Some(&held);
             if same {
                 self.anomalies.add_duplicate += 1;
-                return self.anomaly(
-                    index,
-                    format!("add of spte {spte:#x} already in rmap {rmap:#x}"),
-                    strict,
-                );
+                return self
+                    .anomaly(
+                        index,
+                        format!("add of spte {spte:#x} already in rmap {rmap:#x}"),
+                        strict,
+                    )
+                    .map(|()| None);
             }
             self.anomalies.add_in_other_rmap += 1;
-            return self.anomaly(
-                index,
-                format!(
-                    "add of spte {spte:#x} to rmap {rmap:#x} while it is still in another rmap"
-                ),
-                strict,
-            );
+            return self
+                .anomaly(
+                    index,
+                    format!(
+                        "add of spte {spte:#x} to rmap {rmap:#x} while it is still in another rmap"
+                    ),
+                    strict,
+                )
+                .map(|()| None);
         }
         let d = self.dense_for_add(ev, rmap);
-        let is_gfn = self.info(d).kind == RmapKind::Gfn;
-        // Every config of the group returns the same count; the first one computes it.
-        let count = match self.configs.first() {
-            Some((_, c)) => c.set.peek_add_count(d as usize) as u64,
-            None => self.info(d).count,
-        };
+        let info = self.info(d);
+        let (is_gfn, true_count) = (info.kind == RmapKind::Gfn, info.count);
         // Only gfn rmaps go through __rmap_add (the stat and the recycle rule); parent-PTE
-        // lists use pte_list_add directly (mmu_page_add_parent_pte).
-        if is_gfn {
-            self.max_rmap_size = self.max_rmap_size.max(count);
-        }
-        let recycled = is_gfn && self.recycle_threshold.is_some_and(|t| count > t);
-        let victims = if recycled {
+        // lists use pte_list_add directly (mmu_page_add_parent_pte). A configuration's count
+        // never exceeds the true size, so only a true size above the threshold can recycle.
+        let may_recycle = is_gfn && self.recycle_threshold.is_some_and(|t| true_count > t);
+        let mut victims = if may_recycle {
             self.configs
                 .first()
                 .map(|(_, c)| c.set.entries(d as usize))
@@ -412,35 +400,84 @@ impl Group {
         } else {
             Vec::new()
         };
+        victims.push(spte);
+        let mut decisions = Vec::with_capacity(self.configs.len());
         for (_, c) in &mut self.configs {
-            let got = if is_gfn {
-                let out = c.set.rmap_add(vcpu, d as usize, spte);
-                out.map(|o| (o.count, o.recycled))
+            let (count, recycled) = if is_gfn {
+                let out = c
+                    .set
+                    .rmap_add(vcpu, d as usize, spte)
+                    .map_err(|source| ReplayError::Model { index, source })?;
+                (out.count as u64, out.recycled)
             } else {
-                c.set
+                let n = c
+                    .set
                     .pte_list_add(vcpu, d as usize, spte)
-                    .map(|n| (n, false))
+                    .map_err(|source| ReplayError::Model { index, source })?;
+                (n as u64, false)
+            };
+            if is_gfn {
+                c.max_rmap_size = c.max_rmap_size.max(count);
             }
-            .map_err(|source| ReplayError::Model { index, source })?;
-            debug_assert_eq!(
-                (got.0 as u64, got.1),
-                (count, recycled),
-                "configs of one group disagree"
-            );
+            if recycled {
+                c.recycles += 1;
+            }
             c.add.record(&mut c.set);
+            decisions.push(recycled);
         }
         self.sptes.insert(spte, d);
         self.entries_changed(d, 1);
-        if recycled {
-            self.recycles += 1;
-            for s in &victims {
-                self.sptes.remove(s);
-            }
-            self.sptes.remove(&spte);
-            let cleared = victims.len() as i64 + 1;
-            self.entries_changed(d, -cleared);
+        let recycling = decisions.iter().filter(|r| **r).count();
+        if recycling == 0 {
+            return Ok(None);
         }
-        Ok(())
+        let split = if recycling < decisions.len() {
+            // The configurations disagree: those that recycled go on with their own copy of
+            // the membership (before the recycle), the others keep this one.
+            let mut other = self.clone_membership();
+            let configs = std::mem::take(&mut self.configs);
+            for ((i, c), r) in configs.into_iter().zip(decisions) {
+                if r {
+                    other.configs.push((i, c));
+                } else {
+                    self.configs.push((i, c));
+                }
+            }
+            other.drop_members(d, &victims);
+            Some(other)
+        } else {
+            self.drop_members(d, &victims);
+            None
+        };
+        Ok(split)
+    }
+
+    /// The recycle zap emptied rmap `d`: forget its members.
+    fn drop_members(&mut self, d: u32, victims: &[u64]) {
+        for s in victims {
+            self.sptes.remove(s);
+        }
+        self.entries_changed(d, -(victims.len() as i64));
+    }
+
+    /// A copy of the membership state without configurations.
+    fn clone_membership(&self) -> Group {
+        Group {
+            recycle_threshold: self.recycle_threshold,
+            ids: self.ids.clone(),
+            infos: self.infos.clone(),
+            free: self.free.clone(),
+            sptes: self.sptes.clone(),
+            pages: self.pages,
+            anomalies: self.anomalies.clone(),
+            configs: Vec::new(),
+            memslots: self.memslots.clone(),
+            hist: self.hist.clone(),
+            live_entries: self.live_entries,
+            peak_entries: self.peak_entries,
+            peak_hist: self.peak_hist.clone(),
+            peak_dirty: self.peak_dirty,
+        }
     }
 
     fn remove(
@@ -522,26 +559,29 @@ impl Group {
     }
 
     fn stat(&mut self, index: u64, name: &str, value: u64) {
-        let model = match name {
-            "max_mmu_rmap_size" => self.max_rmap_size,
-            "pages_4k" => self.pages[0],
-            "pages_2m" => self.pages[1],
-            "pages_1g" => self.pages[2],
-            _ => return,
-        };
-        let matches = model == value;
-        if self.checks.len() < MAX_STAT_CHECKS
-            || (!matches && self.checks.len() < 2 * MAX_STAT_CHECKS)
-        {
-            self.checks.push(StatCheck {
-                event: index,
-                name: name.to_string(),
-                kvm: value,
-                model,
-                matches,
-            });
-        } else {
-            self.checks_dropped += 1;
+        let pages = self.pages;
+        for (_, c) in &mut self.configs {
+            let model = match name {
+                "max_mmu_rmap_size" => c.max_rmap_size,
+                "pages_4k" => pages[0],
+                "pages_2m" => pages[1],
+                "pages_1g" => pages[2],
+                _ => return,
+            };
+            let matches = model == value;
+            if c.checks.len() < MAX_STAT_CHECKS
+                || (!matches && c.checks.len() < 2 * MAX_STAT_CHECKS)
+            {
+                c.checks.push(StatCheck {
+                    event: index,
+                    name: name.to_string(),
+                    kvm: value,
+                    model,
+                    matches,
+                });
+            } else {
+                c.checks_dropped += 1;
+            }
         }
     }
 }
@@ -712,6 +752,8 @@ pub struct Replayer {
     fault_mode: FaultMode,
     current_vcpu: u32,
     implicit_faults: u64,
+    /// Times a group split because its configurations disagreed on a recycle.
+    splits: u64,
     marks: Vec<(u64, String)>,
 }
 
@@ -731,14 +773,13 @@ impl Replayer {
                 label: cfg.label(),
                 source,
             })?;
-            let rule = count_rule(cfg);
             let g = match groups
                 .iter()
-                .position(|g| g.recycle_threshold == cfg.recycle_threshold && g.count_rule == rule)
+                .position(|g| g.recycle_threshold == cfg.recycle_threshold)
             {
                 Some(g) => g,
                 None => {
-                    groups.push(Group::new(cfg.recycle_threshold, rule, &meta.memslots));
+                    groups.push(Group::new(cfg.recycle_threshold, &meta.memslots));
                     groups.len() - 1
                 }
             };
@@ -759,6 +800,7 @@ impl Replayer {
             fault_mode,
             current_vcpu: 0,
             implicit_faults: 0,
+            splits: 0,
             marks: Vec::new(),
         })
     }
@@ -792,9 +834,14 @@ impl Replayer {
                     self.implicit_faults += 1;
                     self.topup_all(vcpu, index)?;
                 }
+                let mut splits = Vec::new();
                 for g in &mut self.groups {
-                    g.add(index, ev, vcpu, *rmap, *spte, strict)?;
+                    if let Some(part) = g.add(index, ev, vcpu, *rmap, *spte, strict)? {
+                        splits.push(part);
+                    }
                 }
+                self.splits += splits.len() as u64;
+                self.groups.extend(splits);
             }
             EventKind::Remove { rmap, spte } => {
                 self.counts.remove += 1;
@@ -927,28 +974,26 @@ impl Replayer {
         Ok(())
     }
 
-    /// The group whose stats are compared with KVM's: the one holding the trace's own kernel
-    /// configuration, else a head-insert group, else the first.
-    fn reference_group(&self) -> usize {
+    /// The configuration whose stats are compared with KVM's in the summary, as (group,
+    /// position): the trace's own kernel configuration, else 14/head-insert, else any
+    /// head-insert, else the first.
+    fn reference(&self) -> (usize, usize) {
         let kvm = self.meta.kvm.as_ref();
-        let want_era = kvm.and_then(|k| k.era);
-        let want_n = kvm.and_then(|k| k.pte_list_ext);
-        let holds = |g: &Group, f: &dyn Fn(&ModelConfig) -> bool| {
-            g.configs.iter().any(|(_, c)| f(c.set.config()))
+        let want_era = kvm.and_then(|k| k.era).unwrap_or(crate::Era::HeadInsert);
+        let want_n = kvm
+            .and_then(|k| k.pte_list_ext)
+            .unwrap_or(crate::config::PTE_LIST_EXT);
+        let find = |f: &dyn Fn(&ModelConfig) -> bool| {
+            self.groups.iter().enumerate().find_map(|(gi, g)| {
+                g.configs
+                    .iter()
+                    .position(|(_, c)| f(c.set.config()))
+                    .map(|ci| (gi, ci))
+            })
         };
-        if want_era.is_some() || want_n.is_some() {
-            if let Some(i) = self.groups.iter().position(|g| {
-                holds(g, &|c| {
-                    want_era.is_none_or(|e| e == c.era) && want_n.is_none_or(|n| n == c.entries)
-                })
-            }) {
-                return i;
-            }
-        }
-        self.groups
-            .iter()
-            .position(|g| g.count_rule.is_none())
-            .unwrap_or(0)
+        find(&|c| c.era == want_era && c.entries == want_n)
+            .or_else(|| find(&|c| c.era == crate::Era::HeadInsert))
+            .unwrap_or((0, 0))
     }
 
     /// Finish and report.
@@ -963,7 +1008,7 @@ impl Replayer {
         if self.meta.memslots.is_empty() {
             notes.push("the trace names no memslots, so the histogram's \"0\" column (empty rmaps) is unknown and shown as 0".into());
         }
-        let reference = self.reference_group();
+        let (reference, ref_cfg) = self.reference();
         if let Some(g) = self.groups.get(reference) {
             let a = &g.anomalies;
             if a.total() > 0 {
@@ -981,12 +1026,17 @@ impl Replayer {
         let outcomes: std::collections::BTreeSet<(u64, u64)> = self
             .groups
             .iter()
-            .map(|g| (g.max_rmap_size, g.recycles))
+            .flat_map(|g| g.configs.iter().map(|(_, c)| (c.max_rmap_size, c.recycles)))
             .collect();
-        if outcomes.len() > 1 {
-            if let Some((_, c)) = self.groups.get(reference).and_then(|g| g.configs.first()) {
+        if outcomes.len() > 1 || self.splits > 0 {
+            if let Some((_, c)) = self
+                .groups
+                .get(reference)
+                .and_then(|g| g.configs.get(ref_cfg))
+            {
                 notes.push(format!(
-                    "configurations disagree on max_rmap_size or recycles (different recycle thresholds, or older eras' counts skipping holes); stat checks and the histogram shown are those of {}",
+                    "configurations disagree on max_rmap_size or recycles (different recycle thresholds, or older eras' counts skipping holes{}); the stat checks and histogram shown are those of {}",
+                    if self.splits > 0 { format!("; they diverged {} times", self.splits) } else { String::new() },
                     c.set.config().label()
                 ));
             }
@@ -1005,7 +1055,8 @@ impl Replayer {
         let (stat_checks, stat_checks_dropped) = self
             .groups
             .get(reference)
-            .map(|g| (g.checks.clone(), g.checks_dropped))
+            .and_then(|g| g.configs.get(ref_cfg))
+            .map(|(_, c)| (c.checks.clone(), c.checks_dropped))
             .unwrap_or_default();
         let mut reports: Vec<(usize, ConfigReport)> = Vec::with_capacity(self.n_configs);
         for g in &mut self.groups {
@@ -1059,10 +1110,10 @@ impl Replayer {
                         cache_idle_bytes_peak: c.idle_peak_objs as u64 * db,
                         vcpus_seen,
                         cache_bytes_per_vcpu: cfg.cache_capacity as u64 * db,
-                        max_rmap_size: g.max_rmap_size,
-                        stat_checks: g.checks.len() as u64,
-                        stat_mismatches: g.checks.iter().filter(|c| !c.matches).count() as u64,
-                        recycles: g.recycles,
+                        max_rmap_size: c.max_rmap_size,
+                        stat_checks: c.checks.len() as u64,
+                        stat_mismatches: c.checks.iter().filter(|c| !c.matches).count() as u64,
+                        recycles: c.recycles,
                         anomalies: g.anomalies.total(),
                         anomaly_detail: g.anomalies.clone(),
                         add_cost: c.add.clone(),
@@ -1142,4 +1193,47 @@ pub fn config_matrix(
 /// The default recycle threshold as an option.
 pub fn default_recycle() -> Option<u64> {
     Some(RMAP_RECYCLE_THRESHOLD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Era;
+
+    #[test]
+    fn a_group_splits_when_its_configurations_disagree_on_a_recycle() {
+        // Force a disagreement: one group (threshold 3) whose second configuration's own
+        // threshold is 100, so it does not recycle when the first does.
+        let strict = ModelConfig {
+            recycle_threshold: Some(3),
+            ..ModelConfig::new(2, Era::HeadInsert).unwrap()
+        };
+        let lax = ModelConfig {
+            recycle_threshold: Some(100),
+            ..ModelConfig::new(2, Era::TailAppend).unwrap()
+        };
+        let mut r =
+            Replayer::new(TraceMeta::default(), &[strict], ReplayOptions::default()).unwrap();
+        r.groups[0].configs.push((1, ConfigState::new(lax)));
+        r.n_configs = 2;
+        for s in 0..6 {
+            r.feed(&Event::add(9, s)).unwrap();
+        }
+        assert_eq!(r.groups.len(), 2, "the group split at the recycle");
+        r.check_invariants().unwrap();
+        // The strict part recycled at the 5th add (count 4 > 3) and holds only the 6th SPTE;
+        // the lax part holds all six.
+        r.feed(&Event::remove(9, 5)).unwrap();
+        r.feed(&Event::remove(9, 0)).unwrap();
+        r.check_invariants().unwrap();
+        let s = r.finish();
+        assert_eq!(s.configs[0].recycles, 1);
+        assert_eq!(s.configs[1].recycles, 0);
+        assert_eq!(
+            s.configs[0].anomalies, 1,
+            "SPTE 0 was gone from the strict part"
+        );
+        assert_eq!(s.configs[1].anomalies, 0);
+        assert!(s.notes.iter().any(|n| n.contains("diverged 1 times")));
+    }
 }
