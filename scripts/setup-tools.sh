@@ -4,6 +4,7 @@
 # it only installs what is missing. Source it to get PATH set.
 #
 #   --browser   also install Debian's chromium + chromium-driver (browser tests)
+#   --fuzz      also install cargo-fuzz
 set -euo pipefail
 
 RMAPLAB_TOOLS="${RMAPLAB_TOOLS:-$HOME/.cache/rmaplab/tools}"
@@ -32,6 +33,13 @@ install_crate() { # crate version binary
 }
 install_crate trunk "$trunk_version" trunk
 install_crate wasm-bindgen-cli "$wbg_version" wasm-bindgen
+
+if [[ " $* " == *" --fuzz "* ]]; then
+  if ! "$RMAPLAB_TOOLS/bin/cargo-fuzz" --version >/dev/null 2>&1; then
+    say "installing cargo-fuzz into $RMAPLAB_TOOLS (one-off)"
+    CARGO_TARGET_DIR="$RMAPLAB_TOOLS/../install-target" cargo install --locked --root "$RMAPLAB_TOOLS" cargo-fuzz@0.13.2
+  fi
+fi
 
 if [[ " $* " == *" --browser "* ]]; then
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

@@ -36,4 +36,7 @@ cargo build --locked --release -p rmaplab-runner
 (cd web-tests && npm ci --no-audit --no-fund --loglevel=error)
 node web-tests/e2e.mjs
 
+step "fuzz smoke run (each cargo-fuzz target 10 s; scripts/fuzz.sh)"
+"$root/scripts/fuzz.sh"
+
 printf '\nall checks passed\n'
