@@ -5,7 +5,7 @@
 // 127.0.0.1 and on any console error.
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,14 @@ execFileSync(rmaplab, ['gen', '--vcpus', '2', 'fork', '--procs', '9', '--pages',
 execFileSync(rmaplab, ['convert', path.join(fx, 'fork.rmap'), path.join(fx, 'fork.jsonl')], { stdio: 'ignore' });
 const ftrace = path.join(root, 'core/tests/fixtures/ftrace/alias15-unmap-remap-delslot.txt');
 writeFileSync(path.join(fx, 'garbage.bin'), Buffer.from([0, 1, 2, 3, 0xff, 0xfe, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]));
+writeFileSync(path.join(fx, 'empty.rmap'), Buffer.alloc(0));
+{
+  const good = readFileSync(path.join(fx, 'fork.rmap'));
+  writeFileSync(path.join(fx, 'truncated.rmap'), good.subarray(0, Math.floor(good.length / 2)));
+  const future = Buffer.from(good);
+  future[8] = 9;
+  writeFileSync(path.join(fx, 'future.rmap'), future);
+}
 
 const port = await freePort();
 const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', path.join(root, 'dist')], { stdio: 'ignore' });
@@ -126,6 +134,12 @@ try {
   check(/magic|unrecognised/.test(err), `garbage file: "${err.slice(0, 100)}"`);
   check(await results(page).count() > 0, 'page still shows the previous results after the error');
   await page.screenshot({ path: path.join(out, 'error.png') });
+  for (const [file, want] of [['empty.rmap', /empty/], ['truncated.rmap', /truncated at byte offset \d+/], ['future.rmap', /version 9 is newer/]]) {
+    await page.setInputFiles('#file', path.join(fx, file));
+    await page.waitForFunction((w) => new RegExp(w).test(document.querySelector('.error')?.textContent || ''), want.source, { timeout: 30000 });
+    check(true, `${file}: "${(await page.locator('.error').innerText()).slice(0, 90)}"`);
+  }
+  check(await results(page).count() > 0, 'page still usable after bad files');
 
   // Narrow window.
   const narrow = await newPage({ width: 420, height: 800 });
