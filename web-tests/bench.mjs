@@ -40,8 +40,8 @@ try {
   }
   await done;
   const ms = Date.now() - t0;
-  const events = await page.locator('.provenance').innerText();
-  console.log(`trace: ${statSync(trace).size} bytes; ${events.split('\n')[0].slice(0, 60)}`);
+  const events = (await page.locator('.provenance').innerText()).match(/([0-9]+) events/);
+  console.log(`trace: generated spread, ${events ? events[1] : '?'} events, ${statSync(trace).size} bytes`);
   console.log(`browser load + replay through 8 configurations: ${ms} ms`);
   console.log(`main-thread responsiveness during the replay: ${probes} probes, worst round trip ${worst} ms`);
 } finally {

@@ -1,0 +1,155 @@
+//! Measures replay throughput and prints Markdown tables for `docs/benchmarks.md`
+//! (`scripts/bench-report.sh` runs it with the browser and collector measurements).
+//!
+//! Every figure is the median of paired, interleaved runs, so a noisy neighbour slows the
+//! compared variants alike and the ratios stay stable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
+
+use rmaplab_core::gen::{generate, meta_for, GenOptions, Workload};
+use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
+use rmaplab_core::trace::{binary, decode_all, Event, EventKind, TraceDecoder, TraceMeta};
+use rmaplab_core::{Era, ModelConfig};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::Instant;
+
+const RUNS: usize = 5;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Run each closure RUNS times, interleaved; return each one's median seconds.
+fn paired(fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    let mut times = vec![Vec::new(); fs.len()];
+    for _ in 0..RUNS {
+        for (i, f) in fs.iter_mut().enumerate() {
+            let t = Instant::now();
+            f();
+            times[i].push(t.elapsed().as_secs_f64());
+        }
+    }
+    times.into_iter().map(median).collect()
+}
+
+fn replay(meta: &TraceMeta, events: &[Event], cfgs: &[ModelConfig]) {
+    let mut r = Replayer::new(meta.clone(), cfgs, ReplayOptions::default()).unwrap();
+    r.feed_all(events).unwrap();
+    black_box(r.finish());
+}
+
+/// The straightforward baseline: a `Vec` of SPTEs per rmap, swap-remove on removal.
+fn naive(events: &[Event]) {
+    let mut lists: HashMap<u64, Vec<u64>> = HashMap::new();
+    for e in events {
+        match e.kind {
+            EventKind::Add { rmap, spte } => lists.entry(rmap).or_default().push(spte),
+            EventKind::Remove { rmap, spte } => {
+                if let Some(l) = lists.get_mut(&rmap) {
+                    if let Some(i) = l.iter().position(|&s| s == spte) {
+                        l.swap_remove(i);
+                    }
+                }
+            }
+            EventKind::Zap { rmap } => {
+                lists.remove(&rmap);
+            }
+            _ => {}
+        }
+    }
+    black_box(lists.len());
+}
+
+fn mixed() -> (TraceMeta, Vec<Event>) {
+    let opts = GenOptions { vcpus: 4, seed: 42 };
+    let parts = [
+        Workload::Spread { gfns: 50_000, max_aliases: 256, skew_tenths: 15 },
+        Workload::Fork { procs: 64, pages: 512, private: 32 },
+        Workload::Churn { cycles: 50, batch: 1000, gfns: 4096, spaces: 32 },
+    ];
+    let mut events = Vec::new();
+    for w in &parts {
+        generate(w, &opts, &mut |e| events.push(e));
+    }
+    (meta_for(&parts[0], &opts, "bench"), events)
+}
+
+fn mev(n: usize, secs: f64) -> String {
+    format!("{:.2}", n as f64 / secs / 1e6)
+}
+
+fn main() {
+    let default_trace = std::env::args().nth(1);
+    let (meta, events) = mixed();
+    let n = events.len();
+    println!("### Replay throughput (generated mixed trace: {n} events; spread + fork storm + churn)\n");
+    println!("| configuration | M events/s |");
+    println!("|---|---|");
+    let singles: Vec<ModelConfig> = [2usize, 3, 4, 8, 14, 16]
+        .iter()
+        .flat_map(|&e| [Era::HeadInsert, Era::TailAppend].map(|era| ModelConfig::new(e, era).unwrap()))
+        .collect();
+    for c in &singles {
+        let t = paired(&mut [&mut || replay(&meta, &events, std::slice::from_ref(c))]);
+        println!("| {} | {} |", c.label(), mev(n, t[0]));
+    }
+    let eight_hi = config_matrix(&[2, 3, 4, 6, 8, 14, 16, 32], &[Era::HeadInsert], 40, 14, Some(1000));
+    let eight_mix = config_matrix(&[2, 3, 4, 14], &[Era::HeadInsert, Era::TailAppend], 40, 14, Some(1000));
+    let one = [ModelConfig::kvm_today()];
+    let t = paired(&mut [
+        &mut || replay(&meta, &events, &one),
+        &mut || replay(&meta, &events, &eight_hi),
+        &mut || replay(&meta, &events, &eight_mix),
+        &mut || naive(&events),
+    ]);
+    println!("\n### One pass, many configurations\n");
+    println!("| run | seconds | M events/s | vs one configuration |");
+    println!("|---|---|---|---|");
+    println!("| 14/head-insert alone | {:.3} | {} | 1.00× |", t[0], mev(n, t[0]));
+    println!(
+        "| 8 head-insert sizes in one pass | {:.3} | {} | {:.2}× (8 separate passes: 8×) |",
+        t[1],
+        mev(n, t[1]),
+        t[1] / t[0]
+    );
+    println!("| 4 sizes × 2 eras in one pass | {:.3} | {} | {:.2}× |", t[2], mev(n, t[2]), t[2] / t[0]);
+    println!("\n### The model against a plain `Vec` per rmap (same event stream)\n");
+    println!("| run | seconds | ratio |");
+    println!("|---|---|---|");
+    println!("| `HashMap<rmap, Vec<spte>>`, swap-remove | {:.3} | 1.00× |", t[3]);
+    println!("| rmaplab model, 14/head-insert, all metrics | {:.3} | {:.1}× |", t[0], t[0] / t[3]);
+
+    println!("\n### Binary decoding\n");
+    println!("| trace | events | bytes | bytes/event | decode M events/s |");
+    println!("|---|---|---|---|---|");
+    let mut traces: Vec<(String, Vec<u8>)> = vec![("generated mixed".into(), binary::encode_all(&meta, &events))];
+    if let Some(p) = default_trace {
+        traces.insert(0, ("playground default (captured)".into(), std::fs::read(&p).unwrap()));
+    }
+    for (name, bytes) in &traces {
+        let (m, ev) = decode_all(bytes).unwrap();
+        let header = binary::PREAMBLE_LEN + serde_json::to_vec(&m).unwrap().len();
+        let t = paired(&mut [&mut || {
+            let mut d = TraceDecoder::new();
+            d.push(bytes).unwrap();
+            let mut k = 0;
+            while let Some(e) = d.next_event().unwrap() {
+                black_box(&e);
+                k += 1;
+            }
+            while d.finish().unwrap().is_some() {
+                k += 1;
+            }
+            black_box(k);
+        }]);
+        println!(
+            "| {name} | {} | {} | {:.2} | {} |",
+            ev.len(),
+            bytes.len(),
+            (bytes.len() - header) as f64 / ev.len() as f64,
+            mev(ev.len(), t[0])
+        );
+    }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Produce docs/benchmarks.md: replay throughput per configuration, one vs many configurations
+# in one pass, the model vs a plain Vec baseline, decode speed and bytes/event, native vs
+# browser (wasm in Chromium) on the same trace, and collector throughput under the heaviest
+# built-in workload (when run as root on a shadow-paging KVM host). Takes a few minutes.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=setup-tools.sh
+source "$root/scripts/setup-tools.sh" --browser
+cd "$root"
+out="docs/benchmarks.md"
+tmp="$(mktemp)"
+trap 'rm -f "$tmp"' EXIT
+cargo build --locked --release -p rmaplab-runner >&2
+trunk build --release --offline >&2
+(cd web-tests && npm ci --no-audit --no-fund --loglevel=error) >&2
+rmaplab=target/release/rmaplab
+{
+  echo "# rmaplab benchmarks"
+  echo
+  echo "Produced by \`scripts/bench-report.sh\` on $(date -u +%Y-%m-%d) ($(nproc) CPUs, $(uname -m)); medians of paired, interleaved runs."
+  echo
+  cargo run --locked --release -q -p rmaplab-core --example bench_report -- web/assets/default.rmap
+  echo
+  echo "### Native vs browser (wasm in headless Chromium) on the same trace"
+  echo
+  node web-tests/bench.mjs > "$tmp" 2>&1
+  trace="web-tests/out/bench-1m.rmap"
+  best=999999
+  for _ in 1 2 3; do
+    s=$( { /usr/bin/time -f "%e" "$rmaplab" replay "$trace" --entries 2,3,4,14 --quiet --format csv > /dev/null; } 2>&1 | tail -1)
+    best=$(python3 -c "print(min($best, $s))")
+  done
+  rss=$( { /usr/bin/time -f "%M" "$rmaplab" replay "$trace" --entries 2,3,4,14 --quiet --format csv > /dev/null; } 2>&1 | tail -1)
+  echo "| run | result |"
+  echo "|---|---|"
+  echo "| trace | $(grep '^trace:' "$tmp" | sed 's/^trace: //') |"
+  echo "| native \`rmaplab replay\`, 8 configurations (2,3,4,14 × both eras) | ${best} s (best of 3), ${rss} KB peak RSS |"
+  echo "| browser: load + replay in the worker + render, same 8 configurations | $(grep '^browser' "$tmp" | sed 's/.*: //') |"
+  echo "| page responsiveness during the browser replay | $(grep '^main-thread' "$tmp" | sed 's/.*replay: //') |"
+  echo
+  echo "### Collector"
+  echo
+  if [ "$(id -u)" = 0 ] && [ -e /dev/kvm ]; then
+    args="--vcpus 2 --mmu-pages 60000 spread --gfns 60000 --max-aliases 256 --skew-tenths 12"
+    # shellcheck disable=SC2086
+    line=$("$rmaplab" collect $args -o "$tmp.rmap" 2>&1 | grep '^wrote' | sed 's/^wrote [^ ]* //' || true)
+    rm -f "$tmp.rmap"
+    echo "Heaviest built-in workload: \`rmaplab collect $args\`"
+    echo
+    echo "    trace $line"
+  else
+    echo "Not measured: needs root and /dev/kvm on a shadow-paging host."
+  fi
+} > "$out.partial"
+mv "$out.partial" "$out"
+echo "wrote $out" >&2
