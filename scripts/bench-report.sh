@@ -39,6 +39,20 @@ rmaplab=target/release/rmaplab
   echo "| browser: load + replay in the worker + render, same 8 configurations | $(grep '^browser' "$tmp" | sed 's/.*: //') |"
   echo "| page responsiveness during the browser replay | $(grep '^main-thread' "$tmp" | sed 's/.*replay: //') |"
   echo
+  echo "### Scale: memory is bounded by the live rmap state, not by the trace"
+  echo
+  big="$(mktemp -d)"
+  "$rmaplab" gen --vcpus 8 churn --cycles 33000 --batch 1000 --gfns 4096 --spaces 32 -o "$big/huge.rmap" 2>/dev/null
+  n=$("$rmaplab" replay "$big/huge.rmap" --entries 14 --era head-insert --quiet | grep -o '[0-9]* events' | tail -1)
+  r8=$( { /usr/bin/time -f "%e s, %M KB peak RSS" "$rmaplab" replay "$big/huge.rmap" --entries 2,3,4,14 --quiet --format csv > /dev/null; } 2>&1 | tail -1)
+  r1=$( { /usr/bin/time -f "%e s, %M KB peak RSS" "$rmaplab" replay "$big/huge.rmap" --entries 14 --era head-insert --quiet --format csv > /dev/null; } 2>&1 | tail -1)
+  echo "| trace | replay |"
+  echo "|---|---|"
+  echo "| churn, $n, $(stat -c %s "$big/huge.rmap") bytes binary | 8 configurations (2,3,4,14 × both eras): $r8; 14/head-insert alone: $r1 |"
+  rm -rf "$big"
+  BENCH_GEN="--vcpus 8 churn --cycles 3300 --batch 1000 --gfns 4096 --spaces 32" node web-tests/bench.mjs > "$tmp" 2>&1
+  echo "| browser, $(grep '^trace:' "$tmp" | sed 's/.*: //') | 8 configurations: $(grep '^browser' "$tmp" | sed 's/.*: //') from upload to rendered results; page round trips during the replay: $(grep '^main-thread' "$tmp" | sed 's/.*replay: //') |"
+  echo
   echo "### Collector"
   echo
   if [ "$(id -u)" = 0 ] && [ -e /dev/kvm ]; then

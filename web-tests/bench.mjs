@@ -13,9 +13,11 @@ const root = path.resolve(here, '..');
 const out = path.join(here, 'out');
 mkdirSync(out, { recursive: true });
 const rmaplab = process.env.RMAPLAB_BIN || path.join(root, 'target/release/rmaplab');
-const trace = path.join(out, 'bench-1m.rmap');
-// spread with these parameters yields ~1.0 M events (fault + add per mapping, plus marks).
-execFileSync(rmaplab, ['gen', '--vcpus', '8', 'spread', '--gfns', '200000', '--max-aliases', '64', '--skew-tenths', '10', '-o', trace], { stdio: 'inherit' });
+// BENCH_GEN overrides the generator arguments, e.g. a 10 M-event churn:
+//   BENCH_GEN="--vcpus 8 churn --cycles 3300 --batch 1000 --gfns 4096 --spaces 32" node web-tests/bench.mjs
+const genArgs = (process.env.BENCH_GEN || '--vcpus 8 spread --gfns 200000 --max-aliases 64 --skew-tenths 10').split(/\s+/);
+const trace = path.join(out, process.env.BENCH_GEN ? 'bench-custom.rmap' : 'bench-1m.rmap');
+execFileSync(rmaplab, ['gen', ...genArgs, '-o', trace], { stdio: 'inherit' });
 const port = 18000 + Math.floor(Math.random() * 1000);
 const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', path.join(root, 'dist')], { stdio: 'ignore' });
 await new Promise((r) => setTimeout(r, 800));
@@ -28,7 +30,7 @@ try {
   const t0 = Date.now();
   await page.setInputFiles('#file', trace);
   let worst = 0, probes = 0;
-  const done = page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('bench-1m') && !document.querySelector('.progress progress'), null, { timeout: 600000, polling: 50 });
+  const done = page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('bench-') && !document.querySelector('.progress progress'), null, { timeout: 600000, polling: 50 });
   let finished = false;
   done.then(() => { finished = true; });
   while (!finished) {
@@ -41,7 +43,7 @@ try {
   await done;
   const ms = Date.now() - t0;
   const events = (await page.locator('.provenance').innerText()).match(/([0-9]+) events/);
-  console.log(`trace: generated spread, ${events ? events[1] : '?'} events, ${statSync(trace).size} bytes`);
+  console.log(`trace: generated ${genArgs.join(' ')}: ${events ? events[1] : '?'} events, ${statSync(trace).size} bytes`);
   console.log(`browser load + replay through 8 configurations: ${ms} ms`);
   console.log(`main-thread responsiveness during the replay: ${probes} probes, worst round trip ${worst} ms`);
 } finally {
