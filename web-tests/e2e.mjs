@@ -120,6 +120,22 @@ try {
   check(/descriptors|spte/.test(headInsert), 'stepper shows the head word and chain');
   await page.screenshot({ path: path.join(out, 'stepper.png'), fullPage: true });
 
+  // Search by gfn (the ftrace fixture's data page is gfn 0x400).
+  await page.fill('#rmap-gfn', '400');
+  await page.press('#rmap-gfn', 'Tab');
+  await page.waitForFunction(() => /step \d+\/\d+/.test(document.querySelector('.stepper')?.textContent || '') && document.querySelector('#step')?.getAttribute('max') !== '0', null, { timeout: 30000 });
+  check(Number(await page.locator('#step').getAttribute('max')) > 15, 'gfn search finds the rmap of gfn 0x400');
+
+  // Export: CSV and JSON downloads carry the results.
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('text=Results as CSV')]);
+  const csvText = readFileSync(await csv.path(), 'utf8');
+  check(csv.suggestedFilename() === 'rmaplab-results.csv' && csvText.startsWith('label,entries,era') && csvText.includes('5/head-insert'), 'CSV export');
+  const [json] = await Promise.all([page.waitForEvent('download'), page.click('text=Results as JSON')]);
+  const rows = JSON.parse(readFileSync(await json.path(), 'utf8'));
+  check(Array.isArray(rows) && rows.some((r) => r.label === '14/head-insert' && r.max_rmap_size === 14), 'JSON export');
+  const [bin] = await Promise.all([page.waitForEvent('download'), page.click('text=Trace as rmaplab binary')]);
+  check(readFileSync(await bin.path()).subarray(0, 8).toString() === 'RMAPLABT', 'trace download is rmaplab binary');
+
   // Follow a share link in a fresh page.
   const link = await page.locator('a.share').getAttribute('href');
   const page2 = await newPage({ width: 1280, height: 800 });

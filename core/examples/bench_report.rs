@@ -65,9 +65,22 @@ fn naive(events: &[Event]) {
 fn mixed() -> (TraceMeta, Vec<Event>) {
     let opts = GenOptions { vcpus: 4, seed: 42 };
     let parts = [
-        Workload::Spread { gfns: 50_000, max_aliases: 256, skew_tenths: 15 },
-        Workload::Fork { procs: 64, pages: 512, private: 32 },
-        Workload::Churn { cycles: 50, batch: 1000, gfns: 4096, spaces: 32 },
+        Workload::Spread {
+            gfns: 50_000,
+            max_aliases: 256,
+            skew_tenths: 15,
+        },
+        Workload::Fork {
+            procs: 64,
+            pages: 512,
+            private: 32,
+        },
+        Workload::Churn {
+            cycles: 50,
+            batch: 1000,
+            gfns: 4096,
+            spaces: 32,
+        },
     ];
     let mut events = Vec::new();
     for w in &parts {
@@ -84,19 +97,35 @@ fn main() {
     let default_trace = std::env::args().nth(1);
     let (meta, events) = mixed();
     let n = events.len();
-    println!("### Replay throughput (generated mixed trace: {n} events; spread + fork storm + churn)\n");
+    println!(
+        "### Replay throughput (generated mixed trace: {n} events; spread + fork storm + churn)\n"
+    );
     println!("| configuration | M events/s |");
     println!("|---|---|");
     let singles: Vec<ModelConfig> = [2usize, 3, 4, 8, 14, 16]
         .iter()
-        .flat_map(|&e| [Era::HeadInsert, Era::TailAppend].map(|era| ModelConfig::new(e, era).unwrap()))
+        .flat_map(|&e| {
+            [Era::HeadInsert, Era::TailAppend].map(|era| ModelConfig::new(e, era).unwrap())
+        })
         .collect();
     for c in &singles {
         let t = paired(&mut [&mut || replay(&meta, &events, std::slice::from_ref(c))]);
         println!("| {} | {} |", c.label(), mev(n, t[0]));
     }
-    let eight_hi = config_matrix(&[2, 3, 4, 6, 8, 14, 16, 32], &[Era::HeadInsert], 40, 14, Some(1000));
-    let eight_mix = config_matrix(&[2, 3, 4, 14], &[Era::HeadInsert, Era::TailAppend], 40, 14, Some(1000));
+    let eight_hi = config_matrix(
+        &[2, 3, 4, 6, 8, 14, 16, 32],
+        &[Era::HeadInsert],
+        40,
+        14,
+        Some(1000),
+    );
+    let eight_mix = config_matrix(
+        &[2, 3, 4, 14],
+        &[Era::HeadInsert, Era::TailAppend],
+        40,
+        14,
+        Some(1000),
+    );
     let one = [ModelConfig::kvm_today()];
     let t = paired(&mut [
         &mut || replay(&meta, &events, &one),
@@ -107,26 +136,49 @@ fn main() {
     println!("\n### One pass, many configurations\n");
     println!("| run | seconds | M events/s | vs one configuration |");
     println!("|---|---|---|---|");
-    println!("| 14/head-insert alone | {:.3} | {} | 1.00× |", t[0], mev(n, t[0]));
+    println!(
+        "| 14/head-insert alone | {:.3} | {} | 1.00× |",
+        t[0],
+        mev(n, t[0])
+    );
     println!(
         "| 8 head-insert sizes in one pass | {:.3} | {} | {:.2}× (8 separate passes: 8×) |",
         t[1],
         mev(n, t[1]),
         t[1] / t[0]
     );
-    println!("| 4 sizes × 2 eras in one pass | {:.3} | {} | {:.2}× |", t[2], mev(n, t[2]), t[2] / t[0]);
+    println!(
+        "| 4 sizes × 2 eras in one pass | {:.3} | {} | {:.2}× |",
+        t[2],
+        mev(n, t[2]),
+        t[2] / t[0]
+    );
     println!("\n### The model against a plain `Vec` per rmap (same event stream)\n");
     println!("| run | seconds | ratio |");
     println!("|---|---|---|");
-    println!("| `HashMap<rmap, Vec<spte>>`, swap-remove | {:.3} | 1.00× |", t[3]);
-    println!("| rmaplab model, 14/head-insert, all metrics | {:.3} | {:.1}× |", t[0], t[0] / t[3]);
+    println!(
+        "| `HashMap<rmap, Vec<spte>>`, swap-remove | {:.3} | 1.00× |",
+        t[3]
+    );
+    println!(
+        "| rmaplab model, 14/head-insert, all metrics | {:.3} | {:.1}× |",
+        t[0],
+        t[0] / t[3]
+    );
 
     println!("\n### Binary decoding\n");
     println!("| trace | events | bytes | bytes/event | decode M events/s |");
     println!("|---|---|---|---|---|");
-    let mut traces: Vec<(String, Vec<u8>)> = vec![("generated mixed".into(), binary::encode_all(&meta, &events))];
+    let mut traces: Vec<(String, Vec<u8>)> =
+        vec![("generated mixed".into(), binary::encode_all(&meta, &events))];
     if let Some(p) = default_trace {
-        traces.insert(0, ("playground default (captured)".into(), std::fs::read(&p).unwrap()));
+        traces.insert(
+            0,
+            (
+                "playground default (captured)".into(),
+                std::fs::read(&p).unwrap(),
+            ),
+        );
     }
     for (name, bytes) in &traces {
         let (m, ev) = decode_all(bytes).unwrap();

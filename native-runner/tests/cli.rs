@@ -260,7 +260,8 @@ fn bad_input_gets_a_clear_error_and_leaves_no_output() {
 fn a_10_mb_jsonl_line_is_refused_with_its_line_number() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("long.jsonl");
-    let mut text = String::from("{\"format\":\"rmaplab-trace\",\"version\":1}\n{\"ev\":\"mark\",\"label\":\"");
+    let mut text =
+        String::from("{\"format\":\"rmaplab-trace\",\"version\":1}\n{\"ev\":\"mark\",\"label\":\"");
     text.push_str(&"x".repeat(10 << 20));
     text.push_str("\"}\n");
     std::fs::write(&p, text).unwrap();
@@ -273,12 +274,25 @@ fn many_adds_to_one_rmap_stay_bounded_by_the_recycle_rule() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("one.rmap");
     ok(&["gen", "alias", "--aliases", "200000", "-o", s(&p)]);
-    let out = ok(&["replay", s(&p), "--entries", "2,14", "--era", "tail-append,head-insert", "--format", "json"]);
+    let out = ok(&[
+        "replay",
+        s(&p),
+        "--entries",
+        "2,14",
+        "--era",
+        "tail-append,head-insert",
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     for r in v.as_array().unwrap() {
         assert_eq!(r["max_rmap_size"], 1001);
         assert_eq!(r["recycles"], 200000 / 1002);
-        assert!(r["peak_descs"].as_u64().unwrap() <= 501, "{}", r["peak_descs"]);
+        assert!(
+            r["peak_descs"].as_u64().unwrap() <= 501,
+            "{}",
+            r["peak_descs"]
+        );
         assert_eq!(r["anomalies"], 0);
     }
 }

@@ -168,32 +168,37 @@ fn wait_for_instance(pid: u32, timeout: Duration) -> bool {
     false
 }
 
+/// A collector running a long churn workload (until it is signalled).
+fn spawn_long_collector(out: &Path) -> std::process::Child {
+    Command::new(BIN)
+        .args([
+            "collect",
+            "--quiet",
+            "-o",
+            out.to_str().unwrap(),
+            "churn",
+            "--cycles",
+            "100000",
+            "--batch",
+            "200",
+            "--gfns",
+            "512",
+            "--spaces",
+            "8",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn real_kvm_interrupted_collector_cleans_up() {
     require_kvm!();
     for signal in [libc::SIGINT, libc::SIGTERM] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("never.rmap");
-        let mut child = Command::new(BIN)
-            .args([
-                "collect",
-                "--quiet",
-                "-o",
-                out.to_str().unwrap(),
-                "churn",
-                "--cycles",
-                "100000",
-                "--batch",
-                "200",
-                "--gfns",
-                "512",
-                "--spaces",
-                "8",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_long_collector(&out);
         assert!(
             wait_for_instance(child.id(), Duration::from_secs(30)),
             "the collector never created its instance"
@@ -219,26 +224,7 @@ fn real_kvm_attach_records_another_vmm() {
     require_kvm!();
     let dir = tempfile::tempdir().unwrap();
     let vm_out = dir.path().join("vm.rmap");
-    let mut vm = Command::new(BIN)
-        .args([
-            "collect",
-            "--quiet",
-            "-o",
-            vm_out.to_str().unwrap(),
-            "churn",
-            "--cycles",
-            "100000",
-            "--batch",
-            "200",
-            "--gfns",
-            "512",
-            "--spaces",
-            "8",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut vm = spawn_long_collector(&vm_out);
     assert!(wait_for_instance(vm.id(), Duration::from_secs(30)));
     let out = dir.path().join("attach.rmap");
     let pid = vm.id().to_string();

@@ -52,7 +52,7 @@ fn ensure_worker(
     let weak = Rc::downgrade(slot);
     let onmessage =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-            match serde_wasm_bindgen::from_value::<Response>(ev.data()) {
+            match crate::protocol::from_js::<Response>(ev.data()) {
                 Ok(Response::Ready) => {
                     if let Some(slot) = weak.upgrade() {
                         if let Some(h) = slot.borrow_mut().as_mut() {
@@ -104,7 +104,7 @@ fn ensure_worker(
 
 fn post(slot: &WorkerSlot, req: &Request, bytes: Option<&[u8]>) -> Result<(), String> {
     let msg = js_sys::Object::new();
-    let v = serde_wasm_bindgen::to_value(req).map_err(|e| e.to_string())?;
+    let v = crate::protocol::to_js(req)?;
     js_sys::Reflect::set(&msg, &"req".into(), &v).map_err(|e| format!("{e:?}"))?;
     if let Some(b) = bytes {
         js_sys::Reflect::set(&msg, &"bytes".into(), &js_sys::Uint8Array::from(b))

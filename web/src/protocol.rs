@@ -92,3 +92,15 @@ impl FocusEvent {
         }
     }
 }
+
+/// Encode a message for `postMessage`. 64-bit integers beyond 2^53 (rmap ids of large pages,
+/// raw addresses) travel as `BigInt`s so nothing is rounded.
+pub fn to_js<T: Serialize>(v: &T) -> Result<wasm_bindgen::JsValue, String> {
+    let ser = serde_wasm_bindgen::Serializer::new().serialize_large_number_types_as_bigints(true);
+    v.serialize(&ser).map_err(|e| e.to_string())
+}
+
+/// Decode a message from `postMessage`.
+pub fn from_js<T: serde::de::DeserializeOwned>(v: wasm_bindgen::JsValue) -> Result<T, String> {
+    serde_wasm_bindgen::from_value(v).map_err(|e| e.to_string())
+}

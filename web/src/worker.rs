@@ -181,7 +181,7 @@ pub fn run_worker() {
         });
     scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     onmessage.forget();
-    if let Ok(v) = serde_wasm_bindgen::to_value(&Response::Ready) {
+    if let Ok(v) = crate::protocol::to_js(&Response::Ready) {
         let _ = scope.post_message(&v);
     }
 }

@@ -496,18 +496,15 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collect
                 .map(|w| (w.0 >> 12, (w.0 & 0xfff) / 8))
                 .collect();
             if !clears.is_empty() {
-                let label = format!("{MARK_CLEARS}{i}");
-                injections
-                    .lock()
-                    .map_err(|_| CollectError::Reader("poisoned".into()))?
-                    .insert(
-                        label.clone(),
-                        Injection {
-                            clears,
-                            phase: None,
-                        },
-                    );
-                instance.mark(&label)?;
+                inject(
+                    &injections,
+                    &instance,
+                    format!("{MARK_CLEARS}{i}"),
+                    Injection {
+                        clears,
+                        phase: None,
+                    },
+                )?;
             }
             run_phase(&vm, &handles, phase, lists_gpa)?;
             let now = stats_reader.read()?;
@@ -517,18 +514,16 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collect
                 .cloned()
                 .collect();
             final_stats = now;
-            let label = format!("{MARK_PHASE}{i}");
-            injections
-                .lock()
-                .map_err(|_| CollectError::Reader("poisoned".into()))?
-                .insert(
-                    label.clone(),
-                    Injection {
-                        clears: Vec::new(),
-                        phase: Some((phase.label.clone(), keep)),
-                    },
-                );
-            instance.mark(&label)?;
+            let injection = Injection {
+                clears: Vec::new(),
+                phase: Some((phase.label.clone(), keep)),
+            };
+            inject(
+                &injections,
+                &instance,
+                format!("{MARK_PHASE}{i}"),
+                injection,
+            )?;
         }
         Ok(())
     })();
@@ -579,6 +574,21 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collect
         guest_seconds,
         final_stats,
     })
+}
+
+/// Register an injection, then write its mark (the reader applies it when the mark arrives).
+fn inject(
+    injections: &Injections,
+    instance: &tracefs::Instance,
+    label: String,
+    what: Injection,
+) -> Result<(), CollectError> {
+    injections
+        .lock()
+        .map_err(|_| CollectError::Reader("poisoned".into()))?
+        .insert(label.clone(), what);
+    instance.mark(&label)?;
+    Ok(())
 }
 
 fn run_phase(

@@ -81,7 +81,22 @@ pub fn stepper(p: &StepperProps) -> Html {
             }
         })
     };
+    let on_gfn = {
+        let cb = p.on_pick.clone();
+        Callback::from(move |e: Event| {
+            if let Some(v) = e.target_dyn_into::<HtmlInputElement>().map(|i| i.value()) {
+                let v = v.trim().trim_start_matches("0x");
+                if let Ok(g) = u64::from_str_radix(v, 16) {
+                    // 4K gfn rmaps use the gfn as their id (collector, importer and generator).
+                    cb.emit(g);
+                }
+            }
+        })
+    };
     let picker = html! {
+        <>
+        <label for="rmap-gfn">{"gfn (hex, 4K) "}<input id="rmap-gfn" placeholder="e.g. 400" onchange={on_gfn} size="10" /></label>
+        {" or "}
         <label for="rmap-pick">{"rmap "}
             <select id="rmap-pick" onchange={on_pick}>
                 <option value="" selected={p.focus.is_none()}>{"choose one of the longest…"}</option>
@@ -92,6 +107,7 @@ pub fn stepper(p: &StepperProps) -> Html {
                 }) }
             </select>
         </label>
+        </>
     };
     let Some(f) = &p.focus else {
         return html! { <section class="stepper" aria-label="step through an rmap"><h2>{"Step through an rmap"}</h2>{ picker }</section> };
@@ -120,6 +136,7 @@ pub fn stepper(p: &StepperProps) -> Html {
     };
     let current = f.step.checked_sub(1).and_then(|i| f.events.get(i));
     let what = match current {
+        None if f.events.is_empty() => format!("no event of this trace touches rmap {:#x}", f.rmap),
         None => "start: empty".to_string(),
         Some(FocusEvent::Add(s)) => format!("event {}: add spte {s:#x}", f.step),
         Some(FocusEvent::Remove(s)) => format!("event {}: remove spte {s:#x}", f.step),
