@@ -4,42 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rmaplab_core::gen::{generate, meta_for, GenOptions, Workload};
 use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
-use rmaplab_core::trace::{binary, Event, TraceDecoder, TraceMeta};
+use rmaplab_core::trace::{binary, TraceDecoder};
 use rmaplab_core::{Era, ModelConfig};
 use std::hint::black_box;
 
-/// A mixed trace: a skewed guest, a fork storm and churn, ~0.5 M events.
-fn workload() -> (TraceMeta, Vec<Event>) {
-    let opts = GenOptions { vcpus: 4, seed: 42 };
-    let mut events = Vec::new();
-    let parts = [
-        Workload::Spread {
-            gfns: 50_000,
-            max_aliases: 256,
-            skew_tenths: 15,
-        },
-        Workload::Fork {
-            procs: 64,
-            pages: 512,
-            private: 32,
-        },
-        Workload::Churn {
-            cycles: 50,
-            batch: 1000,
-            gfns: 4096,
-            spaces: 32,
-        },
-    ];
-    for w in &parts {
-        generate(w, &opts, &mut |e| events.push(e));
-    }
-    (meta_for(&parts[0], &opts, "bench"), events)
-}
-
 fn replay(c: &mut Criterion) {
-    let (meta, events) = workload();
+    let (meta, events) = rmaplab_core::gen::benchmark_mix();
     let mut g = c.benchmark_group("replay");
     g.sample_size(10);
     g.throughput(Throughput::Elements(events.len() as u64));
@@ -75,7 +46,7 @@ fn replay(c: &mut Criterion) {
 }
 
 fn decode(c: &mut Criterion) {
-    let (meta, events) = workload();
+    let (meta, events) = rmaplab_core::gen::benchmark_mix();
     let bytes = binary::encode_all(&meta, &events);
     eprintln!(
         "bench trace: {} events, {} bytes binary, {:.2} bytes/event",

@@ -6,7 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
 
-use rmaplab_core::gen::{generate, meta_for, GenOptions, Workload};
 use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
 use rmaplab_core::trace::{binary, decode_all, Event, EventKind, TraceDecoder, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
@@ -62,40 +61,13 @@ fn naive(events: &[Event]) {
     black_box(lists.len());
 }
 
-fn mixed() -> (TraceMeta, Vec<Event>) {
-    let opts = GenOptions { vcpus: 4, seed: 42 };
-    let parts = [
-        Workload::Spread {
-            gfns: 50_000,
-            max_aliases: 256,
-            skew_tenths: 15,
-        },
-        Workload::Fork {
-            procs: 64,
-            pages: 512,
-            private: 32,
-        },
-        Workload::Churn {
-            cycles: 50,
-            batch: 1000,
-            gfns: 4096,
-            spaces: 32,
-        },
-    ];
-    let mut events = Vec::new();
-    for w in &parts {
-        generate(w, &opts, &mut |e| events.push(e));
-    }
-    (meta_for(&parts[0], &opts, "bench"), events)
-}
-
 fn mev(n: usize, secs: f64) -> String {
     format!("{:.2}", n as f64 / secs / 1e6)
 }
 
 fn main() {
     let default_trace = std::env::args().nth(1);
-    let (meta, events) = mixed();
+    let (meta, events) = rmaplab_core::gen::benchmark_mix();
     let n = events.len();
     println!(
         "### Replay throughput (generated mixed trace: {n} events; spread + fork storm + churn)\n"

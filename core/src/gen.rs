@@ -392,6 +392,35 @@ impl<'a> ChurnScript<'a> {
     }
 }
 
+/// The benchmarks' mixed trace (~0.5 M events): a skewed guest, a fork storm and churn on 4
+/// vCPUs, one after the other; the metadata names the first part.
+pub fn benchmark_mix() -> (TraceMeta, Vec<Event>) {
+    let opts = GenOptions { vcpus: 4, seed: 42 };
+    let parts = [
+        Workload::Spread {
+            gfns: 50_000,
+            max_aliases: 256,
+            skew_tenths: 15,
+        },
+        Workload::Fork {
+            procs: 64,
+            pages: 512,
+            private: 32,
+        },
+        Workload::Churn {
+            cycles: 50,
+            batch: 1000,
+            gfns: 4096,
+            spaces: 32,
+        },
+    ];
+    let mut events = Vec::new();
+    for w in &parts {
+        generate(w, &opts, &mut |e| events.push(e));
+    }
+    (meta_for(&parts[0], &opts, "benchmark mix"), events)
+}
+
 /// Generate into a vector.
 pub fn generate_vec(w: &Workload, opts: &GenOptions) -> Vec<Event> {
     let mut v = Vec::new();

@@ -95,7 +95,7 @@ pub fn stepper(p: &StepperProps) -> Html {
     };
     let picker = html! {
         <>
-        <label for="rmap-gfn">{"gfn (hex, 4K) "}<input id="rmap-gfn" placeholder="e.g. 400" onchange={on_gfn} size="10" /></label>
+        <label for="rmap-gfn">{"gfn (hex, 4K, e.g. 400) "}<input id="rmap-gfn" onchange={on_gfn} size="10" /></label>
         {" or "}
         <label for="rmap-pick">{"rmap "}
             <select id="rmap-pick" onchange={on_pick}>
