@@ -2,10 +2,12 @@
 // Serves dist/ on 127.0.0.1, then: checks the default trace's results, uploads a trace in each
 // accepted format, changes the sizes, steps through an rmap, follows a share link, feeds a
 // garbage file, and saves screenshots to web-tests/out/. Fails on any request that leaves
-// 127.0.0.1 and on any console error.
+// 127.0.0.1 and on any console error. Also runs the playground column of docs/bad-input.md
+// (10 MB line, bad events, non-UTF-8, u64::MAX ids, unknown removes, 50 M adds to one rmap, a
+// 2 GiB upload with cancel).
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, readFileSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +45,36 @@ writeFileSync(path.join(fx, 'empty.rmap'), Buffer.alloc(0));
   const future = Buffer.from(good);
   future[8] = 9;
   writeFileSync(path.join(fx, 'future.rmap'), future);
+}
+
+// Bad-input matrix fixtures (docs/bad-input.md, playground column).
+const header = '{"format":"rmaplab-trace","version":1}\n';
+const U64_MAX = '18446744073709551615';
+writeFileSync(path.join(fx, 'long-line.jsonl'), header + '{"ev":"mark","label":"' + 'x'.repeat(10 << 20) + '"}\n');
+writeFileSync(path.join(fx, 'bad-event.jsonl'), header + '{"ev":"add","rmap":1}\n');
+writeFileSync(path.join(fx, 'not-utf8.jsonl'), Buffer.concat([Buffer.from(header), Buffer.from([0xff, 0xfe, 0x0a])]));
+writeFileSync(path.join(fx, 'u64max.jsonl'), header + [
+  `{"ev":"add","rmap":${U64_MAX},"spte":${U64_MAX}}`, `{"ev":"add","rmap":${U64_MAX},"spte":18446744073709551614}`,
+  `{"ev":"add","rmap":${U64_MAX},"spte":0}`, `{"ev":"add","rmap":0,"spte":1}`].join('\n') + '\n');
+writeFileSync(path.join(fx, 'unknown-remove.jsonl'), header + [
+  '{"ev":"add","rmap":5,"spte":1}', '{"ev":"add","rmap":5,"spte":2}', '{"ev":"remove","rmap":5,"spte":99}'].join('\n') + '\n');
+// 50 M adds to one rmap (100 MB binary).
+execFileSync(rmaplab, ['gen', 'alias', '--aliases', '50000000', '-o', path.join(fx, 'alias50m.rmap')], { stdio: 'ignore' });
+// A file over 2 GiB: a valid one-event trace without its end record, then 2048 one-MiB mark
+// events; the page must stream all of it and name the byte offset where the end record is missing.
+const big = path.join(fx, 'big2g.rmap');
+{
+  writeFileSync(path.join(fx, 'one.jsonl'), header + '{"ev":"add","rmap":1,"spte":2}\n');
+  execFileSync(rmaplab, ['convert', path.join(fx, 'one.jsonl'), path.join(fx, 'one.rmap')], { stdio: 'ignore' });
+  const one = readFileSync(path.join(fx, 'one.rmap'));
+  const start = one.subarray(0, one.length - 2); // drop OP_END + varint(1)
+  const mark = Buffer.alloc(4 + (1 << 20), 'a'.charCodeAt(0));
+  mark.set([6, 0x80, 0x80, 0x40], 0); // OP_MARK, varint(1 MiB)
+  const fd = openSync(big, 'w');
+  writeSync(fd, start);
+  for (let i = 0; i < 2048; i++) writeSync(fd, mark);
+  closeSync(fd);
+  var bigEnd = start.length + 2048 * mark.length; // eslint-disable-line no-var
 }
 
 const port = await freePort();
@@ -157,6 +189,54 @@ try {
   }
   check(await results(page).count() > 0, 'page still usable after bad files');
 
+  // The rest of the bad-input matrix.
+  const errorFor = async (file, want) => {
+    await page.setInputFiles('#file', path.join(fx, file));
+    await page.waitForFunction((w) => new RegExp(w).test(document.querySelector('.error')?.textContent || ''), want.source, { timeout: 60000 });
+    check(await results(page).count() > 0, `${file}: "${(await page.locator('.error').innerText()).slice(0, 100)}", previous results kept`);
+  };
+  await errorFor('long-line.jsonl', /line 2: line is longer than 1048576 bytes/);
+  await errorFor('bad-event.jsonl', /line 2: .*spte/);
+  await errorFor('not-utf8.jsonl', /line 2: not UTF-8/);
+  const rowEnds = async (p, file, tail, timeout = 60000) => {
+    await p.setInputFiles('#file', path.join(fx, file));
+    try {
+      await p.waitForFunction((t) => (document.querySelector('tr[data-config="14/head-insert"]')?.innerText || '').trimEnd().endsWith(t), tail, { timeout });
+    } catch (e) {
+      const row = await p.locator('tr[data-config="14/head-insert"]').innerText().catch(() => '');
+      const err = await p.locator('.error').innerText().catch(() => '');
+      throw new Error(`${file}: the 14/head-insert row never ended with ${JSON.stringify(tail)}: row ${JSON.stringify(row)}, error ${JSON.stringify(err)}`);
+    }
+    await waitIdle(p);
+  };
+  await rowEnds(page, 'u64max.jsonl', '\t2\t0\t0');
+  check(await page.locator(`#rmap-pick option[value="${U64_MAX}"]`).count() === 1, 'ids at u64::MAX: replayed, and the stepper offers rmap 18446744073709551615 exactly');
+  await page.selectOption('#rmap-pick', U64_MAX);
+  await page.waitForFunction(() => document.querySelector('#step')?.getAttribute('max') === '3', null, { timeout: 30000 });
+  check(true, 'stepper steps through the 3 adds of rmap u64::MAX');
+  await rowEnds(page, 'unknown-remove.jsonl', '\t1\t0\t1');
+  check(await page.locator('tr[data-config="14/head-insert"] td.warn').innerText() === '1', 'remove of an unknown spte: counted as 1 anomaly, marked');
+
+  // Big inputs, on a page comparing head-insert sizes only (tail-append walks the whole list on
+  // every add, as the kernel did, which makes 50 M adds minutes of work).
+  const big3 = await newPage({ width: 1280, height: 800 });
+  await big3.goto(base + '#n=2,14&era=head-insert');
+  await big3.waitForSelector('tr[data-config="2/head-insert"]', { timeout: 60000 });
+  await waitIdle(big3);
+  await big3.setInputFiles('#file', big);
+  await big3.waitForSelector('.progress progress', { timeout: 30000 });
+  await big3.click('.progress button');
+  await big3.waitForFunction(() => /cancelled/.test(document.querySelector('.progress')?.textContent || ''), null, { timeout: 10000 });
+  check(await results(big3).count() > 0, 'a 2 GiB upload shows progress and can be cancelled; previous results stay');
+  let t1 = Date.now();
+  await rowEnds(big3, 'alias50m.rmap', '\t1001\t49900\t0', 300000);
+  check(true, `50 M adds to one rmap: max rmap 1001 and 49900 recycles, as KVM's recycle rule gives (${Date.now() - t1} ms)`);
+  t1 = Date.now();
+  await big3.setInputFiles('#file', big);
+  await big3.waitForFunction((w) => new RegExp(w).test(document.querySelector('.error')?.textContent || ''), `truncated at byte offset ${bigEnd}`, { timeout: 300000 });
+  check(/\t1001\t49900\t0$/.test(await big3.locator('tr[data-config="14/head-insert"]').innerText()), `2 GiB upload streamed to its end (${Date.now() - t1} ms): "${(await big3.locator('.error').innerText()).slice(0, 110)}", previous results kept`);
+  await big3.screenshot({ path: path.join(out, 'big-upload.png') });
+
   // Narrow window.
   const narrow = await newPage({ width: 420, height: 800 });
   await narrow.goto(base);
@@ -166,6 +246,8 @@ try {
 } finally {
   await browser.close();
   server.kill();
+  rmSync(big, { force: true });
+  rmSync(path.join(fx, 'alias50m.rmap'), { force: true });
 }
 check(outside.length === 0, `no request left 127.0.0.1 ${outside.slice(0, 3).join(' ')}`);
 check(consoleErrors.length === 0, `no console errors ${consoleErrors.slice(0, 3).join(' | ')}`);

@@ -7,7 +7,7 @@ use crate::components::{
     tradeoff_chart::TradeoffChart,
 };
 use crate::protocol::{Request, Response};
-use crate::state::{recommend, to_csv, Action, AppState, Settings, Status};
+use crate::state::{recommend, to_csv, Action, AppState, Settings, Status, TraceSource};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -52,7 +52,16 @@ fn ensure_worker(
     let weak = Rc::downgrade(slot);
     let onmessage =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-            match crate::protocol::from_js::<Response>(ev.data()) {
+            let data = ev.data();
+            if let Ok(arr) = js_sys::Reflect::get(&data, &"exported".into())
+                .and_then(|v| v.dyn_into::<js_sys::Uint8Array>())
+            {
+                if let Err(e) = download_array("trace.rmap", "application/octet-stream", &arr) {
+                    d.dispatch(Action::Failed(e));
+                }
+                return;
+            }
+            match crate::protocol::from_js::<Response>(data) {
                 Ok(Response::Ready) => {
                     if let Some(slot) = weak.upgrade() {
                         if let Some(h) = slot.borrow_mut().as_mut() {
@@ -87,6 +96,8 @@ fn ensure_worker(
                     truncated,
                 }),
                 Ok(Response::Failed(e)) => d.dispatch(Action::Failed(e)),
+                // Exports arrive as a bare `Uint8Array` (handled above), never through serde.
+                Ok(Response::Exported(_)) => {}
                 Err(e) => d.dispatch(Action::Failed(format!(
                     "unreadable message from the worker: {e}"
                 ))),
@@ -102,13 +113,21 @@ fn ensure_worker(
     Ok(())
 }
 
-fn post(slot: &WorkerSlot, req: &Request, bytes: Option<&[u8]>) -> Result<(), String> {
+/// Send `req` to the worker, with the trace when it changed (bytes are copied, a `File` is only
+/// a handle: the worker reads it itself).
+fn post(slot: &WorkerSlot, req: &Request, trace: Option<&TraceSource>) -> Result<(), String> {
     let msg = js_sys::Object::new();
     let v = crate::protocol::to_js(req)?;
     js_sys::Reflect::set(&msg, &"req".into(), &v).map_err(|e| format!("{e:?}"))?;
-    if let Some(b) = bytes {
-        js_sys::Reflect::set(&msg, &"bytes".into(), &js_sys::Uint8Array::from(b))
-            .map_err(|e| format!("{e:?}"))?;
+    let attached = match trace {
+        Some(TraceSource::Bytes(b)) => {
+            Some(("bytes", JsValue::from(js_sys::Uint8Array::from(&b[..]))))
+        }
+        Some(TraceSource::File(f)) => Some(("file", JsValue::from((**f).clone()))),
+        None => None,
+    };
+    if let Some((key, value)) = attached {
+        js_sys::Reflect::set(&msg, &key.into(), &value).map_err(|e| format!("{e:?}"))?;
     }
     match slot.borrow_mut().as_mut() {
         Some(h) if h.ready => h.worker.post_message(&msg).map_err(|e| format!("{e:?}")),
@@ -125,8 +144,13 @@ fn post(slot: &WorkerSlot, req: &Request, bytes: Option<&[u8]>) -> Result<(), St
 
 /// Offer `bytes` as a download named `name`.
 pub fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
+    download_array(name, mime, &js_sys::Uint8Array::from(bytes))
+}
+
+/// Offer a JS byte array as a download named `name`.
+pub fn download_array(name: &str, mime: &str, bytes: &js_sys::Uint8Array) -> Result<(), String> {
     let arr = js_sys::Array::new();
-    arr.push(&js_sys::Uint8Array::from(bytes));
+    arr.push(bytes);
     let opts = web_sys::BlobPropertyBag::new();
     opts.set_type(mime);
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&arr, &opts)
@@ -171,7 +195,7 @@ pub fn app() -> Html {
                 }
                 let r = settings.configs().and_then(|configs| {
                     ensure_worker(&slot, &dispatch)?;
-                    dispatch.dispatch(Action::Progress(0, trace.len() as u64));
+                    dispatch.dispatch(Action::Progress(0, trace.len()));
                     post(&slot, &Request::Replay { configs }, Some(&trace))
                 });
                 if let Err(e) = r {
@@ -187,22 +211,19 @@ pub fn app() -> Html {
     };
     let on_file = {
         let d = dispatch.clone();
+        // The file is not read here: the worker reads it in slices, so any size works.
         Callback::from(move |f: web_sys::File| {
-            let d = d.clone();
             let name = f.name();
-            wasm_bindgen_futures::spawn_local(async move {
-                match wasm_bindgen_futures::JsFuture::from(f.array_buffer()).await {
-                    Ok(buf) => {
-                        let bytes = js_sys::Uint8Array::new(&buf).to_vec();
-                        if bytes.is_empty() {
-                            d.dispatch(Action::Failed(format!("{name}: the file is empty — choose an rmaplab trace or kvmmmu ftrace text")));
-                        } else {
-                            d.dispatch(Action::Load { name, bytes: Rc::new(bytes) });
-                        }
-                    }
-                    Err(e) => d.dispatch(Action::Failed(format!("{name}: the browser could not read the file ({e:?}); files over ~2 GB do not fit in browser memory — convert or cut it with the rmaplab CLI"))),
-                }
-            });
+            if f.size() == 0.0 {
+                d.dispatch(Action::Failed(format!(
+                    "{name}: the file is empty — choose an rmaplab trace or kvmmmu ftrace text"
+                )));
+            } else {
+                d.dispatch(Action::Load {
+                    name,
+                    source: TraceSource::File(Rc::new(f)),
+                });
+            }
         })
     };
     let on_cancel = {
@@ -289,19 +310,11 @@ pub fn app() -> Html {
             }
         })
     };
+    // The worker re-encodes the trace (it holds it) and answers with the bytes to download.
     let on_trace = {
-        let (t, d) = (state.trace.clone(), dispatch.clone());
+        let (slot, d) = (slot.clone(), dispatch.clone());
         Callback::from(move |_| {
-            let r = rmaplab_core::trace::decode_all(&t)
-                .map_err(|e| e.to_string())
-                .and_then(|(m, ev)| {
-                    download(
-                        "trace.rmap",
-                        "application/octet-stream",
-                        &rmaplab_core::trace::binary::encode_all(&m, &ev),
-                    )
-                });
-            if let Err(e) = r {
+            if let Err(e) = post(&slot, &Request::Export, None) {
                 d.dispatch(Action::Failed(e))
             }
         })

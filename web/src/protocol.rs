@@ -1,5 +1,7 @@
-//! Messages between the page and the replay worker (encoded with serde-wasm-bindgen; the trace
-//! bytes travel as a transferred `Uint8Array` beside the request).
+//! Messages between the page and the replay worker (encoded with serde-wasm-bindgen). The trace
+//! travels beside the request: the embedded default trace as a `Uint8Array` (`bytes`), a user's
+//! file as its `File` handle (`file`, which the worker reads in slices); an exported trace comes
+//! back as a transferred `Uint8Array` (`exported`).
 
 use rmaplab_core::replay::ReplaySummary;
 use rmaplab_core::{Event, ModelConfig};
@@ -20,6 +22,8 @@ pub enum Request {
         /// Most events returned.
         limit: usize,
     },
+    /// Re-encode the trace as rmaplab binary (for download).
+    Export,
 }
 
 /// An rmap worth stepping through.
@@ -65,6 +69,8 @@ pub enum Response {
         /// True when more events existed than the limit.
         truncated: bool,
     },
+    /// The trace as rmaplab binary (posted as a transferred `Uint8Array`, not through serde).
+    Exported(Vec<u8>),
     /// Something failed; the message says where and what to do.
     Failed(String),
 }

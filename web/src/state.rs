@@ -168,6 +168,43 @@ pub struct Focus {
     pub entries: usize,
 }
 
+/// Where the loaded trace's bytes are. A user's file stays a `File` handle: the worker reads it
+/// in slices, so its size is bounded by the disk, not by the page's memory.
+#[derive(Debug, Clone)]
+pub enum TraceSource {
+    /// Bytes in memory (the embedded default trace).
+    Bytes(Rc<Vec<u8>>),
+    /// A file the user chose or dropped.
+    File(Rc<web_sys::File>),
+}
+
+impl TraceSource {
+    /// Size in bytes (for progress).
+    pub fn len(&self) -> u64 {
+        match self {
+            TraceSource::Bytes(b) => b.len() as u64,
+            // A File's size is an exact integer below 2^53.
+            TraceSource::File(f) => f.size() as u64,
+        }
+    }
+
+    /// True when there is nothing to read.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Two sources are equal when they are the same object (files are compared by identity).
+impl PartialEq for TraceSource {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (TraceSource::Bytes(a), TraceSource::Bytes(b)) => Rc::ptr_eq(a, b),
+            (TraceSource::File(a), TraceSource::File(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
 /// Everything the page shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppState {
@@ -175,8 +212,8 @@ pub struct AppState {
     pub settings: Settings,
     /// The loaded trace's name.
     pub trace_name: String,
-    /// Its bytes.
-    pub trace: Rc<Vec<u8>>,
+    /// Where its bytes are.
+    pub trace: TraceSource,
     /// Bumped on every new trace (effects key on it).
     pub trace_gen: u32,
     /// Replay status.
@@ -199,7 +236,7 @@ impl AppState {
         AppState {
             settings: Settings::from_hash(hash),
             trace_name: DEFAULT_TRACE_NAME.into(),
-            trace: Rc::new(DEFAULT_TRACE.to_vec()),
+            trace: TraceSource::Bytes(Rc::new(DEFAULT_TRACE.to_vec())),
             trace_gen: 0,
             status: Status::Idle,
             summary: None,
@@ -220,8 +257,8 @@ pub enum Action {
     Load {
         /// File name.
         name: String,
-        /// Bytes.
-        bytes: Rc<Vec<u8>>,
+        /// Where its bytes are.
+        source: TraceSource,
     },
     /// Replay progress.
     Progress(u64, u64),
@@ -263,9 +300,9 @@ impl Reducible for AppState {
                 s.settings = settings;
                 s.error = None;
             }
-            Action::Load { name, bytes } => {
+            Action::Load { name, source } => {
                 s.trace_name = name;
-                s.trace = bytes;
+                s.trace = source;
                 s.trace_gen += 1;
                 s.focus = None;
                 s.error = None;

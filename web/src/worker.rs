@@ -1,74 +1,101 @@
 //! The replay worker's logic (pure, tested natively) and its web-worker glue.
+//!
+//! The worker reads the trace itself: the embedded default trace arrives as bytes, a user's file
+//! arrives as a `File` handle and is read in [`CHUNK`]-sized slices (`FileReaderSync`), so a
+//! multi-gigabyte upload never has to fit in memory — only the live rmap state does.
 
 use crate::protocol::{FocusEvent, LongRmap, Request, Response};
 use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
-use rmaplab_core::trace::{Encoding, TraceDecoder};
-use rmaplab_core::{EventKind, ModelConfig};
+use rmaplab_core::trace::binary::BinaryEncoder;
+use rmaplab_core::trace::{Encoding, TraceDecoder, TraceMeta};
+use rmaplab_core::{Event, EventKind, ModelConfig};
 use std::collections::HashMap;
+use std::io::Read;
 
-/// Bytes decoded between progress reports.
+/// Bytes read (and decoded) between progress reports.
 pub const CHUNK: usize = 1 << 20;
 /// Longest rmaps reported.
 pub const LONGEST: usize = 12;
 
-/// Decode and replay `bytes` (any encoding core reads), reporting progress per chunk.
+/// Stream `reader` through a decoder, calling `on_event` for each event (it returns `false` to
+/// stop early) and `progress` after each chunk. Returns the decoder, for its metadata and encoding.
+fn stream(
+    reader: &mut dyn Read,
+    total: u64,
+    progress: &mut dyn FnMut(u64, u64),
+    on_event: &mut dyn FnMut(&mut TraceDecoder, Event) -> Result<bool, String>,
+) -> Result<TraceDecoder, String> {
+    let mut dec = TraceDecoder::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        dec.push(&buf[..n]).map_err(|e| e.to_string())?;
+        while let Some(ev) = dec.next_event().map_err(|e| e.to_string())? {
+            if !on_event(&mut dec, ev)? {
+                return Ok(dec);
+            }
+        }
+        done += n as u64;
+        progress(done, total.max(done));
+    }
+    while let Some(ev) = dec.finish().map_err(|e| e.to_string())? {
+        if !on_event(&mut dec, ev)? {
+            break;
+        }
+    }
+    Ok(dec)
+}
+
+/// The decoder's metadata, or the error a trace without a header deserves.
+fn meta_of(dec: &mut TraceDecoder) -> Result<TraceMeta, String> {
+    dec.meta()
+        .map_err(|e| e.to_string())?
+        .cloned()
+        .ok_or_else(|| "the trace has no header".to_string())
+}
+
+/// Decode and replay the trace `reader` yields (any encoding core reads; `total` is its size for
+/// progress), reporting progress per chunk.
 pub fn replay(
-    bytes: &[u8],
+    reader: &mut dyn Read,
+    total: u64,
     configs: &[ModelConfig],
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(ReplaySummary, Vec<LongRmap>, String), String> {
-    let mut dec = TraceDecoder::new();
     let mut replayer: Option<Replayer> = None;
     // rmap -> (current size, peak, events, gfn)
     let mut sizes: HashMap<u64, (u64, u64, u64, Option<u64>)> = HashMap::new();
-    let total = bytes.len() as u64;
-    let mut feed = |dec: &mut TraceDecoder,
-                    at_end: bool,
-                    replayer: &mut Option<Replayer>|
-     -> Result<(), String> {
-        loop {
-            let ev = if at_end {
-                dec.finish()
-            } else {
-                dec.next_event()
-            }
-            .map_err(|e| e.to_string())?;
-            let Some(ev) = ev else { return Ok(()) };
-            if replayer.is_none() {
-                let meta = dec
-                    .meta()
-                    .map_err(|e| e.to_string())?
-                    .cloned()
-                    .ok_or("the trace has no header")?;
-                *replayer = Some(
-                    Replayer::new(meta, configs, ReplayOptions::default())
-                        .map_err(|e| e.to_string())?,
-                );
-            }
-            if let Some(r) = ev.rmap() {
-                let e = sizes.entry(r).or_insert((0, 0, 0, ev.ctx.gfn));
-                e.2 += 1;
-                match ev.kind {
-                    EventKind::Add { .. } => {
-                        e.0 += 1;
-                        e.1 = e.1.max(e.0);
-                    }
-                    EventKind::Remove { .. } => e.0 = e.0.saturating_sub(1),
-                    EventKind::Zap { .. } => e.0 = 0,
-                    _ => {}
+    let mut dec = stream(reader, total, progress, &mut |dec, ev| {
+        if replayer.is_none() {
+            replayer = Some(
+                Replayer::new(meta_of(dec)?, configs, ReplayOptions::default())
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        if let Some(r) = ev.rmap() {
+            let e = sizes.entry(r).or_insert((0, 0, 0, ev.ctx.gfn));
+            e.2 += 1;
+            match ev.kind {
+                EventKind::Add { .. } => {
+                    e.0 += 1;
+                    e.1 = e.1.max(e.0);
                 }
-            }
-            if let Some(r) = replayer.as_mut() {
-                r.feed(&ev).map_err(|e| e.to_string())?;
+                EventKind::Remove { .. } => e.0 = e.0.saturating_sub(1),
+                EventKind::Zap { .. } => e.0 = 0,
+                _ => {}
             }
         }
-    };
-    for (i, chunk) in bytes.chunks(CHUNK).enumerate() {
-        dec.push(chunk).map_err(|e| e.to_string())?;
-        feed(&mut dec, false, &mut replayer)?;
-        progress(((i + 1) * CHUNK).min(bytes.len()) as u64, total);
-    }
-    feed(&mut dec, true, &mut replayer)?;
+        if let Some(r) = replayer.as_mut() {
+            r.feed(&ev).map_err(|e| e.to_string())?;
+        }
+        Ok(true)
+    })?;
     let encoding = match dec.encoding() {
         Some(Encoding::Binary) => "rmaplab binary",
         Some(Encoding::Jsonl) => "JSON Lines",
@@ -77,14 +104,8 @@ pub fn replay(
     };
     let r = match replayer {
         Some(r) => r,
-        None => {
-            let meta = dec
-                .meta()
-                .map_err(|e| e.to_string())?
-                .cloned()
-                .ok_or("the trace has no header")?;
-            Replayer::new(meta, configs, ReplayOptions::default()).map_err(|e| e.to_string())?
-        }
+        None => Replayer::new(meta_of(&mut dec)?, configs, ReplayOptions::default())
+            .map_err(|e| e.to_string())?,
     };
     let mut longest: Vec<LongRmap> = sizes
         .into_iter()
@@ -100,29 +121,58 @@ pub fn replay(
     Ok((r.finish(), longest, encoding.to_string()))
 }
 
-/// The events of `rmap`, at most `limit`.
-pub fn focus(bytes: &[u8], rmap: u64, limit: usize) -> Result<(Vec<FocusEvent>, bool), String> {
-    let (_, events) = rmaplab_core::trace::decode_all(bytes).map_err(|e| e.to_string())?;
+/// The events of `rmap`, at most `limit` (streamed: stops reading once the limit is passed).
+pub fn focus(
+    reader: &mut dyn Read,
+    rmap: u64,
+    limit: usize,
+) -> Result<(Vec<FocusEvent>, bool), String> {
     let mut out = Vec::new();
     let mut truncated = false;
-    for e in &events {
-        if let Some(f) = FocusEvent::of(e, rmap) {
+    stream(reader, 0, &mut |_, _| {}, &mut |_, ev| {
+        if let Some(f) = FocusEvent::of(&ev, rmap) {
             if out.len() == limit {
                 truncated = true;
-                break;
+                return Ok(false);
             }
             out.push(f);
         }
-    }
+        Ok(true)
+    })?;
     Ok((out, truncated))
 }
 
-/// Handle one request against the worker's current trace.
-pub fn handle(req: Request, bytes: &[u8], post: &mut dyn FnMut(Response)) {
+/// The trace re-encoded as rmaplab binary (streamed decode; the output is built in memory).
+pub fn export_binary(reader: &mut dyn Read) -> Result<Vec<u8>, String> {
+    let mut enc = BinaryEncoder::new();
+    let mut out = Vec::new();
+    let mut started = false;
+    let mut dec = stream(reader, 0, &mut |_, _| {}, &mut |dec, ev| {
+        if !started {
+            enc.header(&meta_of(dec)?, &mut out);
+            started = true;
+        }
+        enc.event(&ev, &mut out);
+        Ok(true)
+    })?;
+    if !started {
+        enc.header(&meta_of(&mut dec)?, &mut out);
+    }
+    enc.finish(&mut out);
+    Ok(out)
+}
+
+/// Handle one request against the worker's current trace (`open` yields a fresh reader of it).
+pub fn handle<'a>(
+    req: Request,
+    total: u64,
+    open: &mut dyn FnMut() -> Box<dyn Read + 'a>,
+    post: &mut dyn FnMut(Response),
+) {
     match req {
         Request::Replay { configs } => {
             let mut progress = |done, total| post(Response::Progress { done, total });
-            let r = replay(bytes, &configs, &mut progress);
+            let r = replay(&mut open(), total, &configs, &mut progress);
             post(match r {
                 Ok((summary, longest, encoding)) => Response::Done {
                     summary: Box::new(summary),
@@ -132,7 +182,7 @@ pub fn handle(req: Request, bytes: &[u8], post: &mut dyn FnMut(Response)) {
                 Err(e) => Response::Failed(e),
             });
         }
-        Request::Focus { rmap, limit } => post(match focus(bytes, rmap, limit) {
+        Request::Focus { rmap, limit } => post(match focus(&mut open(), rmap, limit) {
             Ok((events, truncated)) => Response::Focused {
                 rmap,
                 events,
@@ -140,50 +190,177 @@ pub fn handle(req: Request, bytes: &[u8], post: &mut dyn FnMut(Response)) {
             },
             Err(e) => Response::Failed(e),
         }),
+        Request::Export => post(match export_binary(&mut open()) {
+            Ok(bytes) => Response::Exported(bytes),
+            Err(e) => Response::Failed(format!("cannot export the trace: {e}")),
+        }),
+    }
+}
+
+/// The worker's side of the page: where its trace comes from and how it reads it (wasm only).
+#[cfg(target_arch = "wasm32")]
+mod glue {
+    use super::handle;
+    use crate::protocol::{Request, Response};
+    use std::cell::RefCell;
+    use std::io::Read;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
+
+    /// The trace the worker holds.
+    enum Source {
+        /// Bytes sent by the page (the embedded default trace).
+        Bytes(Vec<u8>),
+        /// A file the user chose, read slice by slice.
+        File(web_sys::File),
+    }
+
+    /// Reads a `File` in slices with `FileReaderSync` (available in dedicated workers only).
+    struct FileSliceReader<'a> {
+        file: &'a web_sys::File,
+        reader: web_sys::FileReaderSync,
+        pos: u64,
+        size: u64,
+    }
+
+    impl Read for FileSliceReader<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos >= self.size || buf.is_empty() {
+                return Ok(0);
+            }
+            let end = self.pos.saturating_add(buf.len() as u64).min(self.size);
+            let failed = |pos: u64, e: JsValue| {
+                std::io::Error::other(format!(
+                    "the browser could not read {} at byte offset {pos} ({e:?}); if the file changed or sits on removable storage, choose it again",
+                    self.file.name()
+                ))
+            };
+            // Byte offsets of files up to 2^53 are exact as f64.
+            let blob = self
+                .file
+                .slice_with_f64_and_f64(self.pos as f64, end as f64)
+                .map_err(|e| failed(self.pos, e))?;
+            let buffer = self
+                .reader
+                .read_as_array_buffer(&blob)
+                .map_err(|e| failed(self.pos, e))?;
+            let arr = js_sys::Uint8Array::new(&buffer);
+            let n = (arr.length() as usize).min(buf.len());
+            if n == 0 {
+                return Err(failed(
+                    self.pos,
+                    JsValue::from_str("the file is shorter than it was"),
+                ));
+            }
+            arr.subarray(0, n as u32).copy_to(&mut buf[..n]);
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+
+    /// A reader that fails at once (when the browser offers no `FileReaderSync`).
+    struct Failing(String);
+
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other(self.0.clone()))
+        }
+    }
+
+    impl Source {
+        fn size(&self) -> u64 {
+            match self {
+                Source::Bytes(b) => b.len() as u64,
+                Source::File(f) => f.size() as u64,
+            }
+        }
+
+        fn open(&self) -> Box<dyn Read + '_> {
+            match self {
+                Source::Bytes(b) => Box::new(&b[..]),
+                Source::File(file) => match web_sys::FileReaderSync::new() {
+                    Ok(reader) => Box::new(FileSliceReader {
+                        file,
+                        reader,
+                        pos: 0,
+                        size: file.size() as u64,
+                    }),
+                    Err(e) => Box::new(Failing(format!(
+                        "this browser cannot read files in a worker (FileReaderSync: {e:?})"
+                    ))),
+                },
+            }
+        }
+    }
+
+    /// Post one response; an export travels as a transferred `Uint8Array`, not as a JS array.
+    fn post(scope: &web_sys::DedicatedWorkerGlobalScope, r: Response) {
+        let sent = match r {
+            Response::Exported(bytes) => {
+                let msg = js_sys::Object::new();
+                let arr = js_sys::Uint8Array::from(&bytes[..]);
+                js_sys::Reflect::set(&msg, &"exported".into(), &arr).and_then(|_| {
+                    scope.post_message_with_transfer(&msg, &js_sys::Array::of1(&arr.buffer()))
+                })
+            }
+            other => match crate::protocol::to_js(&other) {
+                Ok(v) => scope.post_message(&v),
+                Err(e) => crate::protocol::to_js(&Response::Failed(format!(
+                    "the worker could not encode its answer: {e}"
+                )))
+                .map_err(|e| JsValue::from_str(&e))
+                .and_then(|v| scope.post_message(&v)),
+            },
+        };
+        if let Err(e) = sent {
+            web_sys::console::warn_1(&e);
+        }
+    }
+
+    /// Install the message handler and say so.
+    pub fn run() {
+        thread_local! {
+            static TRACE: RefCell<Source> = const { RefCell::new(Source::Bytes(Vec::new())) };
+        }
+        let Ok(scope) = js_sys::global().dyn_into::<web_sys::DedicatedWorkerGlobalScope>() else {
+            return;
+        };
+        let reply = scope.clone();
+        let onmessage =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                let data = ev.data();
+                if let Ok(b) = js_sys::Reflect::get(&data, &"bytes".into()) {
+                    if let Some(arr) = b.dyn_ref::<js_sys::Uint8Array>() {
+                        TRACE.with(|t| *t.borrow_mut() = Source::Bytes(arr.to_vec()));
+                    }
+                }
+                if let Ok(f) = js_sys::Reflect::get(&data, &"file".into()) {
+                    if let Ok(file) = f.dyn_into::<web_sys::File>() {
+                        TRACE.with(|t| *t.borrow_mut() = Source::File(file));
+                    }
+                }
+                let req = js_sys::Reflect::get(&data, &"req".into())
+                    .map_err(|_| "no request".to_string())
+                    .and_then(crate::protocol::from_js::<Request>);
+                let mut send = |r: Response| post(&reply, r);
+                match req {
+                    Ok(req) => TRACE.with(|t| {
+                        let src = t.borrow();
+                        handle(req, src.size(), &mut || src.open(), &mut send)
+                    }),
+                    Err(e) => send(Response::Failed(format!("bad request to the worker: {e}"))),
+                }
+            });
+        scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        onmessage.forget();
+        post(&scope, Response::Ready);
     }
 }
 
 /// Install the worker's message handler (wasm only).
 #[cfg(target_arch = "wasm32")]
 pub fn run_worker() {
-    use std::cell::RefCell;
-    use wasm_bindgen::prelude::*;
-    use wasm_bindgen::JsCast;
-    thread_local! {
-        static TRACE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    }
-    let Ok(scope) = js_sys::global().dyn_into::<web_sys::DedicatedWorkerGlobalScope>() else {
-        return;
-    };
-    let reply = scope.clone();
-    let onmessage =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-            let data = ev.data();
-            let mut post = |r: Response| {
-                if let Ok(v) = serde_wasm_bindgen::to_value(&r) {
-                    let _ = reply.post_message(&v);
-                }
-            };
-            if let Ok(b) = js_sys::Reflect::get(&data, &JsValue::from_str("bytes")) {
-                if let Some(arr) = b.dyn_ref::<js_sys::Uint8Array>() {
-                    TRACE.with(|t| *t.borrow_mut() = arr.to_vec());
-                }
-            }
-            let req = js_sys::Reflect::get(&data, &JsValue::from_str("req"))
-                .map_err(|_| "no request".to_string())
-                .and_then(|v| {
-                    serde_wasm_bindgen::from_value::<Request>(v).map_err(|e| e.to_string())
-                });
-            match req {
-                Ok(req) => TRACE.with(|t| handle(req, &t.borrow(), &mut post)),
-                Err(e) => post(Response::Failed(format!("bad request to the worker: {e}"))),
-            }
-        });
-    scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-    onmessage.forget();
-    if let Ok(v) = crate::protocol::to_js(&Response::Ready) {
-        let _ = scope.post_message(&v);
-    }
+    glue::run();
 }
 
 /// Native builds have no worker.
@@ -206,15 +383,86 @@ mod tests {
         let o = GenOptions::default();
         let bytes = encode_all(&meta_for(&w, &o, "t"), &generate_vec(&w, &o));
         let mut calls = 0;
-        let (s, longest, enc) =
-            replay(&bytes, &[ModelConfig::kvm_today()], &mut |_, _| calls += 1).unwrap();
+        let (s, longest, enc) = replay(
+            &mut &bytes[..],
+            bytes.len() as u64,
+            &[ModelConfig::kvm_today()],
+            &mut |_, _| calls += 1,
+        )
+        .unwrap();
         assert!(calls >= 1);
         assert_eq!(enc, "rmaplab binary");
         assert_eq!(s.configs[0].max_rmap_size, 5);
         assert_eq!(longest[0].peak, 6);
-        let (ev, truncated) = focus(&bytes, longest[0].rmap, 3).unwrap();
+        let (ev, truncated) = focus(&mut &bytes[..], longest[0].rmap, 3).unwrap();
         assert_eq!(ev.len(), 3);
         assert!(truncated);
+        let (all, truncated) = focus(&mut &bytes[..], longest[0].rmap, 1000).unwrap();
+        assert_eq!(all.len() as u64, longest[0].events);
+        assert!(!truncated);
+    }
+
+    /// Yields its bytes a few at a time, then fails: chunk boundaries fall everywhere and a read
+    /// error reaches the page as a message.
+    struct Dribble<'a> {
+        bytes: &'a [u8],
+        step: usize,
+        fail_at: Option<usize>,
+    }
+
+    impl std::io::Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if let Some(at) = self.fail_at {
+                if at == 0 {
+                    return Err(std::io::Error::other("the browser could not read the file"));
+                }
+                self.fail_at = Some(at - 1);
+            }
+            let n = self.step.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streamed_reads_export_and_read_errors() {
+        let w = Workload::Churn {
+            cycles: 6,
+            batch: 50,
+            gfns: 40,
+            spaces: 4,
+        };
+        let o = GenOptions::default();
+        let bytes = encode_all(&meta_for(&w, &o, "t"), &generate_vec(&w, &o));
+        let cfg = [ModelConfig::kvm_today()];
+        let whole = replay(&mut &bytes[..], 0, &cfg, &mut |_, _| {}).unwrap();
+        let mut dribble = Dribble {
+            bytes: &bytes,
+            step: 7,
+            fail_at: None,
+        };
+        let parts = replay(&mut dribble, 0, &cfg, &mut |_, _| {}).unwrap();
+        assert_eq!(whole.0.configs, parts.0.configs);
+        // Export from JSON Lines gives the same events as the binary trace.
+        let (meta, events) = rmaplab_core::trace::decode_all(&bytes).unwrap();
+        let mut jsonl = Vec::new();
+        rmaplab_core::trace::jsonl::write_header(&meta, &mut jsonl);
+        for ev in &events {
+            rmaplab_core::trace::jsonl::write_event(ev, &mut jsonl);
+        }
+        let exported = export_binary(&mut &jsonl[..]).unwrap();
+        assert_eq!(
+            rmaplab_core::trace::decode_all(&exported).unwrap().1,
+            events
+        );
+        let mut failing = Dribble {
+            bytes: &bytes,
+            step: 7,
+            fail_at: Some(3),
+        };
+        let err = replay(&mut failing, 0, &cfg, &mut |_, _| {}).unwrap_err();
+        assert!(err.contains("could not read"), "{err}");
     }
 
     #[test]
@@ -224,7 +472,8 @@ mod tests {
             Request::Replay {
                 configs: vec![ModelConfig::kvm_today()],
             },
-            b"\x00\x01garbage",
+            9,
+            &mut || Box::new(&b"\x00\x01garbage"[..]),
             &mut |r| out.push(r),
         );
         assert!(
