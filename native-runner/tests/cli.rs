@@ -57,25 +57,44 @@ fn sizes_prints_the_seeds_numbers() {
     assert!(table.contains("5120") && table.contains("1280"), "{table}");
 }
 
-#[test]
-fn alias_1002_replays_to_kvms_numbers_in_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("alias.rmap");
-    ok(&["gen", "alias", "--aliases", "1002", "-o", s(&trace)]);
+/// `rmaplab gen alias --aliases N`, then `rmaplab replay --format json` of it through the given
+/// sizes and eras: the rows, and the trace (written into `dir`).
+fn alias_replay_rows(
+    dir: &Path,
+    aliases: u64,
+    entries: &str,
+    eras: &str,
+) -> (Vec<serde_json::Value>, std::path::PathBuf) {
+    let trace = dir.join("alias.rmap");
+    ok(&[
+        "gen",
+        "alias",
+        "--aliases",
+        &aliases.to_string(),
+        "-o",
+        s(&trace),
+    ]);
     let out = ok(&[
         "replay",
         s(&trace),
         "--entries",
-        "2,3,4,8,14",
+        entries,
         "--era",
-        "tail-append,head-insert",
+        eras,
         "--format",
         "json",
     ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let rows = v.as_array().unwrap();
+    (v.as_array().unwrap().clone(), trace)
+}
+
+#[test]
+fn alias_1002_replays_to_kvms_numbers_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, trace) =
+        alias_replay_rows(dir.path(), 1002, "2,3,4,8,14", "tail-append,head-insert");
     assert_eq!(rows.len(), 10);
-    for r in rows {
+    for r in &rows {
         for key in [
             "entries",
             "era",
@@ -272,20 +291,9 @@ fn a_10_mb_jsonl_line_is_refused_with_its_line_number() {
 #[test]
 fn many_adds_to_one_rmap_stay_bounded_by_the_recycle_rule() {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("one.rmap");
-    ok(&["gen", "alias", "--aliases", "200000", "-o", s(&p)]);
-    let out = ok(&[
-        "replay",
-        s(&p),
-        "--entries",
-        "2,14",
-        "--era",
-        "tail-append,head-insert",
-        "--format",
-        "json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    for r in v.as_array().unwrap() {
+    let (rows, _) = alias_replay_rows(dir.path(), 200_000, "2,14", "tail-append,head-insert");
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
         assert_eq!(r["max_rmap_size"], 1001);
         assert_eq!(r["recycles"], 200000 / 1002);
         assert!(
@@ -313,25 +321,12 @@ fn children_max_rss_kib() -> i64 {
 /// list on every add, exactly as the kernel did, which the 200 000-add test above covers.
 #[test]
 fn fifty_million_adds_to_one_rmap_stream_in_bounded_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("alias50m.rmap");
     let adds: u64 = 50_000_000;
-    ok(&["gen", "alias", "--aliases", &adds.to_string(), "-o", s(&p)]);
-    let trace_bytes = std::fs::metadata(&p).unwrap().len();
-    let out = ok(&[
-        "replay",
-        s(&p),
-        "--entries",
-        "2,14",
-        "--era",
-        "head-insert",
-        "--format",
-        "json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let rows = v.as_array().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, trace) = alias_replay_rows(dir.path(), adds, "2,14", "head-insert");
+    let trace_bytes = std::fs::metadata(&trace).unwrap().len();
     assert_eq!(rows.len(), 2);
-    for r in rows {
+    for r in &rows {
         assert_eq!(r["max_rmap_size"], 1001);
         assert_eq!(r["recycles"], adds / 1002);
         assert!(r["peak_descs"].as_u64().unwrap() <= 501);
