@@ -235,6 +235,8 @@ try {
   await big3.setInputFiles('#file', big);
   await big3.waitForFunction((w) => new RegExp(w).test(document.querySelector('.error')?.textContent || ''), `truncated at byte offset ${bigEnd}`, { timeout: 300000 });
   check(/\t1001\t49900\t0$/.test(await big3.locator('tr[data-config="14/head-insert"]').innerText()), `2 GiB upload streamed to its end (${Date.now() - t1} ms): "${(await big3.locator('.error').innerText()).slice(0, 110)}", previous results kept`);
+  check(/^big2g\.rmap: /.test(await big3.locator('.error').innerText()) && /alias50m\.rmap/.test(await big3.locator('.trace-name').innerText()),
+    'the error names the failed file; the trace name goes back to the one whose results are shown');
   await big3.screenshot({ path: path.join(out, 'big-upload.png') });
 
   // Narrow window.

@@ -235,8 +235,9 @@ pub fn app() -> Html {
             d.dispatch(Action::Cancel);
         })
     };
+    // Every request names the trace: after a failed load the worker may still hold that file.
     let on_pick = {
-        let (slot, d) = (slot.clone(), dispatch.clone());
+        let (slot, d, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
         Callback::from(move |rmap: u64| {
             if let Err(e) = post(
                 &slot,
@@ -244,7 +245,7 @@ pub fn app() -> Html {
                     rmap,
                     limit: FOCUS_LIMIT,
                 },
-                None,
+                Some(&trace),
             ) {
                 d.dispatch(Action::Failed(e));
             }
@@ -312,9 +313,9 @@ pub fn app() -> Html {
     };
     // The worker re-encodes the trace (it holds it) and answers with the bytes to download.
     let on_trace = {
-        let (slot, d) = (slot.clone(), dispatch.clone());
+        let (slot, d, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
         Callback::from(move |_| {
-            if let Err(e) = post(&slot, &Request::Export, None) {
+            if let Err(e) = post(&slot, &Request::Export, Some(&trace)) {
                 d.dispatch(Action::Failed(e))
             }
         })

@@ -205,6 +205,17 @@ impl PartialEq for TraceSource {
     }
 }
 
+/// The trace whose results are on screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown {
+    /// Its name.
+    pub name: String,
+    /// Where its bytes are.
+    pub source: TraceSource,
+    /// Its encoding.
+    pub encoding: String,
+}
+
 /// Everything the page shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppState {
@@ -228,6 +239,25 @@ pub struct AppState {
     pub error: Option<String>,
     /// The rmap being stepped through.
     pub focus: Option<Focus>,
+    /// The last trace that replayed; a newly loaded trace that fails or is cancelled gives way
+    /// to it again, so the name, the results and later settings changes all refer to one trace.
+    pub shown: Option<Shown>,
+}
+
+impl AppState {
+    /// A newly loaded trace failed or was cancelled: go back to the one whose results are shown
+    /// (without a new replay). Returns true if there was such a trace to go back to.
+    fn back_to_shown(&mut self) -> bool {
+        match self.shown.clone() {
+            Some(g) if g.source != self.trace => {
+                self.trace_name = g.name;
+                self.trace = g.source;
+                self.encoding = g.encoding;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl AppState {
@@ -244,6 +274,7 @@ impl AppState {
             longest: Vec::new(),
             error: None,
             focus: None,
+            shown: None,
         }
     }
 }
@@ -306,6 +337,7 @@ impl Reducible for AppState {
                 s.trace_gen += 1;
                 s.focus = None;
                 s.error = None;
+                s.encoding = String::new();
             }
             Action::Progress(done, total) => s.status = Status::Running(done, total),
             Action::Done {
@@ -315,6 +347,11 @@ impl Reducible for AppState {
             } => {
                 s.summary = Some(summary);
                 s.longest = longest;
+                s.shown = Some(Shown {
+                    name: s.trace_name.clone(),
+                    source: s.trace.clone(),
+                    encoding: encoding.clone(),
+                });
                 s.encoding = encoding;
                 s.status = Status::Idle;
                 s.error = None;
@@ -344,9 +381,17 @@ impl Reducible for AppState {
                     f.entries = n.clamp(2, 64);
                 }
             }
-            Action::Cancel => s.status = Status::Cancelled,
+            Action::Cancel => {
+                s.back_to_shown();
+                s.status = Status::Cancelled;
+            }
             Action::Failed(e) => {
-                s.error = Some(e);
+                let name = s.trace_name.clone();
+                s.error = Some(if s.back_to_shown() {
+                    format!("{name}: {e}")
+                } else {
+                    e
+                });
                 s.status = Status::Idle;
             }
         }

@@ -9,7 +9,7 @@ use rmaplab_core::ModelConfig;
 use rmaplab_web::components::results_table::{ResultsTable, ResultsTableProps};
 use rmaplab_web::components::stepper::snapshot_at;
 use rmaplab_web::protocol::FocusEvent;
-use rmaplab_web::state::{Action, AppState, Settings};
+use rmaplab_web::state::{Action, AppState, Settings, TraceSource};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -50,6 +50,29 @@ fn reducer_loads_replays_and_reports_errors() {
     assert!(s.summary.is_some(), "an error keeps the previous results");
     let s = s.reduce(Action::Settings(Settings::default()));
     assert!(s.error.is_none());
+    // A new trace that fails gives way to the one whose results are shown, naming itself.
+    let shown = s.trace.clone();
+    let gen = s.trace_gen;
+    let s = s.reduce(Action::Load {
+        name: "broken.rmap".into(),
+        source: TraceSource::Bytes(Rc::new(b"junk".to_vec())),
+    });
+    assert_eq!(s.trace_gen, gen + 1);
+    assert_eq!(s.encoding, "", "no stale encoding beside the new name");
+    let s = s.reduce(Action::Failed("wrong magic".into()));
+    assert_eq!(s.error.as_deref(), Some("broken.rmap: wrong magic"));
+    assert_eq!(s.trace, shown);
+    assert_eq!(s.trace_name, rmaplab_web::state::DEFAULT_TRACE_NAME);
+    assert_eq!(s.encoding, "rmaplab binary");
+    assert_eq!(s.trace_gen, gen + 1, "going back does not replay again");
+    // Likewise a cancelled load.
+    let s = s.reduce(Action::Load {
+        name: "huge.rmap".into(),
+        source: TraceSource::Bytes(Rc::new(vec![0; 8])),
+    });
+    let s = s.reduce(Action::Cancel);
+    assert_eq!(s.trace, shown);
+    assert_eq!(s.status, rmaplab_web::state::Status::Cancelled);
 }
 
 #[wasm_bindgen_test]

@@ -52,7 +52,7 @@ pub fn loader(p: &LoaderProps) -> Html {
             }
         }
         Status::Cancelled => {
-            html! { <span class="progress" role="status">{"cancelled — change a setting or load a trace to run again"}</span> }
+            html! { <span class="progress" role="status">{"cancelled — the results below are from the last finished replay; change a setting or load a trace to run again"}</span> }
         }
         Status::Idle => html! {},
     };
