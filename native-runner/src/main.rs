@@ -697,11 +697,11 @@ fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
         .map(|(n, v)| format!("{n}={v}"))
         .collect();
     if !interesting.is_empty() {
-        eprintln!("KVM stats after the last phase: {}", interesting.join(" "));
+        eprintln!("KVM stats at the end: {}", interesting.join(" "));
     }
     let s = collect::validate(&c.meta, &c.events)?;
     if s.stat_checks.is_empty() {
-        outln!("no KVM counters in this trace (attach mode cannot read another process's VM stats); {} anomalies in the replay", s.configs.first().map_or(0, |c| c.anomalies));
+        outln!("no KVM counters to check in this trace (attach mode records KVM's stats at the start and end as marks: a trace that starts mid-run cannot reproduce absolute counters); {} anomalies in the replay", s.configs.first().map_or(0, |c| c.anomalies));
         return Ok(ExitCode::SUCCESS);
     }
     let bad = s.stat_checks.iter().filter(|c| !c.matches).count();

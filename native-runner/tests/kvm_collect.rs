@@ -226,6 +226,22 @@ fn real_kvm_attach_records_another_vmm() {
     let vm_out = dir.path().join("vm.rmap");
     let mut vm = spawn_long_collector(&vm_out);
     assert!(wait_for_instance(vm.id(), Duration::from_secs(30)));
+    // The VM exists once the process holds a kvm-vm fd.
+    let has_vm = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten().any(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|l| l.to_string_lossy() == "anon_inode:kvm-vm")
+                })
+            })
+            .unwrap_or(false)
+    };
+    let t0 = std::time::Instant::now();
+    while !has_vm(vm.id()) && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(has_vm(vm.id()), "the second rmaplab never created its VM");
     let out = dir.path().join("attach.rmap");
     let pid = vm.id().to_string();
     let o = run(&[
@@ -269,5 +285,25 @@ fn real_kvm_attach_records_another_vmm() {
         text.lines().next().unwrap().contains("attach mode"),
         "metadata must say removals are partial"
     );
+    // KVM's stats of the other process's VM, read through pidfd_getfd, start the trace as a
+    // mark (never as `stat` events: a mid-run trace cannot reproduce absolute counters).
+    let first_event: serde_json::Value =
+        serde_json::from_str(text.lines().nth(1).expect("an event")).unwrap();
+    let label = first_event["label"].as_str().unwrap_or_default();
+    assert!(
+        label.starts_with("KVM stats of VM fd ")
+            && label.contains(" at attach: ")
+            && label.contains("pages_4k="),
+        "first event: {first_event}"
+    );
+    let last_event: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("an event")).unwrap();
+    assert!(
+        last_event["label"]
+            .as_str()
+            .is_some_and(|l| l.contains(" at the end: ") && l.contains("max_mmu_rmap_size=")),
+        "last event: {last_event}"
+    );
+    assert!(!text.contains("\"ev\":\"stat\""));
     assert!(leftover_instances().is_empty());
 }

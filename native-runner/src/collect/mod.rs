@@ -4,6 +4,7 @@
 //! size and era reproduces them.
 
 pub mod guest;
+pub mod peer;
 pub mod plan;
 pub mod ringbuf;
 pub mod stats;
@@ -687,6 +688,30 @@ pub fn attach(
     preflight()?;
     let mut tids = threads_of(pid)
         .map_err(|e| CollectError::Reader(format!("process {pid}: {e} (is it running?)")))?;
+    let stats_at = |when: &str| -> Vec<(i32, peer::Stats)> {
+        match peer::vm_stats(pid) {
+            Ok(v) if v.is_empty() => {
+                progress(&format!(
+                    "no KVM stats {when}: process {pid} holds no VM stats fd (KVM answers VM ioctls only to the VM's creator, so rmaplab can read only stats fds the VMM opened itself with KVM_GET_STATS_FD)"
+                ));
+                v
+            }
+            Ok(v) => {
+                for (fd, values) in &v {
+                    progress(&format!(
+                        "KVM stats of VM fd {fd} {when}: {}",
+                        peer::summary(values)
+                    ));
+                }
+                v
+            }
+            Err(e) => {
+                progress(&format!("no KVM stats {when}: {e}"));
+                Vec::new()
+            }
+        }
+    };
+    let start_stats = stats_at("at attach");
     let instance = tracefs::Instance::create(buffer_kb)?;
     let reader = if text_pipe {
         spawn_text_reader(instance.pipe()?, Arc::default(), raw)
@@ -722,10 +747,31 @@ pub fn attach(
         return Err(CollectError::Interrupted);
     }
     end?;
-    let (events, import) = joined.map_err(CollectError::Reader)?;
+    let (recorded, import) = joined.map_err(CollectError::Reader)?;
     if import.lost_events > 0 {
         return Err(CollectError::Lost(import.lost_events));
     }
+    let end_stats = if alive() {
+        stats_at("at the end")
+    } else {
+        progress(&format!("process {pid} exited: no KVM stats at the end"));
+        Vec::new()
+    };
+    // KVM's counters go in as marks, not `stat` events: the trace starts mid-run, so the model
+    // cannot be expected to reproduce absolute counters, and a replay must not claim it should.
+    let mark = |when: &str, (fd, values): &(i32, peer::Stats)| {
+        Event::new(EventKind::Mark {
+            label: format!("KVM stats of VM fd {fd} {when}: {}", peer::summary(values)),
+        })
+    };
+    let mut events = Vec::with_capacity(recorded.len() + start_stats.len() + end_stats.len());
+    events.extend(start_stats.iter().map(|v| mark("at attach", v)));
+    events.extend(recorded);
+    events.extend(end_stats.iter().map(|v| mark("at the end", v)));
+    let final_stats = match end_stats.as_slice() {
+        [(_, values)] => values.clone(),
+        _ => Vec::new(),
+    };
     let mut meta = FtraceImporter::default().meta("kvmmmu tracefs (rmaplab collect --pid)");
     meta.anonymised = Some(!raw);
     meta.kernel = kernel_release();
@@ -735,13 +781,13 @@ pub fn attach(
     meta.tool = Some(concat!("rmaplab ", env!("CARGO_PKG_VERSION"), " collect --pid").into());
     meta.fault_events = Some(true);
     meta.kvm = meta.kernel.as_deref().and_then(kvm_params_for);
-    meta.inferred.push("attach mode: adds are exact; removals are known only at shadow-page granularity (zapped shadow pages) and from re-faults — removals by the guest's own page-table writes before the end are not seen; the trace starts mid-run, so removals of SPTEs added before it are skipped; KVM's stats are not recorded".into());
+    meta.inferred.push("attach mode: adds are exact; removals are known only at shadow-page granularity (zapped shadow pages) and from re-faults — removals by the guest's own page-table writes before the end are not seen; the trace starts mid-run, so removals of SPTEs added before it are skipped; KVM's stats of the process's VMs at the start and the end (from the VMM's own KVM_GET_STATS_FD fds, duplicated with pidfd_getfd, when it holds any) are recorded as marks, not as stat events, because a trace that starts mid-run cannot reproduce absolute counters".into());
     Ok(Collected {
         meta,
         events,
         import,
         guest_seconds: seconds,
-        final_stats: Vec::new(),
+        final_stats,
     })
 }
 
