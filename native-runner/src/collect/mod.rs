@@ -392,6 +392,11 @@ impl Reader {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        if abort() {
+            // Interrupted or failed: the caller reports why and writes nothing, so merging and
+            // importing what was read would only delay the exit (and the instance's removal).
+            return Err("recording stopped before the end marker".into());
+        }
         match self {
             Reader::Text { handle, .. } => handle
                 .join()
