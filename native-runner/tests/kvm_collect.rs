@@ -226,27 +226,32 @@ fn real_kvm_attach_records_another_vmm() {
     let vm_out = dir.path().join("vm.rmap");
     let mut vm = spawn_long_collector(&vm_out);
     assert!(wait_for_instance(vm.id(), Duration::from_secs(30)));
-    // The VM exists once the process holds a kvm-vm fd.
-    let has_vm = |pid: u32| {
+    // Attach once the VMM holds its VM's stats fd: it opens it after creating the VM and
+    // populating guest memory, so waiting for the kvm-vm fd alone races with that (and the
+    // "at attach" stats mark below would then be missing).
+    let has_stats_fd = |pid: u32| {
         std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map(|d| {
                 d.flatten().any(|e| {
                     std::fs::read_link(e.path())
-                        .is_ok_and(|l| l.to_string_lossy() == "anon_inode:kvm-vm")
+                        .is_ok_and(|l| l.to_string_lossy() == "anon_inode:kvm-vm-stats")
                 })
             })
             .unwrap_or(false)
     };
     let t0 = std::time::Instant::now();
-    while !has_vm(vm.id()) && t0.elapsed() < Duration::from_secs(30) {
+    while !has_stats_fd(vm.id()) && t0.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(has_vm(vm.id()), "the second rmaplab never created its VM");
+    assert!(
+        has_stats_fd(vm.id()),
+        "the second rmaplab never opened its VM's stats fd"
+    );
     let out = dir.path().join("attach.rmap");
     let pid = vm.id().to_string();
-    let o = run(&[
+    // Not --quiet: its progress lines say why KVM's stats could not be read, if they could not.
+    let attach = run(&[
         "collect",
-        "--quiet",
         "--pid",
         &pid,
         "--duration",
@@ -257,7 +262,7 @@ fn real_kvm_attach_records_another_vmm() {
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(vm.id() as i32, libc::SIGINT) };
     let _ = vm.wait();
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(attach.status.success(), "{}", text(&attach));
     let o = run(&[
         "replay",
         out.to_str().unwrap(),
@@ -280,30 +285,32 @@ fn real_kvm_attach_records_another_vmm() {
         dir.path().join("a.jsonl").to_str().unwrap(),
     ]);
     assert!(o.status.success());
-    let text = std::fs::read_to_string(dir.path().join("a.jsonl")).unwrap();
+    let jsonl = std::fs::read_to_string(dir.path().join("a.jsonl")).unwrap();
     assert!(
-        text.lines().next().unwrap().contains("attach mode"),
+        jsonl.lines().next().unwrap().contains("attach mode"),
         "metadata must say removals are partial"
     );
     // KVM's stats of the other process's VM, read through pidfd_getfd, start the trace as a
     // mark (never as `stat` events: a mid-run trace cannot reproduce absolute counters).
     let first_event: serde_json::Value =
-        serde_json::from_str(text.lines().nth(1).expect("an event")).unwrap();
+        serde_json::from_str(jsonl.lines().nth(1).expect("an event")).unwrap();
     let label = first_event["label"].as_str().unwrap_or_default();
     assert!(
         label.starts_with("KVM stats of VM fd ")
             && label.contains(" at attach: ")
             && label.contains("pages_4k="),
-        "first event: {first_event}"
+        "first event: {first_event}; the collector said:\n{}",
+        text(&attach)
     );
     let last_event: serde_json::Value =
-        serde_json::from_str(text.lines().last().expect("an event")).unwrap();
+        serde_json::from_str(jsonl.lines().last().expect("an event")).unwrap();
     assert!(
         last_event["label"]
             .as_str()
             .is_some_and(|l| l.contains(" at the end: ") && l.contains("max_mmu_rmap_size=")),
-        "last event: {last_event}"
+        "last event: {last_event}; the collector said:\n{}",
+        text(&attach)
     );
-    assert!(!text.contains("\"ev\":\"stat\""));
+    assert!(!jsonl.contains("\"ev\":\"stat\""));
     assert!(leftover_instances().is_empty());
 }
