@@ -652,9 +652,11 @@ impl RmapSet {
     }
 
     /// Whole-list zap: clear every SPTE of the rmap and free all its descriptors, head first.
-    /// head-insert era: `kvm_zap_all_rmap_sptes` (one walk). Older eras: `kvm_zap_rmapp`'s
-    /// loop of `rmap_get_first` + `pte_list_remove`, which frees the same descriptors in the same
-    /// order but rescans the head each time. Returns the entries cleared.
+    /// v5.15+ (tail-append and head-insert eras): one walk, `pte_list_destroy` (v5.15, Peter
+    /// Xu's "Optimize zapping rmap"), renamed `kvm_zap_all_rmap_sptes` later. ≤ v5.14
+    /// (null-terminated era): `kvm_zap_rmapp`'s loop of `rmap_get_first` + `pte_list_remove`,
+    /// which frees the same descriptors in the same order but rescans the head each time.
+    /// Returns the entries cleared.
     pub fn kvm_zap_all_rmap_sptes(&mut self, r: usize) -> usize {
         self.cost.reset();
         let n = self.cfg.entries;
@@ -673,23 +675,21 @@ impl RmapSet {
                     let h = *self.arena.desc(d);
                     let c = h.spte_count as usize;
                     match self.cfg.era {
-                        Era::HeadInsert => {
+                        Era::HeadInsert | Era::TailAppend => {
+                            // `spte_count`, every entry and `more`, once per descriptor.
                             self.cost.descs += 1;
                             self.arena.touch_header(&mut self.cost, d);
                             self.arena.touch_entries(&mut self.cost, d, c);
                         }
-                        Era::TailAppend | Era::NullTerminated => {
-                            // Each pte_list_remove of sptes[0] visits the head, reads the
-                            // header, entry 0 and the last entry.
+                        Era::NullTerminated => {
+                            // Each pte_list_remove of sptes[0] visits the head, reads entry 0
+                            // and scans down from the last slot for the last non-NULL entry.
                             for left in (1..=c).rev() {
                                 self.cost.descs += 1;
                                 self.arena.touch_header(&mut self.cost, d);
                                 self.arena.touch_entry(&mut self.cost, d, 0);
-                                self.arena.touch_entry(&mut self.cost, d, left - 1);
-                                if self.cfg.era == Era::NullTerminated {
-                                    for k in (left - 1)..n {
-                                        self.arena.touch_entry(&mut self.cost, d, k);
-                                    }
+                                for k in (left - 1)..n {
+                                    self.arena.touch_entry(&mut self.cost, d, k);
                                 }
                             }
                         }

@@ -2,7 +2,8 @@
 //!
 //! * membership: a `Vec<u64>` per rmap (what is in the list, and `pte_list_add`'s count);
 //! * layout: a `Vec<Vec<u64>>` descriptor chain per rmap written straight from the kernel C of
-//!   each era, so entry positions, allocations and frees must match exactly.
+//!   each era, so entry positions, allocations and frees must match exactly, and so must the
+//!   number of descriptors each operation visits (the work metric).
 //!
 //! The kernel's invariants are checked after every operation, for N ∈ {2,3,4,7,14,15,16,32}
 //! and every era.
@@ -30,6 +31,12 @@ struct RefModel {
     lists: Vec<RefList>,
     allocs: u64,
     frees: u64,
+    /// Descriptors the last operation visited, derived from the kernel C of the era.
+    visited: u32,
+}
+
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap()
 }
 
 impl RefModel {
@@ -40,6 +47,7 @@ impl RefModel {
             lists: vec![RefList::Empty; RMAPS],
             allocs: 0,
             frees: 0,
+            visited: 0,
         }
     }
 
@@ -53,6 +61,7 @@ impl RefModel {
 
     fn add(&mut self, r: usize, spte: u64) -> usize {
         let n = self.n;
+        self.visited = 0;
         match &mut self.lists[r] {
             l @ RefList::Empty => {
                 *l = RefList::Single(spte);
@@ -62,14 +71,19 @@ impl RefModel {
                 let old = *old;
                 self.lists[r] = RefList::Many(vec![vec![old, spte]]);
                 self.allocs += 1;
+                // The fresh descriptor.
+                self.visited = 1;
                 1
             }
             RefList::Many(chain) => match self.era {
                 Era::HeadInsert => {
                     let count = chain.iter().map(Vec::len).sum();
+                    // The head, plus the new head when the old one is full.
+                    self.visited = 1;
                     if chain[0].len() == n {
                         chain.insert(0, Vec::new());
                         self.allocs += 1;
+                        self.visited += 1;
                     }
                     chain[0].push(spte);
                     count
@@ -77,15 +91,19 @@ impl RefModel {
                 Era::TailAppend | Era::NullTerminated => {
                     // The kernel counts N per full descriptor it walks past plus the entries
                     // of the one it stores into: holes left by removals are not counted.
+                    // The walk visits every full descriptor and the one stored into (or the
+                    // new tail).
                     match chain.iter().position(|d| d.len() < n) {
                         Some(i) => {
                             let count = i * n + chain[i].len();
                             chain[i].push(spte);
+                            self.visited = len32(i + 1);
                             count
                         }
                         None => {
                             chain.push(vec![spte]);
                             self.allocs += 1;
+                            self.visited = len32(chain.len());
                             (chain.len() - 1) * n
                         }
                     }
@@ -95,6 +113,7 @@ impl RefModel {
     }
 
     fn remove(&mut self, r: usize, spte: u64) -> bool {
+        self.visited = 0;
         match &mut self.lists[r] {
             RefList::Empty => false,
             RefList::Single(s) => {
@@ -110,9 +129,14 @@ impl RefModel {
                     .enumerate()
                     .find_map(|(di, d)| d.iter().position(|&x| x == spte).map(|i| (di, i)))
                 else {
+                    // The scan visited the whole chain.
+                    self.visited = len32(chain.len());
                     return false;
                 };
                 let src = if self.era == Era::HeadInsert { 0 } else { di };
+                // The scan up to the hit, plus the head when head-insert takes its last entry
+                // from there.
+                self.visited = len32(di + 1 + usize::from(src != di));
                 let last = chain[src].pop().unwrap();
                 if !(src == di && i == chain[src].len()) {
                     chain[di][i] = last;
@@ -131,11 +155,30 @@ impl RefModel {
 
     fn zap(&mut self, r: usize) -> usize {
         let n = self.flat(r).len();
+        self.visited = 0;
         if let RefList::Many(c) = &self.lists[r] {
             self.frees += c.len() as u64;
+            // v5.15+: one walk (`pte_list_destroy` / `kvm_zap_all_rmap_sptes`); <= v5.14: one
+            // `pte_list_remove` of the head's first entry per SPTE.
+            self.visited = len32(if self.era == Era::NullTerminated {
+                n
+            } else {
+                c.len()
+            });
         }
         self.lists[r] = RefList::Empty;
         n
+    }
+}
+
+impl RefModel {
+    /// `for_each_rmap_spte` visits every descriptor once.
+    fn walk(&mut self, r: usize) -> usize {
+        self.visited = match &self.lists[r] {
+            RefList::Many(c) => len32(c.len()),
+            _ => 0,
+        };
+        self.flat(r).len()
     }
 }
 
@@ -223,6 +266,7 @@ fn run(era: Era, n: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::RemoveMissing(r) => {
                 let e = model.pte_list_remove(r, u64::MAX);
                 prop_assert_eq!(e, Err(RmapError::SpteNotFound { spte: u64::MAX }));
+                prop_assert!(!reference.remove(r, u64::MAX));
             }
             Op::Zap(r) => {
                 let got = model.kvm_zap_all_rmap_sptes(r);
@@ -233,8 +277,15 @@ fn run(era: Era, n: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Walk(r) => {
                 let got = model.walk(r);
                 prop_assert_eq!(got, members[r].len());
+                prop_assert_eq!(reference.walk(r), got);
             }
         }
+        prop_assert_eq!(
+            model.cost.descs,
+            reference.visited,
+            "descriptors visited by {:?}",
+            op
+        );
         let mut flat = model.entries(op_rmap(op));
         flat.sort_unstable();
         let mut want = members[op_rmap(op)].clone();
