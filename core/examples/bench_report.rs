@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-const RUNS: usize = 5;
+const RUNS: usize = 15;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -72,17 +72,36 @@ fn main() {
     println!(
         "### Replay throughput (generated mixed trace: {n} events; spread + fork storm + churn)\n"
     );
-    println!("| configuration | M events/s |");
-    println!("|---|---|");
+    println!("| configuration | M events/s | time vs 14/head-insert |");
+    println!("|---|---|---|");
     let singles: Vec<ModelConfig> = [2usize, 3, 4, 8, 14, 16]
         .iter()
         .flat_map(|&e| {
             [Era::HeadInsert, Era::TailAppend].map(|era| ModelConfig::new(e, era).unwrap())
         })
         .collect();
-    for c in &singles {
-        let t = paired(&mut [&mut || replay(&meta, &events, std::slice::from_ref(c))]);
-        println!("| {} | {} |", c.label(), mev(n, t[0]));
+    // All configurations interleaved in one paired run, so the ratio column is stable even
+    // when the machine's speed drifts between rounds.
+    let mut runs: Vec<Box<dyn FnMut()>> = singles
+        .iter()
+        .map(|c| {
+            let (meta, events) = (&meta, &events);
+            Box::new(move || replay(meta, events, std::slice::from_ref(c))) as Box<dyn FnMut()>
+        })
+        .collect();
+    let mut refs: Vec<&mut dyn FnMut()> = runs.iter_mut().map(|f| &mut **f as _).collect();
+    let t = paired(&mut refs);
+    let today = singles
+        .iter()
+        .position(|c| *c == ModelConfig::kvm_today())
+        .unwrap();
+    for (c, secs) in singles.iter().zip(&t) {
+        println!(
+            "| {} | {} | {:.2}× |",
+            c.label(),
+            mev(n, *secs),
+            secs / t[today]
+        );
     }
     let eight_hi = config_matrix(
         &[2, 3, 4, 6, 8, 14, 16, 32],
