@@ -685,7 +685,7 @@ fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
         i.lost_events
     );
     eprintln!(
-        "inferred: {} removals from zapped shadow pages, {} from the workload's page-table writes, {} from re-faults; {} pfn/gfn replacements observed; {} recycles",
+        "inferred: {} removals from zapped shadow pages, {} from the workload's page-table writes, {} from re-faults; {} pfn/gfn replacements observed; recycle zaps: {}",
         i.zap_removes, i.pte_write_removes, i.inferred_drops, i.replaced, i.recycles
     );
     let interesting: Vec<String> = c
