@@ -82,14 +82,12 @@ fn main() {
         .collect();
     // All configurations interleaved in one paired run, so the ratio column is stable even
     // when the machine's speed drifts between rounds.
-    let mut runs: Vec<Box<dyn FnMut()>> = singles
+    let (meta_ref, events_ref) = (&meta, &events);
+    let mut runs: Vec<_> = singles
         .iter()
-        .map(|c| {
-            let (meta, events) = (&meta, &events);
-            Box::new(move || replay(meta, events, std::slice::from_ref(c))) as Box<dyn FnMut()>
-        })
+        .map(|c| move || replay(meta_ref, events_ref, std::slice::from_ref(c)))
         .collect();
-    let mut refs: Vec<&mut dyn FnMut()> = runs.iter_mut().map(|f| &mut **f as _).collect();
+    let mut refs: Vec<&mut dyn FnMut()> = runs.iter_mut().map(|f| f as _).collect();
     let t = paired(&mut refs);
     let today = singles
         .iter()
