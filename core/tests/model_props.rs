@@ -169,9 +169,7 @@ impl RefModel {
         self.lists[r] = RefList::Empty;
         n
     }
-}
 
-impl RefModel {
     /// `for_each_rmap_spte` visits every descriptor once.
     fn walk(&mut self, r: usize) -> usize {
         self.visited = match &self.lists[r] {
