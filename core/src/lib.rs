@@ -13,6 +13,7 @@
 pub mod config;
 pub mod gen;
 pub mod histogram;
+pub mod import;
 pub mod metrics;
 pub mod replay;
 pub mod rmap;

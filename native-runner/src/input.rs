@@ -3,6 +3,7 @@
 
 use crate::interrupt;
 use indicatif::{ProgressBar, ProgressStyle};
+use rmaplab_core::import::ImportOptions;
 use rmaplab_core::trace::{Encoding, Event, TraceDecoder, TraceError, TraceMeta};
 use std::fs::File;
 use std::io::Read;
@@ -57,9 +58,11 @@ pub struct InputSummary {
 }
 
 /// Stream `path` (`-` = stdin): `on_meta` once the header is read, then `on_event` per event.
+/// kvmmmu captures are imported with `import`.
 pub fn stream_trace(
     path: &Path,
     show_progress: bool,
+    import: &ImportOptions,
     on_meta: &mut dyn FnMut(&TraceMeta) -> Result<(), String>,
     on_event: &mut dyn FnMut(&Event) -> Result<(), String>,
 ) -> Result<InputSummary, InputError> {
@@ -98,7 +101,7 @@ pub fn stream_trace(
         path: name.clone(),
         msg,
     };
-    let mut dec = TraceDecoder::new();
+    let mut dec = TraceDecoder::with_import_options(import.clone());
     let mut buf = vec![0u8; CHUNK];
     let mut bytes = 0u64;
     let mut events = 0u64;

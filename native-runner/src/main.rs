@@ -35,7 +35,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use rmaplab_core::config::{self, Era, KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE};
 use rmaplab_core::gen::{self, GenOptions, Workload};
 use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
-use rmaplab_core::trace::{binary::BinaryEncoder, jsonl, Encoding, TraceMeta};
+use rmaplab_core::import::{ImportOptions, ImportReport};
+use rmaplab_core::trace::{binary::BinaryEncoder, jsonl, Encoding, Event, EventKind, TraceMeta};
 use rmaplab_core::{sizes, ModelConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -136,9 +137,62 @@ struct ImportArgs {
     /// What ran in the guest.
     #[arg(long)]
     workload: Option<String>,
+    #[command(flatten)]
+    capture: CaptureArgs,
+    /// KVM's counter at the end of the capture as NAME=VALUE (repeatable; e.g. from `kvm_stat`
+    /// or QMP `query-stats target=vm`: max_mmu_rmap_size=13, pages_4k=24). Recorded as `stat`
+    /// events after the last event, so `replay` checks the model reproduces them.
+    #[arg(long, value_name = "NAME=VALUE")]
+    kvm_stat: Vec<String>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+/// How kvmmmu captures (trace.dat, perf.data, text) are imported.
+#[derive(Args, Debug, Clone)]
+struct CaptureArgs {
+    /// Keep one VM of a capture that holds several: its VMM's process id, or any of its vCPU
+    /// thread ids (the import report lists the VMs found).
+    #[arg(long, value_name = "PID")]
+    vm: Option<u64>,
+    /// Treat every traced thread as one VM (for captures without process ids whose vCPUs
+    /// never shared a shadow page).
+    #[arg(long)]
+    one_vm: bool,
+    /// Refuse a capture that lost events (the import report says how many and where).
+    #[arg(long)]
+    strict: bool,
+}
+
+impl CaptureArgs {
+    fn options(&self) -> ImportOptions {
+        ImportOptions {
+            vm: self.vm,
+            one_vm: self.one_vm,
+            ..ImportOptions::default()
+        }
+    }
+}
+
+/// Print a trace's import report (if it was imported from a capture) to stderr; with
+/// `strict`, refuse one that lost events.
+fn check_import(meta: &TraceMeta, strict: bool, quiet: bool) -> Result<(), String> {
+    let Some(rep) = ImportReport::from_meta(meta) else {
+        return Ok(());
+    };
+    if !quiet {
+        for l in rep.summary_lines() {
+            eprintln!("{l}");
+        }
+    }
+    if strict && rep.lost_events > 0 {
+        return Err(format!(
+            "--strict: the capture lost {} events, so its figures are not exact; record again with a larger buffer (trace-cmd record -b KB, perf record -m PAGES)",
+            rep.lost_events
+        ));
+    }
+    Ok(())
 }
 
 fn parse_u64(s: &str) -> Result<u64> {
@@ -172,13 +226,24 @@ fn import(a: &ImportArgs) -> Result<ExitCode> {
         meta.vendor_module.clone_from(&a.vendor_module);
         meta.workload.clone_from(&a.workload);
     };
+    let mut stats = Vec::new();
+    for kv in &a.kvm_stat {
+        let (name, value) = kv
+            .split_once('=')
+            .with_context(|| format!("--kvm-stat {kv:?}: expected NAME=VALUE, e.g. max_mmu_rmap_size=13"))?;
+        stats.push(Event::new(EventKind::Stat {
+            name: name.trim().to_string(),
+            value: parse_u64(value)?,
+        }));
+    }
     transcode(
         &a.input,
         &a.output,
         out_encoding(&a.output, None),
         a.quiet,
-        Some(Encoding::Ftrace),
+        Some(&a.capture),
         &edit,
+        &stats,
     )
 }
 
@@ -223,6 +288,12 @@ struct ReplayArgs {
     /// configuration; needs exactly one --entries and one --era.
     #[arg(long)]
     dump_lists: bool,
+    /// Keep one VM of a kvmmmu capture (its VMM's pid or a vCPU thread id).
+    #[arg(long, value_name = "PID")]
+    vm: Option<u64>,
+    /// Treat every thread of a kvmmmu capture as one VM.
+    #[arg(long)]
+    one_vm: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -361,10 +432,17 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode> {
     // The header always precedes events, so the replayer exists when events arrive; it lives
     // in a cell shared by both callbacks.
     let cell = std::cell::RefCell::new(None::<Replayer>);
+    let import = ImportOptions {
+        vm: a.vm,
+        one_vm: a.one_vm,
+        ..ImportOptions::default()
+    };
     let summary = input::stream_trace(
         &a.trace,
         !a.quiet,
+        &import,
         &mut |meta| {
+            check_import(meta, a.strict, a.quiet)?;
             let r = Replayer::new(meta.clone(), &configs, opts).map_err(|e| e.to_string())?;
             *cell.borrow_mut() = Some(r);
             Ok(())
@@ -392,7 +470,9 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode> {
             let enc = match summary.encoding {
                 Encoding::Binary => "binary",
                 Encoding::Jsonl => "JSON Lines",
-                Encoding::Ftrace => "kvmmmu ftrace text",
+                Encoding::Ftrace => "kvmmmu text",
+                Encoding::TraceDat => "trace.dat",
+                Encoding::PerfData => "perf.data",
             };
             outln!(
                 "\nread {} bytes of {enc}, {} events",
@@ -481,23 +561,34 @@ fn convert(a: &ConvertArgs) -> Result<ExitCode> {
         a.quiet,
         None,
         &|_| {},
+        &[],
     )
 }
 
-/// Stream `input` (any encoding; `expect` = must be that one) into `output`.
+/// Stream `input` (any encoding; with `capture`, it must be a kvmmmu capture, imported with
+/// those options) into `output`, then `append`.
 fn transcode(
     input: &Path,
     output: &Path,
     enc: Enc,
     quiet: bool,
-    expect: Option<Encoding>,
+    capture: Option<&CaptureArgs>,
     edit_meta: &dyn Fn(&mut TraceMeta),
+    append: &[Event],
 ) -> Result<ExitCode> {
     let writer = std::cell::RefCell::new(None::<TraceWriter>);
+    let import = capture.map(CaptureArgs::options).unwrap_or_default();
     let summary = input::stream_trace(
         input,
         !quiet,
+        &import,
         &mut |meta| {
+            if let Some(c) = capture {
+                if ImportReport::from_meta(meta).is_none() {
+                    return Err("this is an rmaplab trace already; use `rmaplab convert` for those".into());
+                }
+                check_import(meta, c.strict, quiet)?;
+            }
             let mut meta = meta.clone();
             edit_meta(&mut meta);
             let w = TraceWriter::create(output, enc, &meta).map_err(|e| format!("{e:#}"))?;
@@ -509,18 +600,12 @@ fn transcode(
             None => Err("event before the trace header".into()),
         },
     )?;
-    if let Some(want) = expect {
-        if summary.encoding != want {
-            bail!(
-                "{}: this is an rmaplab trace already ({:?}); use `rmaplab convert` for those",
-                input.display(),
-                summary.encoding
-            );
-        }
-    }
-    let Some(w) = writer.into_inner() else {
+    let Some(mut w) = writer.into_inner() else {
         bail!("{}: no trace header found", input.display());
     };
+    for ev in append {
+        w.event(ev)?;
+    }
     w.commit()?;
     let size = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     eprintln!(

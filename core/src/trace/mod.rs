@@ -6,9 +6,9 @@
 //! The format is specified in `docs/trace-format.md`.
 
 pub mod binary;
-pub mod ftrace;
 pub mod jsonl;
 
+use crate::import::{compress, CaptureFormat, CaptureImporter, ImportError, ImportOptions};
 use serde::{Deserialize, Serialize};
 
 /// The `format` value of a trace header.
@@ -240,7 +240,7 @@ pub enum TraceError {
     #[error("the trace is empty: expected an rmaplab binary trace or JSON Lines starting with a {{\"format\":\"rmaplab-trace\",...}} header")]
     Empty,
     /// The first bytes match no known encoding.
-    #[error("unrecognised trace format (first bytes {0:?}): expected rmaplab binary (magic RMAPLABT) or JSON Lines with an rmaplab-trace header")]
+    #[error("unrecognised trace format (first bytes {0:?}): expected rmaplab binary (magic RMAPLABT), JSON Lines with an rmaplab-trace header, trace.dat, perf.data, or kvmmmu text (tracefs, trace-cmd report -R, perf script)")]
     UnknownFormat(String),
     /// A JSON Lines line is malformed.
     #[error("line {line}: {msg}")]
@@ -275,6 +275,9 @@ pub enum TraceError {
     /// The header is not an rmaplab trace header.
     #[error("{0}")]
     BadHeader(String),
+    /// A kvmmmu capture was refused or could not be read.
+    #[error("{0}")]
+    Import(#[from] ImportError),
 }
 
 /// The encodings rmaplab reads.
@@ -285,8 +288,13 @@ pub enum Encoding {
     Binary,
     /// [`jsonl`].
     Jsonl,
-    /// kvmmmu tracepoint text (tracefs `trace` or `trace-cmd report`), imported by [`ftrace`].
+    /// kvmmmu tracepoint text (tracefs `trace`, `trace-cmd report`, `perf script`), imported by
+    /// [`crate::import`].
     Ftrace,
+    /// trace-cmd's trace.dat, imported by [`crate::import`].
+    TraceDat,
+    /// perf.data, imported by [`crate::import`].
+    PerfData,
 }
 
 /// Guess the encoding from the first bytes (at least 8 are needed for binary).
@@ -300,9 +308,13 @@ pub fn detect(prefix: &[u8]) -> Result<Encoding, TraceError> {
     };
     if prefix.starts_with(&binary::MAGIC) {
         Ok(Encoding::Binary)
+    } else if prefix.starts_with(&crate::import::tracedat::MAGIC) {
+        Ok(Encoding::TraceDat)
+    } else if prefix.starts_with(&crate::import::perfdata::MAGIC) {
+        Ok(Encoding::PerfData)
     } else if trimmed.first() == Some(&b'{') {
         Ok(Encoding::Jsonl)
-    } else if ftrace::looks_like_ftrace(trimmed) {
+    } else if crate::import::text::looks_like_text_capture(trimmed) {
         Ok(Encoding::Ftrace)
     } else if trimmed.is_empty() {
         Err(TraceError::Empty)
@@ -313,7 +325,7 @@ pub fn detect(prefix: &[u8]) -> Result<Encoding, TraceError> {
     {
         Err(TraceError::Binary {
             offset: 0,
-            msg: "wrong magic: binary data that is not an rmaplab trace (expected RMAPLABT)".into(),
+            msg: "unrecognised binary data: rmaplab reads its own traces (magic RMAPLABT), trace-cmd's trace.dat, perf.data, and kvmmmu text, optionally .gz or .zst compressed".into(),
         })
     } else {
         let shown: String = String::from_utf8_lossy(&prefix[..prefix.len().min(16)]).into_owned();
@@ -321,23 +333,34 @@ pub fn detect(prefix: &[u8]) -> Result<Encoding, TraceError> {
     }
 }
 
-/// An incremental decoder for either encoding: push bytes, pull events, then `finish`.
+/// An incremental decoder for every encoding rmaplab reads: push bytes, pull events, then
+/// `finish`. rmaplab traces stream; kvmmmu captures are imported by [`CaptureImporter`], whose
+/// events and metadata appear once the whole capture was read; `.gz` / `.zst` input is
+/// decompressed at the end and decoded as what it holds.
 #[derive(Debug)]
 pub enum TraceDecoder {
     /// Not enough bytes seen yet to choose.
-    Undecided(Vec<u8>),
+    Undecided(Vec<u8>, ImportOptions),
     /// Binary.
     Binary(binary::BinaryDecoder),
     /// JSON Lines.
     Jsonl(jsonl::JsonlDecoder),
-    /// kvmmmu text, imported on the fly.
-    Ftrace(Box<ftrace::FtraceImporter>, TraceMeta),
+    /// A kvmmmu capture.
+    Capture(Box<CaptureImporter>, Encoding),
+    /// Compressed input, collected until the end.
+    Compressed(Vec<u8>, ImportOptions),
+    /// What the compressed input held.
+    Inner(Box<TraceDecoder>),
 }
 
 impl Default for TraceDecoder {
     fn default() -> Self {
-        TraceDecoder::Undecided(Vec::new())
+        TraceDecoder::Undecided(Vec::new(), ImportOptions::default())
     }
+}
+
+fn is_compressed(buf: &[u8]) -> bool {
+    buf.starts_with(&compress::GZIP_MAGIC) || buf.starts_with(&compress::ZSTD_MAGIC)
 }
 
 impl TraceDecoder {
@@ -346,18 +369,47 @@ impl TraceDecoder {
         TraceDecoder::default()
     }
 
+    /// A decoder that imports kvmmmu captures with `opts`.
+    pub fn with_import_options(opts: ImportOptions) -> Self {
+        TraceDecoder::Undecided(Vec::new(), opts)
+    }
+
+    fn decide(enc: Encoding, opts: ImportOptions) -> Self {
+        let capture = |f| TraceDecoder::Capture(Box::new(CaptureImporter::new(f, opts.clone())), enc);
+        match enc {
+            Encoding::Binary => TraceDecoder::Binary(binary::BinaryDecoder::new()),
+            Encoding::Jsonl => TraceDecoder::Jsonl(jsonl::JsonlDecoder::new()),
+            Encoding::Ftrace => capture(CaptureFormat::Text),
+            Encoding::TraceDat => capture(CaptureFormat::TraceDat),
+            Encoding::PerfData => capture(CaptureFormat::PerfData),
+        }
+    }
+
     /// Feed more input.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), TraceError> {
         match self {
-            TraceDecoder::Undecided(buf) => {
+            TraceDecoder::Undecided(buf, opts) => {
                 buf.extend_from_slice(chunk);
                 if buf.len() >= binary::MAGIC.len() || buf.iter().any(|b| !b.is_ascii_whitespace())
                 {
-                    let looks_binary = binary::MAGIC.starts_with(&buf[..buf.len().min(8)]);
-                    if looks_binary && buf.len() < binary::MAGIC.len() {
+                    if is_compressed(buf) {
+                        let data = std::mem::take(buf);
+                        *self = TraceDecoder::Compressed(data, opts.clone());
                         return Ok(());
                     }
-                    // Text needs a few lines to be recognised as ftrace.
+                    let magics: [&[u8]; 3] = [
+                        &binary::MAGIC,
+                        &crate::import::tracedat::MAGIC,
+                        &crate::import::perfdata::MAGIC,
+                    ];
+                    let partial_magic = magics
+                        .iter()
+                        .any(|m| m.starts_with(&buf[..buf.len().min(m.len())]) && buf.len() < m.len());
+                    if partial_magic {
+                        return Ok(());
+                    }
+                    let looks_binary = magics.iter().any(|m| buf.starts_with(m));
+                    // Text needs a few lines to be recognised as a kvmmmu capture.
                     let first = buf
                         .iter()
                         .position(|b| !b.is_ascii_whitespace())
@@ -365,21 +417,13 @@ impl TraceDecoder {
                     if buf[first] != b'{'
                         && !looks_binary
                         && buf.len() < 4096
-                        && !ftrace::looks_like_ftrace(buf)
+                        && !crate::import::text::looks_like_text_capture(buf)
                     {
                         return Ok(());
                     }
                     let enc = detect(buf)?;
                     let data = std::mem::take(buf);
-                    *self = match enc {
-                        Encoding::Binary => TraceDecoder::Binary(binary::BinaryDecoder::new()),
-                        Encoding::Jsonl => TraceDecoder::Jsonl(jsonl::JsonlDecoder::new()),
-                        Encoding::Ftrace => {
-                            let imp = ftrace::FtraceImporter::default();
-                            let meta = imp.meta("kvmmmu ftrace text");
-                            TraceDecoder::Ftrace(Box::new(imp), meta)
-                        }
-                    };
+                    *self = Self::decide(enc, opts.clone());
                     return self.push(&data);
                 }
                 Ok(())
@@ -392,40 +436,49 @@ impl TraceDecoder {
                 d.push(chunk);
                 Ok(())
             }
-            TraceDecoder::Ftrace(d, _) => {
-                d.push(chunk);
+            TraceDecoder::Capture(d, _) => Ok(d.push(chunk)?),
+            TraceDecoder::Compressed(buf, _) => {
+                if buf.len().saturating_add(chunk.len()) > compress::MAX_DECOMPRESSED {
+                    return Err(ImportError::from(compress::CompressError::TooLarge(compress::MAX_DECOMPRESSED)).into());
+                }
+                buf.extend_from_slice(chunk);
                 Ok(())
             }
+            TraceDecoder::Inner(d) => d.push(chunk),
         }
     }
 
     /// The encoding, once known.
     pub fn encoding(&self) -> Option<Encoding> {
         match self {
-            TraceDecoder::Undecided(_) => None,
+            TraceDecoder::Undecided(..) | TraceDecoder::Compressed(..) => None,
             TraceDecoder::Binary(_) => Some(Encoding::Binary),
             TraceDecoder::Jsonl(_) => Some(Encoding::Jsonl),
-            TraceDecoder::Ftrace(..) => Some(Encoding::Ftrace),
+            TraceDecoder::Capture(_, e) => Some(*e),
+            TraceDecoder::Inner(d) => d.encoding(),
         }
     }
 
-    /// The metadata, once the header has been decoded.
+    /// The metadata, once the header has been decoded (for kvmmmu captures: once the whole
+    /// capture was read and imported).
     pub fn meta(&mut self) -> Result<Option<&TraceMeta>, TraceError> {
         match self {
-            TraceDecoder::Undecided(_) => Ok(None),
+            TraceDecoder::Undecided(..) | TraceDecoder::Compressed(..) => Ok(None),
             TraceDecoder::Binary(d) => d.meta(),
             TraceDecoder::Jsonl(d) => d.meta(),
-            TraceDecoder::Ftrace(_, m) => Ok(Some(m)),
+            TraceDecoder::Capture(d, _) => Ok(d.meta()),
+            TraceDecoder::Inner(d) => d.meta(),
         }
     }
 
     /// The next complete event, or `None` when more input is needed.
     pub fn next_event(&mut self) -> Result<Option<Event>, TraceError> {
         match self {
-            TraceDecoder::Undecided(_) => Ok(None),
+            TraceDecoder::Undecided(..) | TraceDecoder::Compressed(..) => Ok(None),
             TraceDecoder::Binary(d) => d.next_event(),
             TraceDecoder::Jsonl(d) => d.next_event(),
-            TraceDecoder::Ftrace(d, _) => d.next_event(),
+            TraceDecoder::Capture(d, _) => Ok(d.pop()),
+            TraceDecoder::Inner(d) => d.next_event(),
         }
     }
 
@@ -433,38 +486,50 @@ impl TraceDecoder {
     /// truncated trace. Call repeatedly until it returns `Ok(None)`.
     pub fn finish(&mut self) -> Result<Option<Event>, TraceError> {
         match self {
-            TraceDecoder::Undecided(buf) => {
+            TraceDecoder::Undecided(buf, opts) => {
                 if buf.iter().all(u8::is_ascii_whitespace) {
                     Err(TraceError::Empty)
                 } else {
                     let data = std::mem::take(buf);
-                    if detect(&data)? != Encoding::Binary {
-                        // Short text input: decide now and decode it all.
-                        return self.finish_text(data);
+                    let enc = detect(&data)?;
+                    if matches!(enc, Encoding::Binary | Encoding::TraceDat | Encoding::PerfData) {
+                        return Err(TraceError::Truncated {
+                            offset: data.len() as u64,
+                            msg: "the file's magic is incomplete".into(),
+                        });
                     }
-                    Err(TraceError::Truncated {
-                        offset: data.len() as u64,
-                        msg: "binary magic is incomplete".into(),
-                    })
+                    // Short text input: decide now and decode it all.
+                    *self = Self::decide(enc, opts.clone());
+                    self.push(&data)?;
+                    self.finish()
                 }
             }
             TraceDecoder::Binary(d) => d.finish(),
             TraceDecoder::Jsonl(d) => d.finish(),
-            TraceDecoder::Ftrace(d, _) => d.finish(),
-        }
-    }
-
-    fn finish_text(&mut self, data: Vec<u8>) -> Result<Option<Event>, TraceError> {
-        *self = match detect(&data)? {
-            Encoding::Jsonl => TraceDecoder::Jsonl(jsonl::JsonlDecoder::new()),
-            _ => {
-                let imp = ftrace::FtraceImporter::default();
-                let meta = imp.meta("kvmmmu ftrace text");
-                TraceDecoder::Ftrace(Box::new(imp), meta)
+            TraceDecoder::Capture(d, _) => {
+                d.finish()?;
+                Ok(d.pop())
             }
-        };
-        self.push(&data)?;
-        self.finish()
+            TraceDecoder::Compressed(buf, opts) => {
+                let data = std::mem::take(buf);
+                let plain = if data.starts_with(&compress::GZIP_MAGIC) {
+                    compress::gzip(&data, compress::MAX_DECOMPRESSED)
+                } else {
+                    compress::zstd(&data, compress::MAX_DECOMPRESSED)
+                }
+                .map_err(ImportError::from)?;
+                let mut inner = TraceDecoder::with_import_options(opts.clone());
+                inner.push(&plain)?;
+                *self = TraceDecoder::Inner(Box::new(inner));
+                self.finish()
+            }
+            TraceDecoder::Inner(d) => {
+                if let Some(e) = d.next_event()? {
+                    return Ok(Some(e));
+                }
+                d.finish()
+            }
+        }
     }
 }
 

@@ -6,7 +6,6 @@
 pub mod guest;
 pub mod peer;
 pub mod plan;
-pub mod ringbuf;
 pub mod stats;
 pub mod tracefs;
 pub mod vmm;
@@ -14,7 +13,11 @@ pub mod vmm;
 use crate::interrupt;
 use rmaplab_core::gen::Workload;
 use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
-use rmaplab_core::trace::ftrace::{FtraceImporter, ImportStats};
+use rmaplab_core::import::format::{EventFormat, Formats};
+use rmaplab_core::import::infer::{inferred_rules, InferStats as ImportStats, Inference};
+use rmaplab_core::import::record::Record;
+use rmaplab_core::import::ringbuf::{self, PageLayout};
+use rmaplab_core::import::text::{parse_line, Line};
 use rmaplab_core::trace::{Event, EventKind, KvmParams, Memslot, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
 use std::collections::HashMap;
@@ -177,7 +180,9 @@ pub fn preflight() -> Result<(), CollectError> {
 /// Turns importer output into trace events, applying the collector's injections (its own
 /// page-table writes, KVM's stats) where their marks appear in the kernel's event stream.
 struct Sink {
-    imp: FtraceImporter,
+    imp: Inference,
+    /// `trace_pipe` text not yet split into lines.
+    text: Vec<u8>,
     events: Vec<Event>,
     inj: Injections,
     done: bool,
@@ -185,10 +190,11 @@ struct Sink {
 
 impl Sink {
     fn new(inj: Injections, raw_addresses: bool) -> Self {
-        let mut imp = FtraceImporter::default();
+        let mut imp = Inference::default();
         imp.raw_addresses = raw_addresses;
         Sink {
             imp,
+            text: Vec::new(),
             events: Vec::new(),
             inj,
             done: false,
@@ -196,7 +202,7 @@ impl Sink {
     }
 
     fn drain(&mut self) -> Result<(), String> {
-        while let Some(ev) = self.imp.take_pending() {
+        while let Some(ev) = self.imp.pop() {
             self.accept(ev)?;
         }
         Ok(())
@@ -226,7 +232,7 @@ impl Sink {
         for (gfn, idx) in injected.clears {
             self.imp.guest_pte_cleared(gfn, idx);
         }
-        while let Some(e) = self.imp.take_pending() {
+        while let Some(e) = self.imp.pop() {
             self.events.push(e);
         }
         if let Some((phase, stats)) = injected.phase {
@@ -241,26 +247,28 @@ impl Sink {
         Ok(())
     }
 
-    fn feed(&mut self, r: ringbuf::Raw) -> Result<(), String> {
-        use ringbuf::Raw;
-        match r {
-            Raw::SetSpte {
-                pid,
-                gfn,
-                spte,
-                level,
-                sptep,
-            } => self.imp.on_set_spte(pid, gfn, spte, level, sptep),
-            Raw::GetPage { pid, gfn, role } => {
-                let (key, level) = ringbuf::sp_key(gfn, role);
-                self.imp.on_get_page(pid, key, level);
-            }
-            Raw::ZapPage { gfn, role } => self.imp.on_zap_page(&ringbuf::sp_key(gfn, role).0),
-            Raw::Walk { pid, pferr } => self.imp.on_walk(pid, Some(pferr)),
-            Raw::Print(text) => self.imp.on_mark(&text),
-            Raw::Lost(n) => self.imp.on_lost(n),
-        }
+    fn feed(&mut self, r: &Record) -> Result<(), String> {
+        self.imp.on_record(r);
         self.drain()
+    }
+
+    /// Kernel `trace_pipe` text: feed every complete line.
+    fn push_text(&mut self, chunk: &[u8]) -> Result<(), String> {
+        self.text.extend_from_slice(chunk);
+        while let Some(nl) = self.text.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.text.drain(..=nl).collect();
+            let line = String::from_utf8_lossy(&line);
+            match parse_line(line.trim_end()) {
+                Ok(Line::Record(r)) => self.feed(&r)?,
+                Ok(Line::Lost(n)) => self.imp.on_lost(n.unwrap_or(1)),
+                Ok(_) => {}
+                Err(e) => return Err(format!("trace_pipe: {e}")),
+            }
+            if self.done {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -275,7 +283,7 @@ enum Reader {
     },
     /// `per_cpu/cpuN/trace_pipe_raw` pages, decoded with the `format` files, merged by time.
     Raw {
-        threads: Vec<std::thread::JoinHandle<Result<Vec<ringbuf::Record>, String>>>,
+        threads: Vec<std::thread::JoinHandle<Result<Vec<Record>, String>>>,
         stop: Arc<AtomicBool>,
         inj: Injections,
         raw_addresses: bool,
@@ -299,13 +307,7 @@ fn spawn_text_reader(pipe: std::fs::File, inj: Injections, raw_addresses: bool) 
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             }
-            sink.imp.push(&buf[..n]);
-            while let Some(ev) = sink.imp.next_event().map_err(|e| e.to_string())? {
-                sink.accept(ev)?;
-                if sink.done {
-                    break;
-                }
-            }
+            sink.push_text(&buf[..n])?;
         }
         Ok((sink.events, sink.imp.stats))
     });
@@ -317,15 +319,19 @@ fn spawn_raw_reader(
     inj: Injections,
     raw_addresses: bool,
 ) -> Result<Reader, CollectError> {
-    let fmt = |ev: &str| instance.format(ev);
-    let formats = ringbuf::Formats::new(
-        &fmt("kvmmmu/kvm_mmu_set_spte")?,
-        &fmt("kvmmmu/kvm_mmu_get_page")?,
-        &fmt("kvmmmu/kvm_mmu_prepare_zap_page")?,
-        &fmt("kvmmmu/kvm_mmu_pagetable_walk")?,
-        &fmt("ftrace/print")?,
-    )
-    .map_err(|e| CollectError::Reader(e.to_string()))?;
+    let mut parsed = Vec::new();
+    for ev in [
+        "kvmmmu/kvm_mmu_set_spte",
+        "kvmmmu/kvm_mmu_get_page",
+        "kvmmmu/kvm_mmu_prepare_zap_page",
+        "kvmmmu/kvm_mmu_pagetable_walk",
+        "ftrace/print",
+    ] {
+        let text = instance.format(ev)?;
+        parsed.push(EventFormat::parse(&text).map_err(|e| CollectError::Reader(e.to_string()))?);
+    }
+    let formats = Formats::new(&parsed).map_err(|e| CollectError::Reader(e.to_string()))?;
+    let layout = PageLayout::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for cpu in instance.cpus()? {
@@ -350,7 +356,7 @@ fn spawn_raw_reader(
                     continue;
                 }
                 idle_after_stop = 0;
-                ringbuf::decode_page(&page[..n], &formats, &mut out)
+                ringbuf::decode_page(&page[..n], layout, &formats, u32::try_from(cpu).ok(), &mut out)
                     .map_err(|e| format!("cpu{cpu}: {e}"))?;
             }
         }));
@@ -415,14 +421,14 @@ impl Reader {
                     all.extend(
                         recs.into_iter()
                             .enumerate()
-                            .map(|(i, r)| (r.ts, cpu, i, r.raw)),
+                            .map(|(i, r)| (r.ts.unwrap_or(0), cpu, i, r)),
                     );
                 }
                 // Merge the CPUs' streams by the ring buffer's clock.
                 all.sort_unstable_by_key(|(ts, cpu, i, _)| (*ts, *cpu, *i));
                 let mut sink = Sink::new(inj, raw_addresses);
-                for (_, _, _, raw) in all {
-                    sink.feed(raw)?;
+                for (_, _, _, rec) in all {
+                    sink.feed(&rec)?;
                     if sink.done {
                         break;
                     }
@@ -433,6 +439,16 @@ impl Reader {
                 Ok((sink.events, sink.imp.stats))
             }
         }
+    }
+}
+
+/// Metadata every collected trace starts from: its source and the inference rules.
+fn collect_meta(source: &str) -> TraceMeta {
+    TraceMeta {
+        source: Some(source.to_string()),
+        tool: Some(concat!("rmaplab ", env!("CARGO_PKG_VERSION"), " collect").into()),
+        inferred: inferred_rules(),
+        ..TraceMeta::default()
     }
 }
 
@@ -552,7 +568,7 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collect
     if import.lost_events > 0 {
         return Err(CollectError::Lost(import.lost_events));
     }
-    let mut meta = FtraceImporter::default().meta("kvmmmu tracefs (rmaplab collect)");
+    let mut meta = collect_meta("kvmmmu tracefs (rmaplab collect)");
     meta.anonymised = Some(!opts.raw_addresses);
     meta.kernel = kernel_release();
     meta.vendor_module = vendor_module();
@@ -777,7 +793,7 @@ pub fn attach(
         [(_, values)] => values.clone(),
         _ => Vec::new(),
     };
-    let mut meta = FtraceImporter::default().meta("kvmmmu tracefs (rmaplab collect --pid)");
+    let mut meta = collect_meta("kvmmmu tracefs (rmaplab collect --pid)");
     meta.anonymised = Some(!raw);
     meta.kernel = kernel_release();
     meta.vendor_module = vendor_module();

@@ -1,0 +1,544 @@
+//! The inference engine: typed kvmmmu [`Record`]s in, rmaplab events out. Every capture
+//! format (tracefs text, `trace-cmd report`, `perf script`, trace.dat, perf.data) and the
+//! collector's ring-buffer path feed this one engine.
+//!
+//! There is no tracepoint for rmap changes, so the engine reconstructs them from what the
+//! shadow MMU reports, with these rules (each inference is counted in [`InferStats`] and named
+//! in the trace metadata's `inferred` list):
+//!
+//! * `kvm_mmu_set_spte` at an sptep not holding a present SPTE → `add` to the rmap of
+//!   (VM, gfn, level). At an sptep that holds one: a different gfn or pfn → `remove` + `add`
+//!   (`mmu_set_spte` drops the old SPTE); the same gfn and pfn → no rmap change, unless the
+//!   vCPU's preceding `kvm_mmu_pagetable_walk` was a not-present fault (error code without P):
+//!   then the old SPTE must have been dropped without an event (guest page-table writes do
+//!   that) and a `remove` is inferred before the `add`.
+//! * `kvm_mmu_prepare_zap_page` → `remove` of every tracked SPTE in that shadow page, in index
+//!   order. Shadow pages are matched to their SPTE page by the `kvm_mmu_get_page` of the same
+//!   level that preceded the first `kvm_mmu_set_spte` in that page on the same task.
+//! * The recycle rule (`RMAP_RECYCLE_THRESHOLD`) has no event: the engine applies it to its own
+//!   state (the replay applies it to the model), so later events stay consistent.
+//! * `kvm_mmu_pagetable_walk` → `fault` on that task's vCPU (tasks numbered by first
+//!   appearance); `print` (trace_marker) → `mark`.
+//! * Rmaps of different VMs never merge: the VM index (see [`VmMap`]) is part of every rmap id.
+//!
+//! Parent-PTE lists are not visible in these events and are not reconstructed. Sptep addresses
+//! are anonymised to `(SPTE page number << 9) | index` with pages numbered by first appearance.
+
+use super::record::{Record, RecordKind, ShadowPage};
+use crate::config::RMAP_RECYCLE_THRESHOLD;
+use crate::trace::{Event, EventCtx, EventKind, RmapKind};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Bits 12..51 of an SPTE: the host physical frame.
+pub const SPTE_PFN_MASK: u64 = 0x000f_ffff_ffff_f000;
+/// SPTEs per shadow page (`SPTE_ENT_PER_PAGE`).
+pub const SPTE_ENT_PER_PAGE: u64 = 512;
+/// Bytes per SPTE.
+const SPTE_BYTES: u64 = 8;
+/// `PAGE_SHIFT` on x86.
+const PAGE_SHIFT: u32 = 12;
+/// Bit of an rmap id where the level (minus one) starts.
+const RMAP_LEVEL_SHIFT: u32 = 60;
+/// Bit of an rmap id where the VM index starts: a gfn index needs at most 40 bits (52-bit
+/// physical addresses), so bits 44..59 hold up to 65536 VMs.
+pub const RMAP_VM_SHIFT: u32 = 44;
+/// Most VMs one trace can keep apart.
+pub const MAX_VMS: u32 = 1 << (RMAP_LEVEL_SHIFT - RMAP_VM_SHIFT);
+/// Bits per level of the x86 page-table index.
+const LEVEL_BITS: u32 = 9;
+/// `PFERR_PRESENT_MASK`.
+const PFERR_PRESENT: u64 = 1;
+
+/// What the engine inferred, by rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InferStats {
+    /// Records used.
+    pub events_used: u64,
+    /// `add`s emitted.
+    pub adds: u64,
+    /// `remove`s emitted because `kvm_mmu_set_spte` replaced a present SPTE's pfn or gfn.
+    pub replaced: u64,
+    /// `remove`s inferred from a not-present fault on an SPTE the trace still held.
+    pub inferred_drops: u64,
+    /// `remove`s emitted for SPTEs inside zapped shadow pages.
+    pub zap_removes: u64,
+    /// Zapped shadow pages whose SPTE page was never seen (nothing to remove, or unknown).
+    pub zaps_unmatched: u64,
+    /// SPTE pages whose shadow page could not be determined (their zaps cannot be applied).
+    pub unmatched_pages: u64,
+    /// Recycle zaps applied to the engine's state.
+    pub recycles: u64,
+    /// `remove`s inferred from guest page-table writes the producer reported.
+    pub pte_write_removes: u64,
+    /// Events the capture says were lost.
+    pub lost_events: u64,
+}
+
+/// Which VM each task belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmMap {
+    /// Thread id → VM index. Tasks not listed belong to VM 0.
+    pub vm_of_tid: HashMap<u64, u32>,
+}
+
+impl VmMap {
+    fn vm(&self, tid: u64) -> u32 {
+        self.vm_of_tid.get(&tid).copied().unwrap_or(0)
+    }
+}
+
+/// The rmap id for (VM, gfn, level): `gfn >> 9(level-1)` in the low bits, the VM index from
+/// bit [`RMAP_VM_SHIFT`], `level - 1` from bit 60.
+pub fn rmap_id(vm: u32, gfn: u64, level: u8) -> u64 {
+    let l = u64::from(level.clamp(1, 3) - 1);
+    let idx = (gfn >> (LEVEL_BITS as u64 * l)) & ((1 << RMAP_VM_SHIFT) - 1);
+    idx | (u64::from(vm % MAX_VMS) << RMAP_VM_SHIFT) | (l << RMAP_LEVEL_SHIFT)
+}
+
+/// Inverse of [`rmap_id`]: the (VM, base gfn, level) of an rmap id.
+pub fn rmap_vm_gfn_level(rmap: u64) -> (u32, u64, u8) {
+    let l = ((rmap >> RMAP_LEVEL_SHIFT) & 0x3) as u8;
+    let vm = ((rmap >> RMAP_VM_SHIFT) & u64::from(MAX_VMS - 1)) as u32;
+    let idx = rmap & ((1 << RMAP_VM_SHIFT) - 1);
+    (vm, idx << (LEVEL_BITS * u32::from(l)), l + 1)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    rmap: u64,
+    pfn: u64,
+}
+
+/// Tasks that shared a live SPTE page, for telling VMs apart when the capture has no tgid.
+#[derive(Debug, Default)]
+struct UnionFind {
+    parent: HashMap<u64, u64>,
+}
+
+impl UnionFind {
+    fn find(&mut self, x: u64) -> u64 {
+        let mut root = x;
+        while let Some(&p) = self.parent.get(&root) {
+            if p == root {
+                break;
+            }
+            root = p;
+        }
+        // Path compression.
+        let mut cur = x;
+        while cur != root {
+            let next = self.parent.get(&cur).copied().unwrap_or(root);
+            self.parent.insert(cur, root);
+            cur = next;
+        }
+        self.parent.entry(root).or_insert(root);
+        root
+    }
+
+    fn union(&mut self, a: u64, b: u64) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            self.parent.insert(hi, lo);
+        }
+    }
+}
+
+/// The engine.
+#[derive(Debug)]
+pub struct Inference {
+    out: VecDeque<Event>,
+    /// Tasks (by tid) → vCPU index.
+    tasks: HashMap<u64, u32>,
+    vms: VmMap,
+    /// Per task: the last walk was a not-present fault.
+    not_present_fault: HashMap<u64, bool>,
+    /// Per (task, level): the shadow page `kvm_mmu_get_page` reported in the task's current
+    /// fault (cleared at each `kvm_mmu_pagetable_walk`).
+    last_sp: HashMap<(u64, u8), ShadowPage>,
+    /// Guest page-table gfn → SPTE pages of the level-1, non-direct shadow pages of that gfn.
+    gpte_pages: HashMap<u64, Vec<u64>>,
+    /// Shadow pages reported but not yet matched to an SPTE page, per level, oldest first.
+    orphans: HashMap<u8, Vec<ShadowPage>>,
+    /// Shadow page → SPTE page, and back.
+    sp_page: HashMap<ShadowPage, u64>,
+    page_sp: HashMap<u64, ShadowPage>,
+    /// SPTE page → the task that first installed an SPTE in it while it was live.
+    page_task: HashMap<u64, u64>,
+    /// SPTE page (physical page number) → anonymous page number.
+    page_ids: HashMap<u64, u64>,
+    /// sptep (physical address) → what it holds; BTreeMap so a page's SPTEs iterate in order.
+    held: BTreeMap<u64, Held>,
+    /// rmap → number of SPTEs held (for the recycle rule).
+    rmap_len: HashMap<u64, u64>,
+    recycle_threshold: Option<u64>,
+    /// Tasks linked by shared SPTE pages.
+    links: UnionFind,
+    /// Keep sptep physical addresses as SPTE ids instead of anonymising them.
+    pub raw_addresses: bool,
+    /// Inference counters.
+    pub stats: InferStats,
+}
+
+impl Default for Inference {
+    fn default() -> Self {
+        Self::new(Some(RMAP_RECYCLE_THRESHOLD), VmMap::default())
+    }
+}
+
+/// The rules above as sentences, for a trace's `inferred` metadata.
+pub fn inferred_rules() -> Vec<String> {
+    vec![
+        "adds and pfn/gfn replacements are observed (kvm_mmu_set_spte)".into(),
+        "removals inside zapped shadow pages are inferred from kvm_mmu_prepare_zap_page, matching shadow pages to SPTE pages by the kvm_mmu_get_page that preceded the first kvm_mmu_set_spte in each page".into(),
+        "removals by guest page-table writes have no event; one is inferred when a not-present fault re-installs an SPTE the trace still held".into(),
+        "recycle zaps have no event; the replay applies RMAP_RECYCLE_THRESHOLD".into(),
+        "parent-PTE lists are not visible in kvmmmu events and are not reconstructed".into(),
+        "vCPUs are the traced tasks numbered by first appearance; sptep addresses are anonymised to (SPTE page << 9 | index)".into(),
+        "rmaps of different VMs are kept apart (the VM index is part of each rmap id)".into(),
+    ]
+}
+
+impl Inference {
+    /// A fresh engine applying `recycle_threshold` (KVM's is 1000) to its own state, with
+    /// tasks assigned to VMs by `vms`.
+    pub fn new(recycle_threshold: Option<u64>, vms: VmMap) -> Self {
+        Inference {
+            out: VecDeque::new(),
+            tasks: HashMap::new(),
+            vms,
+            not_present_fault: HashMap::new(),
+            last_sp: HashMap::new(),
+            gpte_pages: HashMap::new(),
+            orphans: HashMap::new(),
+            sp_page: HashMap::new(),
+            page_sp: HashMap::new(),
+            page_task: HashMap::new(),
+            page_ids: HashMap::new(),
+            held: BTreeMap::new(),
+            rmap_len: HashMap::new(),
+            recycle_threshold,
+            links: UnionFind::default(),
+            raw_addresses: false,
+            stats: InferStats::default(),
+        }
+    }
+
+    /// The next event produced, if any.
+    pub fn pop(&mut self) -> Option<Event> {
+        self.out.pop_front()
+    }
+
+    /// Number of distinct tasks seen.
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Groups of tasks that shared live SPTE pages (each group one VM), smallest tid first
+    /// within a group, groups ordered by their first task's appearance.
+    pub fn linked_tasks(&mut self) -> Vec<Vec<u64>> {
+        let mut order: Vec<(u32, u64)> = self.tasks.iter().map(|(&t, &v)| (v, t)).collect();
+        order.sort_unstable();
+        let mut groups: Vec<Vec<u64>> = Vec::new();
+        let mut index: HashMap<u64, usize> = HashMap::new();
+        for (_, tid) in order {
+            let root = self.links.find(tid);
+            let at = *index.entry(root).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[at].push(tid);
+        }
+        for g in &mut groups {
+            g.sort_unstable();
+        }
+        groups
+    }
+
+    fn vcpu(&mut self, tid: u64) -> u32 {
+        let n = self.tasks.len() as u32;
+        *self.tasks.entry(tid).or_insert(n)
+    }
+
+    fn anon(&mut self, sptep: u64) -> u64 {
+        if self.raw_addresses {
+            return sptep;
+        }
+        let page = sptep >> PAGE_SHIFT;
+        let n = self.page_ids.len() as u64;
+        let id = *self.page_ids.entry(page).or_insert(n);
+        (id << LEVEL_BITS) | ((sptep >> 3) & (SPTE_ENT_PER_PAGE - 1))
+    }
+
+    fn emit_remove(&mut self, sptep: u64, h: Held, vcpu: Option<u32>) {
+        let spte = self.anon(sptep);
+        let (_, gfn, level) = rmap_vm_gfn_level(h.rmap);
+        self.out
+            .push_back(Event::remove(h.rmap, spte).with_ctx(EventCtx {
+                vcpu,
+                gfn: Some(gfn),
+                level: Some(level),
+                kind: Some(RmapKind::Gfn),
+            }));
+        if let Some(n) = self.rmap_len.get_mut(&h.rmap) {
+            *n -= 1;
+            if *n == 0 {
+                self.rmap_len.remove(&h.rmap);
+            }
+        }
+    }
+
+    /// Feed one record.
+    pub fn on_record(&mut self, r: &Record) {
+        let tid = r.task.tid;
+        match &r.kind {
+            RecordKind::SetSpte {
+                gfn,
+                spte,
+                level,
+                sptep,
+            } => self.on_set_spte(tid, *gfn, *spte, *level, *sptep),
+            RecordKind::GetPage { sp } => self.on_get_page(tid, *sp),
+            RecordKind::ZapPage { sp } => self.on_zap_page(tid, *sp),
+            RecordKind::Walk { pferr } => self.on_walk(tid, *pferr),
+            RecordKind::Mark(label) => self.on_mark(label),
+            RecordKind::Lost(n) => self.stats.lost_events += n,
+        }
+    }
+
+    /// `kvm_mmu_set_spte` on task `tid`: `spte_val` installed at physical address `sptep` for
+    /// (`gfn`, `level`).
+    pub fn on_set_spte(&mut self, tid: u64, gfn: u64, spte_val: u64, level: u8, sptep: u64) {
+        self.stats.events_used += 1;
+        let vcpu = self.vcpu(tid);
+        let rmap = rmap_id(self.vms.vm(tid), gfn, level);
+        let pfn = (spte_val & SPTE_PFN_MASK) >> PAGE_SHIFT;
+        let not_present = self.not_present_fault.remove(&tid).unwrap_or(false);
+        let page = sptep >> PAGE_SHIFT;
+        match self.page_task.get(&page) {
+            Some(&owner) if owner != tid => self.links.union(owner, tid),
+            Some(_) => {}
+            None => {
+                self.page_task.insert(page, tid);
+            }
+        }
+        // Associate a new SPTE page with its shadow page: the one this task's current fault
+        // reported at this level, if that one is still unmatched; otherwise (the fault went
+        // through an already linked page another vCPU created) the only unmatched one of this
+        // level. With several candidates the page stays unmatched rather than guessed.
+        if !self.page_sp.contains_key(&page) {
+            let own = self
+                .last_sp
+                .get(&(tid, level))
+                .filter(|k| !self.sp_page.contains_key(*k))
+                .copied();
+            let key = own.or_else(|| match self.orphans.get(&level).map(Vec::as_slice) {
+                Some([only]) => Some(*only),
+                _ => None,
+            });
+            match key {
+                Some(key) => {
+                    if let Some(v) = self.orphans.get_mut(&level) {
+                        v.retain(|k| *k != key);
+                    }
+                    self.associate(key, page);
+                }
+                None => self.stats.unmatched_pages += 1,
+            }
+        }
+        if let Some(&h) = self.held.get(&sptep) {
+            if h.rmap == rmap && h.pfn == pfn && !not_present {
+                return; // permission change only: no rmap change
+            }
+            if h.rmap == rmap && h.pfn == pfn {
+                self.stats.inferred_drops += 1;
+            } else {
+                self.stats.replaced += 1;
+            }
+            self.held.remove(&sptep);
+            self.emit_remove(sptep, h, Some(vcpu));
+        }
+        let spte = self.anon(sptep);
+        self.out
+            .push_back(Event::add(rmap, spte).with_ctx(EventCtx {
+                vcpu: Some(vcpu),
+                gfn: Some(gfn),
+                level: Some(level),
+                kind: Some(RmapKind::Gfn),
+            }));
+        self.stats.adds += 1;
+        let before = self.rmap_len.get(&rmap).copied().unwrap_or(0);
+        if self.recycle_threshold.is_some_and(|t| before > t) {
+            // __rmap_add zaps the whole rmap, this SPTE included.
+            self.held.retain(|_, h| h.rmap != rmap);
+            self.rmap_len.remove(&rmap);
+            self.stats.recycles += 1;
+        } else {
+            self.held.insert(sptep, Held { rmap, pfn });
+            self.rmap_len.insert(rmap, before + 1);
+        }
+    }
+
+    /// A producer that wrote guest page tables itself reports a cleared guest PTE (entry
+    /// `index` of the guest page table at `pt_gfn`): KVM's write tracking drops the SPTE that
+    /// shadows it (`kvm_mmu_pte_write` → `mmu_page_zap_pte`), which has no event. Emits the
+    /// `remove` for every held SPTE at that index of a level-1 shadow page of that gfn.
+    pub fn guest_pte_cleared(&mut self, pt_gfn: u64, index: u64) {
+        // Only shadow pages that shadow guest page tables (`for_each_gfn_valid_sp_with_gptes`):
+        // direct pages (guest large pages split by KVM) have no guest PTEs.
+        let pages = self.gpte_pages.get(&pt_gfn).cloned().unwrap_or_default();
+        for page in pages {
+            let sptep = (page << PAGE_SHIFT) + (index % SPTE_ENT_PER_PAGE) * SPTE_BYTES;
+            if let Some(h) = self.held.remove(&sptep) {
+                self.emit_remove(sptep, h, None);
+                self.stats.pte_write_removes += 1;
+            }
+        }
+    }
+
+    fn associate(&mut self, key: ShadowPage, page: u64) {
+        if key.level == 1 && !key.direct {
+            self.gpte_pages.entry(key.gfn).or_default().push(page);
+        }
+        if let Some(old) = self.sp_page.insert(key, page) {
+            self.page_sp.remove(&old);
+            self.unindex(key, old);
+        }
+        self.page_sp.insert(page, key);
+    }
+
+    fn dissociate(&mut self, key: ShadowPage) -> Option<u64> {
+        let page = self.sp_page.remove(&key)?;
+        self.page_sp.remove(&page);
+        self.unindex(key, page);
+        Some(page)
+    }
+
+    fn unindex(&mut self, key: ShadowPage, page: u64) {
+        if key.level == 1 && !key.direct {
+            if let Some(v) = self.gpte_pages.get_mut(&key.gfn) {
+                v.retain(|&p| p != page);
+                if v.is_empty() {
+                    self.gpte_pages.remove(&key.gfn);
+                }
+            }
+        }
+    }
+
+    /// `kvm_mmu_get_page` on task `tid` for the shadow page `sp`.
+    pub fn on_get_page(&mut self, tid: u64, sp: ShadowPage) {
+        self.stats.events_used += 1;
+        self.vcpu(tid);
+        if !self.sp_page.contains_key(&sp) {
+            let o = self.orphans.entry(sp.level).or_default();
+            if !o.contains(&sp) {
+                o.push(sp);
+            }
+        }
+        self.last_sp.insert((tid, sp.level), sp);
+    }
+
+    /// `kvm_mmu_pagetable_walk` (a guest page fault) on task `tid` with error code `pferr`.
+    pub fn on_walk(&mut self, tid: u64, pferr: Option<u64>) {
+        self.stats.events_used += 1;
+        self.last_sp.retain(|(p, _), _| *p != tid);
+        let vcpu = self.vcpu(tid);
+        self.not_present_fault
+            .insert(tid, pferr.is_some_and(|e| e & PFERR_PRESENT == 0));
+        self.out.push_back(Event::new(EventKind::Fault { vcpu }));
+    }
+
+    /// The capture reported `n` lost events.
+    pub fn on_lost(&mut self, n: u64) {
+        self.stats.lost_events += n;
+    }
+
+    /// A trace marker.
+    pub fn on_mark(&mut self, label: &str) {
+        self.stats.events_used += 1;
+        self.out.push_back(Event::new(EventKind::Mark {
+            label: label.trim().to_string(),
+        }));
+    }
+
+    /// `kvm_mmu_prepare_zap_page` of the shadow page `sp`, on task `tid` (0 = unknown).
+    pub fn on_zap_page(&mut self, tid: u64, sp: ShadowPage) {
+        self.stats.events_used += 1;
+        // The shadow page is gone: its SPTE page may be reused by another shadow page, which
+        // the next kvm_mmu_set_spte in it will associate afresh.
+        for o in self.orphans.values_mut() {
+            o.retain(|k| *k != sp);
+        }
+        let Some(page) = self.dissociate(sp) else {
+            self.stats.zaps_unmatched += 1;
+            return;
+        };
+        // The zapping task belongs to the VM that owns the page.
+        if let Some(owner) = self.page_task.remove(&page) {
+            if tid != 0 && owner != tid {
+                self.vcpu(tid);
+                self.links.union(owner, tid);
+            }
+        }
+        let lo = page << PAGE_SHIFT;
+        let hi = lo + SPTE_ENT_PER_PAGE * SPTE_BYTES;
+        let victims: Vec<(u64, Held)> = self.held.range(lo..hi).map(|(k, v)| (*k, *v)).collect();
+        for (sptep, h) in victims {
+            self.held.remove(&sptep);
+            self.emit_remove(sptep, h, None);
+            self.stats.zap_removes += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::record::Task;
+
+    #[test]
+    fn rmap_ids_round_trip_and_keep_vms_apart() {
+        assert_eq!(rmap_id(0, 0x400, 1), 0x400);
+        assert_eq!(rmap_vm_gfn_level(rmap_id(0, 0x400, 1)), (0, 0x400, 1));
+        assert_eq!(rmap_vm_gfn_level(rmap_id(3, 0x200, 2)), (3, 0x200, 2));
+        assert_ne!(rmap_id(0, 0x400, 1), rmap_id(1, 0x400, 1));
+        let top_gfn = (1u64 << 40) - 1;
+        assert_eq!(rmap_vm_gfn_level(rmap_id(7, top_gfn, 1)), (7, top_gfn, 1));
+    }
+
+    fn set(tid: u64, gfn: u64, sptep: u64) -> Record {
+        Record {
+            ts: None,
+            cpu: None,
+            task: Task { tid, tgid: None },
+            kind: RecordKind::SetSpte {
+                gfn,
+                spte: 0x1000 * (gfn + 1),
+                level: 1,
+                sptep,
+            },
+        }
+    }
+
+    #[test]
+    fn tasks_sharing_an_spte_page_are_linked_others_not() {
+        let mut inf = Inference::default();
+        inf.on_record(&set(10, 1, 0x5000));
+        inf.on_record(&set(11, 2, 0x5008)); // same SPTE page as task 10
+        inf.on_record(&set(12, 1, 0x9000)); // its own page
+        assert_eq!(inf.linked_tasks(), vec![vec![10, 11], vec![12]]);
+    }
+
+    #[test]
+    fn a_vm_map_separates_the_same_gfn() {
+        let mut vms = VmMap::default();
+        vms.vm_of_tid.insert(12, 1);
+        let mut inf = Inference::new(Some(RMAP_RECYCLE_THRESHOLD), vms);
+        inf.on_record(&set(10, 1, 0x5000));
+        inf.on_record(&set(12, 1, 0x9000));
+        let a = inf.pop().unwrap().rmap();
+        let b = inf.pop().unwrap().rmap();
+        assert_ne!(a, b);
+    }
+}

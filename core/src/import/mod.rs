@@ -1,0 +1,729 @@
+//! Bring-your-own capture: every kvmmmu capture a KVM developer already makes — tracefs text,
+//! `trace-cmd report` (default, `-R`, `-N`, `-l`, `--ts-diff`), `perf script`, `trace.dat`
+//! (v6/v7, compressed), `perf.data`, and `.gz` / `.zst` compressed text — parsed into typed
+//! [`record::Record`]s, put in time order, split by VM, and turned into rmaplab events by the
+//! one inference engine ([`infer`]). A capture that cannot be turned into numbers rmaplab can
+//! stand behind is refused with an [`ImportError`] that says what to record instead.
+
+pub mod compress;
+pub mod format;
+pub mod infer;
+pub mod perfdata;
+pub mod record;
+pub mod ringbuf;
+pub mod text;
+pub mod tracedat;
+
+use crate::config::RMAP_RECYCLE_THRESHOLD;
+use crate::trace::{Event, TraceMeta};
+use infer::{InferStats, Inference, VmMap};
+use record::{Record, RecordKind};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Longest text line accepted.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Lost-event places listed in a report (the total is always counted).
+const MAX_LOST_LISTED: usize = 16;
+/// Key of the import report in a trace's metadata.
+pub const META_KEY: &str = "import";
+
+/// What to record instead, for refusals.
+pub const HOW_TO_RECORD: &str = "record the kvmmmu events kvm_mmu_set_spte, kvm_mmu_get_page and kvm_mmu_prepare_zap_page of every vCPU thread, e.g. `trace-cmd record -e kvmmmu` (then give rmaplab the trace.dat, or `trace-cmd report -R` text), `perf record -e 'kvmmmu:*'` (the perf.data or `perf script` text), or `rmaplab collect --pid PID`; `trace-cmd record -P PID` follows one thread only: list every vCPU thread with -P each";
+
+/// Why a capture was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// `trace-cmd report`'s default output: libtraceevent's kvm plugin drops the gfn of zapped
+    /// shadow pages, so removals cannot be inferred.
+    #[error("line {line}: {error}. This is `trace-cmd report` output formatted by libtraceevent's kvm plugin, which drops what rmaplab needs to infer removals; refusing rather than reporting wrong numbers. Give rmaplab the trace.dat itself, or `trace-cmd report -R` (raw fields), or the kernel's own text (`trace-cmd show`, tracefs `trace`)")]
+    PluginForm {
+        /// 1-based line.
+        line: u64,
+        /// The line's problem.
+        error: text::LineError,
+    },
+    /// A kvmmmu line whose fields could not be read.
+    #[error("line {line}: {error}")]
+    BadLine {
+        /// 1-based line.
+        line: u64,
+        /// The line's problem.
+        error: text::LineError,
+    },
+    /// Text that is not UTF-8.
+    #[error("line {line}: not UTF-8 text; kvmmmu text is ASCII")]
+    NotUtf8 {
+        /// 1-based line.
+        line: u64,
+    },
+    /// A line longer than [`MAX_LINE_BYTES`].
+    #[error("line {line}: longer than {MAX_LINE_BYTES} bytes: not kvmmmu text")]
+    LineTooLong {
+        /// 1-based line.
+        line: u64,
+    },
+    /// trace.dat could not be read.
+    #[error("{0}")]
+    TraceDat(#[from] tracedat::TraceDatError),
+    /// perf.data could not be read.
+    #[error("{0}")]
+    PerfData(String),
+    /// Compressed input could not be decompressed.
+    #[error("{0}")]
+    Compress(#[from] compress::CompressError),
+    /// No kvmmmu events at all.
+    #[error("the {format} holds no kvmmmu events ({lines} lines/records read): {HOW_TO_RECORD}")]
+    NoKvmmmu {
+        /// The capture's format.
+        format: String,
+        /// What was read.
+        lines: u64,
+    },
+    /// kvmmmu events, but no `kvm_mmu_set_spte` became an add.
+    #[error("the {format} has {set_spte} kvm_mmu_set_spte events but none could be used as an rmap add ({other} other kvmmmu events): {HOW_TO_RECORD}")]
+    NoAdds {
+        /// The capture's format.
+        format: String,
+        /// set_spte records seen.
+        set_spte: u64,
+        /// Other kvmmmu records.
+        other: u64,
+    },
+    /// The capture lacks the events removals are inferred from.
+    #[error("the {format} has kvm_mmu_set_spte but no kvm_mmu_get_page / kvm_mmu_prepare_zap_page events, so no removal can be inferred and every number would be inflated: {HOW_TO_RECORD}")]
+    NoShadowPages {
+        /// The capture's format.
+        format: String,
+    },
+    /// `--vm` named a process that is not in the capture.
+    #[error("--vm {vm}: no VM with that process or thread id in the capture; VMs found: {found}")]
+    NoSuchVm {
+        /// Requested id.
+        vm: u64,
+        /// What the capture has.
+        found: String,
+    },
+    /// More VMs than rmap ids can keep apart.
+    #[error("the capture holds {0} VMs; rmaplab keeps at most {max} apart: pick one with --vm", max = infer::MAX_VMS)]
+    TooManyVms(usize),
+}
+
+/// How an import proceeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportOptions {
+    /// `RMAP_RECYCLE_THRESHOLD` applied to the engine's own state.
+    pub recycle_threshold: Option<u64>,
+    /// Keep only this VM: a VMM process id (tgid) or any of its vCPU thread ids.
+    pub vm: Option<u64>,
+    /// Treat every task as one VM (no VM separation).
+    pub one_vm: bool,
+    /// Keep sptep physical addresses as SPTE ids.
+    pub raw_addresses: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            recycle_threshold: Some(RMAP_RECYCLE_THRESHOLD),
+            vm: None,
+            one_vm: false,
+            raw_addresses: false,
+        }
+    }
+}
+
+/// Where a capture said events were lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostAt {
+    /// CPU, where known.
+    pub cpu: Option<u32>,
+    /// Timestamp (ns), where known.
+    pub ts_ns: Option<u64>,
+    /// Text line, for text captures.
+    pub line: Option<u64>,
+    /// Events lost (`None`: the capture did not say how many; counted as 1).
+    pub count: Option<u64>,
+}
+
+/// One VM found in a capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmInfo {
+    /// Index in rmap ids.
+    pub index: u32,
+    /// VMM process id, where the capture records it.
+    pub tgid: Option<u64>,
+    /// Its vCPU threads (tasks that produced kvmmmu events).
+    pub tids: Vec<u64>,
+}
+
+/// What an import read, used, skipped and inferred — printed by `import` and `replay`, kept in
+/// the trace's metadata under [`META_KEY`], shown in the playground.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// The capture's format, e.g. `trace.dat v7 (zstd)`.
+    pub format: String,
+    /// Text lines read (text captures).
+    pub lines: Option<u64>,
+    /// Text lines that were not kvmmmu events (headers, other events).
+    pub lines_skipped: u64,
+    /// kvmmmu records read, per event.
+    pub events_read: BTreeMap<String, u64>,
+    /// kvmmmu events rmaplab does not use, per event.
+    pub events_unused: BTreeMap<String, u64>,
+    /// What the inference did.
+    pub inference: InferStats,
+    /// Events the capture says were lost (unknown counts count 1).
+    pub lost_events: u64,
+    /// Where (the first few).
+    pub lost_at: Vec<LostAt>,
+    /// Records that were out of time order in the file and were merged by timestamp.
+    pub reordered: u64,
+    /// How VMs were told apart.
+    pub vm_rule: String,
+    /// The VMs found.
+    pub vms: Vec<VmInfo>,
+    /// The VM kept by `--vm`, if one was chosen.
+    pub kept_vm: Option<u32>,
+    /// Warnings, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+impl ImportReport {
+    /// The report from a trace's metadata, if it has one.
+    pub fn from_meta(meta: &TraceMeta) -> Option<Self> {
+        serde_json::from_value(meta.extra.get(META_KEY)?.clone()).ok()
+    }
+
+    /// Human-readable lines.
+    pub fn summary_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let read: Vec<String> = self
+            .events_read
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let lines = self
+            .lines
+            .map(|l| format!("{l} lines ({} not kvmmmu events); ", self.lines_skipped))
+            .unwrap_or_default();
+        out.push(format!(
+            "import: {}: {lines}kvmmmu events read: {}",
+            self.format,
+            if read.is_empty() {
+                "none".into()
+            } else {
+                read.join(", ")
+            }
+        ));
+        if !self.events_unused.is_empty() {
+            let u: Vec<String> = self
+                .events_unused
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            out.push(format!("  not used: {}", u.join(", ")));
+        }
+        let i = &self.inference;
+        out.push(format!(
+            "  adds {}; removals inferred: {} from zapped shadow pages, {} pfn/gfn replacements, {} from re-faults; recycle zaps {}; unmatched SPTE pages {}, unmatched zaps {}",
+            i.adds, i.zap_removes, i.replaced, i.inferred_drops, i.recycles, i.unmatched_pages, i.zaps_unmatched
+        ));
+        if self.reordered > 0 {
+            out.push(format!(
+                "  order: {} events were out of time order in the file and were merged by timestamp",
+                self.reordered
+            ));
+        }
+        let vms: Vec<String> = self
+            .vms
+            .iter()
+            .map(|v| {
+                let who = v
+                    .tgid
+                    .map(|t| format!("pid {t}"))
+                    .unwrap_or_else(|| format!("VM {}", v.index));
+                let tids: Vec<String> = v.tids.iter().map(u64::to_string).collect();
+                format!("{who} (threads {})", tids.join(","))
+            })
+            .collect();
+        out.push(format!(
+            "  VMs: {} — {}{}",
+            self.vms.len(),
+            vms.join("; "),
+            self.kept_vm
+                .map(|k| format!("; kept VM {k} only"))
+                .unwrap_or_default()
+        ));
+        out.push(format!("  VMs told apart by: {}", self.vm_rule));
+        if self.lost_events > 0 {
+            out.push(format!("  LOST EVENTS: {}", self.lost_events));
+        }
+        for w in &self.warnings {
+            out.push(format!("  warning: {w}"));
+        }
+        out
+    }
+}
+
+/// Text parsing state.
+#[derive(Debug, Default)]
+struct TextState {
+    buf: Vec<u8>,
+    pos: usize,
+    line: u64,
+    records: Vec<Record>,
+    report: ImportReport,
+}
+
+impl TextState {
+    fn push(&mut self, chunk: &[u8]) -> Result<(), ImportError> {
+        if self.pos > 0 && self.pos * 2 >= self.buf.len() {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(chunk);
+        self.pump(false)
+    }
+
+    fn pump(&mut self, at_end: bool) -> Result<(), ImportError> {
+        loop {
+            let rest = &self.buf[self.pos..];
+            let (end, next) = match rest.iter().position(|&b| b == b'\n') {
+                Some(nl) => (self.pos + nl, self.pos + nl + 1),
+                None if at_end && !rest.is_empty() => (self.buf.len(), self.buf.len()),
+                None => {
+                    if rest.len() > MAX_LINE_BYTES {
+                        return Err(ImportError::LineTooLong { line: self.line + 1 });
+                    }
+                    return Ok(());
+                }
+            };
+            if end - self.pos > MAX_LINE_BYTES {
+                return Err(ImportError::LineTooLong { line: self.line + 1 });
+            }
+            self.line += 1;
+            let line = self.line;
+            let text = std::str::from_utf8(&self.buf[self.pos..end])
+                .map_err(|_| ImportError::NotUtf8 { line })?
+                .trim_end_matches('\r')
+                .to_string();
+            self.pos = next;
+            match text::parse_line(&text) {
+                Ok(text::Line::Record(r)) => {
+                    *self
+                        .report
+                        .events_read
+                        .entry(kind_name(&r.kind).into())
+                        .or_default() += 1;
+                    self.records.push(r);
+                }
+                Ok(text::Line::Lost(n)) => {
+                    let count = n.unwrap_or(1);
+                    self.records.push(Record {
+                        ts: self.records.last().and_then(|r| r.ts),
+                        cpu: None,
+                        task: record::Task::default(),
+                        kind: RecordKind::Lost(count),
+                    });
+                    if self.report.lost_at.len() < MAX_LOST_LISTED {
+                        self.report.lost_at.push(LostAt {
+                            cpu: None,
+                            ts_ns: None,
+                            line: Some(line),
+                            count: n,
+                        });
+                    }
+                }
+                Ok(text::Line::OtherKvmmmu(name)) => {
+                    *self.report.events_unused.entry(name).or_default() += 1;
+                }
+                Ok(text::Line::Other) => self.report.lines_skipped += 1,
+                Err(error @ text::LineError::PluginForm(_)) => {
+                    return Err(ImportError::PluginForm { line, error })
+                }
+                Err(error) => return Err(ImportError::BadLine { line, error }),
+            }
+        }
+    }
+}
+
+fn kind_name(k: &RecordKind) -> &'static str {
+    match k {
+        RecordKind::SetSpte { .. } => format::EV_SET_SPTE,
+        RecordKind::GetPage { .. } => format::EV_GET_PAGE,
+        RecordKind::ZapPage { .. } => format::EV_ZAP_PAGE,
+        RecordKind::Walk { .. } => format::EV_WALK,
+        RecordKind::Mark(_) => "trace_marker",
+        RecordKind::Lost(_) => "lost",
+    }
+}
+
+/// Which capture a [`CaptureImporter`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaptureFormat {
+    /// Any of the text forms ([`text`]).
+    Text,
+    /// trace-cmd's trace.dat.
+    TraceDat,
+    /// perf.data.
+    PerfData,
+}
+
+/// Importer for one capture: push bytes, then [`CaptureImporter::finish`]; events come out
+/// after the whole capture is read (they must be put in time order and split by VM first).
+#[derive(Debug)]
+pub struct CaptureImporter {
+    format: CaptureFormat,
+    opts: ImportOptions,
+    text: TextState,
+    bytes: Vec<u8>,
+    out: VecDeque<Event>,
+    meta: Option<TraceMeta>,
+}
+
+impl CaptureImporter {
+    /// A new importer for `format`.
+    pub fn new(format: CaptureFormat, opts: ImportOptions) -> Self {
+        CaptureImporter {
+            format,
+            opts,
+            text: TextState::default(),
+            bytes: Vec::new(),
+            out: VecDeque::new(),
+            meta: None,
+        }
+    }
+
+    /// Feed input.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), ImportError> {
+        match self.format {
+            CaptureFormat::Text => self.text.push(chunk),
+            _ => {
+                self.bytes.extend_from_slice(chunk);
+                Ok(())
+            }
+        }
+    }
+
+    /// The metadata, once [`CaptureImporter::finish`] ran.
+    pub fn meta(&self) -> Option<&TraceMeta> {
+        self.meta.as_ref()
+    }
+
+    /// The next event, once finished.
+    pub fn pop(&mut self) -> Option<Event> {
+        self.out.pop_front()
+    }
+
+    /// Whether [`CaptureImporter::finish`] ran.
+    pub fn finished(&self) -> bool {
+        self.meta.is_some()
+    }
+
+    /// End of input: parse (binary formats), order, split VMs, infer.
+    pub fn finish(&mut self) -> Result<(), ImportError> {
+        if self.meta.is_some() {
+            return Ok(());
+        }
+        let mut meta = TraceMeta::default();
+        let (records, mut report) = match self.format {
+            CaptureFormat::Text => {
+                self.text.pump(true)?;
+                let mut report = std::mem::take(&mut self.text.report);
+                report.lines = Some(self.text.line);
+                report.format = text_format_name(&self.text.records);
+                (std::mem::take(&mut self.text.records), report)
+            }
+            CaptureFormat::TraceDat => {
+                let dat = tracedat::read(&self.bytes)?;
+                self.bytes = Vec::new();
+                let mut report = ImportReport {
+                    format: format!(
+                        "trace.dat v{}{}",
+                        dat.version,
+                        dat.compression
+                            .as_deref()
+                            .map(|c| format!(" ({c})"))
+                            .unwrap_or_default()
+                    ),
+                    ..ImportReport::default()
+                };
+                count_records(&dat.records, &mut report);
+                if let Some(u) = &dat.uname {
+                    meta.kernel = u.split_whitespace().nth(2).map(str::to_string);
+                }
+                (dat.records, report)
+            }
+            CaptureFormat::PerfData => {
+                let pd = perfdata::read(&self.bytes).map_err(|e| ImportError::PerfData(e.to_string()))?;
+                self.bytes = Vec::new();
+                let mut report = ImportReport {
+                    format: format!(
+                        "perf.data{}",
+                        pd.perf_version
+                            .as_deref()
+                            .map(|v| format!(" (perf {v})"))
+                            .unwrap_or_default()
+                    ),
+                    ..ImportReport::default()
+                };
+                count_records(&pd.records, &mut report);
+                meta.kernel.clone_from(&pd.os_release);
+                (pd.records, report)
+            }
+        };
+        let events = process(records, &mut report, &self.opts)?;
+        self.out = events.into();
+        meta.source = Some(format!("kvmmmu capture: {}", report.format));
+        meta.anonymised = Some(!self.opts.raw_addresses);
+        meta.tool = Some(concat!("rmaplab ", env!("CARGO_PKG_VERSION"), " importer").into());
+        meta.inferred = infer::inferred_rules();
+        let kept: Vec<&VmInfo> = match report.kept_vm {
+            Some(k) => report.vms.iter().filter(|v| v.index == k).collect(),
+            None => report.vms.iter().collect(),
+        };
+        meta.vcpus = Some(kept.iter().map(|v| v.tids.len() as u32).sum::<u32>().max(1));
+        if let Ok(v) = serde_json::to_value(&report) {
+            meta.extra.insert(META_KEY.into(), v);
+        }
+        self.meta = Some(meta);
+        Ok(())
+    }
+}
+
+fn text_format_name(records: &[Record]) -> String {
+    let raw = records.iter().any(|r| {
+        matches!(r.kind, RecordKind::GetPage { sp } | RecordKind::ZapPage { sp } if sp.role <= u64::from(u32::MAX))
+    });
+    if raw {
+        "kvmmmu text (raw key=value fields)".into()
+    } else {
+        "kvmmmu text".into()
+    }
+}
+
+fn count_records(records: &[Record], report: &mut ImportReport) {
+    for r in records {
+        if let RecordKind::Lost(n) = r.kind {
+            if report.lost_at.len() < MAX_LOST_LISTED {
+                report.lost_at.push(LostAt {
+                    cpu: r.cpu,
+                    ts_ns: r.ts,
+                    line: None,
+                    count: Some(n),
+                });
+            }
+        }
+        *report
+            .events_read
+            .entry(kind_name(&r.kind).into())
+            .or_default() += 1;
+    }
+    report.events_read.remove("lost");
+}
+
+/// Order, split by VM, infer, check.
+fn process(
+    mut records: Vec<Record>,
+    report: &mut ImportReport,
+    opts: &ImportOptions,
+) -> Result<Vec<Event>, ImportError> {
+    // Time order.
+    let mut max_ts = 0;
+    let mut reordered = 0;
+    for r in &records {
+        if let Some(ts) = r.ts {
+            if ts < max_ts {
+                reordered += 1;
+            }
+            max_ts = max_ts.max(ts);
+        }
+    }
+    if reordered > 0 {
+        records.sort_by_key(|r| r.ts.unwrap_or(0));
+        report.reordered = reordered;
+        report.warnings.push(format!(
+            "{reordered} events were out of time order (per-CPU blocks concatenated?) and were merged by timestamp; events on different CPUs with equal timestamps keep file order"
+        ));
+    }
+    report.lost_events = records
+        .iter()
+        .map(|r| match r.kind {
+            RecordKind::Lost(n) => n,
+            _ => 0,
+        })
+        .sum();
+    if report.lost_events > 0 {
+        report.warnings.push(format!(
+            "the capture lost {} events: rmaps are missing adds and removals, so every figure is a lower or upper bound, not exact; record again with a larger buffer (trace-cmd record -b, perf record -m) — --strict refuses this trace",
+            report.lost_events
+        ));
+    }
+    let count = |name: &str| report.events_read.get(name).copied().unwrap_or(0);
+    let set_spte = count(format::EV_SET_SPTE);
+    let others: u64 = report
+        .events_read
+        .iter()
+        .filter(|(k, _)| k.as_str() != format::EV_SET_SPTE && k.as_str() != "trace_marker")
+        .map(|(_, v)| *v)
+        .sum::<u64>()
+        + report.events_unused.values().sum::<u64>();
+    if set_spte == 0 && others == 0 {
+        return Err(ImportError::NoKvmmmu {
+            format: report.format.clone(),
+            lines: report.lines.unwrap_or(records.len() as u64),
+        });
+    }
+    if set_spte == 0 {
+        return Err(ImportError::NoAdds {
+            format: report.format.clone(),
+            set_spte,
+            other: others,
+        });
+    }
+    if count(format::EV_GET_PAGE) == 0 && count(format::EV_ZAP_PAGE) == 0 {
+        return Err(ImportError::NoShadowPages {
+            format: report.format.clone(),
+        });
+    }
+    // VMs.
+    let has_tgid = records.iter().any(|r| r.task.tgid.is_some());
+    let mut vms = VmMap::default();
+    let mut groups: Vec<(Option<u64>, Vec<u64>)> = Vec::new();
+    if opts.one_vm {
+        report.vm_rule = "not separated (--one-vm): every task is one VM".into();
+        let mut tids: Vec<u64> = Vec::new();
+        for r in &records {
+            if is_task_event(&r.kind) && !tids.contains(&r.task.tid) {
+                tids.push(r.task.tid);
+            }
+        }
+        tids.sort_unstable();
+        groups.push((None, tids));
+    } else if has_tgid {
+        report.vm_rule = "process id (tgid) recorded with each event".into();
+        let mut index: HashMap<u64, usize> = HashMap::new();
+        for r in &records {
+            if !is_task_event(&r.kind) {
+                continue;
+            }
+            let tgid = r.task.tgid.unwrap_or(r.task.tid);
+            let at = *index.entry(tgid).or_insert_with(|| {
+                groups.push((Some(tgid), Vec::new()));
+                groups.len() - 1
+            });
+            if !groups[at].1.contains(&r.task.tid) {
+                groups[at].1.push(r.task.tid);
+            }
+        }
+        for g in &mut groups {
+            g.1.sort_unstable();
+        }
+    } else {
+        report.vm_rule = "no process ids in this capture: vCPU threads that installed SPTEs in, or zapped, the same live shadow page are one VM; threads that never shared one are separate VMs (use --one-vm if a VM's vCPUs never shared a page)".into();
+        let mut pass = Inference::new(opts.recycle_threshold, VmMap::default());
+        for r in &records {
+            pass.on_record(r);
+            while pass.pop().is_some() {}
+        }
+        groups = pass.linked_tasks().into_iter().map(|g| (None, g)).collect();
+    }
+    if groups.len() > infer::MAX_VMS as usize {
+        return Err(ImportError::TooManyVms(groups.len()));
+    }
+    for (i, (_, tids)) in groups.iter().enumerate() {
+        for &t in tids {
+            vms.vm_of_tid.insert(t, i as u32);
+        }
+    }
+    report.vms = groups
+        .iter()
+        .enumerate()
+        .map(|(i, (tgid, tids))| VmInfo {
+            index: i as u32,
+            tgid: *tgid,
+            tids: tids.clone(),
+        })
+        .collect();
+    let keep = match opts.vm {
+        None => None,
+        Some(id) => {
+            let found = report
+                .vms
+                .iter()
+                .find(|v| v.tgid == Some(id) || v.tids.contains(&id))
+                .map(|v| v.index);
+            match found {
+                Some(k) => Some(k),
+                None => {
+                    let list: Vec<String> = report
+                        .vms
+                        .iter()
+                        .map(|v| match v.tgid {
+                            Some(t) => format!("pid {t}"),
+                            None => format!("threads {:?}", v.tids),
+                        })
+                        .collect();
+                    return Err(ImportError::NoSuchVm {
+                        vm: id,
+                        found: list.join("; "),
+                    });
+                }
+            }
+        }
+    };
+    report.kept_vm = keep;
+    let mut engine = Inference::new(opts.recycle_threshold, vms.clone());
+    engine.raw_addresses = opts.raw_addresses;
+    let mut events = Vec::new();
+    for r in &records {
+        if let Some(k) = keep {
+            // Zaps, marks and lost markers are not tied to a vCPU: kept (a zap of another
+            // VM's page finds nothing this VM holds).
+            if is_task_event(&r.kind) && vms.vm_of_tid.get(&r.task.tid) != Some(&k) {
+                continue;
+            }
+        }
+        engine.on_record(r);
+        while let Some(e) = engine.pop() {
+            events.push(e);
+        }
+    }
+    report.inference = engine.stats;
+    if report.inference.adds == 0 {
+        return Err(ImportError::NoAdds {
+            format: report.format.clone(),
+            set_spte,
+            other: others,
+        });
+    }
+    if report.inference.unmatched_pages > 0 {
+        report.warnings.push(format!(
+            "{} SPTE pages could not be matched to their shadow page; zaps of those pages remove nothing (is kvm_mmu_get_page recorded?)",
+            report.inference.unmatched_pages
+        ));
+    }
+    Ok(events)
+}
+
+fn is_task_event(k: &RecordKind) -> bool {
+    matches!(
+        k,
+        RecordKind::SetSpte { .. } | RecordKind::GetPage { .. } | RecordKind::Walk { .. }
+    )
+}
+
+/// Import a whole in-memory capture.
+pub fn import_all(
+    format: CaptureFormat,
+    bytes: &[u8],
+    opts: ImportOptions,
+) -> Result<(TraceMeta, Vec<Event>), ImportError> {
+    let mut imp = CaptureImporter::new(format, opts);
+    imp.push(bytes)?;
+    imp.finish()?;
+    let meta = imp.meta.clone().unwrap_or_default();
+    Ok((meta, imp.out.into_iter().collect()))
+}

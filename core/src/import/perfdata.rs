@@ -1,0 +1,133 @@
+//! `perf.data` (`PERFILE2`) from `perf record -e 'kvmmmu:*'`: tracepoint samples whose
+//! `PERF_SAMPLE_RAW` payloads are decoded with the event formats embedded in the file's
+//! tracing-data feature section; `PERF_RECORD_LOST` / `LOST_SAMPLES` are counted.
+//!
+//! The container is read by `linux-perf-data` (default features off, so it builds for wasm32
+//! without a C zstd): a maintained reader of perf.data used by samply, which also orders
+//! records by time across CPUs using perf's `FINISHED_ROUND` markers. What it does not do —
+//! the tracing-data block and the payload layouts — rmaplab reads itself
+//! ([`super::tracedat::TracingHeaders`], [`super::format::Formats`]).
+
+use super::format::{FormatError, Formats};
+use super::record::{Record, RecordKind, Task};
+use super::tracedat::{preamble, Cur, TraceDatError, TracingHeaders};
+use linux_perf_data::linux_perf_event_reader::{EventRecord, RecordType};
+use linux_perf_data::{Feature, PerfFileReader, PerfFileRecord};
+
+/// perf.data magic.
+pub const MAGIC: [u8; 8] = *b"PERFILE2";
+/// perf's tracing-data version that added saved cmdlines.
+const VERSION_WITH_CMDLINES: &str = "0.6";
+
+/// Errors reading a perf.data.
+#[derive(Debug, thiserror::Error)]
+pub enum PerfDataError {
+    /// The container is malformed.
+    #[error("perf.data: {0}")]
+    Container(String),
+    /// The file has no tracing-data section (it was not recorded with tracepoints).
+    #[error("perf.data has no tracing data: it holds no tracepoint samples; record with perf record -e 'kvmmmu:*'")]
+    NoTracingData,
+    /// The tracing-data section is malformed.
+    #[error("perf.data tracing data: {0}")]
+    TracingData(#[from] TraceDatError),
+    /// An embedded event format lacks a field rmaplab needs.
+    #[error("perf.data event formats: {0}")]
+    Format(#[from] FormatError),
+}
+
+/// A decoded perf.data.
+#[derive(Debug, Clone, Default)]
+pub struct PerfData {
+    /// `perf --version` of the recorder, where recorded.
+    pub perf_version: Option<String>,
+    /// Kernel release, where recorded.
+    pub os_release: Option<String>,
+    /// Samples read (any event).
+    pub samples: u64,
+    /// kvmmmu records and lost-event markers, in time order.
+    pub records: Vec<Record>,
+    /// Whether the capture's formats include `kvm_mmu_set_spte`.
+    pub has_set_spte: bool,
+}
+
+fn container<E: std::fmt::Display>(e: E) -> PerfDataError {
+    PerfDataError::Container(e.to_string())
+}
+
+/// Read a whole perf.data.
+pub fn read(data: &[u8]) -> Result<PerfData, PerfDataError> {
+    let PerfFileReader {
+        mut perf_file,
+        mut record_iter,
+    } = PerfFileReader::parse_file(std::io::Cursor::new(data)).map_err(container)?;
+    let tracing = perf_file
+        .feature_section_data(Feature::TRACING_DATA)
+        .ok_or(PerfDataError::NoTracingData)?
+        .to_vec();
+    let mut cur = Cur::new(&tracing, false);
+    let pre = preamble(&mut cur)?;
+    let headers = TracingHeaders::parse_v6(&mut cur, pre.version == VERSION_WITH_CMDLINES)?;
+    let mut formats = Formats::new(&headers.formats)?;
+    formats.big_endian = pre.big_endian;
+    let mut out = PerfData {
+        perf_version: perf_file.perf_version().ok().flatten().map(str::to_string),
+        os_release: perf_file.os_release().ok().flatten().map(str::to_string),
+        has_set_spte: formats.has_set_spte(),
+        ..PerfData::default()
+    };
+    while let Some(rec) = record_iter.next_record(&mut perf_file).map_err(container)? {
+        let PerfFileRecord::EventRecord { record, .. } = rec else {
+            continue;
+        };
+        if record.record_type == RecordType::LOST_SAMPLES {
+            let n = record.data.as_slice();
+            let count = super::format::read_uint(&n, 0, 8, pre.big_endian).unwrap_or(1);
+            out.records.push(lost(record_ts(&record), count));
+            continue;
+        }
+        let parsed = match record.parse() {
+            Ok(p) => p,
+            Err(_) => continue,
+        };
+        match parsed {
+            EventRecord::Sample(s) => {
+                out.samples += 1;
+                let Some(raw) = s.raw else { continue };
+                let payload = raw.as_slice();
+                let Some(kind) = formats.decode(&payload) else {
+                    continue;
+                };
+                out.records.push(Record {
+                    ts: s.timestamp,
+                    cpu: s.cpu,
+                    task: Task {
+                        tid: s
+                            .tid
+                            .and_then(|t| u64::try_from(t).ok())
+                            .or_else(|| formats.pid(&payload))
+                            .unwrap_or(0),
+                        tgid: s.pid.and_then(|p| u64::try_from(p).ok()),
+                    },
+                    kind,
+                });
+            }
+            EventRecord::Lost(l) => out.records.push(lost(None, l.count)),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn record_ts(r: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'_>) -> Option<u64> {
+    r.common_data().ok().and_then(|c| c.timestamp)
+}
+
+fn lost(ts: Option<u64>, n: u64) -> Record {
+    Record {
+        ts,
+        cpu: None,
+        task: Task::default(),
+        kind: RecordKind::Lost(n.max(1)),
+    }
+}
