@@ -39,7 +39,7 @@ pub enum Line {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LineError {
     /// libtraceevent's kvm plugin form: the shadow page has no gfn.
-    #[error("`{0}` line in the kvm plugin's form (no gfn for the shadow page)")]
+    #[error("`{0}` line in the kvm plugin's form (shadow-page level and role decoded with an old layout; zap lines carry no gfn)")]
     PluginForm(&'static str),
     /// A kvmmmu event whose fields could not be read.
     #[error("{event} line whose fields could not be read: {details:?}")]

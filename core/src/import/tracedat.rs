@@ -304,7 +304,9 @@ pub fn read(data: &[u8]) -> Result<TraceDat, TraceDatError> {
                     what: "CPU data",
                 })?;
             let pages = match (&compression, compressed) {
-                (Some(alg), true) => decompress_chunks(raw, alg, pre.big_endian, at)?,
+                // The recorded size counts the compressed bytes only, not the chunk headers:
+                // the chunk list is read from the offset on.
+                (Some(alg), true) => decompress_chunks(&data[at..], alg, pre.big_endian, at)?,
                 _ => raw.to_vec(),
             };
             let mut recs = Vec::new();

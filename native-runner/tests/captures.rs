@@ -1,0 +1,258 @@
+//! Bring-your-own captures (core/tests/fixtures/captures, see its README): every capture of a
+//! guest run replays to the same figures as rmaplab's own trace of that run (`*.collect.rmap`,
+//! whose replay reproduces KVM's counters), or is refused with what to record instead.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics: that is how it reports
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures/captures").join(name)
+}
+
+fn rmaplab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rmaplab"))
+        .args(args)
+        .output()
+        .expect("run rmaplab")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The figures an import must reproduce.
+#[derive(Debug, PartialEq, Eq)]
+struct Figures {
+    allocations: u64,
+    frees: u64,
+    peak_descs: u64,
+    max_rmap_size: u64,
+    recycles: u64,
+}
+
+fn replay(path: &str, extra: &[&str]) -> (Figures, serde_json::Value, String) {
+    let mut args = vec![
+        "replay", path, "--entries", "14", "--era", "head-insert", "--format", "json",
+    ];
+    args.extend_from_slice(extra);
+    let o = rmaplab(&args);
+    assert!(o.status.success(), "rmaplab {args:?}: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &v[0];
+    let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("{k} in {c}"));
+    (
+        Figures {
+            allocations: n("allocations"),
+            frees: n("frees"),
+            peak_descs: n("peak_descs"),
+            max_rmap_size: n("max_rmap_size"),
+            recycles: n("recycles"),
+        },
+        c.clone(),
+        stderr(&o),
+    )
+}
+
+/// The ground truth: rmaplab's own trace of the run, which must reproduce KVM's counters.
+fn truth(name: &str) -> Figures {
+    let (f, c, _) = replay(fixture(name).to_str().unwrap(), &[]);
+    assert!(c["stat_checks"].as_u64().unwrap() >= 8, "{name}: KVM's stats recorded");
+    assert_eq!(c["stat_mismatches"], 0, "{name}: the model reproduces KVM");
+    f
+}
+
+#[test]
+fn trace_cmd_captures_replay_to_the_ground_truth() {
+    let want = truth("tc-fork16v2.collect.rmap");
+    assert_eq!(want.max_rmap_size, 13, "KVM's max_mmu_rmap_size for this run");
+    for (name, format) in [
+        ("tc-fork16v2.dat", "trace.dat v7 (zstd)"),
+        ("tc-fork16v2.report-R.txt.gz", "raw key=value"),
+        ("tc-fork16v2.report-N.txt.gz", "raw key=value"),
+    ] {
+        let (got, _, err) = replay(fixture(name).to_str().unwrap(), &[]);
+        assert_eq!(got, want, "{name}\n{err}");
+        assert!(err.contains(format), "{name}: the import report names the format: {err}");
+        assert!(!err.contains("LOST"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn perf_captures_replay_to_the_ground_truth() {
+    let want = truth("perf-fork16v2.collect.rmap");
+    for name in ["perf-fork16v2.data", "perf-fork16v2.script.txt.gz"] {
+        let (got, _, err) = replay(fixture(name).to_str().unwrap(), &[]);
+        assert_eq!(got, want, "{name}\n{err}");
+    }
+    // perf.data records the process id with every sample: VMs are told apart by it.
+    let (_, _, err) = replay(fixture("perf-fork16v2.data").to_str().unwrap(), &[]);
+    assert!(err.contains("process id (tgid)"), "{err}");
+}
+
+#[test]
+fn per_cpu_text_concatenated_is_merged_by_timestamp() {
+    let want = truth("tc-fork16v2.collect.rmap");
+    let (got, _, err) = replay(
+        fixture("tc-fork16v2.report-R-cpu0then1.txt.zst").to_str().unwrap(),
+        &[],
+    );
+    assert!(err.contains("merged by timestamp"), "{err}");
+    assert_eq!(got, want, "{err}");
+}
+
+#[test]
+fn the_kvm_plugin_form_is_refused_with_the_remedy() {
+    let o = rmaplab(&[
+        "replay",
+        fixture("tc-fork16v2.report.txt.gz").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("kvm plugin") && err.contains("trace-cmd report -R"), "{err}");
+    assert!(o.stdout.is_empty(), "no table for a refused capture");
+}
+
+#[test]
+fn captures_without_kvmmmu_events_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("other.txt");
+    std::fs::write(
+        &p,
+        "cpus=2\n   bash-100 [000] 5.000001: sched_switch: prev_comm=bash prev_pid=100\n   bash-100 [000] 5.000002: sys_enter: NR 1\n",
+    )
+    .unwrap();
+    let o = rmaplab(&["replay", p.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("no kvmmmu events") && err.contains("-e kvmmmu"), "{err}");
+    // Only set_spte-less kvmmmu lines: no adds.
+    std::fs::write(
+        &p,
+        "vcpu0-1 [000] 5.000001: kvm_mmu_get_page: sp gen 0 gfn 4 l1 8-byte q0 wux nxe ad root 0 sync new\n",
+    )
+    .unwrap();
+    let o = rmaplab(&["replay", p.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("kvm_mmu_set_spte"), "{}", stderr(&o));
+}
+
+#[test]
+fn lost_events_warn_and_strict_refuses() {
+    let want = truth("tc-alias1500-drops.collect.rmap");
+    assert_eq!((want.max_rmap_size, want.recycles), (1001, 1));
+    for name in ["tc-alias1500-drops.dat", "tc-alias1500-drops.report-R.txt.gz"] {
+        let path = fixture(name);
+        let path = path.to_str().unwrap();
+        let (_, _, err) = replay(path, &[]);
+        assert!(err.contains("LOST EVENTS") && err.contains("--strict refuses"), "{name}: {err}");
+        let o = rmaplab(&["replay", path, "--strict"]);
+        assert!(!o.status.success(), "{name}: --strict must refuse");
+        assert!(stderr(&o).contains("lost"), "{}", stderr(&o));
+        // import --strict: refused, and no output file.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("x.rmap");
+        let o = rmaplab(&["import", path, "-o", out.to_str().unwrap(), "--strict"]);
+        assert!(!o.status.success());
+        assert!(!out.exists(), "no partial output");
+        // Without --strict the import keeps the report (and the loss) in the trace.
+        let o = rmaplab(&["import", path, "-o", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = rmaplab(&["replay", out.to_str().unwrap(), "--strict"]);
+        assert!(!o.status.success(), "replay --strict of the imported trace refuses too");
+    }
+}
+
+/// The multi-VM capture with the second VM's timestamps shifted onto the first's, as two VMs
+/// running at once on a busy host would interleave.
+fn overlapping_two_vms(dir: &std::path::Path) -> PathBuf {
+    let text = {
+        let gz = std::fs::read(fixture("twovm.tracefs.txt.gz")).unwrap();
+        let plain = rmaplab_core::import::compress::gzip(&gz, 1 << 30).unwrap();
+        String::from_utf8(plain).unwrap()
+    };
+    // VM threads as the fixture README gives them: the second VM is VMM 4394 / vCPU 4402.
+    let ts = |l: &str| -> Option<f64> {
+        l.split_whitespace()
+            .find_map(|t| t.strip_suffix(':')?.parse::<f64>().ok())
+    };
+    let second = |l: &str| l.contains("-4402 ") || l.contains("-4394 ");
+    let first_a = text.lines().filter(|l| !second(l)).find_map(ts).unwrap();
+    let first_b = text.lines().filter(|l| second(l)).find_map(ts).unwrap();
+    assert!(first_b > first_a + 0.001, "the VMs ran one after the other");
+    let shift = first_b - first_a;
+    let mut shifted = String::new();
+    for l in text.lines() {
+        match ts(l) {
+            Some(t) if second(l) => {
+                let old = format!("{t:.6}:");
+                let new = format!("{:.6}:", t - shift + 0.000_000_5);
+                shifted.push_str(&l.replacen(&old, &new, 1));
+            }
+            _ => shifted.push_str(l),
+        }
+        shifted.push('\n');
+    }
+    let p = dir.join("twovm-overlapping.txt");
+    std::fs::write(&p, shifted).unwrap();
+    p
+}
+
+#[test]
+fn two_vms_at_once_stay_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = overlapping_two_vms(dir.path());
+    let p = p.to_str().unwrap();
+    let (got, _, err) = replay(p, &[]);
+    assert!(err.contains("VMs: 2"), "{err}");
+    assert!(err.contains("merged by timestamp"), "the shift interleaves them: {err}");
+    // KVM: max_mmu_rmap_size 599 in each VM, no recycle.
+    assert_eq!((got.max_rmap_size, got.recycles), (599, 0), "{err}");
+    // Merged into one VM (what rmaplab did before), the same capture shows a recycle that
+    // never happened: the check above can fail.
+    let (merged, _, _) = replay(p, &["--one-vm"]);
+    assert!(merged.recycles >= 1 && merged.max_rmap_size > 599, "{merged:?}");
+    // --vm keeps one VM: half the adds.
+    let (one, c, err) = replay(p, &["--vm", "4402"]);
+    assert_eq!(one.max_rmap_size, 599, "{err}");
+    let (_, all, _) = replay(p, &[]);
+    assert_eq!(
+        c["add_cost"]["descs"]["count"].as_u64().unwrap() * 2,
+        all["add_cost"]["descs"]["count"].as_u64().unwrap()
+    );
+    let o = rmaplab(&["replay", p, "--vm", "999999"]);
+    assert!(!o.status.success() && stderr(&o).contains("VMs found"), "{}", stderr(&o));
+}
+
+#[test]
+fn kvm_stats_given_at_import_are_checked_by_the_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("perf.rmap");
+    let o = rmaplab(&[
+        "import",
+        fixture("perf-fork16v2.data").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        // KVM's cumulative maximum for this run (the record log's stats were read before the
+        // VM was destroyed; the capture runs past that, so only the maximum still holds).
+        "--kvm-stat",
+        "max_mmu_rmap_size=13",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (_, c, _) = replay(out.to_str().unwrap(), &["--strict"]);
+    assert_eq!(c["stat_checks"], 1);
+    assert_eq!(c["stat_mismatches"], 0);
+    // A wrong value is caught.
+    let o = rmaplab(&[
+        "import",
+        fixture("perf-fork16v2.data").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--kvm-stat",
+        "max_mmu_rmap_size=14",
+    ]);
+    assert!(o.status.success());
+    let o = rmaplab(&["replay", out.to_str().unwrap(), "--strict"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
