@@ -11,7 +11,12 @@ cd "$root/fuzz"
 # cargo-fuzz needs nightly-only sanitizer flags; the stable toolchain accepts them this way.
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -O
-for t in binary_decode jsonl_decode ftrace_import model_ops; do
+# The binary capture readers start from the real captures the tests use.
+caps="$root/core/tests/fixtures/captures"
+mkdir -p seeds/trace_dat seeds/perf_data
+cp -f "$caps"/*.dat seeds/trace_dat/
+cp -f "$caps"/*.data seeds/perf_data/
+for t in binary_decode jsonl_decode ftrace_import model_ops trace_dat perf_data; do
   mkdir -p "corpus/$t"
   echo "fuzzing $t for ${secs}s"
   cargo fuzz run "$t" -O "corpus/$t" "seeds/$t" -- -max_total_time="$secs" -print_final_stats=1 2>&1 |

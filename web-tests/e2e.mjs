@@ -128,9 +128,30 @@ try {
     check(/\t8\t/.test(row), `${file}: max rmap size 8 (9 address spaces share each page)`);
   }
   await page.setInputFiles('#file', ftrace);
-  await page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('kvmmmu ftrace text'), null, { timeout: 30000 });
+  await page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('kvmmmu text'), null, { timeout: 30000 });
   await waitIdle(page);
   check(/\t14\t/.test(await page.locator('tr[data-config="14/head-insert"]').innerText()), 'ftrace text: max rmap size 14 as KVM reported');
+
+  // Bring-your-own captures (core/tests/fixtures/captures): the same fork run, KVM's
+  // max_mmu_rmap_size 13, and an import report in the page.
+  const caps = path.join(root, 'core/tests/fixtures/captures');
+  for (const [file, enc] of [['tc-fork16v2.dat', 'trace.dat'], ['perf-fork16v2.data', 'perf.data'], ['tc-fork16v2.report-R.txt.gz', 'kvmmmu text']]) {
+    const t0 = Date.now();
+    await page.setInputFiles('#file', path.join(caps, file));
+    await page.waitForFunction(([e, f]) => document.querySelector('.trace-name')?.textContent.includes(f) && document.querySelector('.trace-name')?.textContent.includes(e), [enc, file], { timeout: 60000 });
+    await waitIdle(page);
+    const row = await page.locator('tr[data-config="14/head-insert"]').innerText();
+    check(/\t13\t/.test(row), `${file}: max rmap size 13 as KVM reported (${Date.now() - t0} ms)`);
+    const rep = await page.locator('.import-report summary').innerText();
+    check(rep.includes('Import report') && rep.includes('1 VM'), `${file}: import report "${rep}"`);
+  }
+  // The kvm plugin's report text is refused with the remedy; the lossy capture is flagged.
+  await page.setInputFiles('#file', path.join(caps, 'tc-fork16v2.report.txt.gz'));
+  await page.waitForFunction(() => /kvm plugin/.test(document.querySelector('.error')?.textContent || ''), null, { timeout: 30000 });
+  check(/report -R/.test(await page.locator('.error').innerText()), 'plugin-form text refused with the remedy');
+  await page.setInputFiles('#file', path.join(caps, 'tc-alias1500-drops.dat'));
+  await page.waitForFunction(() => /lost \d+ events/.test(document.querySelector('.provenance')?.textContent || ''), null, { timeout: 60000 });
+  check(true, 'lossy trace.dat: the page says how many events were lost');
 
   // Change the sizes.
   await page.fill('#entries', '2,5');

@@ -64,7 +64,7 @@ fn replay(
 #[test]
 fn alias3_reproduces_kvms_counters() {
     let (meta, mut events) = decode_all(&fixture("alias3.txt")).unwrap();
-    assert_eq!(meta.source.as_deref(), Some("kvmmmu ftrace text"));
+    assert_eq!(meta.source.as_deref(), Some("kvmmmu capture: kvmmmu text"));
     assert!(!meta.inferred.is_empty());
     insert_at_mark(
         &mut events,
@@ -122,18 +122,15 @@ fn alias1002_recycles_like_kvm() {
 
 #[test]
 fn importer_counts_its_inferences() {
-    use rmaplab_core::trace::ftrace::FtraceImporter;
-    let mut imp = FtraceImporter::default();
-    imp.push(&fixture("alias15-unmap-remap-delslot.txt"));
-    let mut n = 0;
-    while imp.next_event().unwrap().is_some() {
-        n += 1;
-    }
-    while imp.finish().unwrap().is_some() {
-        n += 1;
-    }
-    assert!(n > 0);
-    let st = imp.stats;
+    use rmaplab_core::import::{import_all, CaptureFormat, ImportOptions, ImportReport};
+    let (meta, events) = import_all(
+        CaptureFormat::Text,
+        &fixture("alias15-unmap-remap-delslot.txt"),
+        ImportOptions::default(),
+    )
+    .unwrap();
+    assert!(!events.is_empty());
+    let st = ImportReport::from_meta(&meta).unwrap().inference;
     assert_eq!(st.inferred_drops, 15, "{st:?}");
     assert!(st.zap_removes >= 16, "{st:?}");
     assert_eq!(st.recycles, 0);
@@ -141,7 +138,8 @@ fn importer_counts_its_inferences() {
 
 #[test]
 fn guest_pte_writes_never_touch_direct_shadow_pages() {
-    use rmaplab_core::trace::ftrace::FtraceImporter;
+    use rmaplab_core::import::infer::Inference;
+    use rmaplab_core::import::text::{parse_line, Line};
     // A direct level-1 page (a guest 2M page split by KVM) at gfn 0x200 and an indirect one
     // shadowing the guest page table at gfn 0x200: a guest write to that table may only drop
     // the indirect page's SPTE.
@@ -151,11 +149,15 @@ fn guest_pte_writes_never_touch_direct_shadow_pages() {
  t-1 [000] .... 1.2: kvm_mmu_get_page: sp gen 0 gfn 200 l1 8-byte q0 wux nxe ad root 0 sync new
  t-1 [000] .... 1.3: kvm_mmu_set_spte: gfn 900 spte 9e67 (rwxu) level 1 at 8000028
 ";
-    let mut imp = FtraceImporter::default();
-    imp.push(text.as_bytes());
-    while imp.finish().unwrap().is_some() {}
+    let mut imp = Inference::default();
+    for l in text.lines() {
+        if let Ok(Line::Record(r)) = parse_line(l) {
+            imp.on_record(&r);
+        }
+    }
+    while imp.pop().is_some() {}
     imp.guest_pte_cleared(0x200, 5);
-    let removed: Vec<_> = std::iter::from_fn(|| imp.take_pending()).collect();
+    let removed: Vec<_> = std::iter::from_fn(|| imp.pop()).collect();
     assert_eq!(removed.len(), 1);
     assert!(
         matches!(removed[0].kind, EventKind::Remove { rmap: 0x900, .. }),

@@ -34,9 +34,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rmaplab_core::config::{self, Era, KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE};
 use rmaplab_core::gen::{self, GenOptions, Workload};
-use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
 use rmaplab_core::import::{ImportOptions, ImportReport};
-use rmaplab_core::trace::{binary::BinaryEncoder, jsonl, Encoding, Event, EventKind, TraceMeta};
+use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
+use rmaplab_core::trace::{binary::BinaryEncoder, jsonl, Event, EventKind, TraceMeta};
 use rmaplab_core::{sizes, ModelConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -228,9 +228,9 @@ fn import(a: &ImportArgs) -> Result<ExitCode> {
     };
     let mut stats = Vec::new();
     for kv in &a.kvm_stat {
-        let (name, value) = kv
-            .split_once('=')
-            .with_context(|| format!("--kvm-stat {kv:?}: expected NAME=VALUE, e.g. max_mmu_rmap_size=13"))?;
+        let (name, value) = kv.split_once('=').with_context(|| {
+            format!("--kvm-stat {kv:?}: expected NAME=VALUE, e.g. max_mmu_rmap_size=13")
+        })?;
         stats.push(Event::new(EventKind::Stat {
             name: name.trim().to_string(),
             value: parse_u64(value)?,
@@ -467,13 +467,7 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode> {
     match a.format {
         Format::Table => {
             out!("{}", report::replay_table(&s));
-            let enc = match summary.encoding {
-                Encoding::Binary => "binary",
-                Encoding::Jsonl => "JSON Lines",
-                Encoding::Ftrace => "kvmmmu text",
-                Encoding::TraceDat => "trace.dat",
-                Encoding::PerfData => "perf.data",
-            };
+            let enc = summary.encoding.describe();
             outln!(
                 "\nread {} bytes of {enc}, {} events",
                 summary.bytes,
@@ -585,7 +579,9 @@ fn transcode(
         &mut |meta| {
             if let Some(c) = capture {
                 if ImportReport::from_meta(meta).is_none() {
-                    return Err("this is an rmaplab trace already; use `rmaplab convert` for those".into());
+                    return Err(
+                        "this is an rmaplab trace already; use `rmaplab convert` for those".into(),
+                    );
                 }
                 check_import(meta, c.strict, quiet)?;
             }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures/captures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/tests/fixtures/captures")
+        .join(name)
 }
 
 fn rmaplab(args: &[&str]) -> Output {
@@ -34,7 +36,14 @@ struct Figures {
 
 fn replay(path: &str, extra: &[&str]) -> (Figures, serde_json::Value, String) {
     let mut args = vec![
-        "replay", path, "--entries", "14", "--era", "head-insert", "--format", "json",
+        "replay",
+        path,
+        "--entries",
+        "14",
+        "--era",
+        "head-insert",
+        "--format",
+        "json",
     ];
     args.extend_from_slice(extra);
     let o = rmaplab(&args);
@@ -58,7 +67,10 @@ fn replay(path: &str, extra: &[&str]) -> (Figures, serde_json::Value, String) {
 /// The ground truth: rmaplab's own trace of the run, which must reproduce KVM's counters.
 fn truth(name: &str) -> Figures {
     let (f, c, _) = replay(fixture(name).to_str().unwrap(), &[]);
-    assert!(c["stat_checks"].as_u64().unwrap() >= 8, "{name}: KVM's stats recorded");
+    assert!(
+        c["stat_checks"].as_u64().unwrap() >= 8,
+        "{name}: KVM's stats recorded"
+    );
     assert_eq!(c["stat_mismatches"], 0, "{name}: the model reproduces KVM");
     f
 }
@@ -66,7 +78,10 @@ fn truth(name: &str) -> Figures {
 #[test]
 fn trace_cmd_captures_replay_to_the_ground_truth() {
     let want = truth("tc-fork16v2.collect.rmap");
-    assert_eq!(want.max_rmap_size, 13, "KVM's max_mmu_rmap_size for this run");
+    assert_eq!(
+        want.max_rmap_size, 13,
+        "KVM's max_mmu_rmap_size for this run"
+    );
     for (name, format) in [
         ("tc-fork16v2.dat", "trace.dat v7 (zstd)"),
         ("tc-fork16v2.report-R.txt.gz", "raw key=value"),
@@ -74,7 +89,10 @@ fn trace_cmd_captures_replay_to_the_ground_truth() {
     ] {
         let (got, _, err) = replay(fixture(name).to_str().unwrap(), &[]);
         assert_eq!(got, want, "{name}\n{err}");
-        assert!(err.contains(format), "{name}: the import report names the format: {err}");
+        assert!(
+            err.contains(format),
+            "{name}: the import report names the format: {err}"
+        );
         assert!(!err.contains("LOST"), "{name}: {err}");
     }
 }
@@ -95,7 +113,9 @@ fn perf_captures_replay_to_the_ground_truth() {
 fn per_cpu_text_concatenated_is_merged_by_timestamp() {
     let want = truth("tc-fork16v2.collect.rmap");
     let (got, _, err) = replay(
-        fixture("tc-fork16v2.report-R-cpu0then1.txt.zst").to_str().unwrap(),
+        fixture("tc-fork16v2.report-R-cpu0then1.txt.zst")
+            .to_str()
+            .unwrap(),
         &[],
     );
     assert!(err.contains("merged by timestamp"), "{err}");
@@ -110,7 +130,10 @@ fn the_kvm_plugin_form_is_refused_with_the_remedy() {
     ]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("kvm plugin") && err.contains("trace-cmd report -R"), "{err}");
+    assert!(
+        err.contains("kvm plugin") && err.contains("trace-cmd report -R"),
+        "{err}"
+    );
     assert!(o.stdout.is_empty(), "no table for a refused capture");
 }
 
@@ -126,7 +149,10 @@ fn captures_without_kvmmmu_events_are_refused() {
     let o = rmaplab(&["replay", p.to_str().unwrap()]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("no kvmmmu events") && err.contains("-e kvmmmu"), "{err}");
+    assert!(
+        err.contains("no kvmmmu events") && err.contains("-e kvmmmu"),
+        "{err}"
+    );
     // Only set_spte-less kvmmmu lines: no adds.
     std::fs::write(
         &p,
@@ -142,11 +168,17 @@ fn captures_without_kvmmmu_events_are_refused() {
 fn lost_events_warn_and_strict_refuses() {
     let want = truth("tc-alias1500-drops.collect.rmap");
     assert_eq!((want.max_rmap_size, want.recycles), (1001, 1));
-    for name in ["tc-alias1500-drops.dat", "tc-alias1500-drops.report-R.txt.gz"] {
+    for name in [
+        "tc-alias1500-drops.dat",
+        "tc-alias1500-drops.report-R.txt.gz",
+    ] {
         let path = fixture(name);
         let path = path.to_str().unwrap();
         let (_, _, err) = replay(path, &[]);
-        assert!(err.contains("LOST EVENTS") && err.contains("--strict refuses"), "{name}: {err}");
+        assert!(
+            err.contains("LOST EVENTS") && err.contains("--strict refuses"),
+            "{name}: {err}"
+        );
         let o = rmaplab(&["replay", path, "--strict"]);
         assert!(!o.status.success(), "{name}: --strict must refuse");
         assert!(stderr(&o).contains("lost"), "{}", stderr(&o));
@@ -160,7 +192,10 @@ fn lost_events_warn_and_strict_refuses() {
         let o = rmaplab(&["import", path, "-o", out.to_str().unwrap()]);
         assert!(o.status.success(), "{}", stderr(&o));
         let o = rmaplab(&["replay", out.to_str().unwrap(), "--strict"]);
-        assert!(!o.status.success(), "replay --strict of the imported trace refuses too");
+        assert!(
+            !o.status.success(),
+            "replay --strict of the imported trace refuses too"
+        );
     }
 }
 
@@ -206,13 +241,19 @@ fn two_vms_at_once_stay_apart() {
     let p = p.to_str().unwrap();
     let (got, _, err) = replay(p, &[]);
     assert!(err.contains("VMs: 2"), "{err}");
-    assert!(err.contains("merged by timestamp"), "the shift interleaves them: {err}");
+    assert!(
+        err.contains("merged by timestamp"),
+        "the shift interleaves them: {err}"
+    );
     // KVM: max_mmu_rmap_size 599 in each VM, no recycle.
     assert_eq!((got.max_rmap_size, got.recycles), (599, 0), "{err}");
     // Merged into one VM (what rmaplab did before), the same capture shows a recycle that
     // never happened: the check above can fail.
     let (merged, _, _) = replay(p, &["--one-vm"]);
-    assert!(merged.recycles >= 1 && merged.max_rmap_size > 599, "{merged:?}");
+    assert!(
+        merged.recycles >= 1 && merged.max_rmap_size > 599,
+        "{merged:?}"
+    );
     // --vm keeps one VM: half the adds.
     let (one, c, err) = replay(p, &["--vm", "4402"]);
     assert_eq!(one.max_rmap_size, 599, "{err}");
@@ -222,7 +263,11 @@ fn two_vms_at_once_stay_apart() {
         all["add_cost"]["descs"]["count"].as_u64().unwrap()
     );
     let o = rmaplab(&["replay", p, "--vm", "999999"]);
-    assert!(!o.status.success() && stderr(&o).contains("VMs found"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("VMs found"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

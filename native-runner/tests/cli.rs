@@ -233,7 +233,7 @@ fn bad_input_gets_a_clear_error_and_leaves_no_output() {
                 b[7] = b'X';
                 b
             },
-            "wrong magic",
+            "unrecognised binary data",
         ),
         (
             "future",

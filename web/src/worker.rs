@@ -96,12 +96,7 @@ pub fn replay(
         }
         Ok(true)
     })?;
-    let encoding = match dec.encoding() {
-        Some(Encoding::Binary) => "rmaplab binary",
-        Some(Encoding::Jsonl) => "JSON Lines",
-        Some(Encoding::Ftrace) => "kvmmmu ftrace text",
-        None => "unknown",
-    };
+    let encoding = dec.encoding().map_or("unknown", Encoding::describe);
     let r = match replayer {
         Some(r) => r,
         None => Replayer::new(meta_of(&mut dec)?, configs, ReplayOptions::default())

@@ -176,7 +176,10 @@ impl Formats {
     pub fn new(formats: &[EventFormat]) -> Result<Self, FormatError> {
         let mut f = Formats::default();
         for e in formats {
-            if e.system.as_deref().is_some_and(|s| s != "kvmmmu" && s != "ftrace") {
+            if e.system
+                .as_deref()
+                .is_some_and(|s| s != "kvmmmu" && s != "ftrace")
+            {
                 continue;
             }
             if f.common_pid.is_none() {

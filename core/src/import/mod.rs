@@ -294,13 +294,17 @@ impl TextState {
                 None if at_end && !rest.is_empty() => (self.buf.len(), self.buf.len()),
                 None => {
                     if rest.len() > MAX_LINE_BYTES {
-                        return Err(ImportError::LineTooLong { line: self.line + 1 });
+                        return Err(ImportError::LineTooLong {
+                            line: self.line + 1,
+                        });
                     }
                     return Ok(());
                 }
             };
             if end - self.pos > MAX_LINE_BYTES {
-                return Err(ImportError::LineTooLong { line: self.line + 1 });
+                return Err(ImportError::LineTooLong {
+                    line: self.line + 1,
+                });
             }
             self.line += 1;
             let line = self.line;
@@ -457,7 +461,8 @@ impl CaptureImporter {
                 (dat.records, report)
             }
             CaptureFormat::PerfData => {
-                let pd = perfdata::read(&self.bytes).map_err(|e| ImportError::PerfData(e.to_string()))?;
+                let pd = perfdata::read(&self.bytes)
+                    .map_err(|e| ImportError::PerfData(e.to_string()))?;
                 self.bytes = Vec::new();
                 let mut report = ImportReport {
                     format: format!(

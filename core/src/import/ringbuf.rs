@@ -161,9 +161,7 @@ pub fn decode_page(
                 }
                 let len = rd(data, pos + 4, 4, be).ok_or(RingBufError::Overrun(pos))? as usize;
                 ts = ts.wrapping_add(delta);
-                pos = pos
-                    .checked_add(4 + len)
-                    .ok_or(RingBufError::Overrun(pos))?;
+                pos = pos.checked_add(4 + len).ok_or(RingBufError::Overrun(pos))?;
             }
             TYPE_TIME_EXTEND | TYPE_TIME_STAMP => {
                 let ext = rd(data, pos + 4, 4, be).ok_or(RingBufError::Overrun(pos))?;

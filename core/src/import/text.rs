@@ -131,7 +131,9 @@ fn parse_header(pre: &str) -> (Task, Option<u32>) {
         // perf script `comm pid/tid`.
         tgid = p.parse().ok();
         t.parse().ok()
-    } else if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) && head.len() > last.len()
+    } else if !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+        && head.len() > last.len()
     {
         // perf script `comm tid`.
         last.parse().ok()
@@ -348,14 +350,32 @@ mod tests {
     #[test]
     fn every_header_form() {
         let kernel = rec("         python3-15803   [001] ...1.   522.962393: kvm_mmu_set_spte: gfn 8 spte 16c7bfe67 (rwxu) level 1 at 1acf60040");
-        assert_eq!(kernel.task, Task { tid: 15803, tgid: None });
+        assert_eq!(
+            kernel.task,
+            Task {
+                tid: 15803,
+                tgid: None
+            }
+        );
         assert_eq!((kernel.cpu, kernel.ts), (Some(1), Some(522_962_393_000)));
         let tgid = rec("       CPU 0/KVM-4398    (   4394) [001] ...1.  1936.547529: kvm_mmu_set_spte: gfn 8 spte 16c7bfe67 (rwxu) level 1 at 1acf60040");
-        assert_eq!(tgid.task, Task { tid: 4398, tgid: Some(4394) });
+        assert_eq!(
+            tgid.task,
+            Task {
+                tid: 4398,
+                tgid: Some(4394)
+            }
+        );
         let perf = rec("           vcpu0 26019 [000]  1463.044718:         kvmmmu:kvm_mmu_set_spte: gfn 3 spte 195495a25 (r-xu) level 1 at 31f626018");
         assert_eq!((perf.task.tid, perf.cpu), (26019, Some(0)));
         let perf2 = rec("       CPU 1/KVM 26000/26020 [001]  1463.044718: kvmmmu:kvm_mmu_set_spte: gfn 3 spte 195495a25 (r-xu) level 1 at 31f626018");
-        assert_eq!(perf2.task, Task { tid: 26020, tgid: Some(26000) });
+        assert_eq!(
+            perf2.task,
+            Task {
+                tid: 26020,
+                tgid: Some(26000)
+            }
+        );
         let lat = rec("   vcpu0-26173   0...1.   593.972458: kvm_mmu_set_spte:     gfn 3 spte 208312a25 (r-xu) level 1 at 268a92018");
         assert_eq!((lat.task.tid, lat.cpu), (26173, Some(0)));
         let diff = rec("           vcpu0-26173 [000]   593.972458: (+2)     kvm_mmu_set_spte:     gfn 3 spte 208312a25 (r-xu) level 1 at 268a92018");
@@ -369,12 +389,17 @@ mod tests {
         assert_eq!(printed.kind, raw.kind);
         let get = rec("vcpu0-26173 [000] 593.972419: kvm_mmu_get_page: mmu_valid_gen=0 gfn=18 role=14084 root_count=0 unsync=0 created=1");
         let zap = rec("vcpu0 26019 [000] 1463.116078: kvmmmu:kvm_mmu_prepare_zap_page: [FAILED TO PARSE] mmu_valid_gen=0 gfn=18 role=14084 root_count=0 unsync=0");
-        let RecordKind::GetPage { sp } = get.kind else { panic!() };
+        let RecordKind::GetPage { sp } = get.kind else {
+            panic!()
+        };
         assert_eq!((sp.gfn, sp.level, sp.direct), (0x12, 4, false));
         assert_eq!(zap.kind, RecordKind::ZapPage { sp });
         let k1 = rec("x-1 [000] 1.000001: kvm_mmu_get_page: sp gen 0 gfn 4 l1 8-byte q0 direct wux nxe ad root 0 sync new");
         let k2 = rec("x-1 [000] 1.000002: kvm_mmu_prepare_zap_page: sp gen 3 gfn 4 l1 8-byte q0 direct wux nxe ad root 2 unsync invalid");
-        let (RecordKind::GetPage { sp: a }, RecordKind::ZapPage { sp: b }) = (k1.kind, k2.kind) else { panic!() };
+        let (RecordKind::GetPage { sp: a }, RecordKind::ZapPage { sp: b }) = (k1.kind, k2.kind)
+        else {
+            panic!()
+        };
         assert_eq!(a, b);
         assert!(a.direct && a.level == 1 && a.gfn == 4);
     }
@@ -389,7 +414,10 @@ mod tests {
             parse_line("vcpu0-26173 [000] 593.972419: kvm_mmu_get_page:     new sp gfn 12 4 q0 wux !pae nxe wp root 0 sync"),
             Err(LineError::PluginForm(EV_GET_PAGE))
         );
-        assert_eq!(parse_line("CPU:0 [580 EVENTS DROPPED]"), Ok(Line::Lost(Some(580))));
+        assert_eq!(
+            parse_line("CPU:0 [580 EVENTS DROPPED]"),
+            Ok(Line::Lost(Some(580)))
+        );
         assert_eq!(parse_line("CPU:0 [EVENTS DROPPED]"), Ok(Line::Lost(None)));
         assert_eq!(parse_line("CPU:1 [LOST 7 EVENTS]"), Ok(Line::Lost(Some(7))));
         assert_eq!(

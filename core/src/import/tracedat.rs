@@ -298,7 +298,7 @@ pub fn read(data: &[u8]) -> Result<TraceDat, TraceDatError> {
             let at = usize_of(c.offset, 0, "CPU data offset")?;
             let size = usize_of(c.size, at, "CPU data size")?;
             let raw = data
-                .get(at..at.checked_add(size).unwrap_or(usize::MAX))
+                .get(at..at.saturating_add(size))
                 .ok_or(TraceDatError::Truncated {
                     at,
                     what: "CPU data",
@@ -311,13 +311,13 @@ pub fn read(data: &[u8]) -> Result<TraceDat, TraceDatError> {
             };
             let mut recs = Vec::new();
             for (i, page) in pages.chunks(pre.page_size).enumerate() {
-                decode_page(page, layout, &formats, Some(c.cpu), &mut recs).map_err(
-                    |error| TraceDatError::Page {
+                decode_page(page, layout, &formats, Some(c.cpu), &mut recs).map_err(|error| {
+                    TraceDatError::Page {
                         cpu: c.cpu,
                         page: i,
                         error,
-                    },
-                )?;
+                    }
+                })?;
             }
             if !recs.is_empty() {
                 out.cpus += 1;
@@ -336,24 +336,19 @@ pub fn merge_by_time(per_cpu: Vec<Vec<Record>>) -> Vec<Record> {
     all
 }
 
-fn decompress_chunks(
-    raw: &[u8],
-    alg: &str,
-    be: bool,
-    at: usize,
-) -> Result<Vec<u8>, TraceDatError> {
+fn decompress_chunks(raw: &[u8], alg: &str, be: bool, at: usize) -> Result<Vec<u8>, TraceDatError> {
     let mut cur = Cur::new(raw, be);
     let n = cur.u32("chunk count")?;
     let mut out = Vec::new();
     for _ in 0..n {
         let csize = cur.u32("chunk compressed size")? as usize;
         let usize_ = cur.u32("chunk size")? as usize;
-        let chunk = cur.bytes(csize, "compressed chunk").map_err(|_| {
-            TraceDatError::Truncated {
+        let chunk = cur
+            .bytes(csize, "compressed chunk")
+            .map_err(|_| TraceDatError::Truncated {
                 at: at + cur.pos,
                 what: "compressed chunk",
-            }
-        })?;
+            })?;
         let room = MAX_DECOMPRESSED.saturating_sub(out.len()).min(usize_);
         out.extend_from_slice(&compress::by_name(alg, chunk, room)?);
     }

@@ -297,6 +297,19 @@ pub enum Encoding {
     PerfData,
 }
 
+impl Encoding {
+    /// What the encoding is, for people ("rmaplab binary", "trace.dat", …).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Encoding::Binary => "rmaplab binary",
+            Encoding::Jsonl => "JSON Lines",
+            Encoding::Ftrace => "kvmmmu text",
+            Encoding::TraceDat => "trace.dat",
+            Encoding::PerfData => "perf.data",
+        }
+    }
+}
+
 /// Guess the encoding from the first bytes (at least 8 are needed for binary).
 pub fn detect(prefix: &[u8]) -> Result<Encoding, TraceError> {
     let trimmed: &[u8] = {
@@ -375,7 +388,8 @@ impl TraceDecoder {
     }
 
     fn decide(enc: Encoding, opts: ImportOptions) -> Self {
-        let capture = |f| TraceDecoder::Capture(Box::new(CaptureImporter::new(f, opts.clone())), enc);
+        let capture =
+            |f| TraceDecoder::Capture(Box::new(CaptureImporter::new(f, opts.clone())), enc);
         match enc {
             Encoding::Binary => TraceDecoder::Binary(binary::BinaryDecoder::new()),
             Encoding::Jsonl => TraceDecoder::Jsonl(jsonl::JsonlDecoder::new()),
@@ -402,9 +416,9 @@ impl TraceDecoder {
                         &crate::import::tracedat::MAGIC,
                         &crate::import::perfdata::MAGIC,
                     ];
-                    let partial_magic = magics
-                        .iter()
-                        .any(|m| m.starts_with(&buf[..buf.len().min(m.len())]) && buf.len() < m.len());
+                    let partial_magic = magics.iter().any(|m| {
+                        m.starts_with(&buf[..buf.len().min(m.len())]) && buf.len() < m.len()
+                    });
                     if partial_magic {
                         return Ok(());
                     }
@@ -439,7 +453,10 @@ impl TraceDecoder {
             TraceDecoder::Capture(d, _) => Ok(d.push(chunk)?),
             TraceDecoder::Compressed(buf, _) => {
                 if buf.len().saturating_add(chunk.len()) > compress::MAX_DECOMPRESSED {
-                    return Err(ImportError::from(compress::CompressError::TooLarge(compress::MAX_DECOMPRESSED)).into());
+                    return Err(ImportError::from(compress::CompressError::TooLarge(
+                        compress::MAX_DECOMPRESSED,
+                    ))
+                    .into());
                 }
                 buf.extend_from_slice(chunk);
                 Ok(())
@@ -492,7 +509,10 @@ impl TraceDecoder {
                 } else {
                     let data = std::mem::take(buf);
                     let enc = detect(&data)?;
-                    if matches!(enc, Encoding::Binary | Encoding::TraceDat | Encoding::PerfData) {
+                    if matches!(
+                        enc,
+                        Encoding::Binary | Encoding::TraceDat | Encoding::PerfData
+                    ) {
                         return Err(TraceError::Truncated {
                             offset: data.len() as u64,
                             msg: "the file's magic is incomplete".into(),

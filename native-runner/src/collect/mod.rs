@@ -12,12 +12,12 @@ pub mod vmm;
 
 use crate::interrupt;
 use rmaplab_core::gen::Workload;
-use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
 use rmaplab_core::import::format::{EventFormat, Formats};
 use rmaplab_core::import::infer::{inferred_rules, InferStats as ImportStats, Inference};
 use rmaplab_core::import::record::Record;
 use rmaplab_core::import::ringbuf::{self, PageLayout};
 use rmaplab_core::import::text::{parse_line, Line};
+use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
 use rmaplab_core::trace::{Event, EventKind, KvmParams, Memslot, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
 use std::collections::HashMap;
@@ -356,8 +356,14 @@ fn spawn_raw_reader(
                     continue;
                 }
                 idle_after_stop = 0;
-                ringbuf::decode_page(&page[..n], layout, &formats, u32::try_from(cpu).ok(), &mut out)
-                    .map_err(|e| format!("cpu{cpu}: {e}"))?;
+                ringbuf::decode_page(
+                    &page[..n],
+                    layout,
+                    &formats,
+                    u32::try_from(cpu).ok(),
+                    &mut out,
+                )
+                .map_err(|e| format!("cpu{cpu}: {e}"))?;
             }
         }));
     }

@@ -60,11 +60,11 @@ pub fn loader(p: &LoaderProps) -> Html {
         <section class="loader" aria-label="trace">
             <label for="file" class="button">{"Open a trace…"}</label>
             <input id="file" type="file" class="visually-hidden" {onchange}
-                accept=".rmap,.jsonl,.json,.txt,.trace,.dat,text/plain,application/octet-stream" />
+                accept=".rmap,.jsonl,.json,.txt,.trace,.dat,.data,.gz,.zst,text/plain,application/octet-stream" />
             <span class="trace-name">{ format!(" {}", p.trace_name) }
                 if !p.encoding.is_empty() { <small>{ format!(" ({})", p.encoding) }</small> }
             </span>
-            <span class="hint">{" — rmaplab binary, JSON Lines, or kvmmmu ftrace / trace-cmd text; drop a file anywhere. Nothing leaves your browser."}</span>
+            <span class="hint">{" — rmaplab binary or JSON Lines; kvmmmu captures: trace.dat, perf.data, tracefs / trace-cmd report -R / perf script text (also .gz, .zst); drop a file anywhere. Nothing leaves your browser."}</span>
             { progress }
         </section>
     }

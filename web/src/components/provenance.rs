@@ -1,5 +1,6 @@
 //! Where the loaded trace came from, and what its producer inferred.
 
+use rmaplab_core::import::ImportReport;
 use rmaplab_core::TraceMeta;
 use yew::prelude::*;
 
@@ -19,6 +20,8 @@ pub struct ProvenanceProps {
 pub fn provenance(p: &ProvenanceProps) -> Html {
     let m = &p.meta;
     let synthetic = m.source.as_deref() == Some("synthetic");
+    let import = ImportReport::from_meta(m);
+    let lost = import.as_ref().map_or(0, |r| r.lost_events);
     html! {
         <section class="provenance" aria-label="provenance">
             <p>
@@ -31,6 +34,17 @@ pub fn provenance(p: &ProvenanceProps) -> Html {
                 if let Some(t) = m.tdp { {format!(", TDP {}", if t { "on" } else { "off" })} }
                 if let Some(v) = m.vcpus { {format!(", {v} vCPUs")} }
             </p>
+            if lost > 0 {
+                <p class="error" role="alert">
+                    { format!("This capture lost {lost} events: every figure below is a bound, not exact. Record again with a larger buffer (trace-cmd record -b, perf record -m).") }
+                </p>
+            }
+            if let Some(r) = &import {
+                <details class="import-report" open={lost > 0 || r.vms.len() > 1}>
+                    <summary>{ format!("Import report: {} — {} VM{}", r.format, r.vms.len(), if r.vms.len() == 1 { "" } else { "s" }) }</summary>
+                    <pre>{ r.summary_lines().join("\n") }</pre>
+                </details>
+            }
             if !m.inferred.is_empty() || !p.notes.is_empty() {
                 <details>
                     <summary>{"What was inferred, and replay notes"}</summary>
