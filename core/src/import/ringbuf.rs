@@ -198,3 +198,134 @@ pub fn decode_page(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::format::EventFormat;
+
+    const SET_SPTE: &str = "name: kvm_mmu_set_spte\nID: 119\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n\tfield:u64 gfn;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:u64 spte;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:u64 sptep;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:u8 level;\toffset:32;\tsize:1;\tsigned:0;\n";
+    const PRINT: &str = "name: print\nID: 5\nformat:\n\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:char buf[];\toffset:16;\tsize:0;\tsigned:0;\n";
+    const HEADER_PAGE: &str = "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n\tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\n\tfield: int overwrite;\toffset:8;\tsize:1;\tsigned:1;\n\tfield: char data;\toffset:16;\tsize:4080;\tsigned:1;\n";
+
+    fn formats() -> Formats {
+        let mut print = EventFormat::parse(PRINT).unwrap();
+        print.system = Some("ftrace".into());
+        Formats::new(&[EventFormat::parse(SET_SPTE).unwrap(), print]).unwrap()
+    }
+
+    fn put(v: &mut Vec<u8>, x: u64, n: usize) {
+        v.extend_from_slice(&x.to_le_bytes()[..n]);
+    }
+
+    fn set_spte_body(pid: u32, gfn: u64, sptep: u64) -> Vec<u8> {
+        let mut b = Vec::new();
+        put(&mut b, 119, 2);
+        put(&mut b, 0, 2);
+        put(&mut b, u64::from(pid), 4);
+        put(&mut b, gfn, 8);
+        put(&mut b, 0x1234_5e67, 8);
+        put(&mut b, sptep, 8);
+        put(&mut b, 1, 1);
+        b.resize(36, 0);
+        b
+    }
+
+    fn page(records: &[u8], ts: u64, flags: u64) -> Vec<u8> {
+        let mut p = Vec::new();
+        put(&mut p, ts, 8);
+        put(&mut p, records.len() as u64 | flags, 8);
+        p.extend_from_slice(records);
+        p.resize(PAGE_SIZE, 0);
+        p
+    }
+
+    fn decode(p: &[u8]) -> Result<Vec<Record>, RingBufError> {
+        let mut out = Vec::new();
+        decode_page(p, PageLayout::default(), &formats(), Some(3), &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn header_page_gives_the_layout() {
+        assert_eq!(
+            PageLayout::from_header_page(HEADER_PAGE, false),
+            PageLayout::default()
+        );
+        let l32 = PageLayout::from_header_page(
+            "\tfield: local_t commit;\toffset:8;\tsize:4;\tsigned:1;\n\tfield: char data;\toffset:12;\tsize:4084;\tsigned:1;\n",
+            false,
+        );
+        assert_eq!((l32.commit_size, l32.data_offset), (4, 12));
+    }
+
+    #[test]
+    fn decodes_small_and_large_events_time_records_and_padding() {
+        let mut r = Vec::new();
+        // A 36-byte event as type_len 9 (36 / 4), delta 5.
+        let body = set_spte_body(42, 0x400, 0x1_0000_0040);
+        put(&mut r, (5 << 5) | 9, 4);
+        r.extend_from_slice(&body);
+        // A time extend of (1 << 27) + 3.
+        put(&mut r, (3 << 5) | 30, 4);
+        put(&mut r, 1, 4);
+        // The same event encoded with type_len 0 (length word) and delta 7.
+        put(&mut r, 7 << 5, 4);
+        put(&mut r, (body.len() + 4) as u64, 4);
+        r.extend_from_slice(&body);
+        // A marker (print) event: type_len 0, NUL-terminated text.
+        let mut pb = Vec::new();
+        put(&mut pb, 5, 2);
+        put(&mut pb, 0, 6);
+        put(&mut pb, 0, 8);
+        pb.extend_from_slice(b"rmaplab:end\n\0");
+        while pb.len() % 4 != 0 {
+            pb.push(0);
+        }
+        put(&mut r, 1 << 5, 4);
+        put(&mut r, (pb.len() + 4) as u64, 4);
+        r.extend_from_slice(&pb);
+        // A discarded event (padding covering 8 bytes), then null padding ends the page.
+        put(&mut r, (2 << 5) | 29, 4);
+        put(&mut r, 12, 4);
+        r.extend_from_slice(&[0xee; 8]);
+        put(&mut r, 29, 4);
+        let out = decode(&page(&r, 1000, 0)).unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].ts, Some(1005));
+        assert_eq!((out[0].task.tid, out[0].cpu), (42, Some(3)));
+        assert_eq!(
+            out[0].kind,
+            RecordKind::SetSpte {
+                gfn: 0x400,
+                spte: 0x1234_5e67,
+                level: 1,
+                sptep: 0x1_0000_0040
+            }
+        );
+        assert_eq!(out[1].ts, Some(1005 + (1 << 27) + 3 + 7));
+        assert_eq!(out[1].kind, out[0].kind);
+        assert_eq!(out[2].kind, RecordKind::Mark("rmaplab:end".into()));
+    }
+
+    #[test]
+    fn reports_lost_events_and_rejects_bad_pages() {
+        let mut p = page(&[], 0, RB_MISSED_EVENTS | RB_MISSED_STORED);
+        p[16..24].copy_from_slice(&77u64.to_le_bytes());
+        let out = decode(&p).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, RecordKind::Lost(77));
+        // Missed events without a stored count: at least one.
+        let out = decode(&page(&[], 0, RB_MISSED_EVENTS)).unwrap();
+        assert_eq!(out[0].kind, RecordKind::Lost(1));
+        let mut bad = page(&[], 0, 0);
+        bad[8..16].copy_from_slice(&5000u64.to_le_bytes());
+        assert_eq!(decode(&bad), Err(RingBufError::CommitTooLarge(5000)));
+        assert_eq!(decode(&[0u8; 4]), Err(RingBufError::ShortPage(4)));
+        // An event header whose length runs off the page is an error, not a panic.
+        let mut r = Vec::new();
+        put(&mut r, 0, 4);
+        put(&mut r, 4000, 4);
+        assert!(decode(&page(&r, 0, 0)).is_err());
+    }
+}
