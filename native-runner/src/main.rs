@@ -71,8 +71,12 @@ enum Command {
     /// KVM's own array size and era reproduces them. Needs root and a shadow-paging host.
     #[cfg(target_os = "linux")]
     Collect(CollectArgs),
-    /// Import kvmmmu tracepoint text (tracefs `trace` file or `trace-cmd report` output) into an
-    /// rmaplab trace, inferring removals as documented (and listed in the trace's metadata).
+    /// Import a kvmmmu capture — trace-cmd's trace.dat (v6/v7), perf.data, or text (tracefs
+    /// `trace`, `trace-cmd report -R`/`-N`, `perf script`; also .gz/.zst) — into an rmaplab
+    /// trace: events put in time order, VMs kept apart, removals inferred as documented; prints
+    /// an import report (also kept in the trace). A capture rmaplab cannot stand behind (the kvm
+    /// plugin's `trace-cmd report` text, no kvmmmu events) is refused with what to record
+    /// instead; one that lost events is flagged, and refused with --strict.
     Import(ImportArgs),
 }
 
@@ -119,7 +123,7 @@ struct CollectArgs {
 
 #[derive(Args, Debug)]
 struct ImportArgs {
-    /// Text captured with the kvmmmu events enabled (`-` reads stdin).
+    /// The capture: trace.dat, perf.data, or kvmmmu text (`-` reads stdin).
     input: PathBuf,
     /// Output trace (`.jsonl` = JSON Lines, anything else binary).
     #[arg(short, long)]
@@ -259,7 +263,8 @@ enum Format {
 
 #[derive(Args, Debug)]
 struct ReplayArgs {
-    /// Trace file (rmaplab binary or JSON Lines; `-` reads stdin).
+    /// Trace file (rmaplab binary or JSON Lines, or a kvmmmu capture as `import` reads it;
+    /// `-` reads stdin).
     trace: PathBuf,
     /// Array sizes to compare, 2..=64.
     #[arg(long, default_value = "2,3,4,8,14", value_name = "N,N,...")]

@@ -153,8 +153,10 @@ pub struct VmInfo {
     pub index: u32,
     /// VMM process id, where the capture records it.
     pub tgid: Option<u64>,
-    /// Its vCPU threads (tasks that produced kvmmmu events).
+    /// Its threads that produced kvmmmu events (vCPUs, and VMM threads that zapped pages).
     pub tids: Vec<u64>,
+    /// Of those, the threads that installed SPTEs (vCPUs).
+    pub vcpus: u32,
 }
 
 /// What an import read, used, skipped and inferred — printed by `import` and `replay`, kept in
@@ -226,7 +228,7 @@ impl ImportReport {
         }
         let i = &self.inference;
         out.push(format!(
-            "  adds {}; removals inferred: {} from zapped shadow pages, {} pfn/gfn replacements, {} from re-faults; recycle zaps {}; unmatched SPTE pages {}, unmatched zaps {}",
+            "  adds {}; removals inferred: {} from zapped shadow pages, {} pfn/gfn replacements, {} from re-faults; recycle zaps {}; SPTE pages with no shadow page known {}; zapped pages that held no traced SPTE {}",
             i.adds, i.zap_removes, i.replaced, i.inferred_drops, i.recycles, i.unmatched_pages, i.zaps_unmatched
         ));
         if self.reordered > 0 {
@@ -244,7 +246,7 @@ impl ImportReport {
                     .map(|t| format!("pid {t}"))
                     .unwrap_or_else(|| format!("VM {}", v.index));
                 let tids: Vec<String> = v.tids.iter().map(u64::to_string).collect();
-                format!("{who} (threads {})", tids.join(","))
+                format!("{who}: {} vCPUs (threads {})", v.vcpus, tids.join(","))
             })
             .collect();
         out.push(format!(
@@ -489,7 +491,7 @@ impl CaptureImporter {
             Some(k) => report.vms.iter().filter(|v| v.index == k).collect(),
             None => report.vms.iter().collect(),
         };
-        meta.vcpus = Some(kept.iter().map(|v| v.tids.len() as u32).sum::<u32>().max(1));
+        meta.vcpus = Some(kept.iter().map(|v| v.vcpus).sum::<u32>().max(1));
         if let Ok(v) = serde_json::to_value(&report) {
             meta.extra.insert(META_KEY.into(), v);
         }
@@ -643,6 +645,11 @@ fn process(
             vms.vm_of_tid.insert(t, i as u32);
         }
     }
+    let installers: std::collections::HashSet<u64> = records
+        .iter()
+        .filter(|r| matches!(r.kind, RecordKind::SetSpte { .. }))
+        .map(|r| r.task.tid)
+        .collect();
     report.vms = groups
         .iter()
         .enumerate()
@@ -650,6 +657,7 @@ fn process(
             index: i as u32,
             tgid: *tgid,
             tids: tids.clone(),
+            vcpus: tids.iter().filter(|t| installers.contains(t)).count() as u32,
         })
         .collect();
     let keep = match opts.vm {
