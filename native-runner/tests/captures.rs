@@ -308,15 +308,18 @@ fn kvm_stats_given_at_import_are_checked_by_the_replay() {
 /// The README's "bring your own capture" example is this command's real output.
 #[test]
 fn readme_import_example_is_what_the_tool_prints() {
-    let readme = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
-    )
-    .unwrap();
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
     let cmd = "$ rmaplab import tc-fork16v2.dat -o fork.rmap\n";
     let at = readme.find(cmd).expect("the README shows the example") + cmd.len();
     let block = &readme[at..at + readme[at..].find("```").unwrap()];
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture("tc-fork16v2.dat"), dir.path().join("tc-fork16v2.dat")).unwrap();
+    std::fs::copy(
+        fixture("tc-fork16v2.dat"),
+        dir.path().join("tc-fork16v2.dat"),
+    )
+    .unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_rmaplab"))
         .args(["import", "tc-fork16v2.dat", "-o", "fork.rmap"])
         .current_dir(dir.path())

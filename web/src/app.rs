@@ -1,10 +1,10 @@
 //! The page: it owns the replay worker and wires the components to the state.
 
 use crate::components::{
-    controls::Controls, export::Export, histogram_chart::HistogramChart, loader::Loader,
-    memory_chart::MemoryChart, provenance::Provenance, recommendation::RecommendationLine,
-    results_table::ResultsTable, seed_check::SeedCheck, stepper::Stepper,
-    tradeoff_chart::TradeoffChart,
+    controls::Controls, export::Export, histogram_chart::HistogramChart,
+    how_to_capture::HowToCapture, loader::Loader, memory_chart::MemoryChart,
+    provenance::Provenance, recommendation::RecommendationLine, results_table::ResultsTable,
+    seed_check::SeedCheck, stepper::Stepper, tradeoff_chart::TradeoffChart,
 };
 use crate::protocol::{Request, Response};
 use crate::state::{recommend, to_csv, Action, AppState, Settings, Status, TraceSource};
@@ -330,6 +330,7 @@ pub fn app() -> Html {
             </header>
             <main>
                 <Loader trace_name={state.trace_name.clone()} encoding={state.encoding.clone()} status={state.status.clone()} {on_file} {on_cancel} />
+                <HowToCapture />
                 <Controls settings={settings.clone()} on_change={on_settings} />
                 if let Some(e) = &state.error { <p class="error" role="alert">{ e }</p> }
                 if let Some(s) = &summary {

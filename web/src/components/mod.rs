@@ -4,6 +4,7 @@ pub mod chart;
 pub mod controls;
 pub mod export;
 pub mod histogram_chart;
+pub mod how_to_capture;
 pub mod loader;
 pub mod memory_chart;
 pub mod provenance;

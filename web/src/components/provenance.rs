@@ -35,7 +35,7 @@ pub fn provenance(p: &ProvenanceProps) -> Html {
                 if let Some(v) = m.vcpus { {format!(", {v} vCPUs")} }
             </p>
             if lost > 0 {
-                <p class="error" role="alert">
+                <p class="lost-warning" role="status">
                     { format!("This capture lost {lost} events: every figure below is a bound, not exact. Record again with a larger buffer (trace-cmd record -b, perf record -m).") }
                 </p>
             }
