@@ -193,4 +193,46 @@ fn main() {
             mev(ev.len(), t[0])
         );
     }
+
+    captures();
+}
+
+/// Import speed of each capture format on the real captures of one guest run.
+fn captures() {
+    use rmaplab_core::import::{compress, import_all, CaptureFormat, ImportOptions};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/captures/");
+    println!("\n### Capture import (bring your own capture)\n");
+    println!("The fork capture of one guest run in each format (`core/tests/fixtures/captures/`), imported in memory (parse, time order, VM split, inference); text forms decompressed first.\n");
+    println!("| capture | bytes | kvmmmu records | rmaplab events | M records/s | MB/s |");
+    println!("|---|---|---|---|---|---|");
+    for (name, format) in [
+        ("tc-fork16v2.dat", CaptureFormat::TraceDat),
+        ("perf-fork16v2.data", CaptureFormat::PerfData),
+        ("tc-fork16v2.tracefs.txt.gz", CaptureFormat::Text),
+        ("tc-fork16v2.report-R.txt.gz", CaptureFormat::Text),
+        ("perf-fork16v2.script.txt.gz", CaptureFormat::Text),
+    ] {
+        let Ok(raw) = std::fs::read(format!("{dir}{name}")) else {
+            continue;
+        };
+        let bytes = if name.ends_with(".gz") {
+            compress::gzip(&raw, compress::MAX_DECOMPRESSED).unwrap()
+        } else {
+            raw
+        };
+        let (meta, events) = import_all(format, &bytes, ImportOptions::default()).unwrap();
+        let report = rmaplab_core::import::ImportReport::from_meta(&meta).unwrap();
+        let records: u64 = report.events_read.values().sum();
+        let t = paired(&mut [&mut || {
+            black_box(import_all(format, black_box(&bytes), ImportOptions::default()).unwrap());
+        }]);
+        println!(
+            "| {} | {} | {records} | {} | {:.2} | {:.0} |",
+            name.trim_end_matches(".gz"),
+            bytes.len(),
+            events.len(),
+            records as f64 / t[0] / 1e6,
+            bytes.len() as f64 / t[0] / 1e6
+        );
+    }
 }

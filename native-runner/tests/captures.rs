@@ -87,6 +87,7 @@ fn trace_cmd_captures_replay_to_the_ground_truth() {
         // `trace-cmd convert --file-version 6` and `--compression none` of it, zstd-packed.
         ("tc-fork16v2.v6.dat.zst", "trace.dat v6"),
         ("tc-fork16v2.v7-uncompressed.dat.zst", "trace.dat v7:"),
+        ("tc-fork16v2.tracefs.txt.gz", "kvmmmu text"),
         ("tc-fork16v2.report-R.txt.gz", "raw key=value"),
         ("tc-fork16v2.report-N.txt.gz", "raw key=value"),
     ] {
