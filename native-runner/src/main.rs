@@ -89,7 +89,14 @@ struct CollectArgs {
     /// instead of running a workload: records the kvmmmu events of all its threads.
     #[arg(long, global = true, value_name = "PID")]
     pid: Option<u32>,
-    /// With --pid: how long to record, e.g. 30s, 2m (default 30s).
+    /// Attach to QEMU through its QMP socket (`-qmp unix:PATH,server=on,wait=off`): finds its
+    /// pid and vCPU threads, reads KVM's stats with `query-stats` at the start and the end
+    /// (pausing the VM for the end read), and resumes a VM started paused (`-S`) once tracing
+    /// runs — then the trace covers the VM from its first instruction and KVM's counters at
+    /// the end go in as stat events the replay must reproduce.
+    #[arg(long, global = true, value_name = "SOCKET")]
+    qmp: Option<PathBuf>,
+    /// With --pid / --qmp: how long to record, e.g. 30s, 2m (default 30s).
     #[arg(long, global = true, default_value = "30s")]
     duration: String,
     /// Output trace (`.jsonl` = JSON Lines, anything else binary); written only when complete.
@@ -717,12 +724,31 @@ fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
             eprintln!("[collect] {m}");
         }
     };
-    let result = match (&a.workload, a.pid) {
-        (Some(_), Some(_)) => bail!("give either a workload or --pid, not both"),
-        (None, None) => {
-            bail!("give a workload (alias, fork, spread, churn; see --help) or --pid PID")
+    let result = match (&a.workload, a.pid, &a.qmp) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+            bail!("give one of: a workload, --pid PID, --qmp SOCKET")
         }
-        (None, Some(pid)) => collect::attach(
+        (None, None, None) => {
+            bail!("give a workload (alias, fork, spread, churn; see --help), --pid PID or --qmp SOCKET")
+        }
+        (None, None, Some(socket)) => {
+            let mut src = collect::QmpSource::connect(socket)?;
+            let pid = src.pid();
+            progress(&format!(
+                "QMP: QEMU process {pid}, vCPU threads {:?}",
+                src.vcpu_threads()
+            ));
+            collect::attach_with(
+                &mut src,
+                pid,
+                parse_duration(&a.duration)?,
+                a.buffer_kb,
+                a.raw_addresses,
+                a.text_pipe,
+                &progress,
+            )
+        }
+        (None, Some(pid), None) => collect::attach(
             pid,
             parse_duration(&a.duration)?,
             a.buffer_kb,
@@ -730,7 +756,7 @@ fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
             a.text_pipe,
             &progress,
         ),
-        (Some(w), None) => {
+        (Some(w), None, None) => {
             let opts = collect::CollectOptions {
                 workload: workload(w),
                 vcpus: a.vcpus,

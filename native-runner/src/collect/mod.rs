@@ -6,6 +6,7 @@
 pub mod guest;
 pub mod peer;
 pub mod plan;
+pub mod qmp;
 pub mod stats;
 pub mod tracefs;
 pub mod vmm;
@@ -69,6 +70,9 @@ pub enum CollectError {
     /// The guest needs too much memory.
     #[error(transparent)]
     Guest(#[from] guest::GuestError),
+    /// QEMU's QMP socket.
+    #[error(transparent)]
+    Qmp(#[from] qmp::QmpError),
     /// Ctrl-C.
     #[error("interrupted")]
     Interrupted,
@@ -702,8 +706,159 @@ fn threads_of(pid: u32) -> std::io::Result<Vec<i32>> {
     Ok(tids)
 }
 
-/// Attach mode: record the kvmmmu events of an already running VMM (all its threads) for
-/// `duration`, or until it exits or Ctrl-C.
+/// Where attach mode reads KVM's stats, and how it controls the VM around the recording.
+pub trait AttachSource {
+    /// What is recorded, for messages ("process 1234", "QEMU 1234 via QMP").
+    fn what(&self) -> String;
+    /// KVM's stats now, each set labelled ("VM fd 12", "QMP query-stats").
+    fn stats(&mut self, when: &str, progress: &dyn Fn(&str)) -> Vec<(String, peer::Stats)>;
+    /// Tracing runs (QMP: resume a VM that QEMU started paused with -S).
+    fn recording(&mut self, _progress: &dyn Fn(&str)) -> Result<(), CollectError> {
+        Ok(())
+    }
+    /// Tracing is about to stop (QMP: pause the VM, so the end stats match the trace).
+    fn ending(&mut self, _progress: &dyn Fn(&str)) {}
+    /// The end stats were read (QMP: resume a VM that was running).
+    fn ended(&mut self, _progress: &dyn Fn(&str)) {}
+    /// Whether the recording saw the VM from its first instruction, so KVM's counters at the
+    /// end are absolute facts the replay must reproduce.
+    fn from_first_instruction(&self) -> bool {
+        false
+    }
+}
+
+/// Attach by pid: KVM's stats from the VM stats fds the VMM holds itself.
+#[derive(Debug)]
+pub struct PidSource {
+    /// The VMM.
+    pub pid: u32,
+}
+
+impl AttachSource for PidSource {
+    fn what(&self) -> String {
+        format!("process {}", self.pid)
+    }
+
+    fn stats(&mut self, when: &str, progress: &dyn Fn(&str)) -> Vec<(String, peer::Stats)> {
+        let pid = self.pid;
+        match peer::vm_stats(pid) {
+            Ok(v) if v.is_empty() => {
+                progress(&format!(
+                    "no KVM stats {when}: process {pid} holds no VM stats fd (KVM answers VM ioctls only to the VM's creator, so rmaplab can read only stats fds the VMM opened itself with KVM_GET_STATS_FD; for QEMU use --qmp)"
+                ));
+                Vec::new()
+            }
+            Ok(v) => v
+                .into_iter()
+                .map(|(fd, values)| {
+                    progress(&format!(
+                        "KVM stats of VM fd {fd} {when}: {}",
+                        peer::summary(&values)
+                    ));
+                    (format!("VM fd {fd}"), values)
+                })
+                .collect(),
+            Err(e) => {
+                progress(&format!("no KVM stats {when}: {e}"));
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Attach to QEMU through its QMP socket: pid from the socket, KVM's stats from
+/// `query-stats target=vm`, a VM started with -S resumed once tracing runs.
+#[derive(Debug)]
+pub struct QmpSource {
+    qmp: qmp::Qmp,
+    pid: u32,
+    prelaunch: bool,
+    was_running: bool,
+    resumed: bool,
+}
+
+impl QmpSource {
+    /// Connect to `socket`.
+    pub fn connect(socket: &std::path::Path) -> Result<Self, CollectError> {
+        let mut q = qmp::Qmp::connect(socket)?;
+        let pid = q.peer_pid()?;
+        let st = q.status()?;
+        Ok(QmpSource {
+            qmp: q,
+            pid,
+            prelaunch: st.status == "prelaunch",
+            was_running: st.running,
+            resumed: false,
+        })
+    }
+
+    /// QEMU's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// vCPU thread ids.
+    pub fn vcpu_threads(&mut self) -> Vec<u32> {
+        self.qmp.vcpu_threads().unwrap_or_default()
+    }
+}
+
+impl AttachSource for QmpSource {
+    fn what(&self) -> String {
+        format!("QEMU process {} via QMP", self.pid)
+    }
+
+    fn stats(&mut self, when: &str, progress: &dyn Fn(&str)) -> Vec<(String, peer::Stats)> {
+        match self.qmp.vm_stats() {
+            Ok(v) if v.is_empty() => {
+                progress(&format!("no KVM stats {when}: QMP query-stats returned none (QEMU 7.1 or later reports them)"));
+                Vec::new()
+            }
+            Ok(v) => {
+                progress(&format!("KVM stats (QMP) {when}: {}", peer::summary(&v)));
+                vec![("QMP query-stats".into(), v)]
+            }
+            Err(e) => {
+                progress(&format!("no KVM stats {when}: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn recording(&mut self, progress: &dyn Fn(&str)) -> Result<(), CollectError> {
+        if !self.was_running {
+            progress(if self.prelaunch {
+                "resuming the VM QEMU started paused (-S): the recording covers it from its first instruction"
+            } else {
+                "resuming the paused VM"
+            });
+            self.qmp.cont()?;
+            self.resumed = true;
+        }
+        Ok(())
+    }
+
+    fn ending(&mut self, progress: &dyn Fn(&str)) {
+        if let Err(e) = self.qmp.stop() {
+            progress(&format!("could not pause the VM before the end stats: {e}"));
+        }
+    }
+
+    fn ended(&mut self, progress: &dyn Fn(&str)) {
+        // Leave the VM as it was found: running, unless it was paused mid-run.
+        if self.was_running || self.resumed {
+            if let Err(e) = self.qmp.cont() {
+                progress(&format!("could not resume the VM: {e}"));
+            }
+        }
+    }
+
+    fn from_first_instruction(&self) -> bool {
+        self.prelaunch
+    }
+}
+
+/// Attach to running VMM process `pid` for `duration` (see [`attach_with`]).
 pub fn attach(
     pid: u32,
     duration: Duration,
@@ -712,33 +867,33 @@ pub fn attach(
     text_pipe: bool,
     progress: &dyn Fn(&str),
 ) -> Result<Collected, CollectError> {
+    attach_with(
+        &mut PidSource { pid },
+        pid,
+        duration,
+        buffer_kb,
+        raw,
+        text_pipe,
+        progress,
+    )
+}
+
+/// Record the kvmmmu events of every thread of process `pid` for `duration` (or until it
+/// exits), reading KVM's stats from `source` at the start and the end.
+pub fn attach_with(
+    source: &mut dyn AttachSource,
+    pid: u32,
+    duration: Duration,
+    buffer_kb: u64,
+    raw: bool,
+    text_pipe: bool,
+    progress: &dyn Fn(&str),
+) -> Result<Collected, CollectError> {
     preflight()?;
+    let what = source.what();
     let mut tids = threads_of(pid)
         .map_err(|e| CollectError::Reader(format!("process {pid}: {e} (is it running?)")))?;
-    let stats_at = |when: &str| -> Vec<(i32, peer::Stats)> {
-        match peer::vm_stats(pid) {
-            Ok(v) if v.is_empty() => {
-                progress(&format!(
-                    "no KVM stats {when}: process {pid} holds no VM stats fd (KVM answers VM ioctls only to the VM's creator, so rmaplab can read only stats fds the VMM opened itself with KVM_GET_STATS_FD)"
-                ));
-                v
-            }
-            Ok(v) => {
-                for (fd, values) in &v {
-                    progress(&format!(
-                        "KVM stats of VM fd {fd} {when}: {}",
-                        peer::summary(values)
-                    ));
-                }
-                v
-            }
-            Err(e) => {
-                progress(&format!("no KVM stats {when}: {e}"));
-                Vec::new()
-            }
-        }
-    };
-    let start_stats = stats_at("at attach");
+    let start_stats = source.stats("at attach", progress);
     let instance = tracefs::Instance::create(buffer_kb)?;
     let reader = if text_pipe {
         spawn_text_reader(instance.pipe()?, Arc::default(), raw)
@@ -747,10 +902,11 @@ pub fn attach(
     };
     instance.start(&tids)?;
     progress(&format!(
-        "recording {} threads of process {pid} for up to {:.0} s",
+        "recording {} threads of {what} for up to {:.0} s",
         tids.len(),
         duration.as_secs_f64()
     ));
+    source.recording(progress)?;
     let started = Instant::now();
     let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
     while started.elapsed() < duration && alive() && !interrupt::requested() {
@@ -766,10 +922,22 @@ pub fn attach(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let exited = !alive();
+    if !exited {
+        source.ending(progress);
+    }
     let end = instance.mark(MARK_END);
     let failed = end.is_err();
     let joined = reader.finish(&|| failed || interrupt::requested());
     drop(instance);
+    let end_stats = if exited {
+        progress(&format!("{what} exited: no KVM stats at the end"));
+        Vec::new()
+    } else {
+        let s = source.stats("at the end", progress);
+        source.ended(progress);
+        s
+    };
     if interrupt::requested() {
         return Err(CollectError::Interrupted);
     }
@@ -778,23 +946,30 @@ pub fn attach(
     if import.lost_events > 0 {
         return Err(CollectError::Lost(import.lost_events));
     }
-    let end_stats = if alive() {
-        stats_at("at the end")
-    } else {
-        progress(&format!("process {pid} exited: no KVM stats at the end"));
-        Vec::new()
-    };
-    // KVM's counters go in as marks, not `stat` events: the trace starts mid-run, so the model
-    // cannot be expected to reproduce absolute counters, and a replay must not claim it should.
-    let mark = |when: &str, (fd, values): &(i32, peer::Stats)| {
+    let exact = source.from_first_instruction();
+    let mark = |when: &str, (label, values): &(String, peer::Stats)| {
         Event::new(EventKind::Mark {
-            label: format!("KVM stats of VM fd {fd} {when}: {}", peer::summary(values)),
+            label: format!("KVM stats of {label} {when}: {}", peer::summary(values)),
         })
     };
     let mut events = Vec::with_capacity(recorded.len() + start_stats.len() + end_stats.len());
     events.extend(start_stats.iter().map(|v| mark("at attach", v)));
     events.extend(recorded);
     events.extend(end_stats.iter().map(|v| mark("at the end", v)));
+    if exact {
+        // The recording saw the VM from its first instruction: KVM's counters at the end are
+        // facts the replay must reproduce, as for rmaplab's own guests.
+        if let [(_, values)] = end_stats.as_slice() {
+            for (name, value) in values {
+                if TRACE_STATS.contains(&name.as_str()) {
+                    events.push(Event::new(EventKind::Stat {
+                        name: name.clone(),
+                        value: *value,
+                    }));
+                }
+            }
+        }
+    }
     let final_stats = match end_stats.as_slice() {
         [(_, values)] => values.clone(),
         _ => Vec::new(),
@@ -804,11 +979,15 @@ pub fn attach(
     meta.kernel = kernel_release();
     meta.vendor_module = vendor_module();
     meta.tdp = Some(tdp_enabled().is_some());
-    meta.workload = Some(format!("process {pid}, {seconds:.1} s"));
+    meta.workload = Some(format!("{what}, {seconds:.1} s"));
     meta.tool = Some(concat!("rmaplab ", env!("CARGO_PKG_VERSION"), " collect --pid").into());
     meta.fault_events = Some(true);
     meta.kvm = meta.kernel.as_deref().and_then(kvm_params_for);
-    meta.inferred.push("attach mode: adds are exact; removals are known only at shadow-page granularity (zapped shadow pages) and from re-faults — removals by the guest's own page-table writes before the end are not seen; the trace starts mid-run, so removals of SPTEs added before it are skipped; KVM's stats of the process's VMs at the start and the end (from the VMM's own KVM_GET_STATS_FD fds, duplicated with pidfd_getfd, when it holds any) are recorded as marks, not as stat events, because a trace that starts mid-run cannot reproduce absolute counters".into());
+    if exact {
+        meta.inferred.push("attach mode from the VM's first instruction (QEMU started with -S, resumed by rmaplab once tracing ran): adds are exact; removals are known at shadow-page granularity (zapped shadow pages) and from re-faults — removals by the guest's own page-table writes are not seen; KVM's counters at the end (QMP query-stats, read with the VM paused) are recorded as stat events, so the replay checks them".into());
+    } else {
+        meta.inferred.push("attach mode: adds are exact; removals are known only at shadow-page granularity (zapped shadow pages) and from re-faults — removals by the guest's own page-table writes before the end are not seen; the trace starts mid-run, so removals of SPTEs added before it are skipped; KVM's stats of the process's VMs at the start and the end (from the VMM's own KVM_GET_STATS_FD fds, duplicated with pidfd_getfd, or QMP query-stats) are recorded as marks, not as stat events, because a trace that starts mid-run cannot reproduce absolute counters".into());
+    }
     Ok(Collected {
         meta,
         events,
