@@ -722,7 +722,7 @@ pub trait AttachSource {
     fn ended(&mut self, _progress: &dyn Fn(&str)) {}
     /// Whether the recording saw the VM from its first instruction, so KVM's counters at the
     /// end are absolute facts the replay must reproduce.
-    fn from_first_instruction(&self) -> bool {
+    fn covers_first_instruction(&self) -> bool {
         false
     }
 }
@@ -853,7 +853,7 @@ impl AttachSource for QmpSource {
         }
     }
 
-    fn from_first_instruction(&self) -> bool {
+    fn covers_first_instruction(&self) -> bool {
         self.prelaunch
     }
 }
@@ -946,7 +946,7 @@ pub fn attach_with(
     if import.lost_events > 0 {
         return Err(CollectError::Lost(import.lost_events));
     }
-    let exact = source.from_first_instruction();
+    let exact = source.covers_first_instruction();
     let mark = |when: &str, (label, values): &(String, peer::Stats)| {
         Event::new(EventKind::Mark {
             label: format!("KVM stats of {label} {when}: {}", peer::summary(values)),
