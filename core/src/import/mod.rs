@@ -310,12 +310,11 @@ impl TextState {
             }
             self.line += 1;
             let line = self.line;
-            let text = std::str::from_utf8(&self.buf[self.pos..end])
-                .map_err(|_| ImportError::NotUtf8 { line })?
-                .trim_end_matches('\r')
-                .to_string();
+            let parsed = std::str::from_utf8(&self.buf[self.pos..end])
+                .map_err(|_| ImportError::NotUtf8 { line })
+                .map(|t| text::parse_line(t.trim_end_matches('\r')));
             self.pos = next;
-            match text::parse_line(&text) {
+            match parsed? {
                 Ok(text::Line::Record(r)) => {
                     *self
                         .report
@@ -597,6 +596,7 @@ fn process(
     }
     // VMs.
     let has_tgid = records.iter().any(|r| r.task.tgid.is_some());
+    let mut pass_one = None;
     let mut vms = VmMap::default();
     let mut groups: Vec<(Option<u64>, Vec<u64>)> = Vec::new();
     if opts.one_vm {
@@ -630,12 +630,21 @@ fn process(
         }
     } else {
         report.vm_rule = "no process ids in this capture: vCPU threads that installed SPTEs in, or zapped, the same live shadow page are one VM; threads that never shared one are separate VMs (use --one-vm if a VM's vCPUs never shared a page)".into();
+        // Pass 1, everything as one VM: which threads shared live shadow pages. With one
+        // group its output is already the answer.
         let mut pass = Inference::new(opts.recycle_threshold, VmMap::default());
+        pass.raw_addresses = opts.raw_addresses;
+        let mut events = Vec::new();
         for r in &records {
             pass.on_record(r);
-            while pass.pop().is_some() {}
+            while let Some(e) = pass.pop() {
+                events.push(e);
+            }
         }
         groups = pass.linked_tasks().into_iter().map(|g| (None, g)).collect();
+        if groups.len() == 1 && opts.vm.is_none() {
+            pass_one = Some((events, pass.stats));
+        }
     }
     if groups.len() > infer::MAX_VMS as usize {
         return Err(ImportError::TooManyVms(groups.len()));
@@ -688,6 +697,10 @@ fn process(
         }
     };
     report.kept_vm = keep;
+    if let Some((events, stats)) = pass_one {
+        report.inference = stats;
+        return finish_checks(events, report, set_spte, others);
+    }
     let mut engine = Inference::new(opts.recycle_threshold, vms.clone());
     engine.raw_addresses = opts.raw_addresses;
     let mut events = Vec::new();
@@ -705,6 +718,16 @@ fn process(
         }
     }
     report.inference = engine.stats;
+    finish_checks(events, report, set_spte, others)
+}
+
+/// The refusals and warnings that need the inference's counts.
+fn finish_checks(
+    events: Vec<Event>,
+    report: &mut ImportReport,
+    set_spte: u64,
+    others: u64,
+) -> Result<Vec<Event>, ImportError> {
     if report.inference.adds == 0 {
         return Err(ImportError::NoAdds {
             format: report.format.clone(),

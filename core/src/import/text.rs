@@ -82,8 +82,10 @@ fn raw_field<'a>(details: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|t| t.strip_prefix(key)?.strip_prefix('='))
 }
 
+/// Raw `key=value` fields (`trace-cmd report -R`/`-N`, perf's `[FAILED TO PARSE]`): the
+/// kernel's print formats of these events never contain `=`.
 fn is_raw(details: &str) -> bool {
-    details.contains("[FAILED TO PARSE]") || details.split_whitespace().any(|t| t.contains('='))
+    details.contains('=')
 }
 
 /// `seconds.fraction` → nanoseconds.
@@ -223,6 +225,9 @@ fn set_spte(details: &str) -> Option<RecordKind> {
 fn lost(line: &str) -> Option<Line> {
     // Kernel: `CPU:0 [LOST 580 EVENTS]`; trace-cmd: `CPU:0 [580 EVENTS DROPPED]` or
     // `CPU:0 [EVENTS DROPPED]`.
+    if !line.trim_start().starts_with("CPU") {
+        return None;
+    }
     if let Some(at) = line.find("[LOST ") {
         let n = line[at + 6..]
             .split_whitespace()
@@ -247,9 +252,8 @@ pub fn parse_line(line: &str) -> Result<Line, LineError> {
     let mut idx = 0;
     let mut found = None;
     for tok in line.split_whitespace() {
-        let Some(at) = line[idx..].find(tok).map(|a| a + idx) else {
-            break;
-        };
+        // Where the token starts: split_whitespace yields subslices of `line`.
+        let at = tok.as_ptr() as usize - line.as_ptr() as usize;
         idx = at + tok.len();
         if let Some(ts) = tok.strip_suffix(':').and_then(parse_ts) {
             found = Some((at, ts));
