@@ -251,6 +251,11 @@ fn two_vms_at_once_stay_apart() {
     );
     // KVM: max_mmu_rmap_size 599 in each VM, no recycle.
     assert_eq!((got.max_rmap_size, got.recycles), (599, 0), "{err}");
+    assert_eq!(
+        err.matches("max_mmu_rmap_size 599").count(),
+        2,
+        "per VM: {err}"
+    );
     // Merged into one VM (what rmaplab did before), the same capture shows a recycle that
     // never happened: the check above can fail.
     let (merged, _, _) = replay(p, &["--one-vm"]);

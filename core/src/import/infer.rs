@@ -175,6 +175,9 @@ pub struct Inference {
     recycle_threshold: Option<u64>,
     /// Tasks linked by shared SPTE pages.
     links: UnionFind,
+    /// Per VM index: the largest rmap size seen before an add (KVM's per-VM
+    /// `max_mmu_rmap_size` as v6.4+ counts it: `pte_list_add`'s return value).
+    pub max_rmap_size: HashMap<u32, u64>,
     /// Keep sptep physical addresses as SPTE ids instead of anonymising them.
     pub raw_addresses: bool,
     /// Inference counters.
@@ -220,6 +223,7 @@ impl Inference {
             rmap_len: HashMap::new(),
             recycle_threshold,
             links: UnionFind::default(),
+            max_rmap_size: HashMap::new(),
             raw_addresses: false,
             stats: InferStats::default(),
         }
@@ -369,6 +373,8 @@ impl Inference {
             }));
         self.stats.adds += 1;
         let before = self.rmap_len.get(&rmap).copied().unwrap_or(0);
+        let max = self.max_rmap_size.entry(self.vms.vm(tid)).or_default();
+        *max = (*max).max(before);
         if self.recycle_threshold.is_some_and(|t| before > t) {
             // __rmap_add zaps the whole rmap, this SPTE included.
             self.held.retain(|_, h| h.rmap != rmap);

@@ -157,6 +157,9 @@ pub struct VmInfo {
     pub tids: Vec<u64>,
     /// Of those, the threads that installed SPTEs (vCPUs).
     pub vcpus: u32,
+    /// KVM's `max_mmu_rmap_size` for this VM as the capture shows it (the largest rmap size
+    /// before an add; KVM keeps the stat per VM).
+    pub max_rmap_size: u64,
 }
 
 /// What an import read, used, skipped and inferred — printed by `import` and `replay`, kept in
@@ -246,7 +249,12 @@ impl ImportReport {
                     .map(|t| format!("pid {t}"))
                     .unwrap_or_else(|| format!("VM {}", v.index));
                 let tids: Vec<String> = v.tids.iter().map(u64::to_string).collect();
-                format!("{who}: {} vCPUs (threads {})", v.vcpus, tids.join(","))
+                format!(
+                    "{who}: {} vCPUs (threads {}), max_mmu_rmap_size {}",
+                    v.vcpus,
+                    tids.join(","),
+                    v.max_rmap_size
+                )
             })
             .collect();
         out.push(format!(
@@ -643,7 +651,7 @@ fn process(
         }
         groups = pass.linked_tasks().into_iter().map(|g| (None, g)).collect();
         if groups.len() == 1 && opts.vm.is_none() {
-            pass_one = Some((events, pass.stats));
+            pass_one = Some((events, pass.stats, pass.max_rmap_size.clone()));
         }
     }
     if groups.len() > infer::MAX_VMS as usize {
@@ -667,6 +675,7 @@ fn process(
             tgid: *tgid,
             tids: tids.clone(),
             vcpus: tids.iter().filter(|t| installers.contains(t)).count() as u32,
+            max_rmap_size: 0,
         })
         .collect();
     let keep = match opts.vm {
@@ -697,8 +706,9 @@ fn process(
         }
     };
     report.kept_vm = keep;
-    if let Some((events, stats)) = pass_one {
+    if let Some((events, stats, max)) = pass_one {
         report.inference = stats;
+        set_max_rmap_sizes(report, &max);
         return finish_checks(events, report, set_spte, others);
     }
     let mut engine = Inference::new(opts.recycle_threshold, vms.clone());
@@ -718,7 +728,14 @@ fn process(
         }
     }
     report.inference = engine.stats;
+    set_max_rmap_sizes(report, &engine.max_rmap_size);
     finish_checks(events, report, set_spte, others)
+}
+
+fn set_max_rmap_sizes(report: &mut ImportReport, max: &HashMap<u32, u64>) {
+    for v in &mut report.vms {
+        v.max_rmap_size = max.get(&v.index).copied().unwrap_or(0);
+    }
 }
 
 /// The refusals and warnings that need the inference's counts.
