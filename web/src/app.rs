@@ -216,7 +216,7 @@ pub fn app() -> Html {
             let name = f.name();
             if f.size() == 0.0 {
                 d.dispatch(Action::Failed(format!(
-                    "{name}: the file is empty — choose an rmaplab trace or kvmmmu ftrace text"
+                    "{name}: the file is empty — choose an rmaplab trace or a kvmmmu capture (trace.dat, perf.data, text)"
                 )));
             } else {
                 d.dispatch(Action::Load {
