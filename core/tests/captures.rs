@@ -85,3 +85,25 @@ fn damaged_trace_dat_and_perf_data_are_errors_not_panics() {
         }
     }
 }
+
+/// Inputs the fuzzers found that once crashed a reader (each now an error).
+#[test]
+fn fuzz_regressions_are_errors() {
+    let dir = format!(
+        "{}/tests/fixtures/fuzz-regressions",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        // As the binary_decode target feeds it: the first byte is the chunk size.
+        let body = data.get(1..).unwrap_or_default();
+        let mut dec = rmaplab_core::trace::TraceDecoder::new();
+        let r = dec.push(body).and_then(|()| loop {
+            if dec.finish()?.is_none() {
+                break Ok(());
+            }
+        });
+        assert!(r.is_err(), "{}: {r:?}", path.display());
+    }
+}

@@ -55,8 +55,63 @@ fn container<E: std::fmt::Display>(e: E) -> PerfDataError {
     PerfDataError::Container(e.to_string())
 }
 
+/// Size of the fixed `perf_file_header` (magic, size, attr_size, three sections, feature bits).
+const HEADER_SIZE: u64 = 104;
+/// Bytes of one `perf_file_section` (offset, size).
+const SECTION_SIZE: u64 = 16;
+/// Feature bits in the header (`HEADER_FEAT_BITS`).
+const FEATURE_BITS: u32 = 256;
+/// Largest `perf_event_attr` size accepted (the kernel's is 136 today).
+const MAX_ATTR_SIZE: u64 = 4096;
+
+fn le_u64(data: &[u8], at: usize) -> u64 {
+    super::format::read_uint(data, at, 8, false).unwrap_or(u64::MAX)
+}
+
+/// Check that every section the header names lies inside the file before the container reader
+/// allocates buffers of the sizes it names (a hostile header must be an error, not an
+/// allocation of exabytes).
+fn check_header(data: &[u8]) -> Result<(), PerfDataError> {
+    let len = data.len() as u64;
+    let bad = |what: &str| PerfDataError::Container(format!("header: {what}"));
+    if len < HEADER_SIZE {
+        return Err(bad("shorter than the perf.data header"));
+    }
+    let header_size = le_u64(data, 8);
+    let attr_size = le_u64(data, 16);
+    if header_size < HEADER_SIZE || header_size > len {
+        return Err(bad(&format!("header size {header_size}")));
+    }
+    if attr_size == 0 || attr_size > MAX_ATTR_SIZE {
+        return Err(bad(&format!("attribute size {attr_size}")));
+    }
+    let within = |off: u64, size: u64| off.checked_add(size).is_some_and(|end| end <= len);
+    for (i, name) in ["attributes", "data", "event types"].iter().enumerate() {
+        let at = 24 + i * SECTION_SIZE as usize;
+        if !within(le_u64(data, at), le_u64(data, at + 8)) {
+            return Err(bad(&format!("{name} section outside the file")));
+        }
+    }
+    // The feature sections' table follows the data section: one entry per set bit.
+    let features: u32 = (0..FEATURE_BITS / 64)
+        .map(|w| le_u64(data, 72 + 8 * w as usize).count_ones())
+        .sum();
+    let table = le_u64(data, 40).saturating_add(le_u64(data, 48));
+    if !within(table, u64::from(features) * SECTION_SIZE) {
+        return Err(bad("feature table outside the file"));
+    }
+    for f in 0..u64::from(features) {
+        let at = (table + f * SECTION_SIZE) as usize;
+        if !within(le_u64(data, at), le_u64(data, at + 8)) {
+            return Err(bad("a feature section lies outside the file"));
+        }
+    }
+    Ok(())
+}
+
 /// Read a whole perf.data.
 pub fn read(data: &[u8]) -> Result<PerfData, PerfDataError> {
+    check_header(data)?;
     let PerfFileReader {
         mut perf_file,
         mut record_iter,
