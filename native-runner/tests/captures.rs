@@ -108,6 +108,9 @@ fn perf_captures_replay_to_the_ground_truth() {
         let (got, _, err) = replay(fixture(name).to_str().unwrap(), &[]);
         assert_eq!(got, want, "{name}\n{err}");
     }
+    let small = truth("perf-alias3.collect.rmap");
+    let (got, _, err) = replay(fixture("perf-alias3.data").to_str().unwrap(), &[]);
+    assert_eq!(got, small, "{err}");
     // perf.data records the process id with every sample: VMs are told apart by it.
     let (_, _, err) = replay(fixture("perf-fork16v2.data").to_str().unwrap(), &[]);
     assert!(err.contains("process id (tgid)"), "{err}");
