@@ -145,6 +145,17 @@ try {
     const rep = await page.locator('.import-report summary').innerText();
     check(rep.includes('Import report') && rep.includes('1 VM'), `${file}: import report "${rep}"`);
   }
+  // A capture with two VMs: the picker lists both, and keeping one replays that VM alone.
+  await page.setInputFiles('#file', path.join(caps, 'twovm.tracefs.txt.gz'));
+  await page.waitForSelector('select#vm', { timeout: 60000 });
+  await waitIdle(page);
+  const vmOptions = await page.locator('select#vm option').allInnerTexts();
+  check(vmOptions.length === 3 && vmOptions.filter((o) => /max_mmu_rmap_size 599/.test(o)).length === 2, `VM picker: ${JSON.stringify(vmOptions)}`);
+  await page.selectOption('select#vm', { index: 2 });
+  await page.waitForFunction(() => /kept VM 1 only/.test(document.querySelector('.import-report pre')?.textContent || ''), null, { timeout: 60000 });
+  await waitIdle(page);
+  check(/\t599\t/.test(await page.locator('tr[data-config="14/head-insert"]').innerText()), 'one VM kept: max rmap size 599');
+  check(/vm=\d+/.test(page.url()), `the VM choice is in the URL: ${page.url()}`);
   // The kvm plugin's report text is refused with the remedy; the lossy capture is flagged.
   await page.setInputFiles('#file', path.join(caps, 'tc-fork16v2.report.txt.gz'));
   await page.waitForFunction(() => /kvm plugin/.test(document.querySelector('.error')?.textContent || ''), null, { timeout: 30000 });

@@ -196,7 +196,8 @@ pub fn app() -> Html {
                 let r = settings.configs().and_then(|configs| {
                     ensure_worker(&slot, &dispatch)?;
                     dispatch.dispatch(Action::Progress(0, trace.len()));
-                    post(&slot, &Request::Replay { configs }, Some(&trace))
+                    let vm = settings.vm;
+                    post(&slot, &Request::Replay { configs, vm }, Some(&trace))
                 });
                 if let Err(e) = r {
                     dispatch.dispatch(Action::Failed(e));
@@ -226,6 +227,15 @@ pub fn app() -> Html {
             }
         })
     };
+    let on_vm = {
+        let (d, settings) = (dispatch.clone(), state.settings.clone());
+        Callback::from(move |vm: Option<u64>| {
+            d.dispatch(Action::Settings(Settings {
+                vm,
+                ..settings.clone()
+            }))
+        })
+    };
     let on_cancel = {
         let (slot, d) = (slot.clone(), dispatch.clone());
         Callback::from(move |_| {
@@ -238,12 +248,14 @@ pub fn app() -> Html {
     // Every request names the trace: after a failed load the worker may still hold that file.
     let on_pick = {
         let (slot, d, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
+        let vm = state.settings.vm;
         Callback::from(move |rmap: u64| {
             if let Err(e) = post(
                 &slot,
                 &Request::Focus {
                     rmap,
                     limit: FOCUS_LIMIT,
+                    vm,
                 },
                 Some(&trace),
             ) {
@@ -314,8 +326,9 @@ pub fn app() -> Html {
     // The worker re-encodes the trace (it holds it) and answers with the bytes to download.
     let on_trace = {
         let (slot, d, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
+        let vm = state.settings.vm;
         Callback::from(move |_| {
-            if let Err(e) = post(&slot, &Request::Export, Some(&trace)) {
+            if let Err(e) = post(&slot, &Request::Export { vm }, Some(&trace)) {
                 d.dispatch(Action::Failed(e))
             }
         })
@@ -334,7 +347,7 @@ pub fn app() -> Html {
                 <Controls settings={settings.clone()} on_change={on_settings} />
                 if let Some(e) = &state.error { <p class="error" role="alert">{ e }</p> }
                 if let Some(s) = &summary {
-                    <Provenance meta={s.meta.clone()} events={s.events} notes={s.notes.clone()} />
+                    <Provenance meta={s.meta.clone()} events={s.events} notes={s.notes.clone()} vm={settings.vm} {on_vm} />
                     <RecommendationLine rec={recommend(&s.configs, settings.within_pct, settings.vcpus)} within_pct={settings.within_pct} vcpus={settings.vcpus} />
                     <ResultsTable configs={s.configs.clone()} checks={s.stat_checks.clone()} />
                     <Export {on_csv} {on_json} {on_trace} link={link} />

@@ -14,6 +14,8 @@ pub enum Request {
     Replay {
         /// Configurations.
         configs: Vec<ModelConfig>,
+        /// Keep one VM of a kvmmmu capture (its VMM's pid or a thread id).
+        vm: Option<u64>,
     },
     /// Return the events of one rmap (for stepping through it), at most `limit`.
     Focus {
@@ -21,9 +23,14 @@ pub enum Request {
         rmap: u64,
         /// Most events returned.
         limit: usize,
+        /// The VM kept, as in the replay.
+        vm: Option<u64>,
     },
     /// Re-encode the trace as rmaplab binary (for download).
-    Export,
+    Export {
+        /// The VM kept, as in the replay.
+        vm: Option<u64>,
+    },
 }
 
 /// An rmap worth stepping through.

@@ -35,6 +35,9 @@ pub struct Settings {
     pub recycle: Option<u64>,
     /// Recommendation tolerance, percent of the best walk cost.
     pub within_pct: u32,
+    /// The VM kept from a capture holding several (its VMM's pid or a thread id); `None` =
+    /// all. Reset whenever a new trace is loaded.
+    pub vm: Option<u64>,
 }
 
 impl Default for Settings {
@@ -47,6 +50,7 @@ impl Default for Settings {
             vcpus: 8,
             recycle: Some(RMAP_RECYCLE_THRESHOLD),
             within_pct: 10,
+            vm: None,
         }
     }
 }
@@ -100,7 +104,7 @@ impl Settings {
             self.recycle
                 .map_or_else(|| "off".to_string(), |r| r.to_string()),
             self.within_pct
-        )
+        ) + &self.vm.map(|v| format!("&vm={v}")).unwrap_or_default()
     }
 
     /// Settings from a fragment; unknown or bad parts keep their defaults.
@@ -135,6 +139,7 @@ impl Settings {
                     }
                 }
                 "within" => s.within_pct = v.parse().unwrap_or(s.within_pct).min(1000),
+                "vm" => s.vm = v.parse().ok(),
                 _ => {}
             }
         }
@@ -332,6 +337,8 @@ impl Reducible for AppState {
                 s.error = None;
             }
             Action::Load { name, source } => {
+                // A VM choice belongs to the capture it was made in.
+                s.settings.vm = None;
                 s.trace_name = name;
                 s.trace = source;
                 s.trace_gen += 1;
@@ -560,6 +567,7 @@ mod tests {
             vcpus: 3,
             recycle: None,
             within_pct: 7,
+            vm: Some(4394),
         };
         assert_eq!(Settings::from_hash(&format!("#{}", s.to_hash())), s);
         let d = Settings::from_hash("n=1,2&era=sideways&cache=5/9&vcpus=x");

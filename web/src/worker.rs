@@ -5,6 +5,7 @@
 //! multi-gigabyte upload never has to fit in memory — only the live rmap state does.
 
 use crate::protocol::{FocusEvent, LongRmap, Request, Response};
+use rmaplab_core::import::ImportOptions;
 use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
 use rmaplab_core::trace::binary::BinaryEncoder;
 use rmaplab_core::trace::{Encoding, TraceDecoder, TraceMeta};
@@ -22,10 +23,14 @@ pub const LONGEST: usize = 12;
 fn stream(
     reader: &mut dyn Read,
     total: u64,
+    vm: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
     on_event: &mut dyn FnMut(&mut TraceDecoder, Event) -> Result<bool, String>,
 ) -> Result<TraceDecoder, String> {
-    let mut dec = TraceDecoder::new();
+    let mut dec = TraceDecoder::with_import_options(ImportOptions {
+        vm,
+        ..ImportOptions::default()
+    });
     let mut buf = vec![0u8; CHUNK];
     let mut done = 0u64;
     loop {
@@ -66,12 +71,13 @@ pub fn replay(
     reader: &mut dyn Read,
     total: u64,
     configs: &[ModelConfig],
+    vm: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(ReplaySummary, Vec<LongRmap>, String), String> {
     let mut replayer: Option<Replayer> = None;
     // rmap -> (current size, peak, events, gfn)
     let mut sizes: HashMap<u64, (u64, u64, u64, Option<u64>)> = HashMap::new();
-    let mut dec = stream(reader, total, progress, &mut |dec, ev| {
+    let mut dec = stream(reader, total, vm, progress, &mut |dec, ev| {
         if replayer.is_none() {
             replayer = Some(
                 Replayer::new(meta_of(dec)?, configs, ReplayOptions::default())
@@ -121,10 +127,11 @@ pub fn focus(
     reader: &mut dyn Read,
     rmap: u64,
     limit: usize,
+    vm: Option<u64>,
 ) -> Result<(Vec<FocusEvent>, bool), String> {
     let mut out = Vec::new();
     let mut truncated = false;
-    stream(reader, 0, &mut |_, _| {}, &mut |_, ev| {
+    stream(reader, 0, vm, &mut |_, _| {}, &mut |_, ev| {
         if let Some(f) = FocusEvent::of(&ev, rmap) {
             if out.len() == limit {
                 truncated = true;
@@ -138,11 +145,11 @@ pub fn focus(
 }
 
 /// The trace re-encoded as rmaplab binary (streamed decode; the output is built in memory).
-pub fn export_binary(reader: &mut dyn Read) -> Result<Vec<u8>, String> {
+pub fn export_binary(reader: &mut dyn Read, vm: Option<u64>) -> Result<Vec<u8>, String> {
     let mut enc = BinaryEncoder::new();
     let mut out = Vec::new();
     let mut started = false;
-    let mut dec = stream(reader, 0, &mut |_, _| {}, &mut |dec, ev| {
+    let mut dec = stream(reader, 0, vm, &mut |_, _| {}, &mut |dec, ev| {
         if !started {
             enc.header(&meta_of(dec)?, &mut out);
             started = true;
@@ -165,9 +172,9 @@ pub fn handle<'a>(
     post: &mut dyn FnMut(Response),
 ) {
     match req {
-        Request::Replay { configs } => {
+        Request::Replay { configs, vm } => {
             let mut progress = |done, total| post(Response::Progress { done, total });
-            let r = replay(&mut open(), total, &configs, &mut progress);
+            let r = replay(&mut open(), total, &configs, vm, &mut progress);
             post(match r {
                 Ok((summary, longest, encoding)) => Response::Done {
                     summary: Box::new(summary),
@@ -177,7 +184,7 @@ pub fn handle<'a>(
                 Err(e) => Response::Failed(e),
             });
         }
-        Request::Focus { rmap, limit } => post(match focus(&mut open(), rmap, limit) {
+        Request::Focus { rmap, limit, vm } => post(match focus(&mut open(), rmap, limit, vm) {
             Ok((events, truncated)) => Response::Focused {
                 rmap,
                 events,
@@ -185,7 +192,7 @@ pub fn handle<'a>(
             },
             Err(e) => Response::Failed(e),
         }),
-        Request::Export => post(match export_binary(&mut open()) {
+        Request::Export { vm } => post(match export_binary(&mut open(), vm) {
             Ok(bytes) => Response::Exported(bytes),
             Err(e) => Response::Failed(format!("cannot export the trace: {e}")),
         }),
@@ -382,6 +389,7 @@ mod tests {
             &mut &bytes[..],
             bytes.len() as u64,
             &[ModelConfig::kvm_today()],
+            None,
             &mut |_, _| calls += 1,
         )
         .unwrap();
@@ -389,10 +397,10 @@ mod tests {
         assert_eq!(enc, "rmaplab binary");
         assert_eq!(s.configs[0].max_rmap_size, 5);
         assert_eq!(longest[0].peak, 6);
-        let (ev, truncated) = focus(&mut &bytes[..], longest[0].rmap, 3).unwrap();
+        let (ev, truncated) = focus(&mut &bytes[..], longest[0].rmap, 3, None).unwrap();
         assert_eq!(ev.len(), 3);
         assert!(truncated);
-        let (all, truncated) = focus(&mut &bytes[..], longest[0].rmap, 1000).unwrap();
+        let (all, truncated) = focus(&mut &bytes[..], longest[0].rmap, 1000, None).unwrap();
         assert_eq!(all.len() as u64, longest[0].events);
         assert!(!truncated);
     }
@@ -431,13 +439,13 @@ mod tests {
         let o = GenOptions::default();
         let bytes = encode_all(&meta_for(&w, &o, "t"), &generate_vec(&w, &o));
         let cfg = [ModelConfig::kvm_today()];
-        let whole = replay(&mut &bytes[..], 0, &cfg, &mut |_, _| {}).unwrap();
+        let whole = replay(&mut &bytes[..], 0, &cfg, None, &mut |_, _| {}).unwrap();
         let mut dribble = Dribble {
             bytes: &bytes,
             step: 7,
             fail_at: None,
         };
-        let parts = replay(&mut dribble, 0, &cfg, &mut |_, _| {}).unwrap();
+        let parts = replay(&mut dribble, 0, &cfg, None, &mut |_, _| {}).unwrap();
         assert_eq!(whole.0.configs, parts.0.configs);
         // Export from JSON Lines gives the same events as the binary trace.
         let (meta, events) = rmaplab_core::trace::decode_all(&bytes).unwrap();
@@ -446,7 +454,7 @@ mod tests {
         for ev in &events {
             rmaplab_core::trace::jsonl::write_event(ev, &mut jsonl);
         }
-        let exported = export_binary(&mut &jsonl[..]).unwrap();
+        let exported = export_binary(&mut &jsonl[..], None).unwrap();
         assert_eq!(
             rmaplab_core::trace::decode_all(&exported).unwrap().1,
             events
@@ -456,7 +464,7 @@ mod tests {
             step: 7,
             fail_at: Some(3),
         };
-        let err = replay(&mut failing, 0, &cfg, &mut |_, _| {}).unwrap_err();
+        let err = replay(&mut failing, 0, &cfg, None, &mut |_, _| {}).unwrap_err();
         assert!(err.contains("could not read"), "{err}");
     }
 
@@ -466,6 +474,7 @@ mod tests {
         handle(
             Request::Replay {
                 configs: vec![ModelConfig::kvm_today()],
+                vm: None,
             },
             9,
             &mut || Box::new(&b"\x00\x01garbage"[..]),
@@ -473,6 +482,29 @@ mod tests {
         );
         assert!(
             matches!(out.last(), Some(Response::Failed(m)) if m.contains("magic") || m.contains("unrecognised"))
+        );
+    }
+
+    #[test]
+    fn a_vm_of_a_multi_vm_capture_is_kept_on_request() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../core/tests/fixtures/captures/twovm.tracefs.txt.gz"
+        );
+        let gz = std::fs::read(path).unwrap();
+        let cfg = [ModelConfig::kvm_today()];
+        let (all, _, enc) = replay(&mut &gz[..], 0, &cfg, None, &mut |_, _| {}).unwrap();
+        assert_eq!(enc, "kvmmmu text");
+        let report = rmaplab_core::import::ImportReport::from_meta(&all.meta).unwrap();
+        assert_eq!(report.vms.len(), 2);
+        assert_eq!(report.kept_vm, None);
+        let (one, _, _) = replay(&mut &gz[..], 0, &cfg, Some(4402), &mut |_, _| {}).unwrap();
+        let report = rmaplab_core::import::ImportReport::from_meta(&one.meta).unwrap();
+        assert!(report.kept_vm.is_some());
+        assert_eq!(one.configs[0].max_rmap_size, 599);
+        assert_eq!(
+            one.configs[0].add_cost.descs.count * 2,
+            all.configs[0].add_cost.descs.count
         );
     }
 }

@@ -13,6 +13,12 @@ pub struct ProvenanceProps {
     pub events: u64,
     /// Notes from the replay.
     pub notes: Vec<String>,
+    /// The VM kept from a multi-VM capture (`None` = all).
+    #[prop_or_default]
+    pub vm: Option<u64>,
+    /// The user picked a VM (`None` = all).
+    #[prop_or_default]
+    pub on_vm: Callback<Option<u64>>,
 }
 
 /// A paragraph about the trace.
@@ -44,6 +50,27 @@ pub fn provenance(p: &ProvenanceProps) -> Html {
                     <summary>{ format!("Import report: {} — {} VM{}", r.format, r.vms.len(), if r.vms.len() == 1 { "" } else { "s" }) }</summary>
                     <pre>{ r.summary_lines().join("\n") }</pre>
                 </details>
+                if r.vms.len() > 1 || p.vm.is_some() {
+                    <label for="vm">{"VM: "}</label>
+                    <select id="vm" onchange={
+                        let cb = p.on_vm.clone();
+                        Callback::from(move |e: Event| {
+                            let v = e.target_dyn_into::<web_sys::HtmlSelectElement>().map(|s| s.value());
+                            cb.emit(v.and_then(|v| v.parse().ok()));
+                        })
+                    }>
+                        <option value="" selected={p.vm.is_none()}>{ format!("all {} VMs (host-wide)", r.vms.len()) }</option>
+                        { for r.vms.iter().map(|v| {
+                            let id = v.tgid.or_else(|| v.tids.first().copied()).unwrap_or(0);
+                            let who = v.tgid.map_or_else(|| format!("threads {:?}", v.tids), |t| format!("pid {t}"));
+                            html! {
+                                <option value={id.to_string()} selected={p.vm == Some(id) || (p.vm.is_some() && v.tids.contains(&p.vm.unwrap_or(0)))}>
+                                    { format!("VM {}: {who}, {} vCPUs, max_mmu_rmap_size {}", v.index, v.vcpus, v.max_rmap_size) }
+                                </option>
+                            }
+                        }) }
+                    </select>
+                }
             }
             if !m.inferred.is_empty() || !p.notes.is_empty() {
                 <details>
