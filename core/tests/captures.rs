@@ -86,24 +86,41 @@ fn damaged_trace_dat_and_perf_data_are_errors_not_panics() {
     }
 }
 
-/// Inputs the fuzzers found that once crashed a reader (each now an error).
+/// Inputs the fuzzers found that once crashed a reader (each now an error), named after the
+/// fuzz target that found them.
 #[test]
 fn fuzz_regressions_are_errors() {
     let dir = format!(
         "{}/tests/fixtures/fuzz-regressions",
         env!("CARGO_MANIFEST_DIR")
     );
+    let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let data = std::fs::read(&path).unwrap();
-        // As the binary_decode target feeds it: the first byte is the chunk size.
-        let body = data.get(1..).unwrap_or_default();
-        let mut dec = rmaplab_core::trace::TraceDecoder::new();
-        let r = dec.push(body).and_then(|()| loop {
-            if dec.finish()?.is_none() {
-                break Ok(());
-            }
-        });
-        assert!(r.is_err(), "{}: {r:?}", path.display());
+        let failed = if name.starts_with("binary_decode-") {
+            // As the binary_decode target feeds it: the first byte is the chunk size.
+            let body = data.get(1..).unwrap_or_default();
+            let mut dec = rmaplab_core::trace::TraceDecoder::new();
+            dec.push(body)
+                .and_then(|()| loop {
+                    if dec.finish()?.is_none() {
+                        break Ok(());
+                    }
+                })
+                .is_err()
+        } else if name.starts_with("perf_data-") {
+            perfdata::read(&data).is_err()
+                && import_all(CaptureFormat::PerfData, &data, ImportOptions::default()).is_err()
+        } else if name.starts_with("trace_dat-") {
+            tracedat::read(&data).is_err()
+                && import_all(CaptureFormat::TraceDat, &data, ImportOptions::default()).is_err()
+        } else {
+            panic!("{name}: name it after its fuzz target");
+        };
+        assert!(failed, "{name} is answered with an error");
+        seen += 1;
     }
+    assert!(seen >= 2);
 }

@@ -63,6 +63,35 @@ const SECTION_SIZE: u64 = 16;
 const FEATURE_BITS: u32 = 256;
 /// Largest `perf_event_attr` size accepted (the kernel's is 136 today).
 const MAX_ATTR_SIZE: u64 = 4096;
+/// `HEADER_EVENT_DESC`: the feature whose counts the container reader trusts.
+const FEATURE_EVENT_DESC: u32 = 12;
+
+/// Walk `HEADER_EVENT_DESC` (`u32 nr, u32 attr_size`, then per event the attr, `u32 nr_ids`, a
+/// `u32`-length string and `nr_ids` u64 ids): every count must fit in what remains, since the
+/// container reader allocates by them before reading.
+fn check_event_desc(sec: &[u8]) -> Result<(), String> {
+    let u32_at = |at: usize| {
+        super::format::read_uint(sec, at, 4, false).ok_or_else(|| "truncated".to_string())
+    };
+    let nr = u32_at(0)?;
+    let attr_size = u32_at(4)?;
+    if attr_size == 0 || attr_size > MAX_ATTR_SIZE {
+        return Err(format!("attribute size {attr_size}"));
+    }
+    let mut pos: u64 = 8;
+    let len = sec.len() as u64;
+    for _ in 0..nr {
+        pos += attr_size;
+        let nr_ids = u32_at(pos as usize)?;
+        let str_len = u32_at(pos as usize + 4)?;
+        pos += 8 + str_len;
+        pos = pos.saturating_add(nr_ids.saturating_mul(8));
+        if pos > len {
+            return Err("counts run past the section".into());
+        }
+    }
+    Ok(())
+}
 
 fn le_u64(data: &[u8], at: usize) -> u64 {
     super::format::read_uint(data, at, 8, false).unwrap_or(u64::MAX)
@@ -92,18 +121,26 @@ fn check_header(data: &[u8]) -> Result<(), PerfDataError> {
             return Err(bad(&format!("{name} section outside the file")));
         }
     }
-    // The feature sections' table follows the data section: one entry per set bit.
-    let features: u32 = (0..FEATURE_BITS / 64)
-        .map(|w| le_u64(data, 72 + 8 * w as usize).count_ones())
-        .sum();
+    // The feature sections' table follows the data section: one entry per set bit, in bit
+    // order.
     let table = le_u64(data, 40).saturating_add(le_u64(data, 48));
-    if !within(table, u64::from(features) * SECTION_SIZE) {
-        return Err(bad("feature table outside the file"));
-    }
-    for f in 0..u64::from(features) {
-        let at = (table + f * SECTION_SIZE) as usize;
-        if !within(le_u64(data, at), le_u64(data, at + 8)) {
+    let mut n = 0u64;
+    for bit in 0..FEATURE_BITS {
+        if le_u64(data, 72 + 8 * (bit / 64) as usize) & (1 << (bit % 64)) == 0 {
+            continue;
+        }
+        let at = table.saturating_add(n * SECTION_SIZE);
+        n += 1;
+        if !within(at, SECTION_SIZE) {
+            return Err(bad("feature table outside the file"));
+        }
+        let (off, size) = (le_u64(data, at as usize), le_u64(data, at as usize + 8));
+        if !within(off, size) {
             return Err(bad("a feature section lies outside the file"));
+        }
+        if bit == FEATURE_EVENT_DESC {
+            check_event_desc(&data[off as usize..(off + size) as usize])
+                .map_err(|what| bad(&format!("event description section: {what}")))?;
         }
     }
     Ok(())
@@ -126,8 +163,12 @@ pub fn read(data: &[u8]) -> Result<PerfData, PerfDataError> {
     let mut formats = Formats::new(&headers.formats)?;
     formats.big_endian = pre.big_endian;
     let mut out = PerfData {
-        perf_version: perf_file.perf_version().ok().flatten().map(str::to_string),
-        os_release: perf_file.os_release().ok().flatten().map(str::to_string),
+        perf_version: perf_file
+            .feature_section_data(Feature::VERSION)
+            .and_then(header_string),
+        os_release: perf_file
+            .feature_section_data(Feature::OSRELEASE)
+            .and_then(header_string),
         has_set_spte: formats.has_set_spte(),
         ..PerfData::default()
     };
@@ -172,6 +213,14 @@ pub fn read(data: &[u8]) -> Result<PerfData, PerfDataError> {
         }
     }
     Ok(out)
+}
+
+/// A `perf_header_string` (`u32 len`, then `len` bytes, NUL-padded), bounds-checked.
+fn header_string(sec: &[u8]) -> Option<String> {
+    let len = super::format::read_uint(sec, 0, 4, false)? as usize;
+    let bytes = sec.get(4..4usize.checked_add(len)?)?;
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
 }
 
 fn record_ts(r: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'_>) -> Option<u64> {
