@@ -47,6 +47,29 @@ try {
   console.log(`trace: generated ${genArgs.join(' ')}: ${events ? events[1] : '?'} events, ${statSync(trace).size} bytes`);
   console.log(`browser load + replay through 8 configurations: ${ms} ms`);
   console.log(`main-thread responsiveness during the replay: ${probes} probes, worst round trip ${worst} ms`);
+  // Captures (BENCH_CAPTURES: comma-separated paths; default the committed fixtures): upload to
+  // rendered results at 14/head-insert only, so the time is mostly reading and importing.
+  const caps = (process.env.BENCH_CAPTURES || ['tc-fork16v2.dat', 'perf-fork16v2.data', 'tc-fork16v2.report-R.txt.gz']
+    .map((f) => path.join(root, 'core/tests/fixtures/captures', f)).join(',')).split(',').filter(Boolean);
+  if (caps.length) {
+    await page.goto(`http://127.0.0.1:${port}/#n=14&era=head-insert`);
+    await page.waitForSelector('tr[data-config="14/head-insert"]', { timeout: 60000 });
+    await page.waitForSelector('.progress progress', { state: 'detached', timeout: 60000 });
+    for (const f of caps) {
+      const best = [];
+      for (let round = 0; round < 3; round++) {
+        const c0 = Date.now();
+        await page.setInputFiles('#file', f);
+        await page.waitForFunction((n) => document.querySelector('.trace-name')?.textContent.includes(n) && !document.querySelector('.progress progress')
+          && document.querySelector('.import-report'), path.basename(f), { timeout: 600000, polling: 20 });
+        best.push(Date.now() - c0);
+        // Load something else so the next round is a fresh upload.
+        await page.setInputFiles('#file', trace);
+        await page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('bench-') && !document.querySelector('.progress progress'), null, { timeout: 600000, polling: 50 });
+      }
+      console.log(`capture ${path.basename(f)} (${statSync(f).size} bytes): upload to rendered results ${Math.min(...best)} ms (best of 3)`);
+    }
+  }
 } finally {
   await browser.close();
   server.kill();
