@@ -731,32 +731,29 @@ fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
         (None, None, None) => {
             bail!("give a workload (alias, fork, spread, churn; see --help), --pid PID or --qmp SOCKET")
         }
-        (None, None, Some(socket)) => {
-            let mut src = collect::QmpSource::connect(socket)?;
-            let pid = src.pid();
-            progress(&format!(
-                "QMP: QEMU process {pid}, vCPU threads {:?}",
-                src.vcpu_threads()
-            ));
-            collect::attach_with(
-                &mut src,
-                pid,
-                parse_duration(&a.duration)?,
-                a.buffer_kb,
-                a.raw_addresses,
-                a.text_pipe,
-                &progress,
-            )
+        (None, pid, qmp) => {
+            let opts = collect::AttachOptions {
+                duration: parse_duration(&a.duration)?,
+                buffer_kb: a.buffer_kb,
+                raw_addresses: a.raw_addresses,
+                text_pipe: a.text_pipe,
+            };
+            let mut source: Box<dyn collect::AttachSource> = match (pid, qmp) {
+                (Some(pid), _) => Box::new(collect::PidSource { pid }),
+                (None, socket) => {
+                    let socket = socket.as_ref().context("give --pid PID or --qmp SOCKET")?;
+                    let mut src = collect::QmpSource::connect(socket)?;
+                    progress(&format!(
+                        "QMP: QEMU process {}, vCPU threads {:?}",
+                        collect::AttachSource::pid(&src),
+                        src.vcpu_threads()
+                    ));
+                    Box::new(src)
+                }
+            };
+            collect::attach_with(source.as_mut(), &opts, &progress)
         }
-        (None, Some(pid), None) => collect::attach(
-            pid,
-            parse_duration(&a.duration)?,
-            a.buffer_kb,
-            a.raw_addresses,
-            a.text_pipe,
-            &progress,
-        ),
-        (Some(w), None, None) => {
+        (Some(w), _, _) => {
             let opts = collect::CollectOptions {
                 workload: workload(w),
                 vcpus: a.vcpus,

@@ -708,6 +708,8 @@ fn threads_of(pid: u32) -> std::io::Result<Vec<i32>> {
 
 /// Where attach mode reads KVM's stats, and how it controls the VM around the recording.
 pub trait AttachSource {
+    /// The VMM's process id.
+    fn pid(&self) -> u32;
     /// What is recorded, for messages ("process 1234", "QEMU 1234 via QMP").
     fn what(&self) -> String;
     /// KVM's stats now, each set labelled ("VM fd 12", "QMP query-stats").
@@ -735,6 +737,10 @@ pub struct PidSource {
 }
 
 impl AttachSource for PidSource {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
     fn what(&self) -> String {
         format!("process {}", self.pid)
     }
@@ -792,11 +798,6 @@ impl QmpSource {
         })
     }
 
-    /// QEMU's pid.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
     /// vCPU thread ids.
     pub fn vcpu_threads(&mut self) -> Vec<u32> {
         self.qmp.vcpu_threads().unwrap_or_default()
@@ -804,6 +805,10 @@ impl QmpSource {
 }
 
 impl AttachSource for QmpSource {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
     fn what(&self) -> String {
         format!("QEMU process {} via QMP", self.pid)
     }
@@ -858,38 +863,34 @@ impl AttachSource for QmpSource {
     }
 }
 
-/// Attach to running VMM process `pid` for `duration` (see [`attach_with`]).
-pub fn attach(
-    pid: u32,
-    duration: Duration,
-    buffer_kb: u64,
-    raw: bool,
-    text_pipe: bool,
-    progress: &dyn Fn(&str),
-) -> Result<Collected, CollectError> {
-    attach_with(
-        &mut PidSource { pid },
-        pid,
-        duration,
-        buffer_kb,
-        raw,
-        text_pipe,
-        progress,
-    )
+/// How attach mode records.
+#[derive(Debug, Clone, Copy)]
+pub struct AttachOptions {
+    /// How long to record (less if the VMM exits).
+    pub duration: Duration,
+    /// Per-CPU trace buffer in KiB.
+    pub buffer_kb: u64,
+    /// Keep sptep physical addresses.
+    pub raw_addresses: bool,
+    /// Read `trace_pipe` text instead of the binary pages.
+    pub text_pipe: bool,
 }
 
-/// Record the kvmmmu events of every thread of process `pid` for `duration` (or until it
-/// exits), reading KVM's stats from `source` at the start and the end.
+/// Record the kvmmmu events of every thread of the VMM `source` names for the options'
+/// duration (or until it exits), reading KVM's stats from `source` at the start and the end.
 pub fn attach_with(
     source: &mut dyn AttachSource,
-    pid: u32,
-    duration: Duration,
-    buffer_kb: u64,
-    raw: bool,
-    text_pipe: bool,
+    opts: &AttachOptions,
     progress: &dyn Fn(&str),
 ) -> Result<Collected, CollectError> {
     preflight()?;
+    let AttachOptions {
+        duration,
+        buffer_kb,
+        raw_addresses: raw,
+        text_pipe,
+    } = *opts;
+    let pid = source.pid();
     let what = source.what();
     let mut tids = threads_of(pid)
         .map_err(|e| CollectError::Reader(format!("process {pid}: {e} (is it running?)")))?;
