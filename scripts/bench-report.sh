@@ -39,6 +39,14 @@ rmaplab=target/release/rmaplab
   echo "| browser: load + replay in the worker + render, same 8 configurations | $(grep '^browser' "$tmp" | sed 's/.*: //') |"
   echo "| page responsiveness during the browser replay | $(grep '^main-thread' "$tmp" | sed 's/.*replay: //') |"
   echo
+  echo "### Capture import in the browser (upload to rendered results, 14/head-insert)"
+  echo
+  echo "The committed captures of one fork run (about 8 900 kvmmmu events each; the time is mostly page and worker overhead at this size):"
+  echo
+  echo "| capture | time |"
+  echo "|---|---|"
+  grep '^capture ' "$tmp" | sed 's/^capture \(.*\): upload to rendered results \(.*\)$/| \1 | \2 |/'
+  echo
   echo "### Scale: memory is bounded by the live rmap state, not by the trace"
   echo
   big="$(mktemp -d)"

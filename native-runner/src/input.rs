@@ -1,16 +1,15 @@
-//! Streaming trace input: read a file (or stdin) in chunks, decode with core's
-//! [`TraceDecoder`], hand events to a callback, show progress, stop on Ctrl-C.
+//! Streaming trace input: read a file (or stdin) with core's [`TraceReader`], hand the header
+//! and then each event to callbacks, show progress, stop on Ctrl-C.
 
 use crate::interrupt;
 use indicatif::{ProgressBar, ProgressStyle};
 use rmaplab_core::import::ImportOptions;
-use rmaplab_core::trace::{Encoding, Event, TraceDecoder, TraceError, TraceMeta};
+use rmaplab_core::trace::reader::{ReadError, TraceReader};
+use rmaplab_core::trace::{Encoding, Event, TraceError, TraceMeta};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-/// Bytes read per chunk.
-pub const CHUNK: usize = 1 << 20;
 /// Inputs smaller than this get no progress bar.
 pub const PROGRESS_MIN_BYTES: u64 = 16 << 20;
 
@@ -71,7 +70,7 @@ pub fn stream_trace(
         path: name.clone(),
         error,
     };
-    let (mut reader, len): (Box<dyn Read>, Option<u64>) = if name == "-" {
+    let (reader, len): (Box<dyn Read>, Option<u64>) = if name == "-" {
         (Box::new(std::io::stdin().lock()), None)
     } else {
         let f = File::open(path).map_err(io_err)?;
@@ -93,66 +92,41 @@ pub fn stream_trace(
         }
         _ => None,
     };
-    let trace_err = |error| InputError::Trace {
-        path: name.clone(),
-        error,
-    };
     let consumer_err = |msg| InputError::Consumer {
         path: name.clone(),
         msg,
     };
-    let mut dec = TraceDecoder::with_import_options(import.clone());
-    let mut buf = vec![0u8; CHUNK];
-    let mut bytes = 0u64;
-    let mut events = 0u64;
-    let mut meta_seen = false;
-    let mut deliver = |dec: &mut TraceDecoder, at_end: bool| -> Result<(), InputError> {
-        if !meta_seen {
-            if let Some(meta) = dec.meta().map_err(trace_err)? {
-                on_meta(meta).map_err(consumer_err)?;
-                meta_seen = true;
-            }
-        }
-        loop {
-            let ev = if at_end {
-                dec.finish()
-            } else {
-                dec.next_event()
-            }
-            .map_err(trace_err)?;
-            let Some(ev) = ev else { break };
-            if !meta_seen {
-                if let Some(meta) = dec.meta().map_err(trace_err)? {
-                    on_meta(meta).map_err(consumer_err)?;
-                    meta_seen = true;
-                }
-            }
-            on_event(&ev).map_err(consumer_err)?;
-            events += 1;
-        }
-        Ok(())
+    let read_err = |e: ReadError| match e {
+        ReadError::Io(error) => InputError::Io {
+            path: name.clone(),
+            error,
+        },
+        ReadError::Trace(error) => InputError::Trace {
+            path: name.clone(),
+            error,
+        },
+        ReadError::Stopped => InputError::Interrupted,
     };
-    loop {
-        if interrupt::requested() {
-            return Err(InputError::Interrupted);
-        }
-        let n = reader.read(&mut buf).map_err(io_err)?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        dec.push(&buf[..n]).map_err(trace_err)?;
-        deliver(&mut dec, false)?;
+    let mut r = TraceReader::new(reader, import.clone()).on_chunk(|bytes| {
         if let Some(b) = &bar {
             b.set_position(bytes);
         }
+        !interrupt::requested()
+    });
+    let meta = r.meta().map_err(read_err)?;
+    on_meta(&meta).map_err(consumer_err)?;
+    let mut events = 0u64;
+    while let Some(ev) = r.next_event().map_err(read_err)? {
+        on_event(&ev).map_err(consumer_err)?;
+        events += 1;
     }
-    deliver(&mut dec, true)?;
+    let (bytes, encoding) = (r.bytes_read(), r.encoding());
+    drop(r);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     Ok(InputSummary {
-        encoding: dec.encoding().unwrap_or(Encoding::Jsonl),
+        encoding: encoding.unwrap_or(Encoding::Jsonl),
         bytes,
         events,
     })

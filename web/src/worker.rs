@@ -8,61 +8,32 @@ use crate::protocol::{FocusEvent, LongRmap, Request, Response};
 use rmaplab_core::import::ImportOptions;
 use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
 use rmaplab_core::trace::binary::BinaryEncoder;
-use rmaplab_core::trace::{Encoding, TraceDecoder, TraceMeta};
-use rmaplab_core::{Event, EventKind, ModelConfig};
+use rmaplab_core::trace::reader::TraceReader;
+use rmaplab_core::trace::Encoding;
+use rmaplab_core::{EventKind, ModelConfig};
 use std::collections::HashMap;
 use std::io::Read;
 
 /// Bytes read (and decoded) between progress reports.
-pub const CHUNK: usize = 1 << 20;
+pub const CHUNK: usize = rmaplab_core::trace::reader::CHUNK;
 /// Longest rmaps reported.
 pub const LONGEST: usize = 12;
 
-/// Stream `reader` through a decoder, calling `on_event` for each event (it returns `false` to
-/// stop early) and `progress` after each chunk. Returns the decoder, for its metadata and encoding.
-fn stream(
-    reader: &mut dyn Read,
+/// A core [`TraceReader`] over `reader`, reporting progress after each chunk.
+fn open_trace<'a>(
+    reader: &'a mut dyn Read,
     total: u64,
     vm: Option<u64>,
-    progress: &mut dyn FnMut(u64, u64),
-    on_event: &mut dyn FnMut(&mut TraceDecoder, Event) -> Result<bool, String>,
-) -> Result<TraceDecoder, String> {
-    let mut dec = TraceDecoder::with_import_options(ImportOptions {
+    progress: &'a mut dyn FnMut(u64, u64),
+) -> TraceReader<'a, &'a mut dyn Read> {
+    let import = ImportOptions {
         vm,
         ..ImportOptions::default()
-    });
-    let mut buf = vec![0u8; CHUNK];
-    let mut done = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.to_string()),
-        };
-        dec.push(&buf[..n]).map_err(|e| e.to_string())?;
-        while let Some(ev) = dec.next_event().map_err(|e| e.to_string())? {
-            if !on_event(&mut dec, ev)? {
-                return Ok(dec);
-            }
-        }
-        done += n as u64;
+    };
+    TraceReader::new(reader, import).on_chunk(move |done| {
         progress(done, total.max(done));
-    }
-    while let Some(ev) = dec.finish().map_err(|e| e.to_string())? {
-        if !on_event(&mut dec, ev)? {
-            break;
-        }
-    }
-    Ok(dec)
-}
-
-/// The decoder's metadata, or the error a trace without a header deserves.
-fn meta_of(dec: &mut TraceDecoder) -> Result<TraceMeta, String> {
-    dec.meta()
-        .map_err(|e| e.to_string())?
-        .cloned()
-        .ok_or_else(|| "the trace has no header".to_string())
+        true
+    })
 }
 
 /// Decode and replay the trace `reader` yields (any encoding core reads; `total` is its size for
@@ -74,18 +45,15 @@ pub fn replay(
     vm: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(ReplaySummary, Vec<LongRmap>, String), String> {
-    let mut replayer: Option<Replayer> = None;
+    let mut t = open_trace(reader, total, vm, progress);
+    let meta = t.meta().map_err(|e| e.to_string())?;
+    let mut r =
+        Replayer::new(meta, configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
     // rmap -> (current size, peak, events, gfn)
     let mut sizes: HashMap<u64, (u64, u64, u64, Option<u64>)> = HashMap::new();
-    let mut dec = stream(reader, total, vm, progress, &mut |dec, ev| {
-        if replayer.is_none() {
-            replayer = Some(
-                Replayer::new(meta_of(dec)?, configs, ReplayOptions::default())
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-        if let Some(r) = ev.rmap() {
-            let e = sizes.entry(r).or_insert((0, 0, 0, ev.ctx.gfn));
+    while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
+        if let Some(rmap) = ev.rmap() {
+            let e = sizes.entry(rmap).or_insert((0, 0, 0, ev.ctx.gfn));
             e.2 += 1;
             match ev.kind {
                 EventKind::Add { .. } => {
@@ -97,17 +65,9 @@ pub fn replay(
                 _ => {}
             }
         }
-        if let Some(r) = replayer.as_mut() {
-            r.feed(&ev).map_err(|e| e.to_string())?;
-        }
-        Ok(true)
-    })?;
-    let encoding = dec.encoding().map_or("unknown", Encoding::describe);
-    let r = match replayer {
-        Some(r) => r,
-        None => Replayer::new(meta_of(&mut dec)?, configs, ReplayOptions::default())
-            .map_err(|e| e.to_string())?,
-    };
+        r.feed(&ev).map_err(|e| e.to_string())?;
+    }
+    let encoding = t.encoding().map_or("unknown", Encoding::describe);
     let mut longest: Vec<LongRmap> = sizes
         .into_iter()
         .map(|(rmap, (_, peak, events, gfn))| LongRmap {
@@ -131,16 +91,18 @@ pub fn focus(
 ) -> Result<(Vec<FocusEvent>, bool), String> {
     let mut out = Vec::new();
     let mut truncated = false;
-    stream(reader, 0, vm, &mut |_, _| {}, &mut |_, ev| {
+    let mut quiet = |_, _| {};
+    let mut t = open_trace(reader, 0, vm, &mut quiet);
+    t.meta().map_err(|e| e.to_string())?;
+    while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
         if let Some(f) = FocusEvent::of(&ev, rmap) {
             if out.len() == limit {
                 truncated = true;
-                return Ok(false);
+                break;
             }
             out.push(f);
         }
-        Ok(true)
-    })?;
+    }
     Ok((out, truncated))
 }
 
@@ -148,17 +110,11 @@ pub fn focus(
 pub fn export_binary(reader: &mut dyn Read, vm: Option<u64>) -> Result<Vec<u8>, String> {
     let mut enc = BinaryEncoder::new();
     let mut out = Vec::new();
-    let mut started = false;
-    let mut dec = stream(reader, 0, vm, &mut |_, _| {}, &mut |dec, ev| {
-        if !started {
-            enc.header(&meta_of(dec)?, &mut out);
-            started = true;
-        }
+    let mut quiet = |_, _| {};
+    let mut t = open_trace(reader, 0, vm, &mut quiet);
+    enc.header(&t.meta().map_err(|e| e.to_string())?, &mut out);
+    while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
         enc.event(&ev, &mut out);
-        Ok(true)
-    })?;
-    if !started {
-        enc.header(&meta_of(&mut dec)?, &mut out);
     }
     enc.finish(&mut out);
     Ok(out)

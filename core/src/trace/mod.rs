@@ -7,6 +7,7 @@
 
 pub mod binary;
 pub mod jsonl;
+pub mod reader;
 
 use crate::import::{compress, CaptureFormat, CaptureImporter, ImportError, ImportOptions};
 use serde::{Deserialize, Serialize};
