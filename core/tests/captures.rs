@@ -86,10 +86,12 @@ fn damaged_trace_dat_and_perf_data_are_errors_not_panics() {
     }
 }
 
-/// Inputs the fuzzers found that once crashed a reader (each now an error), named after the
-/// fuzz target that found them.
+/// Inputs the fuzzers found that once crashed a reader (a panic or an abort inside the
+/// reader), named after the fuzz target that found them: each is now answered — with an error
+/// where the input is broken in what rmaplab reads (`huge` counts), or with values where the
+/// broken part is one rmaplab skips.
 #[test]
-fn fuzz_regressions_are_errors() {
+fn fuzz_regressions_are_answered_without_a_crash() {
     let dir = format!(
         "{}/tests/fixtures/fuzz-regressions",
         env!("CARGO_MANIFEST_DIR")
@@ -119,7 +121,9 @@ fn fuzz_regressions_are_errors() {
         } else {
             panic!("{name}: name it after its fuzz target");
         };
-        assert!(failed, "{name} is answered with an error");
+        if name.contains("huge") {
+            assert!(failed, "{name} is answered with an error");
+        }
         seen += 1;
     }
     assert!(seen >= 2);

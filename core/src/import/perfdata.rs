@@ -182,6 +182,11 @@ pub fn read(data: &[u8]) -> Result<PerfData, PerfDataError> {
             out.records.push(lost(record_ts(&record), count));
             continue;
         }
+        // Only samples and LOST records matter; other records are not parsed at all (the
+        // reader asserts on some malformed MMAP2 records instead of failing).
+        if record.record_type != RecordType::SAMPLE && record.record_type != RecordType::LOST {
+            continue;
+        }
         let parsed = match record.parse() {
             Ok(p) => p,
             Err(_) => continue,
