@@ -105,6 +105,31 @@ fn real_kvm_alias_1002_gives_1001_and_recycles() {
     assert!(v[0]["stat_checks"].as_u64().unwrap() >= 4);
 }
 
+/// `--text-pipe` reads the instance's `trace_pipe` text and feeds core's text parser into the
+/// same inference engine as the binary pages: the same counters must come out.
+#[test]
+fn real_kvm_text_pipe_matches_kvm_too() {
+    require_kvm!();
+    let json = collect_and_check(
+        &[
+            "--text-pipe",
+            "fork",
+            "--procs",
+            "8",
+            "--pages",
+            "64",
+            "--private",
+            "4",
+            "--vcpus",
+            "2",
+        ],
+        "fork-text",
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["stat_mismatches"], 0);
+    assert!(v[0]["stat_checks"].as_u64().unwrap() >= 4);
+}
+
 #[test]
 fn real_kvm_fork_on_two_vcpus() {
     require_kvm!();
