@@ -286,30 +286,25 @@ fn two_vms_at_once_stay_apart() {
 fn kvm_stats_given_at_import_are_checked_by_the_replay() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("perf.rmap");
-    let o = rmaplab(&[
-        "import",
-        fixture("perf-fork16v2.data").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        // KVM's cumulative maximum for this run (the record log's stats were read before the
-        // VM was destroyed; the capture runs past that, so only the maximum still holds).
-        "--kvm-stat",
-        "max_mmu_rmap_size=13",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let import_with = |stat: &str| {
+        let o = rmaplab(&[
+            "import",
+            fixture("perf-fork16v2.data").to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--kvm-stat",
+            stat,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    // KVM's cumulative maximum for this run (the record log's stats were read before the VM
+    // was destroyed; the capture runs past that, so only the maximum still holds).
+    import_with("max_mmu_rmap_size=13");
     let (_, c, _) = replay(out.to_str().unwrap(), &["--strict"]);
     assert_eq!(c["stat_checks"], 1);
     assert_eq!(c["stat_mismatches"], 0);
     // A wrong value is caught.
-    let o = rmaplab(&[
-        "import",
-        fixture("perf-fork16v2.data").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--kvm-stat",
-        "max_mmu_rmap_size=14",
-    ]);
-    assert!(o.status.success());
+    import_with("max_mmu_rmap_size=14");
     let o = rmaplab(&["replay", out.to_str().unwrap(), "--strict"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 }
