@@ -267,7 +267,36 @@ impl ImportReport {
         ));
         out.push(format!("  VMs told apart by: {}", self.vm_rule));
         if self.lost_events > 0 {
-            out.push(format!("  LOST EVENTS: {}", self.lost_events));
+            let places: Vec<String> = self
+                .lost_at
+                .iter()
+                .map(|l| {
+                    let mut at = Vec::new();
+                    if let Some(line) = l.line {
+                        at.push(format!("line {line}"));
+                    }
+                    if let Some(cpu) = l.cpu {
+                        at.push(format!("CPU {cpu}"));
+                    }
+                    if let Some(ts) = l.ts_ns {
+                        at.push(format!("{:.6} s", ts as f64 / 1e9));
+                    }
+                    let n = l
+                        .count
+                        .map_or_else(|| "an unknown number".to_string(), |n| n.to_string());
+                    format!("{n} at {}", at.join(" "))
+                })
+                .collect();
+            let more = if self.lost_at.len() == MAX_LOST_LISTED {
+                ", …"
+            } else {
+                ""
+            };
+            out.push(format!(
+                "  LOST EVENTS: {} ({}{more})",
+                self.lost_events,
+                places.join("; ")
+            ));
         }
         for w in &self.warnings {
             out.push(format!("  warning: {w}"));
