@@ -146,9 +146,47 @@ fn check_header(data: &[u8]) -> Result<(), PerfDataError> {
     Ok(())
 }
 
+/// `PERF_RECORD_AUXTRACE`: followed by `size` bytes of AUX data.
+const RECORD_AUXTRACE: u64 = 71;
+/// `PERF_RECORD_COMPRESSED` / `PERF_RECORD_COMPRESSED2` (`perf record -z`).
+const RECORD_COMPRESSED: [u64; 2] = [81, 83];
+/// `struct perf_event_header`: u32 type, u16 misc, u16 size.
+const EVENT_HEADER_SIZE: u64 = 8;
+
+/// Walk the data section's record headers: every record (and an AUXTRACE record's AUX data)
+/// must end inside the section, since the container reader allocates the AUX size it reads.
+fn check_records(data: &[u8]) -> Result<(), PerfDataError> {
+    let bad = |what: String| PerfDataError::Container(format!("data section: {what}"));
+    let (start, size) = (le_u64(data, 40), le_u64(data, 48));
+    let end = start.saturating_add(size);
+    let mut at = start;
+    while at.saturating_add(EVENT_HEADER_SIZE) <= end {
+        let ty = super::format::read_uint(data, at as usize, 4, false).unwrap_or(0);
+        let len = super::format::read_uint(data, at as usize + 6, 2, false).unwrap_or(0);
+        if len < EVENT_HEADER_SIZE {
+            return Err(bad(format!("record of {len} bytes at byte {at}")));
+        }
+        if RECORD_COMPRESSED.contains(&ty) {
+            return Err(PerfDataError::Container(
+                "compressed records (perf record -z): record again without -z".into(),
+            ));
+        }
+        let mut next = at + len;
+        if ty == RECORD_AUXTRACE {
+            next = next.saturating_add(le_u64(data, (at + EVENT_HEADER_SIZE) as usize));
+        }
+        if next > end {
+            return Err(bad(format!("record at byte {at} runs past the section")));
+        }
+        at = next;
+    }
+    Ok(())
+}
+
 /// Read a whole perf.data.
 pub fn read(data: &[u8]) -> Result<PerfData, PerfDataError> {
     check_header(data)?;
+    check_records(data)?;
     let PerfFileReader {
         mut perf_file,
         mut record_iter,
