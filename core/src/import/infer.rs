@@ -110,6 +110,9 @@ struct Held {
     pfn: u64,
 }
 
+/// A shadow page of one VM.
+type SpKey = (u32, ShadowPage);
+
 /// Tasks that shared a live SPTE page, for telling VMs apart when the capture has no tgid.
 #[derive(Debug, Default)]
 struct UnionFind {
@@ -159,11 +162,15 @@ pub struct Inference {
     last_sp: HashMap<(u64, u8), ShadowPage>,
     /// Guest page-table gfn → SPTE pages of the level-1, non-direct shadow pages of that gfn.
     gpte_pages: HashMap<u64, Vec<u64>>,
-    /// Shadow pages reported but not yet matched to an SPTE page, per level, oldest first.
-    orphans: HashMap<u8, Vec<ShadowPage>>,
-    /// Shadow page → SPTE page, and back.
-    sp_page: HashMap<ShadowPage, u64>,
-    page_sp: HashMap<u64, ShadowPage>,
+    /// Shadow pages reported but not yet matched to an SPTE page, per (VM, level), oldest
+    /// first.
+    orphans: HashMap<(u32, u8), Vec<ShadowPage>>,
+    /// (VM, shadow page) → SPTE page, and back. Two VMs running the same guest report the
+    /// same gfn and role for different pages: the VM is part of the key.
+    sp_page: HashMap<SpKey, u64>,
+    page_sp: HashMap<u64, SpKey>,
+    /// VM indices in use (1 when no map was given).
+    vm_count: u32,
     /// SPTE page → the task that first installed an SPTE in it while it was live.
     page_task: HashMap<u64, u64>,
     /// SPTE page (physical page number) → anonymous page number.
@@ -207,7 +214,9 @@ impl Inference {
     /// A fresh engine applying `recycle_threshold` (KVM's is 1000) to its own state, with
     /// tasks assigned to VMs by `vms`.
     pub fn new(recycle_threshold: Option<u64>, vms: VmMap) -> Self {
+        let vm_count = vms.vm_of_tid.values().max().map_or(1, |m| m + 1);
         Inference {
+            vm_count,
             out: VecDeque::new(),
             tasks: HashMap::new(),
             vms,
@@ -332,21 +341,22 @@ impl Inference {
         // through an already linked page another vCPU created) the only unmatched one of this
         // level. With several candidates the page stays unmatched rather than guessed.
         if !self.page_sp.contains_key(&page) {
+            let vm = self.vms.vm(tid);
             let own = self
                 .last_sp
                 .get(&(tid, level))
-                .filter(|k| !self.sp_page.contains_key(*k))
+                .filter(|k| !self.sp_page.contains_key(&(vm, **k)))
                 .copied();
-            let key = own.or_else(|| match self.orphans.get(&level).map(Vec::as_slice) {
+            let key = own.or_else(|| match self.orphans.get(&(vm, level)).map(Vec::as_slice) {
                 Some([only]) => Some(*only),
                 _ => None,
             });
             match key {
                 Some(key) => {
-                    if let Some(v) = self.orphans.get_mut(&level) {
+                    if let Some(v) = self.orphans.get_mut(&(vm, level)) {
                         v.retain(|k| *k != key);
                     }
-                    self.associate(key, page);
+                    self.associate((vm, key), page);
                 }
                 None => self.stats.unmatched_pages += 1,
             }
@@ -403,21 +413,21 @@ impl Inference {
         }
     }
 
-    fn associate(&mut self, key: ShadowPage, page: u64) {
-        if key.level == 1 && !key.direct {
-            self.gpte_pages.entry(key.gfn).or_default().push(page);
+    fn associate(&mut self, key: SpKey, page: u64) {
+        if key.1.level == 1 && !key.1.direct {
+            self.gpte_pages.entry(key.1.gfn).or_default().push(page);
         }
         if let Some(old) = self.sp_page.insert(key, page) {
             self.page_sp.remove(&old);
-            self.unindex(key, old);
+            self.unindex(key.1, old);
         }
         self.page_sp.insert(page, key);
     }
 
-    fn dissociate(&mut self, key: ShadowPage) -> Option<u64> {
+    fn dissociate(&mut self, key: SpKey) -> Option<u64> {
         let page = self.sp_page.remove(&key)?;
         self.page_sp.remove(&page);
-        self.unindex(key, page);
+        self.unindex(key.1, page);
         Some(page)
     }
 
@@ -436,8 +446,9 @@ impl Inference {
     pub fn on_get_page(&mut self, tid: u64, sp: ShadowPage) {
         self.stats.events_used += 1;
         self.vcpu(tid);
-        if !self.sp_page.contains_key(&sp) {
-            let o = self.orphans.entry(sp.level).or_default();
+        let vm = self.vms.vm(tid);
+        if !self.sp_page.contains_key(&(vm, sp)) {
+            let o = self.orphans.entry((vm, sp.level)).or_default();
             if !o.contains(&sp) {
                 o.push(sp);
             }
@@ -473,10 +484,26 @@ impl Inference {
         self.stats.events_used += 1;
         // The shadow page is gone: its SPTE page may be reused by another shadow page, which
         // the next kvm_mmu_set_spte in it will associate afresh.
-        for o in self.orphans.values_mut() {
-            o.retain(|k| *k != sp);
+        // Whose page: the zapping task's VM; for a task outside every VM (a kernel worker),
+        // the one VM that holds such a page, if only one does.
+        let vm = match self.vms.vm_of_tid.get(&tid) {
+            Some(&vm) => vm,
+            None => {
+                let holders: Vec<u32> = (0..self.vm_count)
+                    .filter(|v| self.sp_page.contains_key(&(*v, sp)))
+                    .collect();
+                match holders.as_slice() {
+                    [only] => *only,
+                    _ => self.vms.vm(tid),
+                }
+            }
+        };
+        for ((v, _), o) in self.orphans.iter_mut() {
+            if *v == vm {
+                o.retain(|k| *k != sp);
+            }
         }
-        let Some(page) = self.dissociate(sp) else {
+        let Some(page) = self.dissociate((vm, sp)) else {
             self.stats.zaps_unmatched += 1;
             return;
         };
@@ -546,5 +573,41 @@ mod tests {
         let a = inf.pop().unwrap().rmap();
         let b = inf.pop().unwrap().rmap();
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn two_vms_with_the_same_shadow_pages_zap_only_their_own() {
+        let sp = ShadowPage::from_role_word(0x12, 0x0301);
+        let rec = |tid, kind| Record {
+            ts: None,
+            cpu: None,
+            task: Task { tid, tgid: None },
+            kind,
+        };
+        let mut vms = VmMap::default();
+        vms.vm_of_tid.insert(10, 0);
+        vms.vm_of_tid.insert(20, 1);
+        let mut inf = Inference::new(Some(RMAP_RECYCLE_THRESHOLD), vms);
+        // Both VMs create "the same" shadow page (same gfn and role), in different SPTE pages.
+        inf.on_record(&rec(10, RecordKind::GetPage { sp }));
+        inf.on_record(&set(10, 1, 0x5000));
+        inf.on_record(&rec(20, RecordKind::GetPage { sp }));
+        inf.on_record(&set(20, 1, 0x9000));
+        while inf.pop().is_some() {}
+        // VM 1 zaps its page: only its SPTE goes.
+        inf.on_record(&rec(20, RecordKind::ZapPage { sp }));
+        let removed: Vec<Event> = std::iter::from_fn(|| inf.pop()).collect();
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        assert!(
+            matches!(removed[0].kind, EventKind::Remove { rmap, .. } if rmap_vm_gfn_level(rmap).0 == 1)
+        );
+        assert_eq!(inf.stats.unmatched_pages, 0);
+        // A kernel worker (no VM) zaps the page only VM 0 still holds.
+        inf.on_record(&rec(99, RecordKind::ZapPage { sp }));
+        let removed: Vec<Event> = std::iter::from_fn(|| inf.pop()).collect();
+        assert_eq!(removed.len(), 1);
+        assert!(
+            matches!(removed[0].kind, EventKind::Remove { rmap, .. } if rmap_vm_gfn_level(rmap).0 == 0)
+        );
     }
 }
