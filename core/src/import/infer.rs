@@ -243,11 +243,6 @@ impl Inference {
         self.out.pop_front()
     }
 
-    /// Number of distinct tasks seen.
-    pub fn task_count(&self) -> usize {
-        self.tasks.len()
-    }
-
     /// Groups of tasks that shared live SPTE pages (each group one VM), smallest tid first
     /// within a group, groups ordered by their first task's appearance.
     pub fn linked_tasks(&mut self) -> Vec<Vec<u64>> {

@@ -459,11 +459,6 @@ impl CaptureImporter {
         self.out.pop_front()
     }
 
-    /// Whether [`CaptureImporter::finish`] ran.
-    pub fn finished(&self) -> bool {
-        self.meta.is_some()
-    }
-
     /// End of input: parse (binary formats), order, split VMs, infer.
     pub fn finish(&mut self) -> Result<(), ImportError> {
         if self.meta.is_some() {
