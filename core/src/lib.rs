@@ -10,6 +10,7 @@
 //! returns serde-able values, so the same code runs natively and in the browser.
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 pub mod config;
 pub mod gen;
 pub mod histogram;

@@ -59,6 +59,9 @@ pub struct Series {
     pub points: Vec<(u64, u64)>,
     #[serde(skip)]
     cur: Option<(u64, u64)>,
+    /// First event index after the open window.
+    #[serde(skip)]
+    cur_end: u64,
 }
 
 impl Default for Series {
@@ -67,24 +70,32 @@ impl Default for Series {
             stride: 1,
             points: Vec::new(),
             cur: None,
+            cur_end: 0,
         }
     }
 }
 
 impl Series {
     /// Record the gauge's value after event `index` (indices must increase).
+    #[inline]
     pub fn record(&mut self, index: u64, value: u64) {
-        let window = index - index % self.stride;
-        match &mut self.cur {
-            Some((w, v)) if *w == window => *v = (*v).max(value),
-            _ => {
-                if let Some(done) = self.cur.take() {
-                    self.push(done);
-                }
-                let window = index - index % self.stride;
-                self.cur = Some((window, value));
+        if let Some((_, v)) = &mut self.cur {
+            if index < self.cur_end {
+                *v = (*v).max(value);
+                return;
             }
         }
+        self.open_window(index, value);
+    }
+
+    /// Close the open window (if any) and open the one holding `index`.
+    fn open_window(&mut self, index: u64, value: u64) {
+        if let Some(done) = self.cur.take() {
+            self.push(done);
+        }
+        let window = index - index % self.stride;
+        self.cur = Some((window, value));
+        self.cur_end = window.saturating_add(self.stride);
     }
 
     fn push(&mut self, p: (u64, u64)) {
@@ -99,16 +110,7 @@ impl Series {
                     _ => self.points.push((w2, v)),
                 }
             }
-            if let Some((w, v)) = self.cur {
-                let w2 = w - w % self.stride;
-                match self.points.last_mut() {
-                    Some((lw, lv)) if *lw == w2 => {
-                        *lv = (*lv).max(v);
-                        self.cur = None;
-                    }
-                    _ => self.cur = Some((w2, v)),
-                }
-            }
+            // `push` runs with no window open (`open_window` took it), so nothing else moves.
         }
     }
 

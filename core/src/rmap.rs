@@ -61,24 +61,56 @@ const EMPTY_DESC: PteListDesc = PteListDesc {
 };
 
 /// What one list operation cost: descriptors visited and distinct 64-byte lines touched.
+///
+/// Touches are kept as inclusive ranges of line numbers (a descriptor's entries are contiguous,
+/// so a scan of `k` entries is one range); a touch that overlaps or adjoins the previous range
+/// extends it, so an operation on one descriptor usually keeps a single range and nothing is
+/// allocated once the buffer has grown to the longest operation seen.
 #[derive(Debug, Clone, Default)]
 pub struct OpCost {
     /// Descriptors whose memory the operation read or wrote.
     pub descs: u32,
-    lines: Vec<u64>,
+    spans: Vec<(u64, u64)>,
 }
 
 impl OpCost {
     fn reset(&mut self) {
         self.descs = 0;
-        self.lines.clear();
+        self.spans.clear();
     }
 
-    /// Distinct cache lines touched (sorts and deduplicates the recorded lines).
+    fn touch(&mut self, first: u64, last: u64) {
+        if let Some(l) = self.spans.last_mut() {
+            if first <= l.1.saturating_add(1) && last.saturating_add(1) >= l.0 {
+                l.0 = l.0.min(first);
+                l.1 = l.1.max(last);
+                return;
+            }
+        }
+        self.spans.push((first, last));
+    }
+
+    /// Distinct cache lines touched: the size of the union of the recorded ranges.
     pub fn distinct_lines(&mut self) -> u32 {
-        self.lines.sort_unstable();
-        self.lines.dedup();
-        u32::try_from(self.lines.len()).unwrap_or(u32::MAX)
+        let lines = match self.spans.as_mut_slice() {
+            [] => 0,
+            [(a, b)] => *b - *a + 1,
+            spans => {
+                spans.sort_unstable();
+                let mut total = 0;
+                let (mut lo, mut hi) = spans[0];
+                for &(a, b) in &spans[1..] {
+                    if a > hi {
+                        total += hi - lo + 1;
+                        (lo, hi) = (a, b);
+                    } else {
+                        hi = hi.max(b);
+                    }
+                }
+                total + hi - lo + 1
+            }
+        };
+        u32::try_from(lines).unwrap_or(u32::MAX)
     }
 }
 
@@ -189,18 +221,27 @@ impl DescArena {
     }
 
     fn touch_header(&self, cost: &mut OpCost, d: u32) {
-        cost.lines
-            .push(self.line(d, self.era.header_offset(self.n)));
+        let l = self.line(d, self.era.header_offset(self.n));
+        cost.touch(l, l);
     }
 
     fn touch_entry(&self, cost: &mut OpCost, d: u32, i: usize) {
-        cost.lines.push(self.line(d, self.era.entry_offset(i)));
+        let l = self.line(d, self.era.entry_offset(i));
+        cost.touch(l, l);
+    }
+
+    /// Entries `from..to` of descriptor `d` (contiguous, so one range of lines).
+    fn touch_entry_range(&self, cost: &mut OpCost, d: u32, from: usize, to: usize) {
+        if from < to {
+            cost.touch(
+                self.line(d, self.era.entry_offset(from)),
+                self.line(d, self.era.entry_offset(to - 1)),
+            );
+        }
     }
 
     fn touch_entries(&self, cost: &mut OpCost, d: u32, upto: usize) {
-        for i in 0..upto {
-            self.touch_entry(cost, d, i);
-        }
+        self.touch_entry_range(cost, d, 0, upto);
     }
 }
 
@@ -267,6 +308,20 @@ impl ListCounters {
     }
 }
 
+/// The lists when they held the most descriptors, taken the moment the count rose: at the end of
+/// the `pte_list_add` that allocated the descriptor, before a recycle zap that may follow it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListPeak {
+    /// Descriptors in lists.
+    pub descs: u64,
+    /// Entries stored in descriptors then.
+    pub entries_in_descs: u64,
+    /// Chains (`KVM_RMAP_MANY` heads) then.
+    pub many_rmaps: u64,
+    /// Empty entry slots in the live descriptors then.
+    pub unused_slots: u64,
+}
+
 /// The rmaps of one VM under one configuration: heads indexed by a dense rmap index chosen by the
 /// caller, descriptors in an arena, one memory cache per vCPU.
 #[derive(Debug, Clone)]
@@ -276,8 +331,12 @@ pub struct RmapSet {
     pub arena: DescArena,
     caches: Vec<KvmMmuMemoryCache>,
     heads: Vec<RmapHead>,
+    /// Objects idle in all vCPU caches.
+    cached: usize,
     /// Counters.
     pub counters: ListCounters,
+    /// The lists at their peak.
+    pub peak: ListPeak,
     /// Cost of the last operation.
     pub cost: OpCost,
 }
@@ -289,8 +348,6 @@ pub struct RmapAddOutcome {
     pub count: usize,
     /// The count exceeded the recycle threshold and the whole rmap was zapped.
     pub recycled: bool,
-    /// Entries the recycle zap cleared (0 when not recycled).
-    pub zapped: usize,
 }
 
 impl RmapSet {
@@ -301,7 +358,9 @@ impl RmapSet {
             cfg,
             caches: Vec::new(),
             heads: Vec::new(),
+            cached: 0,
             counters: ListCounters::default(),
+            peak: ListPeak::default(),
             cost: OpCost::default(),
         }
     }
@@ -330,7 +389,13 @@ impl RmapSet {
 
     /// Objects idle in all vCPU caches.
     pub fn cached_objects(&self) -> usize {
-        self.caches.iter().map(|c| c.objects.len()).sum()
+        self.cached
+    }
+
+    /// Empty entry slots in the live descriptors.
+    pub fn unused_slots(&self) -> u64 {
+        let c = &self.counters;
+        (c.live_descs * self.cfg.entries as u64).saturating_sub(c.entries_in_descs())
     }
 
     fn cache(&mut self, vcpu: u32) -> &mut KvmMmuMemoryCache {
@@ -346,9 +411,14 @@ impl RmapSet {
     pub fn topup(&mut self, vcpu: u32) -> Result<usize, RmapError> {
         let (cap, min) = (self.cfg.cache_capacity, self.cfg.cache_min);
         let v = vcpu as usize;
+        if self.caches.get(v).is_some_and(|c| c.objects.len() >= min) {
+            return Ok(0);
+        }
         self.cache(vcpu);
         let (caches, arena) = (&mut self.caches, &mut self.arena);
-        caches[v].topup(arena, cap, min)
+        let made = caches[v].topup(arena, cap, min)?;
+        self.cached += made;
+        Ok(made)
     }
 
     fn alloc_desc(&mut self, vcpu: u32) -> Result<u32, RmapError> {
@@ -359,6 +429,8 @@ impl RmapSet {
         self.counters.live_descs += 1;
         if empty {
             self.counters.empty_cache_allocations += 1;
+        } else {
+            self.cached -= 1;
         }
         *self.arena.desc_mut(d) = EMPTY_DESC;
         Ok(d)
@@ -371,7 +443,8 @@ impl RmapSet {
     }
 
     /// `__rmap_add` minus the stat: `pte_list_add`, then the recycle rule. The caller keeps
-    /// `max_mmu_rmap_size` from the returned count.
+    /// `max_mmu_rmap_size` from the returned count. The cost of a recycle zap counts into this
+    /// add.
     pub fn rmap_add(
         &mut self,
         vcpu: u32,
@@ -380,50 +453,10 @@ impl RmapSet {
     ) -> Result<RmapAddOutcome, RmapError> {
         let count = self.pte_list_add(vcpu, r, spte)?;
         let recycled = self.cfg.recycle_threshold.is_some_and(|t| count as u64 > t);
-        let zapped = if recycled {
-            let add_cost = std::mem::take(&mut self.cost);
-            let z = self.kvm_zap_all_rmap_sptes(r);
-            // The recycle zap belongs to this add: merge its cost in.
-            let mut zap_cost = std::mem::replace(&mut self.cost, add_cost);
-            self.cost.descs += zap_cost.descs;
-            self.cost.lines.append(&mut zap_cost.lines);
-            z
-        } else {
-            0
-        };
-        Ok(RmapAddOutcome {
-            count,
-            recycled,
-            zapped,
-        })
-    }
-
-    /// What `pte_list_add` on rmap `r` would return now, without changing anything.
-    pub fn peek_add_count(&self, r: usize) -> usize {
-        let n = self.cfg.entries;
-        match self.head(r) {
-            RmapHead::Empty => 0,
-            RmapHead::Single(_) => 1,
-            RmapHead::Many(first) => match self.cfg.era {
-                Era::HeadInsert => {
-                    let h = self.arena.desc(first);
-                    (h.tail_count + h.spte_count) as usize
-                }
-                Era::TailAppend | Era::NullTerminated => {
-                    let mut count = 0;
-                    let mut d = first;
-                    while d != NIL {
-                        let c = self.arena.desc(d).spte_count as usize;
-                        count += c;
-                        if c != n {
-                            break;
-                        }
-                        d = self.arena.desc(d).more;
-                    }
-                    count
-                }
-            },
+        if recycled {
+            self.zap_list(r);
         }
+        Ok(RmapAddOutcome { count, recycled })
     }
 
     /// `pte_list_add(cache, spte, rmap_head)`: returns the list's size before the add — in the
@@ -463,6 +496,14 @@ impl RmapSet {
             },
         };
         self.counters.live_entries += 1;
+        if self.counters.live_descs > self.peak.descs {
+            self.peak = ListPeak {
+                descs: self.counters.live_descs,
+                entries_in_descs: self.counters.entries_in_descs(),
+                many_rmaps: self.counters.many_rmaps,
+                unused_slots: self.unused_slots(),
+            };
+        }
         Ok(count)
     }
 
@@ -621,9 +662,8 @@ impl RmapSet {
                 let j = self.arena.desc(d).spte_count as usize - 1;
                 if self.cfg.era == Era::NullTerminated {
                     // `for (j = PTE_LIST_EXT - 1; !desc->sptes[j] && j > i; --j)`.
-                    for k in (j..self.cfg.entries).rev() {
-                        self.arena.touch_entry(&mut self.cost, d, k);
-                    }
+                    self.arena
+                        .touch_entry_range(&mut self.cost, d, j, self.cfg.entries);
                 }
                 let moved = self.arena.spte(d, j);
                 self.arena.touch_entry(&mut self.cost, d, j);
@@ -659,6 +699,11 @@ impl RmapSet {
     /// Returns the entries cleared.
     pub fn kvm_zap_all_rmap_sptes(&mut self, r: usize) -> usize {
         self.cost.reset();
+        self.zap_list(r)
+    }
+
+    /// [`RmapSet::kvm_zap_all_rmap_sptes`] adding to the current cost.
+    fn zap_list(&mut self, r: usize) -> usize {
         let n = self.cfg.entries;
         match self.head(r) {
             RmapHead::Empty => 0,
@@ -688,9 +733,7 @@ impl RmapSet {
                                 self.cost.descs += 1;
                                 self.arena.touch_header(&mut self.cost, d);
                                 self.arena.touch_entry(&mut self.cost, d, 0);
-                                for k in (left - 1)..n {
-                                    self.arena.touch_entry(&mut self.cost, d, k);
-                                }
+                                self.arena.touch_entry_range(&mut self.cost, d, left - 1, n);
                             }
                         }
                     }

@@ -1,0 +1,206 @@
+//! A group: the configurations that share one recycle threshold, and the membership they share.
+//!
+//! # Why configurations of one group never disagree on a recycle
+//!
+//! The recycle rule zaps a gfn rmap when `pte_list_add` returns a count above the threshold.
+//! The head-insert era returns the exact size. The older eras return `N` per full descriptor
+//! walked past plus the entries of the descriptor stored into, which is short by the entries
+//! behind a *hole* (a non-full descriptor that is not the last one). So the eras could only
+//! disagree if an add found a hole while the list held more than the threshold `t`. It cannot:
+//!
+//! - In those eras an add stores into the first non-full descriptor, so while a hole exists
+//!   every add fills one; a remove makes at most one hole and takes one entry away.
+//! - Take the last moment the list had no hole, with `T0` entries. Without a hole every count is
+//!   exact, so the list could not grow past `t + 1` there (the add at `t + 1` entries recycles
+//!   in every configuration): `T0 ≤ t + 1`.
+//! - Since then, with `r` removes and `a` adds, at least one hole stayed open, so the removes
+//!   made more holes than the adds filled: `r ≥ a + 1`, and the list holds
+//!   `T0 - r + a ≤ t` entries. An exact count would not recycle either.
+//!
+//! So every configuration of a group recycles at the same adds, whatever its era or size, and
+//! one membership serves them all. The replay still checks it on every add and reports
+//! [`ReplayError::RecycleDisagreement`] rather than go on with wrong numbers.
+
+use super::config_state::ConfigState;
+use super::membership::{Claimed, Membership, NotHeld};
+use super::ReplayError;
+use crate::trace::{EventCtx, RmapKind};
+
+const MAX_ANOMALY_EXAMPLES: usize = 8;
+
+/// The configurations sharing one recycle threshold.
+#[derive(Debug, Clone)]
+pub(super) struct Group {
+    pub(super) recycle_threshold: Option<u64>,
+    pub(super) members: Membership,
+    /// `(position in the configurations given, state)`.
+    pub(super) configs: Vec<(usize, ConfigState)>,
+}
+
+impl Group {
+    pub(super) fn new(recycle_threshold: Option<u64>, members: Membership) -> Self {
+        Group {
+            recycle_threshold,
+            members,
+            configs: Vec::new(),
+        }
+    }
+
+    fn anomaly(&mut self, index: u64, what: String, strict: bool) -> Result<(), ReplayError> {
+        if strict {
+            return Err(ReplayError::Anomaly { index, what });
+        }
+        let examples = &mut self.members.anomalies.examples;
+        if examples.len() < MAX_ANOMALY_EXAMPLES {
+            examples.push(format!("event {index}: {what}"));
+        }
+        Ok(())
+    }
+
+    #[inline]
+    pub(super) fn add(
+        &mut self,
+        index: u64,
+        ctx: &EventCtx,
+        vcpu: u32,
+        rmap: u64,
+        spte: u64,
+        strict: bool,
+    ) -> Result<(), ReplayError> {
+        let d = match self.members.claim(spte, rmap, ctx) {
+            Ok(d) => d,
+            Err(why) => return self.add_anomaly(index, why, rmap, spte, strict),
+        };
+        let info = self.members.info(d);
+        let (gfn_rmap, true_count) = (info.kind == RmapKind::Gfn, info.count);
+        // Only gfn rmaps go through __rmap_add (the stat and the recycle rule); parent-PTE
+        // lists use pte_list_add directly (mmu_page_add_parent_pte). A configuration's count
+        // never exceeds the true size, so only a true size above the threshold can recycle.
+        let may_recycle = gfn_rmap && self.recycle_threshold.is_some_and(|t| true_count > t);
+        let victims = match (may_recycle, self.configs.first()) {
+            (true, Some((_, c))) => c.set.entries(d as usize),
+            _ => Vec::new(),
+        };
+        let mut recycled = None;
+        for (_, c) in &mut self.configs {
+            let r = c
+                .add(vcpu, d, spte, gfn_rmap)
+                .map_err(|source| ReplayError::Model { index, source })?;
+            if *recycled.get_or_insert(r) != r {
+                return Err(ReplayError::RecycleDisagreement { index });
+            }
+        }
+        self.members.entries_changed(d, 1);
+        if recycled == Some(true) {
+            // The recycle zap emptied the rmap: forget its members, the new SPTE included.
+            for &s in &victims {
+                self.members.forget(s);
+            }
+            self.members.forget(spte);
+            self.members.entries_changed(d, -(victims.len() as i64 + 1));
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn add_anomaly(
+        &mut self,
+        index: u64,
+        why: Claimed,
+        rmap: u64,
+        spte: u64,
+        strict: bool,
+    ) -> Result<(), ReplayError> {
+        let what = match why {
+            Claimed::InThisRmap => {
+                self.members.anomalies.add_duplicate += 1;
+                format!("add of spte {spte:#x} already in rmap {rmap:#x}")
+            }
+            Claimed::InOtherRmap => {
+                self.members.anomalies.add_in_other_rmap += 1;
+                format!("add of spte {spte:#x} to rmap {rmap:#x} while it is still in another rmap")
+            }
+        };
+        self.anomaly(index, what, strict)
+    }
+
+    #[inline]
+    pub(super) fn remove(
+        &mut self,
+        index: u64,
+        rmap: u64,
+        spte: u64,
+        strict: bool,
+    ) -> Result<(), ReplayError> {
+        let d = match self.members.release(spte, rmap) {
+            Ok(d) => d,
+            Err(why) => return self.remove_anomaly(index, why, rmap, spte, strict),
+        };
+        for (_, c) in &mut self.configs {
+            c.remove(d, spte)
+                .map_err(|source| ReplayError::Model { index, source })?;
+        }
+        self.members.entries_changed(d, -1);
+        Ok(())
+    }
+
+    #[cold]
+    fn remove_anomaly(
+        &mut self,
+        index: u64,
+        why: NotHeld,
+        rmap: u64,
+        spte: u64,
+        strict: bool,
+    ) -> Result<(), ReplayError> {
+        let what = match why {
+            NotHeld::WrongRmap => {
+                self.members.anomalies.remove_wrong_rmap += 1;
+                format!("remove of spte {spte:#x} from rmap {rmap:#x}, but it is in another rmap")
+            }
+            NotHeld::Unknown => {
+                self.members.anomalies.remove_unknown += 1;
+                format!("remove of spte {spte:#x} that is in no rmap (rmap {rmap:#x})")
+            }
+        };
+        self.anomaly(index, what, strict)
+    }
+
+    pub(super) fn zap(&mut self, rmap: u64) {
+        let d = self.members.rmap(rmap);
+        let victims = match (d, self.configs.first()) {
+            (Some(d), Some((_, c))) => c.set.entries(d as usize),
+            _ => Vec::new(),
+        };
+        for (_, c) in &mut self.configs {
+            c.zap(d);
+        }
+        if let Some(d) = d {
+            for &s in &victims {
+                self.members.forget(s);
+            }
+            self.members.entries_changed(d, -(victims.len() as i64));
+        }
+    }
+
+    pub(super) fn walk(&mut self, rmap: u64) {
+        let d = self.members.rmap(rmap);
+        for (_, c) in &mut self.configs {
+            c.walk(d);
+        }
+    }
+
+    pub(super) fn stat(&mut self, index: u64, name: &str, value: u64) {
+        let pages = self.members.pages;
+        for (_, c) in &mut self.configs {
+            let model = match name {
+                "max_mmu_rmap_size" => c.max_rmap_size,
+                "pages_4k" => pages[0],
+                "pages_2m" => pages[1],
+                "pages_1g" => pages[2],
+                _ => return,
+            };
+            c.check_stat(index, name, value, model);
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Replay one trace through many configurations in a single streaming pass.
+//!
+//! Configurations that share a recycle threshold share one *group* ([`group`]): one membership
+//! index — SPTE ids and rmap ids mapped to dense rmap indices, reused when an rmap empties — so
+//! memory is bounded by the live rmap state, never by the trace length. Array size, era and
+//! caches change only the lists' shape; the group module proves that they never change a
+//! recycle decision. Each configuration keeps its own lists and measurements
+//! ([`config_state`]); [`report`] turns them into the summary, and also puts together the parts
+//! of a replay whose configurations were split over threads ([`Replayer::new_part`]).
+
+mod config_state;
+mod debug;
+mod group;
+mod membership;
+mod peak;
+mod report;
+
+pub use debug::RmapDump;
+pub use membership::IdHasher;
+pub use report::{
+    config_matrix, Anomalies, ConfigReport, EventCounts, OpCosts, ReplayPart, ReplaySummary,
+    StatCheck, MAX_MARKS, MAX_STAT_CHECKS,
+};
+
+use crate::config::ModelConfig;
+use crate::rmap::RmapError;
+use crate::trace::{Event, EventKind, TraceMeta};
+use config_state::ConfigState;
+use group::Group;
+use membership::Membership;
+use report::PartConfig;
+use serde::{Deserialize, Serialize};
+
+/// Errors from replay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// No configuration was given.
+    #[error("no configurations to replay")]
+    NoConfigs,
+    /// A configuration is invalid.
+    #[error("configuration {label}: {source}")]
+    Config {
+        /// Its label.
+        label: String,
+        /// Why.
+        source: crate::ConfigError,
+    },
+    /// `--strict`: an event that cannot happen in the kernel.
+    #[error("event {index}: {what} (strict mode stops at the first anomaly)")]
+    Anomaly {
+        /// 0-based event index.
+        index: u64,
+        /// What was wrong.
+        what: String,
+    },
+    /// Configurations sharing a recycle threshold disagreed on whether an add recycles, which
+    /// the argument in the `group` module rules out (a bug in rmaplab).
+    #[error("event {index}: internal error: configurations with one recycle threshold disagreed on a recycle")]
+    RecycleDisagreement {
+        /// 0-based event index.
+        index: u64,
+    },
+    /// The model's own invariant broke (a bug in rmaplab).
+    #[error("event {index}: internal model error: {source}")]
+    Model {
+        /// 0-based event index.
+        index: u64,
+        /// The error.
+        source: RmapError,
+    },
+}
+
+/// How the replay treated vCPU cache top-ups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultMode {
+    /// No `fault` event seen yet: every add is treated as following a fault on its vCPU.
+    Implicit,
+    /// The trace has `fault` events: caches are topped up only at them.
+    Explicit,
+}
+
+/// Replay options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// Stop at the first anomaly instead of counting it.
+    pub strict: bool,
+}
+
+/// Streams events through every configuration.
+#[derive(Debug, Clone)]
+pub struct Replayer {
+    meta: TraceMeta,
+    opts: ReplayOptions,
+    groups: Vec<Group>,
+    events: u64,
+    counts: EventCounts,
+    fault_mode: FaultMode,
+    current_vcpu: u32,
+    implicit_faults: u64,
+    marks: Vec<(u64, String)>,
+}
+
+impl Replayer {
+    /// Prepare a replay of a trace with `meta` through `configs`.
+    pub fn new(
+        meta: TraceMeta,
+        configs: &[ModelConfig],
+        opts: ReplayOptions,
+    ) -> Result<Self, ReplayError> {
+        let all: Vec<usize> = (0..configs.len()).collect();
+        Self::new_part(meta, configs, &all, opts)
+    }
+
+    /// Prepare the part of a replay through `configs` that runs the configurations at
+    /// positions `part`: several parts over disjoint positions, fed the same events (on as many
+    /// threads) and finished with [`Replayer::finish_part`], give
+    /// [`ReplaySummary::assemble`] what one replay of every configuration would report.
+    pub fn new_part(
+        meta: TraceMeta,
+        configs: &[ModelConfig],
+        part: &[usize],
+        opts: ReplayOptions,
+    ) -> Result<Self, ReplayError> {
+        if configs.is_empty() || part.is_empty() {
+            return Err(ReplayError::NoConfigs);
+        }
+        for cfg in configs {
+            cfg.validate().map_err(|source| ReplayError::Config {
+                label: cfg.label(),
+                source,
+            })?;
+        }
+        let mut groups: Vec<Group> = Vec::new();
+        for &i in part {
+            let Some(cfg) = configs.get(i) else {
+                return Err(ReplayError::NoConfigs);
+            };
+            let g = match groups
+                .iter()
+                .position(|g| g.recycle_threshold == cfg.recycle_threshold)
+            {
+                Some(g) => g,
+                None => {
+                    groups.push(Group::new(
+                        cfg.recycle_threshold,
+                        Membership::new(&meta.memslots),
+                    ));
+                    groups.len() - 1
+                }
+            };
+            groups[g].configs.push((i, ConfigState::new(*cfg)));
+        }
+        let fault_mode = if meta.fault_events == Some(true) {
+            FaultMode::Explicit
+        } else {
+            FaultMode::Implicit
+        };
+        Ok(Replayer {
+            meta,
+            opts,
+            groups,
+            events: 0,
+            counts: EventCounts::default(),
+            fault_mode,
+            current_vcpu: 0,
+            implicit_faults: 0,
+            marks: Vec::new(),
+        })
+    }
+
+    /// Events replayed so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    fn topup_all(&mut self, vcpu: u32, index: u64) -> Result<(), ReplayError> {
+        for g in &mut self.groups {
+            for (_, c) in &mut g.configs {
+                c.topup(vcpu)
+                    .map_err(|source| ReplayError::Model { index, source })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replay one event.
+    pub fn feed(&mut self, ev: &Event) -> Result<(), ReplayError> {
+        let index = self.events;
+        let strict = self.opts.strict;
+        match &ev.kind {
+            EventKind::Add { rmap, spte } => {
+                self.counts.add += 1;
+                let vcpu = ev.ctx.vcpu.unwrap_or(self.current_vcpu);
+                if self.fault_mode == FaultMode::Implicit {
+                    self.implicit_faults += 1;
+                    self.topup_all(vcpu, index)?;
+                }
+                for g in &mut self.groups {
+                    g.add(index, &ev.ctx, vcpu, *rmap, *spte, strict)?;
+                }
+            }
+            EventKind::Remove { rmap, spte } => {
+                self.counts.remove += 1;
+                for g in &mut self.groups {
+                    g.remove(index, *rmap, *spte, strict)?;
+                }
+            }
+            EventKind::Zap { rmap } => {
+                self.counts.zap += 1;
+                for g in &mut self.groups {
+                    g.zap(*rmap);
+                }
+            }
+            EventKind::Walk { rmap } => {
+                self.counts.walk += 1;
+                for g in &mut self.groups {
+                    g.walk(*rmap);
+                }
+            }
+            EventKind::Fault { vcpu } => {
+                self.counts.fault += 1;
+                self.fault_mode = FaultMode::Explicit;
+                self.current_vcpu = *vcpu;
+                self.topup_all(*vcpu, index)?;
+            }
+            EventKind::Stat { name, value } => {
+                self.counts.stat += 1;
+                for g in &mut self.groups {
+                    g.stat(index, name, *value);
+                }
+            }
+            EventKind::Mark { label } => {
+                self.counts.mark += 1;
+                if self.marks.len() < MAX_MARKS {
+                    self.marks.push((index, label.clone()));
+                }
+            }
+        }
+        for g in &mut self.groups {
+            for (_, c) in &mut g.configs {
+                c.after_event(index);
+            }
+        }
+        self.events += 1;
+        Ok(())
+    }
+
+    /// Replay many events.
+    pub fn feed_all<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<(), ReplayError> {
+        for e in events {
+            self.feed(e)?;
+        }
+        Ok(())
+    }
+
+    /// Finish and report.
+    pub fn finish(self) -> ReplaySummary {
+        ReplaySummary::assemble(vec![self.finish_part()])
+    }
+
+    /// Finish this part of a replay (see [`Replayer::new_part`]).
+    pub fn finish_part(mut self) -> ReplayPart {
+        let mut configs = Vec::new();
+        for g in &mut self.groups {
+            let (histogram, histogram_at_peak) = g.members.hist.snapshots(&g.members.memslots);
+            let peak_entries = g.members.hist.peak_entries();
+            for (i, c) in &mut g.configs {
+                let report = c.report(self.events, &g.members);
+                configs.push(PartConfig {
+                    index: *i,
+                    report,
+                    checks: std::mem::take(&mut c.checks),
+                    checks_dropped: c.checks_dropped,
+                    histogram: histogram.clone(),
+                    histogram_at_peak: histogram_at_peak.clone(),
+                    peak_entries,
+                });
+            }
+        }
+        ReplayPart {
+            meta: self.meta,
+            events: self.events,
+            counts: self.counts,
+            implicit_faults: self.implicit_faults,
+            fault_mode: self.fault_mode,
+            marks: self.marks,
+            configs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
