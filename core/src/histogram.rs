@@ -71,6 +71,11 @@ impl HistogramBuilder {
         self.change(level, count, in_slot, 1);
     }
 
+    /// Count `n` non-empty gfn rmaps of `count` entries at `level` at once.
+    pub fn add_many(&mut self, level: u8, count: u64, in_slot: bool, n: u64) {
+        self.change(level, count, in_slot, n as i64);
+    }
+
     /// Undo an earlier [`HistogramBuilder::add`] with the same arguments (an rmap's size
     /// changed or it emptied), so the histogram can be kept up to date incrementally.
     pub fn remove(&mut self, level: u8, count: u64, in_slot: bool) {

@@ -15,23 +15,53 @@ pub struct Distribution {
     /// Largest value.
     pub max: u64,
     /// log2 buckets: `[0]` = 0, `[k]` = `2^(k-1) ..= 2^k - 1`, the last bucket open-ended.
-    pub buckets: Vec<u64>,
+    /// Serialized as an empty list while nothing was recorded.
+    #[serde(with = "bucket_list")]
+    pub buckets: [u64; DIST_BUCKETS],
+}
+
+/// `buckets` as a JSON list: empty when every bucket is 0, otherwise all of them; a shorter
+/// list read back is padded with zeros.
+mod bucket_list {
+    use super::DIST_BUCKETS;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        b: &[u64; DIST_BUCKETS],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        if b.iter().all(|&v| v == 0) {
+            <[u64]>::serialize(&[], s)
+        } else {
+            <[u64]>::serialize(b, s)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<[u64; DIST_BUCKETS], D::Error> {
+        let v = Vec::<u64>::deserialize(d)?;
+        if v.len() > DIST_BUCKETS {
+            return Err(serde::de::Error::invalid_length(
+                v.len(),
+                &"at most 24 buckets",
+            ));
+        }
+        let mut out = [0; DIST_BUCKETS];
+        out[..v.len()].copy_from_slice(&v);
+        Ok(out)
+    }
 }
 
 impl Distribution {
     /// Record one value.
+    #[inline]
     pub fn record(&mut self, v: u64) {
-        if self.buckets.is_empty() {
-            self.buckets = vec![0; DIST_BUCKETS];
-        }
         self.count += 1;
         self.total += v;
         self.max = self.max.max(v);
-        let b = if v == 0 {
-            0
-        } else {
-            ((64 - v.leading_zeros()) as usize).min(DIST_BUCKETS - 1)
-        };
+        // 0 → bucket 0; v ≥ 1 → its bit length (64 - leading zeros), capped.
+        let b = ((64 - v.leading_zeros()) as usize).min(DIST_BUCKETS - 1);
         self.buckets[b] += 1;
     }
 

@@ -123,6 +123,8 @@ pub struct DescArena {
     per_page: usize,
     descs: Vec<PteListDesc>,
     sptes: Vec<u64>,
+    /// Byte address of each object in the slab model (computed once, when it is carved).
+    addrs: Vec<usize>,
     /// LIFO free list of slab objects.
     free: Vec<u32>,
     /// Objects currently allocated from the slab (in lists or idle in vCPU caches).
@@ -146,6 +148,7 @@ impl DescArena {
             per_page: (SLAB_PAGE_SIZE / obj_size).max(1),
             descs: Vec::new(),
             sptes: Vec::new(),
+            addrs: Vec::new(),
             free: Vec::new(),
             slab_live: 0,
             slab_peak: 0,
@@ -179,6 +182,9 @@ impl DescArena {
             .ok_or(RmapError::ArenaFull(self.descs.len()))?;
         self.descs.push(EMPTY_DESC);
         self.sptes.resize(self.sptes.len() + self.n, 0);
+        let k = i as usize;
+        self.addrs
+            .push((k / self.per_page) * SLAB_PAGE_SIZE + (k % self.per_page) * self.obj_size);
         Ok(i)
     }
 
@@ -214,10 +220,9 @@ impl DescArena {
         &self.sptes[base..base + self.descs[d as usize].spte_count as usize]
     }
 
+    #[inline]
     fn line(&self, d: u32, offset: usize) -> u64 {
-        let d = d as usize;
-        let addr = (d / self.per_page) * SLAB_PAGE_SIZE + (d % self.per_page) * self.obj_size;
-        ((addr + offset) / CACHE_LINE_SIZE) as u64
+        ((self.addrs[d as usize] + offset) / CACHE_LINE_SIZE) as u64
     }
 
     fn touch_header(&self, cost: &mut OpCost, d: u32) {

@@ -28,10 +28,12 @@ mod collect;
 mod input;
 mod interrupt;
 mod output;
+mod parallel;
 mod report;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use parallel::ParallelReplay;
 use rmaplab_core::config::{self, Era, KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE};
 use rmaplab_core::gen::{self, GenOptions, Workload};
 use rmaplab_core::import::{ImportOptions, ImportReport};
@@ -306,6 +308,11 @@ struct ReplayArgs {
     /// Treat every thread of a kvmmmu capture as one VM.
     #[arg(long)]
     one_vm: bool,
+    /// Replay threads: the trace is read and decoded once, the configurations are shared out
+    /// among the threads (at most one per configuration; with one, decoding and replaying
+    /// still overlap). Default: one per CPU. The results do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -441,41 +448,49 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode> {
         );
     }
     let opts = ReplayOptions { strict: a.strict };
-    // The header always precedes events, so the replayer exists when events arrive; it lives
-    // in a cell shared by both callbacks.
-    let cell = std::cell::RefCell::new(None::<Replayer>);
     let import = ImportOptions {
         vm: a.vm,
         one_vm: a.one_vm,
         ..ImportOptions::default()
     };
-    let summary = input::stream_trace(
+    if a.dump_lists {
+        return replay_dump_lists(a, &configs[0], opts, &import);
+    }
+    let threads = a.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    // The header always precedes events, so the replay exists when events arrive; it lives
+    // in a cell shared by both callbacks.
+    let cell = std::cell::RefCell::new(None::<ParallelReplay>);
+    let streamed = input::stream_trace(
         &a.trace,
         !a.quiet,
         &import,
         &mut |meta| {
             check_import(meta, a.strict, a.quiet)?;
-            let r = Replayer::new(meta.clone(), &configs, opts).map_err(|e| e.to_string())?;
+            let r =
+                ParallelReplay::start(meta, &configs, opts, threads).map_err(|e| e.to_string())?;
             *cell.borrow_mut() = Some(r);
             Ok(())
         },
         &mut |ev| match cell.borrow_mut().as_mut() {
-            Some(r) => r.feed(ev).map_err(|e| e.to_string()),
+            // A worker that stopped has its error collected by `finish` below.
+            Some(r) => {
+                r.feed(ev);
+                Ok(())
+            }
             None => Err("event before the trace header".into()),
         },
-    )?;
+    );
     let Some(r) = cell.into_inner() else {
+        streamed?;
         bail!("{}: no trace header found", a.trace.display());
     };
-    if a.dump_lists {
-        let dumps = r.dump_lists(0);
-        match a.format {
-            Format::Json => outln!("{}", serde_json::to_string_pretty(&dumps)?),
-            _ => out!("{}", report::dump_text(&configs[0].label(), &dumps)),
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let s = r.finish();
+    // A replay error names the event it stopped at; it comes before a read error after it.
+    let finished = r.finish();
+    let summary = streamed?;
+    let s = finished.with_context(|| a.trace.display().to_string())?;
     match a.format {
         Format::Table => {
             out!("{}", report::replay_table(&s));
@@ -503,6 +518,40 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode> {
     if a.strict && !s.stats_match() {
         eprintln!("error: the replay does not reproduce KVM's counters (see MISMATCH lines)");
         return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `replay --dump-lists`: one configuration, one thread, the lists printed at the end.
+fn replay_dump_lists(
+    a: &ReplayArgs,
+    cfg: &ModelConfig,
+    opts: ReplayOptions,
+    import: &ImportOptions,
+) -> Result<ExitCode> {
+    let cell = std::cell::RefCell::new(None::<Replayer>);
+    input::stream_trace(
+        &a.trace,
+        !a.quiet,
+        import,
+        &mut |meta| {
+            check_import(meta, a.strict, a.quiet)?;
+            let r = Replayer::new(meta.clone(), &[*cfg], opts).map_err(|e| e.to_string())?;
+            *cell.borrow_mut() = Some(r);
+            Ok(())
+        },
+        &mut |ev| match cell.borrow_mut().as_mut() {
+            Some(r) => r.feed(ev).map_err(|e| e.to_string()),
+            None => Err("event before the trace header".into()),
+        },
+    )?;
+    let Some(r) = cell.into_inner() else {
+        bail!("{}: no trace header found", a.trace.display());
+    };
+    let dumps = r.dump_lists(0);
+    match a.format {
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&dumps)?),
+        _ => out!("{}", report::dump_text(&cfg.label(), &dumps)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -182,7 +182,8 @@ impl Membership {
     /// say why it cannot be removed (then nothing changes).
     pub(super) fn release(&mut self, spte: u64, rmap: u64) -> Result<u32, NotHeld> {
         let held = self.sptes.remove(&spte).ok_or(NotHeld::Unknown)?;
-        if self.ids.get(&rmap) == Some(&held) {
+        // The holder's own id says whether the event names it (no second lookup).
+        if self.info(held).id == rmap {
             Ok(held)
         } else {
             self.sptes.insert(spte, held);

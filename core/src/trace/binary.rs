@@ -261,24 +261,30 @@ impl<'a> Cursor<'a> {
     }
 
     /// `Ok(None)` = need more bytes.
+    #[inline]
     fn varint(&mut self) -> Result<Option<u64>, TraceError> {
-        let start = self.pos;
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        // Most values fit one byte.
+        if let Some(&b) = rest.first() {
+            if b & 0x80 == 0 {
+                self.pos += 1;
+                return Ok(Some(u64::from(b)));
+            }
+        }
         let mut v: u64 = 0;
-        for i in 0..10 {
-            let Some(b) = self.byte() else {
-                return Ok(None);
-            };
-            let part = u64::from(b & 0x7f);
+        for (i, &b) in rest.iter().take(10).enumerate() {
             if i == 9 && b > 1 {
-                self.pos = start;
                 return Err(self.err("varint overflows 64 bits"));
             }
-            v |= part << (7 * i);
+            v |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
+                self.pos += i + 1;
                 return Ok(Some(v));
             }
         }
-        self.pos = start;
+        if rest.len() < 10 {
+            return Ok(None);
+        }
         Err(self.err("varint longer than 10 bytes"))
     }
 
