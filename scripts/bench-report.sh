@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=setup-tools.sh
-source "$root/scripts/setup-tools.sh" --browser
+source "$root/scripts/setup-tools.sh" --browser --valgrind
 cd "$root"
 out="docs/benchmarks.md"
 tmp="$(mktemp)"
@@ -21,6 +21,8 @@ rmaplab=target/release/rmaplab
   echo "Produced by \`scripts/bench-report.sh\` on $(date -u +%Y-%m-%d) ($(nproc) CPUs, $(uname -m)); medians of paired, interleaved runs."
   echo
   cargo run --locked --release -q -p rmaplab-core --example bench_report -- web/assets/default.rmap
+  echo
+  ./scripts/bench-harsh.sh
   echo
   echo "### Native vs browser (wasm in headless Chromium) on the same trace"
   echo

@@ -5,6 +5,7 @@
 #
 #   --browser   also install Debian's chromium + chromium-driver (browser tests)
 #   --fuzz      also install cargo-fuzz
+#   --valgrind  also install Debian's valgrind (benchmark instruction counts)
 set -euo pipefail
 
 RMAPLAB_TOOLS="${RMAPLAB_TOOLS:-$HOME/.cache/rmaplab/tools}"
@@ -48,6 +49,13 @@ if [[ " $* " == *" --browser "* ]]; then
     apt-get install -y chromium chromium-driver >/dev/null 2>&1 ||
       { apt-get update >/dev/null && apt-get install -y chromium chromium-driver >/dev/null; }
   fi
+fi
+
+if [[ " $* " == *" --valgrind "* ]] && ! command -v valgrind >/dev/null; then
+  say "installing Debian's valgrind (callgrind instruction counts)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y valgrind >/dev/null 2>&1 ||
+    { apt-get update >/dev/null && apt-get install -y valgrind >/dev/null; }
 fi
 
 # Trunk runs offline; make sure every crate is in the local registry cache.

@@ -6,12 +6,13 @@
 
 use crate::protocol::{FocusEvent, LongRmap, Request, Response};
 use rmaplab_core::import::ImportOptions;
-use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
+use rmaplab_core::replay::{IdHasher, ReplayOptions, ReplaySummary, Replayer};
 use rmaplab_core::trace::binary::BinaryEncoder;
 use rmaplab_core::trace::reader::TraceReader;
 use rmaplab_core::trace::Encoding;
 use rmaplab_core::{EventKind, ModelConfig};
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::io::Read;
 
 /// Bytes read (and decoded) between progress reports.
@@ -36,6 +37,9 @@ fn open_trace<'a>(
     })
 }
 
+/// Per rmap id: (current size, peak, events, gfn).
+type RmapSizes = HashMap<u64, (u64, u64, u64, Option<u64>), BuildHasherDefault<IdHasher>>;
+
 /// Decode and replay the trace `reader` yields (any encoding core reads; `total` is its size for
 /// progress), reporting progress per chunk.
 pub fn replay(
@@ -49,8 +53,7 @@ pub fn replay(
     let meta = t.meta().map_err(|e| e.to_string())?;
     let mut r =
         Replayer::new(meta, configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
-    // rmap -> (current size, peak, events, gfn)
-    let mut sizes: HashMap<u64, (u64, u64, u64, Option<u64>)> = HashMap::new();
+    let mut sizes: RmapSizes = HashMap::default();
     while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
         if let Some(rmap) = ev.rmap() {
             let e = sizes.entry(rmap).or_insert((0, 0, 0, ev.ctx.gfn));

@@ -55,7 +55,7 @@ impl HistogramTracker {
 
     /// An rmap at `level` (gfn rmaps of a known size only; `None` for the others) went from
     /// `old` to `new` entries.
-    #[inline]
+    #[inline(always)] // once per event on the hot path; a call costs more than the body
     pub(super) fn changed(&mut self, level: Option<u8>, in_slot: bool, old: u64, new: u64) {
         if new < old {
             self.at_peak = false;
@@ -73,7 +73,7 @@ impl HistogramTracker {
         }
     }
 
-    #[inline]
+    #[inline(always)] // twice per event, on the hot path
     fn bump(&mut self, row: usize, key: (u8, bool), size: u64, added: bool) {
         if size == 0 {
             return;
