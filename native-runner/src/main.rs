@@ -475,10 +475,14 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode> {
             Ok(())
         },
         &mut |ev| match cell.borrow_mut().as_mut() {
-            // A worker that stopped has its error collected by `finish` below.
+            // A replay thread that stopped has its error collected by `finish` below; stop
+            // reading at once.
             Some(r) => {
-                r.feed(ev);
-                Ok(())
+                if r.feed(ev) {
+                    Ok(())
+                } else {
+                    Err("a replay thread stopped".into())
+                }
             }
             None => Err("event before the trace header".into()),
         },
@@ -487,10 +491,10 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode> {
         streamed?;
         bail!("{}: no trace header found", a.trace.display());
     };
-    // A replay error names the event it stopped at; it comes before a read error after it.
-    let finished = r.finish();
+    // A replay error names the event it stopped at: it is the reason the reading stopped, so it
+    // is reported before whatever the reading says.
+    let s = r.finish().with_context(|| a.trace.display().to_string())?;
     let summary = streamed?;
-    let s = finished.with_context(|| a.trace.display().to_string())?;
     match a.format {
         Format::Table => {
             out!("{}", report::replay_table(&s));

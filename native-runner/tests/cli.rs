@@ -339,3 +339,57 @@ fn fifty_million_adds_to_one_rmap_stream_in_bounded_memory() {
     );
     eprintln!("50 M adds: trace {trace_bytes} bytes, largest child peak RSS {rss_kib} KiB");
 }
+
+/// `--strict` stops at the first impossible event whatever the thread count, names it, and the
+/// results do not depend on `--threads`.
+#[test]
+fn strict_stops_at_the_first_anomaly_and_threads_do_not_change_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"format\":\"rmaplab-trace\",\"version\":1}\n\
+         {\"ev\":\"add\",\"rmap\":1,\"spte\":10}\n\
+         {\"ev\":\"remove\",\"rmap\":1,\"spte\":11}\n\
+         {\"ev\":\"add\",\"rmap\":1,\"spte\":12}\n",
+    )
+    .unwrap();
+    for threads in ["1", "2", "4"] {
+        let o = rmaplab(&[
+            "replay",
+            s(&bad),
+            "--strict",
+            "--entries",
+            "2,3,14",
+            "--threads",
+            threads,
+        ]);
+        assert_clean_failure(&o, "event 1: remove of spte 0xb that is in no rmap");
+    }
+    let trace = dir.path().join("fork.rmap");
+    ok(&["gen", "--vcpus", "2", "fork", "-o", s(&trace)]);
+    let one = ok(&[
+        "replay",
+        s(&trace),
+        "--entries",
+        "2,3,4,14",
+        "--format",
+        "json",
+        "--threads",
+        "1",
+    ]);
+    let many = ok(&[
+        "replay",
+        s(&trace),
+        "--entries",
+        "2,3,4,14",
+        "--format",
+        "json",
+        "--threads",
+        "3",
+    ]);
+    assert_eq!(one, many);
+    let o = rmaplab(&["replay", s(&trace), "--threads", "0"]);
+    assert_eq!(o.status.code(), Some(2), "a usage error: {}", stderr(&o));
+    assert!(stderr(&o).contains("--threads"), "{}", stderr(&o));
+}
