@@ -6,7 +6,7 @@
 #
 # The stream: 3 M add/remove/zap operations over 100 k rmaps (`opcost gen`, about 1.2 M live
 # SPTEs at the end). HARSH_STREAM=FILE replays another trace instead (any encoding rmaplab reads).
-# Needs valgrind. Takes about 10 minutes on a 2-core machine.
+# Needs valgrind (installed if missing). Takes about 20 minutes on a 2-core machine.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -29,6 +29,7 @@ else
   origin="\`opcost gen 7 3000000 100000\`"
 fi
 trace="$work/harsh.rmap"
+n_events=$("$opcost" decode "$trace" | awk '{print $1}')
 
 # Instructions counted inside the measured function, divided by the operations it did.
 per_op() {
@@ -46,7 +47,7 @@ per_op() {
 bytes=$(stat -c %s "$trace")
 echo "### Harsh stream: the replay path against the kernel's own list code"
 echo
-echo "Stream: $origin — 3 M list operations over 100 k rmaps, about 1.2 M SPTEs live at the end, $bytes bytes binary ($(python3 -c "print(f'{$bytes/3e6:.2f}')") bytes per event)."
+echo "Stream: $origin — $n_events events, $bytes bytes binary ($(python3 -c "print(f'{$bytes/$n_events:.2f}')") bytes per event); the default is 3 M list operations over 100 k rmaps, about 1.2 M SPTEs live at the end."
 echo "Instructions per operation under callgrind (\`core/examples/opcost.rs\`, counting only the measured loop)."
 echo "The kernel row is quoted, not rerun: the kernel's \`pte_list_*\` C code transcribed into userspace (calloc/free as the slab), measured on a stream of the same mix (issue 10)."
 echo
@@ -67,7 +68,7 @@ echo "Eight configurations (2, 3, 4, 14 × both eras) in one \`Replayer\`: $eigh
 echo "Binary decode: $(per_op decode "$trace") instructions per event."
 valgrind --tool=callgrind --callgrind-out-file="$work/cli.out" "$rmaplab" replay "$trace" --entries 14 --era head-insert --threads 1 --quiet --format csv >/dev/null 2>&1
 cli=$(awk '/^(summary|totals):/ {print $2; exit}' "$work/cli.out")
-echo "\`rmaplab replay\` end to end (read, decode, replay, report; one configuration, \`--threads 1\`): $(python3 -c "print(f'{$cli / 3e6:.0f}')") instructions per event."
+echo "\`rmaplab replay\` end to end (read, decode, replay, report; one configuration, \`--threads 1\`): $(python3 -c "print(f'{$cli / $n_events:.0f}')") instructions per event."
 echo
 echo "Wall clock, best of 3 (\`rmaplab replay --quiet --format csv\`), $(nproc) CPUs:"
 echo
@@ -76,10 +77,11 @@ echo "|---|---|---|"
 wall() {
   local best=999999 s
   for _ in 1 2 3; do
-    s=$( { /usr/bin/time -f "%e" "$rmaplab" replay "$trace" "$@" --quiet --format csv >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -f "%e" -o "$work/time" "$rmaplab" replay "$trace" "$@" --quiet --format csv >/dev/null 2>&1
+    s=$(tail -1 "$work/time")
     best=$(python3 -c "print(min($best, $s))")
   done
-  python3 -c "print(f'{$best:.2f} s, {3e6 / max($best, 0.001) / 1e6:.2f} M events/s')"
+  python3 -c "print(f'{$best:.2f} s, {$n_events / max($best, 0.001) / 1e6:.2f} M events/s')"
 }
 echo "| 1 (14/head-insert) | $(wall --entries 14 --era head-insert --threads 1) | $(wall --entries 14 --era head-insert) |"
 echo "| 8 (2, 3, 4, 14 × both eras) | $(wall --entries 2,3,4,14 --threads 1) | $(wall --entries 2,3,4,14) |"
