@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Events handed to the workers at a time.
-const BATCH_EVENTS: usize = 1 << 14;
+const BATCH_EVENTS: usize = 1 << 12;
 
 /// Batches in flight per worker before the reader waits (bounds memory).
 const BATCHES_IN_FLIGHT: usize = 4;
