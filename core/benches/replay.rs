@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
+use rmaplab_core::replay::{benchmark_configs, config_matrix, ReplayOptions, Replayer};
 use rmaplab_core::trace::{binary, TraceDecoder};
 use rmaplab_core::{Era, ModelConfig};
 use std::hint::black_box;
@@ -15,13 +15,7 @@ fn replay(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(events.len() as u64));
     let one = vec![ModelConfig::kvm_today()];
-    let eight = config_matrix(
-        &[2, 3, 4, 14],
-        &[Era::TailAppend, Era::HeadInsert],
-        40,
-        14,
-        Some(1000),
-    );
+    let eight = benchmark_configs();
     let head8 = config_matrix(
         &[2, 3, 4, 6, 8, 14, 16, 32],
         &[Era::HeadInsert],

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
 
-use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
+use rmaplab_core::replay::{benchmark_configs, config_matrix, ReplayOptions, Replayer};
 use rmaplab_core::trace::{binary, decode_all, Event, EventKind, TraceDecoder, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
 use std::collections::HashMap;
@@ -108,13 +108,7 @@ fn main() {
         14,
         Some(1000),
     );
-    let eight_mix = config_matrix(
-        &[2, 3, 4, 14],
-        &[Era::HeadInsert, Era::TailAppend],
-        40,
-        14,
-        Some(1000),
-    );
+    let eight_mix = benchmark_configs();
     let one = [ModelConfig::kvm_today()];
     let t = paired(&mut [
         &mut || replay(&meta, &events, &one),

@@ -16,7 +16,7 @@
 
 use anyhow::{bail, Context, Result};
 use rmaplab_core::baseline::MinimalRmaps;
-use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
+use rmaplab_core::replay::{benchmark_configs, ReplayOptions, Replayer};
 use rmaplab_core::rmap::RmapSet;
 use rmaplab_core::trace::{Event, EventKind, TraceDecoder, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
@@ -70,13 +70,7 @@ fn main() -> Result<()> {
         "rmapset" => black_box(measured_rmapset(cfg, &events)?),
         "replay" => black_box(measured_replay(meta, &[cfg], &events)?),
         "replay8" => {
-            let cfgs = config_matrix(
-                &[2, 3, 4, 14],
-                &[Era::TailAppend, Era::HeadInsert],
-                40,
-                14,
-                Some(1000),
-            );
+            let cfgs = benchmark_configs();
             black_box(measured_replay(meta, &cfgs, &events)?)
         }
         other => bail!("unknown mode {other}"),

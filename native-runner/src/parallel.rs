@@ -146,7 +146,7 @@ impl ParallelReplay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rmaplab_core::replay::config_matrix;
+    use rmaplab_core::replay::{benchmark_configs, config_matrix};
     use rmaplab_core::Era;
 
     #[test]
@@ -166,13 +166,7 @@ mod tests {
     fn threads_report_what_one_thread_reports() {
         let (meta, events) = rmaplab_core::gen::benchmark_mix();
         let events = &events[..events.len().min(100_000)];
-        let configs = config_matrix(
-            &[2, 3, 4, 14],
-            &[Era::TailAppend, Era::HeadInsert],
-            40,
-            14,
-            Some(1000),
-        );
+        let configs = benchmark_configs();
         let mut one = Replayer::new(meta.clone(), &configs, ReplayOptions::default()).unwrap();
         one.feed_all(events).unwrap();
         let one = one.finish();

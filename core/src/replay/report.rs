@@ -234,6 +234,18 @@ pub struct RmapDump {
     pub list: RmapSnapshot,
 }
 
+/// The eight configurations the benchmarks compare: 2, 3, 4 and 14 entries × tail-append and
+/// head-insert, with KVM's cache settings and recycle threshold.
+pub fn benchmark_configs() -> Vec<ModelConfig> {
+    config_matrix(
+        &[2, 3, 4, 14],
+        &[crate::Era::TailAppend, crate::Era::HeadInsert],
+        crate::config::KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE,
+        crate::config::PTE_LIST_DESC_CACHE_MIN,
+        Some(crate::config::RMAP_RECYCLE_THRESHOLD),
+    )
+}
+
 /// Build the cross product of sizes × eras with shared cache and recycle settings.
 pub fn config_matrix(
     entries: &[usize],
