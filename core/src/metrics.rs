@@ -149,6 +149,8 @@ impl Series {
         if let Some(p) = self.cur.take() {
             self.points.push(p);
         }
+        // Nothing is open: a finished series equals itself read back from its serde form.
+        self.cur_end = 0;
     }
 }
 

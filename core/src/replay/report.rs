@@ -270,8 +270,9 @@ pub fn config_matrix(
 }
 
 /// What one [`super::Replayer`] measured, before it is put together with the other parts of
-/// a replay whose configurations were split over threads ([`ReplaySummary::assemble`]).
-#[derive(Debug, Clone)]
+/// a replay whose configurations were split over threads or workers
+/// ([`ReplaySummary::assemble`]). Serde-able, so a part can travel between web workers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplayPart {
     pub(super) meta: TraceMeta,
     pub(super) events: u64,
@@ -283,7 +284,7 @@ pub struct ReplayPart {
 }
 
 /// One configuration of a [`ReplayPart`], with what its group measured.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct PartConfig {
     /// Its position in the configurations given.
     pub(super) index: usize,

@@ -92,5 +92,10 @@ fn parts_assemble_into_the_whole() {
             r.finish_part()
         })
         .collect();
+    // A part survives a round trip through serde (as it would between web workers).
+    let parts: Vec<ReplayPart> = parts
+        .iter()
+        .map(|p| serde_json::from_str(&serde_json::to_string(p).unwrap()).unwrap())
+        .collect();
     assert_eq!(ReplaySummary::assemble(parts), whole);
 }
