@@ -56,14 +56,15 @@ pub struct InputSummary {
     pub events: u64,
 }
 
-/// Stream `path` (`-` = stdin): `on_meta` once the header is read, then `on_event` per event.
-/// kvmmmu captures are imported with `import`.
+/// Stream `path` (`-` = stdin): `on_meta` once the header is read, then `on_event` per event
+/// (handed over by value, so a consumer that keeps it does not copy it). kvmmmu captures are
+/// imported with `import`.
 pub fn stream_trace(
     path: &Path,
     show_progress: bool,
     import: &ImportOptions,
     on_meta: &mut dyn FnMut(&TraceMeta) -> Result<(), String>,
-    on_event: &mut dyn FnMut(&Event) -> Result<(), String>,
+    on_event: &mut dyn FnMut(Event) -> Result<(), String>,
 ) -> Result<InputSummary, InputError> {
     let name = path.display().to_string();
     let io_err = |error| InputError::Io {
@@ -117,7 +118,7 @@ pub fn stream_trace(
     on_meta(&meta).map_err(consumer_err)?;
     let mut events = 0u64;
     while let Some(ev) = r.next_event().map_err(read_err)? {
-        on_event(&ev).map_err(consumer_err)?;
+        on_event(ev).map_err(consumer_err)?;
         events += 1;
     }
     let (bytes, encoding) = (r.bytes_read(), r.encoding());

@@ -545,7 +545,7 @@ fn replay_dump_lists(
             Ok(())
         },
         &mut |ev| match cell.borrow_mut().as_mut() {
-            Some(r) => r.feed(ev).map_err(|e| e.to_string()),
+            Some(r) => r.feed(&ev).map_err(|e| e.to_string()),
             None => Err("event before the trace header".into()),
         },
     )?;
@@ -657,7 +657,7 @@ fn transcode(
             Ok(())
         },
         &mut |ev| match writer.borrow_mut().as_mut() {
-            Some(w) => w.event(ev).map_err(|e| e.to_string()),
+            Some(w) => w.event(&ev).map_err(|e| e.to_string()),
             None => Err("event before the trace header".into()),
         },
     )?;

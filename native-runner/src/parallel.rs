@@ -95,8 +95,8 @@ impl ParallelReplay {
 
     /// Queue one event. `false` means a worker stopped: stop feeding and call
     /// [`ParallelReplay::finish`] for its error.
-    pub fn feed(&mut self, ev: &Event) -> bool {
-        self.batch.push(ev.clone());
+    pub fn feed(&mut self, ev: Event) -> bool {
+        self.batch.push(ev);
         self.batch.len() < BATCH_EVENTS || self.flush()
     }
 
@@ -174,7 +174,7 @@ mod tests {
             let mut p =
                 ParallelReplay::start(&meta, &configs, ReplayOptions::default(), threads).unwrap();
             for e in events {
-                assert!(p.feed(e));
+                assert!(p.feed(e.clone()));
             }
             assert_eq!(p.finish().unwrap(), one, "{threads} threads");
         }
@@ -187,7 +187,7 @@ mod tests {
         let events = [Event::add(1, 10), Event::remove(1, 11), Event::add(1, 12)];
         let opts = ReplayOptions { strict: true };
         let mut p = ParallelReplay::start(&meta, &configs, opts, 2).unwrap();
-        for e in &events {
+        for e in events {
             p.feed(e);
         }
         match p.finish() {
