@@ -32,6 +32,10 @@ pub const PTE_PREFETCH_NUM: usize = 8;
 /// `1 + PT64_ROOT_MAX_LEVEL + PTE_PREFETCH_NUM` = 14.
 pub const PTE_LIST_DESC_CACHE_MIN: usize = 1 + PT64_ROOT_MAX_LEVEL + PTE_PREFETCH_NUM;
 
+/// Entries per descriptor the seed patch (2022, "KVM: x86/mmu: shrink pte_list_desc under TDP")
+/// proposed when TDP is enabled; without TDP it kept [`PTE_LIST_EXT`].
+pub const SEED_TDP_ENTRIES: usize = 2;
+
 /// `RMAP_RECYCLE_THRESHOLD`: `__rmap_add` zaps an rmap whose pre-add count exceeds this.
 pub const RMAP_RECYCLE_THRESHOLD: u64 = 1000;
 
@@ -160,6 +164,80 @@ pub enum ConfigError {
     /// A number in a list could not be parsed.
     #[error("bad number {0:?} in list")]
     BadNumber(String),
+    /// `seed` was asked for, and the trace does not say whether TDP was on.
+    #[error("the seed's array size depends on TDP (2 entries with TDP on, 14 with it off), and the trace's metadata has no `tdp`: say which with --tdp on|off (or set tdp in the trace header)")]
+    SeedNeedsTdp,
+    /// The top-up policy name is not one of `always`, `when-rmaps-used`.
+    #[error("unknown top-up policy {0:?}: use always (KVM today) or when-rmaps-used (the seed's patch 4)")]
+    UnknownTopup(String),
+}
+
+/// When a vCPU's `mmu_pte_list_desc_cache` is topped up before a fault.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum TopupPolicy {
+    /// Every fault tops the cache up (`mmu_topup_memory_caches`, every era upstream).
+    #[default]
+    Always,
+    /// Only once the VM uses rmaps (`kvm_memslots_have_rmaps`), as patch 4 of the seed series
+    /// proposed: until the VM's first `pte_list_add` a vCPU's cache holds nothing.
+    WhenRmapsUsed,
+}
+
+impl TopupPolicy {
+    /// Both policies, KVM's first.
+    pub const ALL: [TopupPolicy; 2] = [TopupPolicy::Always, TopupPolicy::WhenRmapsUsed];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TopupPolicy::Always => "always",
+            TopupPolicy::WhenRmapsUsed => "when-rmaps-used",
+        }
+    }
+}
+
+impl fmt::Display for TopupPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TopupPolicy {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "always" => Ok(TopupPolicy::Always),
+            "when-rmaps-used" | "lazy" => Ok(TopupPolicy::WhenRmapsUsed),
+            other => Err(ConfigError::UnknownTopup(other.to_string())),
+        }
+    }
+}
+
+/// One array size asked for: a number, or the seed's rule (resolved from the trace's `tdp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntriesChoice {
+    /// This many entries.
+    Fixed(usize),
+    /// [`SEED_TDP_ENTRIES`] when TDP is on, [`PTE_LIST_EXT`] otherwise, fixed per host.
+    Seed,
+}
+
+impl EntriesChoice {
+    /// The array size for a host with TDP `tdp`.
+    pub fn resolve(self, tdp: Option<bool>) -> Result<usize, ConfigError> {
+        match self {
+            EntriesChoice::Fixed(n) => Ok(n),
+            EntriesChoice::Seed => match tdp {
+                Some(true) => Ok(SEED_TDP_ENTRIES),
+                Some(false) => Ok(PTE_LIST_EXT),
+                None => Err(ConfigError::SeedNeedsTdp),
+            },
+        }
+    }
 }
 
 /// One configuration the model replays a trace through.
@@ -175,6 +253,13 @@ pub struct ModelConfig {
     pub cache_min: usize,
     /// `RMAP_RECYCLE_THRESHOLD`; `None` disables recycling.
     pub recycle_threshold: Option<u64>,
+    /// When vCPU caches are topped up.
+    #[serde(default)]
+    pub topup: TopupPolicy,
+    /// The array size was chosen by the seed's rule ([`EntriesChoice::Seed`]); only the label
+    /// shows it.
+    #[serde(default)]
+    pub seed_rule: bool,
 }
 
 impl ModelConfig {
@@ -186,6 +271,8 @@ impl ModelConfig {
             cache_capacity: KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE,
             cache_min: PTE_LIST_DESC_CACHE_MIN,
             recycle_threshold: Some(RMAP_RECYCLE_THRESHOLD),
+            topup: TopupPolicy::Always,
+            seed_rule: false,
         }
     }
 
@@ -227,9 +314,15 @@ impl ModelConfig {
         SLAB_PAGE_SIZE / self.desc_bytes()
     }
 
-    /// A short label such as `14/head-insert`.
+    /// A short label such as `14/head-insert`; `seed:2/head-insert` for the seed's rule, and a
+    /// `+lazy-topup` suffix under [`TopupPolicy::WhenRmapsUsed`].
     pub fn label(&self) -> String {
-        format!("{}/{}", self.entries, self.era)
+        let seed = if self.seed_rule { "seed:" } else { "" };
+        let topup = match self.topup {
+            TopupPolicy::Always => "",
+            TopupPolicy::WhenRmapsUsed => "+lazy-topup",
+        };
+        format!("{seed}{}/{}{topup}", self.entries, self.era)
     }
 }
 
@@ -250,6 +343,77 @@ pub fn parse_entries_list(s: &str) -> Result<Vec<usize>, ConfigError> {
             }
             Ok(n)
         })
+        .collect()
+}
+
+/// What to compare, as asked for before the trace is read: the cross product of array sizes
+/// (the seed's rule among them), eras and top-up policies, with shared cache and recycle
+/// settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigRequest {
+    /// Array sizes.
+    pub entries: Vec<EntriesChoice>,
+    /// Eras.
+    pub eras: Vec<Era>,
+    /// Top-up policies.
+    pub topups: Vec<TopupPolicy>,
+    /// Per-vCPU cache capacity.
+    pub cache_capacity: usize,
+    /// Per-vCPU cache top-up minimum.
+    pub cache_min: usize,
+    /// Recycle threshold (`None` = off).
+    pub recycle_threshold: Option<u64>,
+}
+
+impl ConfigRequest {
+    /// The configurations for a host with TDP `tdp` (the trace's metadata or the user's word):
+    /// eras outermost, then top-up policies, then sizes, each in the order given; a
+    /// configuration asked for twice appears once.
+    pub fn resolve(&self, tdp: Option<bool>) -> Result<Vec<ModelConfig>, ConfigError> {
+        let mut v: Vec<ModelConfig> = Vec::new();
+        for &era in &self.eras {
+            for &topup in &self.topups {
+                for &choice in &self.entries {
+                    let cfg = ModelConfig {
+                        entries: choice.resolve(tdp)?,
+                        era,
+                        cache_capacity: self.cache_capacity,
+                        cache_min: self.cache_min,
+                        recycle_threshold: self.recycle_threshold,
+                        topup,
+                        seed_rule: choice == EntriesChoice::Seed,
+                    };
+                    cfg.validate()?;
+                    if !v.contains(&cfg) {
+                        v.push(cfg);
+                    }
+                }
+            }
+        }
+        Ok(v)
+    }
+}
+
+/// Parse a comma-separated list of array sizes that may name `seed` (the seed's rule), e.g.
+/// `2,4,seed,14`.
+pub fn parse_entries_choices(s: &str) -> Result<Vec<EntriesChoice>, ConfigError> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            if p.trim() == "seed" {
+                Ok(EntriesChoice::Seed)
+            } else {
+                parse_entries_list(p).map(|v| EntriesChoice::Fixed(v[0]))
+            }
+        })
+        .collect()
+}
+
+/// Parse a comma-separated list of top-up policies.
+pub fn parse_topup_list(s: &str) -> Result<Vec<TopupPolicy>, ConfigError> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(str::parse)
         .collect()
 }
 
@@ -295,6 +459,62 @@ mod tests {
         assert!(err.to_string().contains("two entries"));
         assert!(parse_entries_list("2,1").is_err());
         assert!(ModelConfig::new(65, Era::TailAppend).is_err());
+    }
+
+    #[test]
+    fn the_seed_rule_follows_tdp() {
+        let c = parse_entries_choices("2, seed,14").unwrap();
+        assert_eq!(c[1], EntriesChoice::Seed);
+        assert_eq!(EntriesChoice::Seed.resolve(Some(true)), Ok(2));
+        assert_eq!(EntriesChoice::Seed.resolve(Some(false)), Ok(14));
+        assert_eq!(
+            EntriesChoice::Seed.resolve(None),
+            Err(ConfigError::SeedNeedsTdp)
+        );
+        assert_eq!(EntriesChoice::Fixed(5).resolve(None), Ok(5));
+        assert!(parse_entries_choices("seeds").is_err());
+        assert!(parse_entries_choices("1").is_err());
+        let cfg = ModelConfig {
+            seed_rule: true,
+            topup: TopupPolicy::WhenRmapsUsed,
+            ..ModelConfig::new(2, Era::HeadInsert).unwrap()
+        };
+        assert_eq!(cfg.label(), "seed:2/head-insert+lazy-topup");
+        assert_eq!(
+            parse_topup_list("always,when-rmaps-used").unwrap(),
+            TopupPolicy::ALL.to_vec()
+        );
+        assert!(parse_topup_list("never").is_err());
+    }
+
+    #[test]
+    fn a_request_resolves_against_the_host() {
+        let req = ConfigRequest {
+            entries: parse_entries_choices("2,seed").unwrap(),
+            eras: vec![Era::HeadInsert],
+            topups: TopupPolicy::ALL.to_vec(),
+            cache_capacity: 40,
+            cache_min: 14,
+            recycle_threshold: None,
+        };
+        let tdp: Vec<String> = req
+            .resolve(Some(true))
+            .unwrap()
+            .iter()
+            .map(ModelConfig::label)
+            .collect();
+        assert_eq!(
+            tdp,
+            [
+                "2/head-insert",
+                "seed:2/head-insert",
+                "2/head-insert+lazy-topup",
+                "seed:2/head-insert+lazy-topup"
+            ]
+        );
+        let shadow = req.resolve(Some(false)).unwrap();
+        assert_eq!(shadow[1].entries, 14);
+        assert_eq!(req.resolve(None), Err(ConfigError::SeedNeedsTdp));
     }
 
     #[test]

@@ -11,11 +11,15 @@
 #![forbid(unsafe_code)]
 
 pub mod baseline;
+pub mod changelog;
+pub mod columns;
 pub mod config;
 pub mod gen;
 pub mod histogram;
 pub mod import;
+pub mod memory;
 pub mod metrics;
+pub mod recommend;
 pub mod replay;
 pub mod rmap;
 pub mod sizes;

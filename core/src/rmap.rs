@@ -8,7 +8,7 @@
 //! Every function named after a kernel function does what that function does in the era the
 //! configuration selects; the era-specific paths say which kernel code they mirror.
 
-use crate::config::{Era, ModelConfig, CACHE_LINE_SIZE, SLAB_PAGE_SIZE};
+use crate::config::{Era, ModelConfig, TopupPolicy, CACHE_LINE_SIZE, SLAB_PAGE_SIZE};
 use serde::{Deserialize, Serialize};
 
 /// The arena's "NULL".
@@ -338,6 +338,9 @@ pub struct RmapSet {
     heads: Vec<RmapHead>,
     /// Objects idle in all vCPU caches.
     cached: usize,
+    /// The VM has used rmaps (its first `pte_list_add` happened); under
+    /// [`TopupPolicy::WhenRmapsUsed`] caches are topped up only from then on.
+    rmaps_used: bool,
     /// Counters.
     pub counters: ListCounters,
     /// The lists at their peak.
@@ -364,6 +367,7 @@ impl RmapSet {
             caches: Vec::new(),
             heads: Vec::new(),
             cached: 0,
+            rmaps_used: false,
             counters: ListCounters::default(),
             peak: ListPeak::default(),
             cost: OpCost::default(),
@@ -411,9 +415,35 @@ impl RmapSet {
         &mut self.caches[v]
     }
 
+    /// Whether the VM has used rmaps yet (see [`RmapSet::use_rmaps`]).
+    pub fn rmaps_used(&self) -> bool {
+        self.rmaps_used
+    }
+
+    /// The VM starts using rmaps, on `vcpu` (call before each add; only the first counts).
+    /// Under [`TopupPolicy::WhenRmapsUsed`] (the seed's patch 4) this is the fault that first
+    /// finds `kvm_memslots_have_rmaps` true, so `vcpu`'s cache is topped up now; under
+    /// [`TopupPolicy::Always`] caches were topped up all along and nothing happens. Returns the
+    /// slab allocations made.
+    #[inline]
+    pub fn use_rmaps(&mut self, vcpu: u32) -> Result<usize, RmapError> {
+        if self.rmaps_used {
+            return Ok(0);
+        }
+        self.rmaps_used = true;
+        match self.cfg.topup {
+            TopupPolicy::Always => Ok(0),
+            TopupPolicy::WhenRmapsUsed => self.topup(vcpu),
+        }
+    }
+
     /// `mmu_topup_memory_caches` for `vcpu`'s `mmu_pte_list_desc_cache` (done before every
-    /// fault). Returns the slab allocations made.
+    /// fault; under [`TopupPolicy::WhenRmapsUsed`] only once the VM uses rmaps). Returns the
+    /// slab allocations made.
     pub fn topup(&mut self, vcpu: u32) -> Result<usize, RmapError> {
+        if self.cfg.topup == TopupPolicy::WhenRmapsUsed && !self.rmaps_used {
+            return Ok(0);
+        }
         let (cap, min) = (self.cfg.cache_capacity, self.cfg.cache_min);
         let v = vcpu as usize;
         if self.caches.get(v).is_some_and(|c| c.objects.len() >= min) {
@@ -468,6 +498,9 @@ impl RmapSet {
     /// older eras, as the kernel computes it: `N` per full descriptor walked past plus the
     /// entries of the descriptor stored into, which misses holes left by earlier removals.
     pub fn pte_list_add(&mut self, vcpu: u32, r: usize, spte: u64) -> Result<usize, RmapError> {
+        if !self.rmaps_used {
+            self.use_rmaps(vcpu)?;
+        }
         self.cost.reset();
         let n = self.cfg.entries;
         let head = *self.head_slot(r);

@@ -1,12 +1,19 @@
 //! The seed's arithmetic as a query: object size, objects per slab page, and the bytes the
 //! per-vCPU caches hold, for any array sizes — no trace needed.
 
-use crate::config::{Era, SLAB_PAGE_SIZE, SPTE_PTR_SIZE};
+use crate::config::{Era, KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE, SLAB_PAGE_SIZE, SPTE_PTR_SIZE};
 use serde::{Deserialize, Serialize};
 
-/// Objects in the per-VM cache used for eager page splitting of nested MMUs
-/// (`kvm->arch.split_desc_cache`, sized `SPLIT_DESC_CACHE_MIN_NR_OBJECTS` = 513).
+/// `SPLIT_DESC_CACHE_MIN_NR_OBJECTS` (v5.19+): the top-up minimum of the per-VM cache used for
+/// eager page splitting when the VM has rmaps (`kvm->arch.split_desc_cache`): 512 leaf SPTEs
+/// plus one parent.
 pub const SPLIT_DESC_CACHE_MIN_NR_OBJECTS: usize = 513;
+
+/// What `topup_split_caches()` fills `split_desc_cache` to since June 2022 (v5.19): the minimum
+/// plus `KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE` = 553 objects (before that fix, 2 × 513). The cache
+/// is filled only while eager page splitting runs.
+pub const SPLIT_DESC_CACHE_CAPACITY: usize =
+    SPLIT_DESC_CACHE_MIN_NR_OBJECTS + KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE;
 
 /// One row of `rmaplab sizes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,7 +37,8 @@ pub struct SizeRow {
     /// Extra bytes over the smallest size in the query, for all vCPUs:
     /// `(entries − smallest) × 8 B × capacity × vcpus`.
     pub extra_vs_smallest_bytes: usize,
-    /// Bytes of a full eager-split cache (513 objects, per VM, nested MMUs).
+    /// Bytes of a full eager page-split cache ([`SPLIT_DESC_CACHE_CAPACITY`] objects, per VM,
+    /// while eager page splitting runs on a VM with rmaps).
     pub split_cache_bytes: usize,
 }
 
@@ -57,7 +65,7 @@ pub fn size_table(
                 vcpus,
                 total_cache_bytes: per_vcpu * vcpus,
                 extra_vs_smallest_bytes: (n - smallest) * SPTE_PTR_SIZE * cache_capacity * vcpus,
-                split_cache_bytes: desc * SPLIT_DESC_CACHE_MIN_NR_OBJECTS,
+                split_cache_bytes: desc * SPLIT_DESC_CACHE_CAPACITY,
             }
         })
         .collect()
@@ -86,6 +94,10 @@ mod tests {
         assert_eq!(rows[1].extra_vs_smallest_bytes, 16 * 40 * 8);
         assert_eq!(rows[2].total_cache_bytes, 5120 * 8);
         assert_eq!(rows[0].objs_per_slab_page, 128);
+        // The split cache at its real fill: 553 x (16 + 8N).
+        assert_eq!(SPLIT_DESC_CACHE_CAPACITY, 553);
+        assert_eq!(rows[2].split_cache_bytes, 70_784);
+        assert_eq!(rows[0].split_cache_bytes, 17_696);
         assert_eq!(rows[2].objs_per_slab_page, 32);
     }
 }

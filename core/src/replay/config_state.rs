@@ -64,6 +64,9 @@ impl ConfigState {
         spte: u64,
         gfn_rmap: bool,
     ) -> Result<bool, RmapError> {
+        if !self.set.rmaps_used() && self.set.use_rmaps(vcpu)? > 0 {
+            self.idle_peak_objs = self.idle_peak_objs.max(self.set.cached_objects());
+        }
         let recycled = if gfn_rmap {
             let out = self.set.rmap_add(vcpu, d as usize, spte)?;
             self.max_rmap_size = self.max_rmap_size.max(out.count as u64);
@@ -153,6 +156,9 @@ impl ConfigState {
             cache_capacity: cfg.cache_capacity,
             cache_min: cfg.cache_min,
             recycle_threshold: cfg.recycle_threshold,
+            topup: cfg.topup,
+            seed_rule: cfg.seed_rule,
+            rmaps_used: self.set.rmaps_used(),
             desc_bytes: cfg.desc_bytes(),
             objs_per_slab_page: cfg.objs_per_slab_page(),
             allocations: counters.allocations,

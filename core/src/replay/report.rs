@@ -91,13 +91,24 @@ pub struct ConfigReport {
     pub cache_min: usize,
     /// Recycle threshold (`null` = off).
     pub recycle_threshold: Option<u64>,
+    /// When vCPU caches were topped up.
+    #[serde(default)]
+    pub topup: crate::config::TopupPolicy,
+    /// The array size was chosen by the seed's rule (2 with TDP, 14 without).
+    #[serde(default)]
+    pub seed_rule: bool,
+    /// The trace used rmaps at all (it has an add); under the `when-rmaps-used` top-up policy
+    /// a VM that never does holds nothing in its vCPU caches.
+    #[serde(default)]
+    pub rmaps_used: bool,
     /// `sizeof(struct pte_list_desc)`.
     pub desc_bytes: usize,
     /// Objects per 4 KiB slab page.
     pub objs_per_slab_page: usize,
     /// Descriptors the list code took from vCPU caches.
     pub allocations: u64,
-    /// Of those, taken with the cache empty (direct allocation; KVM WARNs).
+    /// Of those, taken with the cache empty (`cache_dry_allocs`: KVM WARNs and falls back to
+    /// an atomic allocation) — what a small cache capacity risks.
     pub empty_cache_allocations: u64,
     /// Objects the caches (and empty-cache allocations) pulled from the slab.
     pub slab_allocations: u64,
@@ -263,6 +274,7 @@ pub fn config_matrix(
                 cache_capacity,
                 cache_min,
                 recycle_threshold,
+                ..ModelConfig::kvm_today()
             });
         }
     }

@@ -126,6 +126,11 @@ impl Event {
         Event::new(EventKind::Add { rmap, spte })
     }
 
+    /// `fault` shorthand (a fault on `vcpu`, which tops up its caches).
+    pub fn fault(vcpu: u32) -> Self {
+        Event::new(EventKind::Fault { vcpu })
+    }
+
     /// `remove` shorthand.
     pub fn remove(rmap: u64, spte: u64) -> Self {
         Event::new(EventKind::Remove { rmap, spte })

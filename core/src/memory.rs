@@ -1,0 +1,223 @@
+//! The memory that really matters, per configuration: descriptors in lists, the per-vCPU caches
+//! at the VM's vCPU count, the eager page-split cache, and the 4 KiB slab pages all of them
+//! occupy — per vCPU, per VM and per host of several identical VMs.
+//!
+//! Peter Xu's objection to the seed (slab memory comes in pages, so a smaller object may not
+//! save what `objects × bytes` suggests) is answered by the page columns: descriptors of one
+//! size share one `pte_list_desc` kmem_cache, packed `floor(4096 / (16 + 8N))` to a page.
+
+use crate::config::{TopupPolicy, SLAB_PAGE_SIZE};
+use crate::replay::ConfigReport;
+use crate::sizes::SPLIT_DESC_CACHE_CAPACITY;
+use serde::{Deserialize, Serialize};
+
+/// The host the figures are scaled to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostShape {
+    /// vCPUs per VM.
+    pub vcpus: u64,
+    /// VMs on the host, each like the traced one.
+    pub vms: u64,
+}
+
+impl HostShape {
+    /// The trace's own VM (its metadata's vCPU count, else the vCPUs whose caches it used,
+    /// else 1) on a host of `vms` VMs; `vcpus` overrides the trace.
+    pub fn for_trace(
+        meta_vcpus: Option<u32>,
+        vcpus_seen: usize,
+        vcpus: Option<u64>,
+        vms: u64,
+    ) -> HostShape {
+        let vcpus = vcpus
+            .or(meta_vcpus.map(u64::from))
+            .unwrap_or(vcpus_seen as u64)
+            .max(1);
+        HostShape {
+            vcpus,
+            vms: vms.max(1),
+        }
+    }
+}
+
+/// One configuration's memory on a [`HostShape`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Footprint {
+    /// Descriptor bytes in lists at their peak (measured).
+    pub lists_peak_bytes: u64,
+    /// Mean descriptor bytes in lists over the trace (measured).
+    pub lists_avg_bytes: f64,
+    /// One vCPU's full `mmu_pte_list_desc_cache`: capacity × object size; 0 under the
+    /// `when-rmaps-used` top-up policy on a trace that never used rmaps.
+    pub cache_bytes_per_vcpu: u64,
+    /// All vCPUs' caches of one VM.
+    pub caches_bytes_per_vm: u64,
+    /// The VM's eager page-split cache at its real fill ([`SPLIT_DESC_CACHE_CAPACITY`]
+    /// objects), held while eager page splitting runs; 0 when the trace never used rmaps
+    /// (KVM splits through rmaps only when the VM has them).
+    pub split_cache_bytes: u64,
+    /// Per VM at its worst: lists at the peak + full caches + the split cache.
+    pub vm_bytes: u64,
+    /// Slab pages the VM's full vCPU caches pin on their own.
+    pub cache_slab_pages: u64,
+    /// Slab pages holding the VM's objects at its worst (lists at the peak, full caches, the
+    /// split cache), packed as the kmem_cache packs them.
+    pub vm_slab_pages: u64,
+    /// `vm_slab_pages` in bytes: what the VM's descriptors really cost the host.
+    pub vm_slab_bytes: u64,
+    /// Bytes for the host's VMs (`vm_bytes × vms`).
+    pub host_bytes: u64,
+    /// Slab pages for the host's VMs (objects of all VMs share the kmem_cache's pages).
+    pub host_slab_pages: u64,
+}
+
+impl Footprint {
+    /// The footprint of `c` on `host`.
+    pub fn of(c: &ConfigReport, host: HostShape) -> Footprint {
+        let obj = c.desc_bytes as u64;
+        let per_page = (SLAB_PAGE_SIZE as u64 / obj.max(1)).max(1);
+        let caches_active = c.topup == TopupPolicy::Always || c.rmaps_used;
+        let cache_objs = if caches_active {
+            c.cache_capacity as u64
+        } else {
+            0
+        };
+        let split_objs = if c.rmaps_used {
+            SPLIT_DESC_CACHE_CAPACITY as u64
+        } else {
+            0
+        };
+        let vm_objs = c.peak_descs + cache_objs * host.vcpus + split_objs;
+        let vm_bytes = vm_objs * obj;
+        let vm_slab_pages = vm_objs.div_ceil(per_page);
+        Footprint {
+            lists_peak_bytes: c.peak_bytes,
+            lists_avg_bytes: c.avg_desc_bytes,
+            cache_bytes_per_vcpu: cache_objs * obj,
+            caches_bytes_per_vm: cache_objs * obj * host.vcpus,
+            split_cache_bytes: split_objs * obj,
+            vm_bytes,
+            cache_slab_pages: (cache_objs * host.vcpus).div_ceil(per_page),
+            vm_slab_pages,
+            vm_slab_bytes: vm_slab_pages * SLAB_PAGE_SIZE as u64,
+            host_bytes: vm_bytes * host.vms,
+            host_slab_pages: (vm_objs * host.vms).div_ceil(per_page),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::Replayer;
+    use crate::{Era, Event, ModelConfig, TraceMeta};
+
+    fn replay(cfgs: &[ModelConfig], events: &[Event]) -> Vec<ConfigReport> {
+        let mut r = Replayer::new(TraceMeta::default(), cfgs, Default::default()).unwrap();
+        r.feed_all(events).unwrap();
+        r.finish().configs
+    }
+
+    fn cfg(n: usize, topup: TopupPolicy) -> ModelConfig {
+        ModelConfig {
+            topup,
+            ..ModelConfig::new(n, Era::HeadInsert).unwrap()
+        }
+    }
+
+    #[test]
+    fn the_seeds_per_vcpu_figures_and_peters_pages() {
+        // One gfn mapped twice on vCPU 0: one descriptor in a list.
+        let evs = [Event::add(1, 10), Event::add(1, 11)];
+        let host = HostShape { vcpus: 8, vms: 4 };
+        let r = replay(
+            &[
+                cfg(2, TopupPolicy::Always),
+                cfg(4, TopupPolicy::Always),
+                cfg(14, TopupPolicy::Always),
+            ],
+            &evs,
+        );
+        let [f2, f4, f14] = [0, 1, 2].map(|i| Footprint::of(&r[i], host));
+        // 5120 B -> 1280 B per vCPU.
+        assert_eq!(f14.cache_bytes_per_vcpu, 5120);
+        assert_eq!(f2.cache_bytes_per_vcpu, 1280);
+        assert_eq!(f14.caches_bytes_per_vm, 5120 * 8);
+        // The split cache at its real fill: 553 x (16 + 8N).
+        assert_eq!(f14.split_cache_bytes, 70_784);
+        assert_eq!(f2.split_cache_bytes, 17_696);
+        assert_eq!(f4.split_cache_bytes, 553 * 48);
+        // Pages: 32 objects of 128 B, 85 of 48 B, 128 of 32 B to a page; 8 x 40 cache objects.
+        assert_eq!(f14.cache_slab_pages, 10);
+        assert_eq!(f4.cache_slab_pages, 4); // 320 / 85 = 3.76
+        assert_eq!(f2.cache_slab_pages, 3); // 320 / 128 = 2.5
+                                            // The VM: 1 list descriptor + 320 cache objects + 553 split objects = 874 objects.
+        assert_eq!(f14.vm_slab_pages, 874u64.div_ceil(32));
+        assert_eq!(f2.vm_slab_pages, 874u64.div_ceil(128));
+        assert_eq!(f14.vm_bytes, 874 * 128);
+        assert_eq!(f14.vm_slab_bytes, 28 * 4096);
+        assert_eq!(f14.host_bytes, 4 * 874 * 128);
+        assert_eq!(f2.host_slab_pages, (4 * 874u64).div_ceil(128));
+    }
+
+    #[test]
+    fn patch_4_costs_nothing_before_the_first_add() {
+        // Faults on four vCPUs, no add: the VM never uses rmaps.
+        let faults: Vec<Event> = (0..4).map(Event::fault).collect();
+        let lazy = cfg(2, TopupPolicy::WhenRmapsUsed);
+        let eager = cfg(2, TopupPolicy::Always);
+        let r = replay(&[eager, lazy], &faults);
+        let host = HostShape { vcpus: 4, vms: 1 };
+        assert_eq!(r[0].slab_allocations, 4 * 40);
+        assert_eq!(r[1].slab_allocations, 0);
+        assert_eq!(r[1].cache_idle_bytes_peak, 0);
+        let (fe, fl) = (Footprint::of(&r[0], host), Footprint::of(&r[1], host));
+        assert_eq!(fe.caches_bytes_per_vm, 4 * 1280);
+        assert_eq!(fl.cache_bytes_per_vcpu, 0);
+        assert_eq!(fl.vm_bytes, 0);
+        assert_eq!(fl.vm_slab_pages, 0);
+        // Once the VM adds, the lazy policy behaves as today from that fault on.
+        let mut evs = faults.clone();
+        evs.push(Event::fault(1));
+        evs.push(Event::add(5, 50));
+        evs.push(Event::add(5, 51));
+        let r = replay(&[eager, lazy], &evs);
+        assert!(r[1].rmaps_used);
+        assert_eq!(r[1].empty_cache_allocations, 0);
+        assert_eq!(r[1].slab_allocations, 40);
+        assert_eq!(Footprint::of(&r[1], host).cache_bytes_per_vcpu, 1280);
+    }
+
+    #[test]
+    fn a_small_cache_runs_dry_on_a_burst_of_adds() {
+        // Vipin Sharma's 40 -> 5: one fault, then 8 gfns mapped twice each need 8 descriptors.
+        let small = ModelConfig {
+            cache_capacity: 5,
+            cache_min: 5,
+            ..ModelConfig::new(2, Era::HeadInsert).unwrap()
+        };
+        let mut evs = vec![Event::fault(0)];
+        for g in 0..8u64 {
+            evs.push(Event::add(g, 100 + 2 * g));
+            evs.push(Event::add(g, 101 + 2 * g));
+        }
+        let r = replay(
+            &[small, ModelConfig::new(2, Era::HeadInsert).unwrap()],
+            &evs,
+        );
+        assert_eq!(r[0].allocations, 8);
+        assert_eq!(r[0].empty_cache_allocations, 3);
+        assert_eq!(r[1].empty_cache_allocations, 0);
+    }
+
+    #[test]
+    fn the_vcpu_count_comes_from_the_trace_unless_given() {
+        assert_eq!(HostShape::for_trace(Some(4), 2, None, 1).vcpus, 4);
+        assert_eq!(HostShape::for_trace(None, 2, None, 1).vcpus, 2);
+        assert_eq!(HostShape::for_trace(Some(4), 2, Some(16), 3).vcpus, 16);
+        assert_eq!(
+            HostShape::for_trace(None, 0, None, 0),
+            HostShape { vcpus: 1, vms: 1 }
+        );
+    }
+}
