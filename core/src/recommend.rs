@@ -221,17 +221,34 @@ pub fn recommend(
             work.1
         )
     } else {
-        format!(
-            "N = {} ({era}, {}): against today's 14 it {} per vCPU, {} per {}-vCPU VM ({} of {} slab pages) and {} per host of {} VMs, for {:.2} instead of {:.2} descriptors walked per add and {:.2} instead of {:.2} per remove (work per operation {:.2} vs {:.2}, within {within_pct}%).",
-            c.entries,
-            era.kernels(),
-            saves(saved_per_vcpu),
-            saves(saved_per_vm),
+        let per_vm = format!(
+            "{} per {}-vCPU VM ({} instead of {} slab pages)",
+            bytes_text(saved_per_vm),
             host.vcpus,
             f.vm_slab_pages,
-            base_fp.vm_slab_pages,
-            saves(saved_per_host),
-            host.vms,
+            base_fp.vm_slab_pages
+        );
+        let vms = if host.vms == 1 { "VM" } else { "VMs" };
+        let memory = if saved_per_vcpu >= 0 && saved_per_vm >= 0 && saved_per_host >= 0 {
+            format!(
+                "saves {} per vCPU, {per_vm} and {} per host of {} {vms}",
+                bytes_text(saved_per_vcpu),
+                bytes_text(saved_per_host),
+                host.vms
+            )
+        } else {
+            format!(
+                "{} per vCPU, {} {per_vm} and {} per host of {} {vms}",
+                saves(saved_per_vcpu),
+                if saved_per_vm >= 0 { "saves" } else { "costs" },
+                saves(saved_per_host),
+                host.vms
+            )
+        };
+        format!(
+            "N = {} ({era}, {}): against today's 14 it {memory}, for {:.2} instead of {:.2} descriptors walked per add and {:.2} instead of {:.2} per remove (work per list operation {:.2} vs {:.2}, within {within_pct}%).",
+            c.entries,
+            era.kernels(),
             add.0,
             add.1,
             remove.0,

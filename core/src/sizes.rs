@@ -34,6 +34,9 @@ pub struct SizeRow {
     pub vcpus: usize,
     /// `per_vcpu_cache_bytes × vcpus`.
     pub total_cache_bytes: usize,
+    /// 4 KiB slab pages the full caches of all vCPUs pin: `ceil(capacity × vcpus / objects
+    /// per page)` (Peter Xu's point: slab memory comes in pages).
+    pub cache_slab_pages: usize,
     /// Extra bytes over the smallest size in the query, for all vCPUs:
     /// `(entries − smallest) × 8 B × capacity × vcpus`.
     pub extra_vs_smallest_bytes: usize,
@@ -64,6 +67,7 @@ pub fn size_table(
                 per_vcpu_cache_bytes: per_vcpu,
                 vcpus,
                 total_cache_bytes: per_vcpu * vcpus,
+                cache_slab_pages: (cache_capacity * vcpus).div_ceil(SLAB_PAGE_SIZE / desc),
                 extra_vs_smallest_bytes: (n - smallest) * SPTE_PTR_SIZE * cache_capacity * vcpus,
                 split_cache_bytes: desc * SPLIT_DESC_CACHE_CAPACITY,
             }
@@ -97,6 +101,10 @@ mod tests {
         // The split cache at its real fill: 553 x (16 + 8N).
         assert_eq!(SPLIT_DESC_CACHE_CAPACITY, 553);
         assert_eq!(rows[2].split_cache_bytes, 70_784);
+        // Pages: 8 x 40 objects at 32 / 85 / 128 to a page.
+        assert_eq!(rows[2].cache_slab_pages, 10);
+        assert_eq!(rows[1].cache_slab_pages, 4);
+        assert_eq!(rows[0].cache_slab_pages, 3);
         assert_eq!(rows[0].split_cache_bytes, 17_696);
         assert_eq!(rows[2].objs_per_slab_page, 32);
     }

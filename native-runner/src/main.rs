@@ -25,21 +25,20 @@ macro_rules! outln {
 
 #[cfg(target_os = "linux")]
 mod collect;
+mod commands;
 mod input;
 mod interrupt;
 mod output;
 mod parallel;
-mod report;
+mod render;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use parallel::ParallelReplay;
 use rmaplab_core::config::{self, Era, KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE};
 use rmaplab_core::gen::{self, GenOptions, Workload};
 use rmaplab_core::import::{ImportOptions, ImportReport};
-use rmaplab_core::replay::{config_matrix, ReplayOptions, Replayer};
+use rmaplab_core::sizes;
 use rmaplab_core::trace::{binary::BinaryEncoder, jsonl, Event, EventKind, TraceMeta};
-use rmaplab_core::{sizes, ModelConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -60,8 +59,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Replay a trace through many configurations (sizes x eras) in one pass and compare them.
-    Replay(ReplayArgs),
+    /// Replay a trace through many configurations (sizes x eras x top-up policies) in one pass
+    /// and compare them: memory per vCPU, per VM and per host (bytes and slab pages), work per
+    /// list operation, KVM's own counters checked.
+    Replay(commands::replay::ReplayArgs),
+    /// The replay's answer as text for a changelog or a reply (72 columns, or Markdown): trace
+    /// provenance, the variants compared, memory per vCPU / VM / host, walk costs, whether
+    /// KVM's counters were reproduced, and a recommendation that weighs memory against work
+    /// over N = 2..16 whatever sizes are asked for.
+    Report(commands::report::ReportArgs),
     /// Convert a trace between JSON Lines and binary (lossless both ways).
     Convert(ConvertArgs),
     /// The seed patch's arithmetic: object size, objects per slab page, per-vCPU cache bytes.
@@ -271,54 +277,6 @@ enum Format {
 }
 
 #[derive(Args, Debug)]
-struct ReplayArgs {
-    /// Trace file (rmaplab binary or JSON Lines, or a kvmmmu capture as `import` reads it;
-    /// `-` reads stdin).
-    trace: PathBuf,
-    /// Array sizes to compare, 2..=64.
-    #[arg(long, default_value = "2,3,4,8,14", value_name = "N,N,...")]
-    entries: String,
-    /// Kernel eras: tail-append, head-insert, null-terminated.
-    #[arg(
-        long,
-        default_value = "tail-append,head-insert",
-        value_name = "ERA,..."
-    )]
-    era: String,
-    /// Per-vCPU cache CAPACITY/MIN (KVM: 40/14).
-    #[arg(long, default_value = "40/14", value_name = "CAP/MIN")]
-    vcpus_cache: String,
-    /// Recycle threshold (RMAP_RECYCLE_THRESHOLD), or `off`.
-    #[arg(long, default_value = "1000")]
-    recycle: String,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-    /// Stop with an error at the first event that cannot happen in the kernel, and exit
-    /// non-zero when the replay does not reproduce KVM's own counters.
-    #[arg(long)]
-    strict: bool,
-    /// Print every non-empty rmap at the end (head word, descriptors, entries) for one
-    /// configuration; needs exactly one --entries and one --era.
-    #[arg(long)]
-    dump_lists: bool,
-    /// Keep one VM of a kvmmmu capture (its VMM's pid or a vCPU thread id).
-    #[arg(long, value_name = "PID")]
-    vm: Option<u64>,
-    /// Treat every thread of a kvmmmu capture as one VM.
-    #[arg(long)]
-    one_vm: bool,
-    /// Replay threads: the trace is read and decoded once, the configurations are shared out
-    /// among the threads (at most one per configuration; with one, decoding and replaying
-    /// still overlap). Default: one per CPU. The results do not depend on it.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    threads: Option<u16>,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
-}
-
-#[derive(Args, Debug)]
 struct ConvertArgs {
     /// Input trace (either encoding; `-` reads stdin).
     input: PathBuf,
@@ -421,143 +379,6 @@ enum GenWorkload {
         #[arg(long, default_value_t = 32)]
         spaces: u64,
     },
-}
-
-fn parse_configs(entries: &str, era: &str, cache: &str, recycle: &str) -> Result<Vec<ModelConfig>> {
-    let sizes = config::parse_entries_list(entries).context("--entries")?;
-    let eras = config::parse_era_list(era).context("--era")?;
-    let (cap, min) = config::parse_cache_spec(cache).context("--vcpus-cache")?;
-    let recycle = match recycle.trim() {
-        "off" | "none" => None,
-        t => Some(
-            t.parse::<u64>()
-                .with_context(|| format!("--recycle: {t:?} is not a number or `off`"))?,
-        ),
-    };
-    if sizes.is_empty() || eras.is_empty() {
-        bail!("give at least one --entries value and one --era");
-    }
-    Ok(config_matrix(&sizes, &eras, cap, min, recycle))
-}
-
-fn replay(a: &ReplayArgs) -> Result<ExitCode> {
-    let configs = parse_configs(&a.entries, &a.era, &a.vcpus_cache, &a.recycle)?;
-    if a.dump_lists && configs.len() != 1 {
-        bail!(
-            "--dump-lists shows one configuration: pass a single --entries N and a single --era E"
-        );
-    }
-    let opts = ReplayOptions { strict: a.strict };
-    let import = ImportOptions {
-        vm: a.vm,
-        one_vm: a.one_vm,
-        ..ImportOptions::default()
-    };
-    if a.dump_lists {
-        return replay_dump_lists(a, &configs[0], opts, &import);
-    }
-    let threads = a.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, usize::from),
-        usize::from,
-    );
-    // The header always precedes events, so the replay exists when events arrive; it lives
-    // in a cell shared by both callbacks.
-    let cell = std::cell::RefCell::new(None::<ParallelReplay>);
-    let streamed = input::stream_trace(
-        &a.trace,
-        !a.quiet,
-        &import,
-        &mut |meta| {
-            check_import(meta, a.strict, a.quiet)?;
-            let r =
-                ParallelReplay::start(meta, &configs, opts, threads).map_err(|e| e.to_string())?;
-            *cell.borrow_mut() = Some(r);
-            Ok(())
-        },
-        &mut |ev| match cell.borrow_mut().as_mut() {
-            // A replay thread that stopped has its error collected by `finish` below; stop
-            // reading at once.
-            Some(r) => {
-                if r.feed(ev) {
-                    Ok(())
-                } else {
-                    Err("a replay thread stopped".into())
-                }
-            }
-            None => Err("event before the trace header".into()),
-        },
-    );
-    let Some(r) = cell.into_inner() else {
-        streamed?;
-        bail!("{}: no trace header found", a.trace.display());
-    };
-    // A replay error names the event it stopped at: it is the reason the reading stopped, so it
-    // is reported before whatever the reading says.
-    let s = r.finish().with_context(|| a.trace.display().to_string())?;
-    let summary = streamed?;
-    match a.format {
-        Format::Table => {
-            out!("{}", report::replay_table(&s));
-            let enc = summary.encoding.describe();
-            outln!(
-                "\nread {} bytes of {enc}, {} events",
-                summary.bytes,
-                summary.events
-            );
-        }
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&s.configs)?),
-        Format::Csv => out!("{}", report::replay_csv(&s)),
-    }
-    if a.format != Format::Table {
-        for n in &s.notes {
-            eprintln!("note: {n}");
-        }
-        for c in s.stat_checks.iter().filter(|c| !c.matches) {
-            eprintln!(
-                "MISMATCH at event {}: {} — KVM says {}, the model says {}",
-                c.event, c.name, c.kvm, c.model
-            );
-        }
-    }
-    if a.strict && !s.stats_match() {
-        eprintln!("error: the replay does not reproduce KVM's counters (see MISMATCH lines)");
-        return Ok(ExitCode::from(3));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `replay --dump-lists`: one configuration, one thread, the lists printed at the end.
-fn replay_dump_lists(
-    a: &ReplayArgs,
-    cfg: &ModelConfig,
-    opts: ReplayOptions,
-    import: &ImportOptions,
-) -> Result<ExitCode> {
-    let cell = std::cell::RefCell::new(None::<Replayer>);
-    input::stream_trace(
-        &a.trace,
-        !a.quiet,
-        import,
-        &mut |meta| {
-            check_import(meta, a.strict, a.quiet)?;
-            let r = Replayer::new(meta.clone(), &[*cfg], opts).map_err(|e| e.to_string())?;
-            *cell.borrow_mut() = Some(r);
-            Ok(())
-        },
-        &mut |ev| match cell.borrow_mut().as_mut() {
-            Some(r) => r.feed(&ev).map_err(|e| e.to_string()),
-            None => Err("event before the trace header".into()),
-        },
-    )?;
-    let Some(r) = cell.into_inner() else {
-        bail!("{}: no trace header found", a.trace.display());
-    };
-    let dumps = r.dump_lists(0);
-    match a.format {
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&dumps)?),
-        _ => out!("{}", report::dump_text(&cfg.label(), &dumps)),
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn out_encoding(path: &Path, to: Option<Enc>) -> Enc {
@@ -688,13 +509,13 @@ fn sizes_cmd(a: &SizesArgs) -> Result<ExitCode> {
     }
     let rows = sizes::size_table(&entries, era, a.cache, a.vcpus);
     match a.format {
-        Format::Table => out!("{}", report::sizes_table(&rows)),
+        Format::Table => out!("{}", render::sizes_table(&rows)),
         Format::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
         Format::Csv => {
-            outln!("entries,desc_bytes,objs_per_slab_page,cache_capacity,per_vcpu_cache_bytes,vcpus,total_cache_bytes,extra_vs_smallest_bytes,split_cache_bytes");
+            outln!("entries,desc_bytes,objs_per_slab_page,cache_capacity,per_vcpu_cache_bytes,vcpus,total_cache_bytes,cache_slab_pages,extra_vs_smallest_bytes,split_cache_bytes");
             for r in &rows {
                 outln!(
-                    "{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{}",
                     r.entries,
                     r.desc_bytes,
                     r.objs_per_slab_page,
@@ -702,6 +523,7 @@ fn sizes_cmd(a: &SizesArgs) -> Result<ExitCode> {
                     r.per_vcpu_cache_bytes,
                     r.vcpus,
                     r.total_cache_bytes,
+                    r.cache_slab_pages,
                     r.extra_vs_smallest_bytes,
                     r.split_cache_bytes
                 );
@@ -938,7 +760,8 @@ fn main() -> ExitCode {
         eprintln!("warning: cannot install the Ctrl-C handler: {e}");
     }
     let r = match &cli.cmd {
-        Command::Replay(a) => replay(a),
+        Command::Replay(a) => commands::replay::replay(a),
+        Command::Report(a) => commands::report::report(a),
         Command::Convert(a) => convert(a),
         Command::Sizes(a) => sizes_cmd(a),
         Command::Gen(a) => gen_cmd(a),

@@ -1,97 +1,23 @@
-//! Rendering replay results, size tables and list dumps as text tables, CSV and JSON.
+//! Rendering replay results, size tables and list dumps as text tables (the columns come from
+//! core's metric registry; CSV and JSON are written by core too).
 
+use rmaplab_core::changelog::text_table;
+use rmaplab_core::columns::{table_metrics, Row};
+use rmaplab_core::config::KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE;
 use rmaplab_core::histogram::RmapHistogram;
-use rmaplab_core::replay::{ConfigReport, ReplaySummary, RmapDump};
+use rmaplab_core::memory::HostShape;
+use rmaplab_core::replay::{ReplaySummary, RmapDump};
 use rmaplab_core::rmap::HeadKind;
-use rmaplab_core::sizes::SizeRow;
+use rmaplab_core::sizes::{SizeRow, SPLIT_DESC_CACHE_CAPACITY, SPLIT_DESC_CACHE_MIN_NR_OBJECTS};
 use std::fmt::Write;
 
-/// A left-aligned first column and right-aligned others.
+/// A left-aligned first column and right-aligned others (core's table renderer, unsplit).
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.len());
-        }
-    }
-    let mut out = String::new();
-    let line = |cells: Vec<&str>, out: &mut String| {
-        for (i, c) in cells.iter().enumerate() {
-            if i == 0 {
-                let _ = write!(out, "{:<w$}", c, w = widths[i]);
-            } else {
-                let _ = write!(out, "  {:>w$}", c, w = widths[i]);
-            }
-        }
-        out.push('\n');
-    };
-    line(header.to_vec(), &mut out);
-    line(
-        widths
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect(),
-        &mut out,
-    );
-    for r in rows {
-        line(r.iter().map(String::as_str).collect(), &mut out);
-    }
-    out
+    text_table(header, rows, usize::MAX)
 }
 
-fn f2(v: f64) -> String {
-    format!("{v:.2}")
-}
-
-const REPLAY_COLUMNS: [&str; 18] = [
-    "config",
-    "obj B",
-    "allocs",
-    "slab allocs",
-    "frees",
-    "peak descs",
-    "peak bytes",
-    "avg bytes",
-    "unused@peak",
-    "idle cache B",
-    "max rmap",
-    "recycles",
-    "anomalies",
-    "descs/add",
-    "descs/remove",
-    "descs/chain@peak",
-    "lines/add",
-    "lines/remove",
-];
-
-fn replay_row(c: &ConfigReport) -> Vec<String> {
-    vec![
-        c.label.clone(),
-        c.desc_bytes.to_string(),
-        c.allocations.to_string(),
-        c.slab_allocations.to_string(),
-        c.frees.to_string(),
-        c.peak_descs.to_string(),
-        c.peak_bytes.to_string(),
-        format!("{:.0}", c.avg_desc_bytes),
-        c.unused_slots_at_peak.to_string(),
-        c.cache_idle_bytes.to_string(),
-        c.max_rmap_size.to_string(),
-        c.recycles.to_string(),
-        c.anomalies.to_string(),
-        f2(c.add_cost.descs.mean()),
-        f2(c.remove_cost.descs.mean()),
-        f2(c.descs_per_chain_at_peak),
-        f2(c.add_cost.lines.mean()),
-        f2(c.remove_cost.lines.mean()),
-    ]
-}
-
-/// The human-readable replay report.
-pub fn replay_table(s: &ReplaySummary) -> String {
+/// The human-readable replay report; memory figures for `host`.
+pub fn replay_table(s: &ReplaySummary, host: HostShape) -> String {
     let mut out = String::new();
     let m = &s.meta;
     let _ = writeln!(
@@ -126,12 +52,25 @@ pub fn replay_table(s: &ReplaySummary) -> String {
         let _ = writeln!(out, "{}", prov.join("; "));
     }
     out.push('\n');
-    let rows: Vec<Vec<String>> = s.configs.iter().map(replay_row).collect();
-    out.push_str(&table(&REPLAY_COLUMNS, &rows));
-    out.push_str(
-        "\nallocs = descriptors taken from vCPU caches; slab allocs = objects the caches pulled from the slab;\n\
-         idle cache B = bytes left in vCPU caches at the end; descs/chain@peak = descriptors a full walk of a multi-entry rmap visits, at the peak.\n",
+    let metrics: Vec<_> = table_metrics().collect();
+    let header: Vec<&str> = metrics.iter().map(|m| m.header).collect();
+    let rows: Vec<Vec<String>> = s
+        .configs
+        .iter()
+        .map(|c| {
+            let row = Row::new(c, host);
+            metrics.iter().map(|m| m.text(&row)).collect()
+        })
+        .collect();
+    out.push_str(&table(&header, &rows));
+    let _ = writeln!(
+        out,
+        "\nmemory for {} vCPUs per VM and {} VM(s) per host (--vcpus, --vms); columns:",
+        host.vcpus, host.vms
     );
+    for m in metrics.iter().skip(1) {
+        let _ = writeln!(out, "  {:<13} {}", m.header, m.doc);
+    }
     if !s.stat_checks.is_empty() {
         let bad: Vec<_> = s.stat_checks.iter().filter(|c| !c.matches).collect();
         let _ = writeln!(
@@ -192,30 +131,6 @@ fn log2_text(h: &RmapHistogram) -> String {
     out
 }
 
-/// CSV with one row per configuration.
-pub fn replay_csv(s: &ReplaySummary) -> String {
-    let mut out = String::from(
-        "label,entries,era,cache_capacity,cache_min,recycle_threshold,desc_bytes,objs_per_slab_page,allocations,empty_cache_allocations,slab_allocations,frees,live_descs,live_bytes,peak_descs,peak_bytes,avg_desc_bytes,unused_slots,unused_slots_at_peak,slab_objects_peak,slab_pages,cache_idle_bytes,cache_idle_bytes_peak,vcpus_seen,cache_bytes_per_vcpu,max_rmap_size,stat_checks,stat_mismatches,recycles,anomalies,add_descs_mean,add_descs_max,remove_descs_mean,remove_descs_max,walk_descs_mean,descs_per_chain_at_peak,add_lines_mean,remove_lines_mean,zap_descs_mean\n",
-    );
-    for c in &s.configs {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.2},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.4},{},{:.4},{},{:.4},{:.4},{:.4},{:.4},{:.4}",
-            c.label, c.entries, c.era, c.cache_capacity, c.cache_min,
-            c.recycle_threshold.map_or_else(|| "off".to_string(), |t| t.to_string()),
-            c.desc_bytes, c.objs_per_slab_page, c.allocations, c.empty_cache_allocations,
-            c.slab_allocations, c.frees, c.live_descs, c.live_bytes, c.peak_descs, c.peak_bytes,
-            c.avg_desc_bytes, c.unused_slots, c.unused_slots_at_peak, c.slab_objects_peak,
-            c.slab_pages, c.cache_idle_bytes, c.cache_idle_bytes_peak, c.vcpus_seen,
-            c.cache_bytes_per_vcpu, c.max_rmap_size, c.stat_checks, c.stat_mismatches, c.recycles,
-            c.anomalies, c.add_cost.descs.mean(), c.add_cost.descs.max, c.remove_cost.descs.mean(),
-            c.remove_cost.descs.max, c.walk_cost.descs.mean(), c.descs_per_chain_at_peak,
-            c.add_cost.lines.mean(), c.remove_cost.lines.mean(), c.zap_cost.descs.mean()
-        );
-    }
-    out
-}
-
 /// `rmaplab sizes` as a table.
 pub fn sizes_table(rows: &[SizeRow]) -> String {
     let header = [
@@ -226,6 +141,7 @@ pub fn sizes_table(rows: &[SizeRow]) -> String {
         "per-vCPU cache B",
         "vCPUs",
         "all caches B",
+        "cache pages",
         "extra vs smallest B",
         "split cache B",
     ];
@@ -240,6 +156,7 @@ pub fn sizes_table(rows: &[SizeRow]) -> String {
                 r.per_vcpu_cache_bytes.to_string(),
                 r.vcpus.to_string(),
                 r.total_cache_bytes.to_string(),
+                r.cache_slab_pages.to_string(),
                 r.extra_vs_smallest_bytes.to_string(),
                 r.split_cache_bytes.to_string(),
             ]
@@ -249,7 +166,8 @@ pub fn sizes_table(rows: &[SizeRow]) -> String {
     if let (Some(small), Some(_)) = (rows.iter().min_by_key(|r| r.entries), rows.first()) {
         let _ = writeln!(
             out,
-            "\nobject = 16 B header + 8 B x entries ({} era); each extra entry costs 8 B x {} objects x {} vCPUs = {} B;",
+            "\nobject = {} B header + 8 B x entries ({} era); each extra entry costs 8 B x {} objects x {} vCPUs = {} B;",
+            small.desc_bytes - 8 * small.entries,
             small.era,
             small.cache_capacity,
             small.vcpus,
@@ -257,7 +175,10 @@ pub fn sizes_table(rows: &[SizeRow]) -> String {
         );
         let _ = writeln!(
             out,
-            "split cache = the per-VM eager page-split cache of 513 objects (nested MMUs)."
+            "cache pages = 4 KiB slab pages the vCPUs' full caches pin ({} objects of this size to a page);\n\
+             split cache = the per-VM eager page-split cache at its real fill, {SPLIT_DESC_CACHE_CAPACITY} objects\n\
+             (SPLIT_DESC_CACHE_MIN_NR_OBJECTS {SPLIT_DESC_CACHE_MIN_NR_OBJECTS} + {KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE}), held while eager page splitting runs.",
+            small.objs_per_slab_page
         );
     }
     out

@@ -1,0 +1,4 @@
+//! The subcommands that replay a trace: `replay` and `report`.
+
+pub mod replay;
+pub mod report;

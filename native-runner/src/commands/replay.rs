@@ -1,0 +1,329 @@
+//! `rmaplab replay`: a trace through many configurations in one pass; and the configuration
+//! and host options it shares with `rmaplab report`.
+
+use crate::input::{self, InputSummary};
+use crate::parallel::ParallelReplay;
+use crate::{check_import, render, Format};
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use rmaplab_core::config::{self, ConfigRequest};
+use rmaplab_core::import::ImportOptions;
+use rmaplab_core::memory::HostShape;
+use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
+use rmaplab_core::trace::TraceMeta;
+use rmaplab_core::ModelConfig;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Whether TDP was on, when the trace does not say.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tdp {
+    /// TDP (EPT/NPT) on: the seed's rule gives 2 entries.
+    On,
+    /// TDP off (shadow paging): the seed's rule gives 14.
+    Off,
+}
+
+/// Which configurations to compare.
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// Array sizes to compare, 2..=64, and `seed` for the seed's own rule (2 entries when the
+    /// trace says TDP is on, 14 when off; see --tdp).
+    #[arg(long, default_value = "2,3,4,8,14", value_name = "N|seed,...")]
+    pub entries: String,
+    /// Kernel eras: tail-append (v5.15-v6.3), head-insert (v6.4+), null-terminated (<= v5.14).
+    #[arg(
+        long,
+        default_value = "tail-append,head-insert",
+        value_name = "ERA,..."
+    )]
+    pub era: String,
+    /// When vCPU caches are topped up: `always` (KVM: before every fault) and/or
+    /// `when-rmaps-used` (the seed's patch 4: nothing until the VM's first rmap add); each
+    /// policy is a set of configurations, labelled `+lazy-topup`.
+    #[arg(long, default_value = "always", value_name = "POLICY,...")]
+    pub topup: String,
+    /// Per-vCPU cache CAPACITY/MIN (KVM: 40/14; Vipin Sharma proposed 5 and 4).
+    #[arg(long, default_value = "40/14", value_name = "CAP/MIN")]
+    pub vcpus_cache: String,
+    /// Recycle threshold (RMAP_RECYCLE_THRESHOLD), or `off`.
+    #[arg(long, default_value = "1000")]
+    pub recycle: String,
+    /// Whether TDP was on, for `--entries seed` when the trace's metadata does not say (it
+    /// overrides the metadata when given).
+    #[arg(long, value_enum)]
+    pub tdp: Option<Tdp>,
+}
+
+impl ConfigArgs {
+    /// The request, before the trace is read.
+    pub fn request(&self) -> Result<ConfigRequest> {
+        let entries = config::parse_entries_choices(&self.entries).context("--entries")?;
+        let eras = config::parse_era_list(&self.era).context("--era")?;
+        let topups = config::parse_topup_list(&self.topup).context("--topup")?;
+        let (cache_capacity, cache_min) =
+            config::parse_cache_spec(&self.vcpus_cache).context("--vcpus-cache")?;
+        let recycle_threshold = match self.recycle.trim() {
+            "off" | "none" => None,
+            t => Some(
+                t.parse::<u64>()
+                    .with_context(|| format!("--recycle: {t:?} is not a number or `off`"))?,
+            ),
+        };
+        if entries.is_empty() || eras.is_empty() || topups.is_empty() {
+            bail!("give at least one --entries value, one --era and one --topup policy");
+        }
+        Ok(ConfigRequest {
+            entries,
+            eras,
+            topups,
+            cache_capacity,
+            cache_min,
+            recycle_threshold,
+        })
+    }
+
+    /// TDP as given, else as the trace says.
+    pub fn tdp(&self, meta: &TraceMeta) -> Option<bool> {
+        self.tdp.map(|t| t == Tdp::On).or(meta.tdp)
+    }
+}
+
+/// The host the memory figures are scaled to.
+#[derive(Args, Debug, Clone)]
+pub struct HostArgs {
+    /// vCPUs per VM for the memory figures (default: the trace's own count from its metadata,
+    /// else the vCPUs its events used).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub vcpus: Option<u64>,
+    /// VMs per host for the host figures (each like the traced one).
+    #[arg(long, value_name = "M", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub vms: u64,
+}
+
+impl HostArgs {
+    /// The host for `s`, and whether the vCPU count came from the trace.
+    pub fn host(&self, s: &ReplaySummary) -> (HostShape, bool) {
+        let seen = s.configs.iter().map(|c| c.vcpus_seen).max().unwrap_or(0);
+        (
+            HostShape::for_trace(s.meta.vcpus, seen, self.vcpus, self.vms),
+            self.vcpus.is_none(),
+        )
+    }
+}
+
+/// `rmaplab replay`'s arguments.
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Trace file (rmaplab binary or JSON Lines, or a kvmmmu capture as `import` reads it;
+    /// `-` reads stdin).
+    pub trace: PathBuf,
+    #[command(flatten)]
+    pub configs: ConfigArgs,
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Output format (JSON: one object per configuration, its report plus `metrics`, every
+    /// registry column; CSV: the same columns).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Stop with an error at the first event that cannot happen in the kernel, and exit
+    /// non-zero when the replay does not reproduce KVM's own counters.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print every non-empty rmap at the end (head word, descriptors, entries) for one
+    /// configuration; needs exactly one --entries and one --era.
+    #[arg(long)]
+    pub dump_lists: bool,
+    /// Keep one VM of a kvmmmu capture (its VMM's pid or a vCPU thread id).
+    #[arg(long, value_name = "PID")]
+    pub vm: Option<u64>,
+    /// Treat every thread of a kvmmmu capture as one VM.
+    #[arg(long)]
+    pub one_vm: bool,
+    /// Replay threads: the trace is read and decoded once, the configurations are shared out
+    /// among the threads (at most one per configuration; with one, decoding and replaying
+    /// still overlap). Default: one per CPU. The results do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// How to read and replay a trace.
+pub struct RunOptions<'a> {
+    /// The trace.
+    pub trace: &'a Path,
+    /// Import options for kvmmmu captures.
+    pub import: ImportOptions,
+    /// `--strict`.
+    pub strict: bool,
+    /// No progress.
+    pub quiet: bool,
+    /// Replay threads (`None`: one per CPU).
+    pub threads: Option<u16>,
+}
+
+/// Read `o.trace` once and replay it through the configurations `configs` builds from its
+/// header, on every core.
+pub fn run(
+    o: &RunOptions<'_>,
+    configs: &dyn Fn(&TraceMeta) -> Result<Vec<ModelConfig>>,
+) -> Result<(ReplaySummary, InputSummary)> {
+    let threads = o.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    let opts = ReplayOptions { strict: o.strict };
+    // The header always precedes events, so the replay exists when events arrive; it lives
+    // in a cell shared by both callbacks.
+    let cell = std::cell::RefCell::new(None::<ParallelReplay>);
+    let streamed = input::stream_trace(
+        o.trace,
+        !o.quiet,
+        &o.import,
+        &mut |meta| {
+            check_import(meta, o.strict, o.quiet)?;
+            let cfgs = configs(meta).map_err(|e| format!("{e:#}"))?;
+            let r = ParallelReplay::start(meta, &cfgs, opts, threads).map_err(|e| e.to_string())?;
+            *cell.borrow_mut() = Some(r);
+            Ok(())
+        },
+        &mut |ev| match cell.borrow_mut().as_mut() {
+            // A replay thread that stopped has its error collected by `finish` below; stop
+            // reading at once.
+            Some(r) => {
+                if r.feed(ev) {
+                    Ok(())
+                } else {
+                    Err("a replay thread stopped".into())
+                }
+            }
+            None => Err("event before the trace header".into()),
+        },
+    );
+    let Some(r) = cell.into_inner() else {
+        streamed?;
+        bail!("{}: no trace header found", o.trace.display());
+    };
+    // A replay error names the event it stopped at: it is the reason the reading stopped, so it
+    // is reported before whatever the reading says.
+    let s = r.finish().with_context(|| o.trace.display().to_string())?;
+    Ok((s, streamed?))
+}
+
+/// Notes and mismatches on stderr (for outputs that are data, not text for people).
+pub fn notes_to_stderr(s: &ReplaySummary) {
+    for n in &s.notes {
+        eprintln!("note: {n}");
+    }
+    for c in s.stat_checks.iter().filter(|c| !c.matches) {
+        eprintln!(
+            "MISMATCH at event {}: {} — KVM says {}, the model says {}",
+            c.event, c.name, c.kvm, c.model
+        );
+    }
+}
+
+/// One configuration in `--format json`: its report, plus every registry metric.
+#[derive(serde::Serialize)]
+struct JsonConfig<'a> {
+    #[serde(flatten)]
+    report: &'a rmaplab_core::ConfigReport,
+    metrics: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `rmaplab replay`.
+pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
+    let req = a.configs.request()?;
+    let import = ImportOptions {
+        vm: a.vm,
+        one_vm: a.one_vm,
+        ..ImportOptions::default()
+    };
+    let build =
+        |meta: &TraceMeta| -> Result<Vec<ModelConfig>> { Ok(req.resolve(a.configs.tdp(meta))?) };
+    if a.dump_lists {
+        return replay_dump_lists(a, &build, &import);
+    }
+    let (s, summary) = run(
+        &RunOptions {
+            trace: &a.trace,
+            import,
+            strict: a.strict,
+            quiet: a.quiet,
+            threads: a.threads,
+        },
+        &build,
+    )?;
+    let (host, _) = a.host.host(&s);
+    match a.format {
+        Format::Table => {
+            out!("{}", render::replay_table(&s, host));
+            let enc = summary.encoding.describe();
+            outln!(
+                "\nread {} bytes of {enc}, {} events",
+                summary.bytes,
+                summary.events
+            );
+        }
+        Format::Json => {
+            let rows: Vec<JsonConfig<'_>> = s
+                .configs
+                .iter()
+                .map(|c| JsonConfig {
+                    report: c,
+                    metrics: rmaplab_core::columns::json_metrics(c, host),
+                })
+                .collect();
+            outln!("{}", serde_json::to_string_pretty(&rows)?);
+        }
+        Format::Csv => out!("{}", rmaplab_core::columns::csv(&s.configs, host)),
+    }
+    if a.format != Format::Table {
+        notes_to_stderr(&s);
+    }
+    if a.strict && !s.stats_match() {
+        eprintln!("error: the replay does not reproduce KVM's counters (see MISMATCH lines)");
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `replay --dump-lists`: one configuration, one thread, the lists printed at the end.
+fn replay_dump_lists(
+    a: &ReplayArgs,
+    build: &dyn Fn(&TraceMeta) -> Result<Vec<ModelConfig>>,
+    import: &ImportOptions,
+) -> Result<ExitCode> {
+    let opts = ReplayOptions { strict: a.strict };
+    let cell = std::cell::RefCell::new(None::<(Replayer, ModelConfig)>);
+    input::stream_trace(
+        &a.trace,
+        !a.quiet,
+        import,
+        &mut |meta| {
+            check_import(meta, a.strict, a.quiet)?;
+            let cfgs = build(meta).map_err(|e| format!("{e:#}"))?;
+            let [cfg] = cfgs[..] else {
+                return Err("--dump-lists shows one configuration: pass a single --entries N, a single --era E and a single --topup policy".into());
+            };
+            let r = Replayer::new(meta.clone(), &[cfg], opts).map_err(|e| e.to_string())?;
+            *cell.borrow_mut() = Some((r, cfg));
+            Ok(())
+        },
+        &mut |ev| match cell.borrow_mut().as_mut() {
+            Some((r, _)) => r.feed(&ev).map_err(|e| e.to_string()),
+            None => Err("event before the trace header".into()),
+        },
+    )?;
+    let Some((r, cfg)) = cell.into_inner() else {
+        bail!("{}: no trace header found", a.trace.display());
+    };
+    let dumps = r.dump_lists(0);
+    match a.format {
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&dumps)?),
+        _ => out!("{}", render::dump_text(&cfg.label(), &dumps)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
