@@ -279,6 +279,28 @@ pub fn json_metrics(
         .collect()
 }
 
+/// One configuration in the JSON results: its whole report, plus every registry metric under
+/// `metrics`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JsonConfig<'a> {
+    /// The report.
+    #[serde(flatten)]
+    pub report: &'a ConfigReport,
+    /// Every metric, by key.
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The JSON results (the CLI's `--format json` and the page's JSON download).
+pub fn json_rows(configs: &[ConfigReport], host: HostShape) -> Vec<JsonConfig<'_>> {
+    configs
+        .iter()
+        .map(|c| JsonConfig {
+            report: c,
+            metrics: json_metrics(c, host),
+        })
+        .collect()
+}
+
 /// The best value of each metric over `configs` (`None` for metrics with no better side).
 pub fn best_values(configs: &[ConfigReport], host: HostShape) -> Vec<Option<f64>> {
     let rows: Vec<Row<'_>> = configs.iter().map(|c| Row::new(c, host)).collect();

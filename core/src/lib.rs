@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod recommend;
 pub mod replay;
 pub mod rmap;
+pub mod sha256;
 pub mod sizes;
 pub mod trace;
 

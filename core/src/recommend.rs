@@ -62,6 +62,31 @@ pub fn with_recommendation_configs(configs: &[ModelConfig], era: Era) -> Vec<Mod
     v
 }
 
+/// What a front-end replays for a trace with `meta`: the configurations asked for (`asked`,
+/// already resolved against the trace), then KVM today (14 entries at the trace's era, with
+/// the asked cache and recycle settings) when missing, then the recommendation's candidates.
+/// Returns the list and how many of its first entries to show (asked plus KVM today).
+pub fn plan(asked: &[ModelConfig], meta: &crate::TraceMeta) -> (Vec<ModelConfig>, usize) {
+    let era = recommendation_era(meta);
+    let like = asked
+        .first()
+        .copied()
+        .unwrap_or_else(ModelConfig::kvm_today);
+    let today = ModelConfig {
+        entries: PTE_LIST_EXT,
+        era,
+        topup: TopupPolicy::Always,
+        seed_rule: false,
+        ..like
+    };
+    let mut shown = asked.to_vec();
+    if !shown.contains(&today) {
+        shown.push(today);
+    }
+    let n = shown.len();
+    (with_recommendation_configs(&shown, era), n)
+}
+
 /// The era a trace's recommendation is for: its kernel's, else today's.
 pub fn recommendation_era(meta: &crate::TraceMeta) -> Era {
     meta.kvm

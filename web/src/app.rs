@@ -1,174 +1,31 @@
-//! The page: it owns the replay worker and wires the components to the state.
+//! The root component: it owns the replay worker (through [`crate::client`]) and wires the
+//! components to the state.
 
+use crate::client::{self, ensure_worker, post, WorkerSlot};
 use crate::components::{
-    controls::Controls, export::Export, histogram_chart::HistogramChart,
-    how_to_capture::HowToCapture, loader::Loader, memory_chart::MemoryChart,
-    provenance::Provenance, recommendation::RecommendationLine, results_table::ResultsTable,
-    seed_check::SeedCheck, stepper::Stepper, tradeoff_chart::TradeoffChart,
+    controls::Controls, examples_menu::ExamplesMenu, export::Export,
+    histogram_chart::HistogramChart, how_to_capture::HowToCapture, loader::Loader,
+    memory_chart::MemoryChart, provenance::Provenance, recommendation::RecommendationLine,
+    results_table::ResultsTable, seed_check::SeedCheck, stepper::Stepper,
+    tradeoff_chart::TradeoffChart, vcpus_chart::VcpusChart,
 };
-use crate::protocol::{Request, Response};
-use crate::state::{recommend, to_csv, Action, AppState, Settings, Status, TraceSource};
-use std::cell::RefCell;
+use crate::downloads::{copy_text, download};
+use crate::protocol::Request;
+use crate::state::{Action, AppState, Settings, Status, TraceSource};
+use rmaplab_core::changelog::{self, ReportFormat, ReportInput};
+use rmaplab_core::{columns, recommend};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-/// Script Trunk generates to start the worker.
-pub const WORKER_URL: &str = "./rmaplab-worker_loader.js";
 /// Most events of one rmap the stepper loads.
 pub const FOCUS_LIMIT: usize = 20_000;
-
-/// The running worker, its message handler, and messages queued until it reports ready.
-#[derive(Debug)]
-pub struct WorkerHandle {
-    worker: web_sys::Worker,
-    _onmessage: Closure<dyn FnMut(web_sys::MessageEvent)>,
-    ready: bool,
-    queue: Vec<JsValue>,
-}
-
-type WorkerSlot = Rc<RefCell<Option<WorkerHandle>>>;
 
 fn location_hash() -> String {
     web_sys::window()
         .and_then(|w| w.location().hash().ok())
         .unwrap_or_default()
-}
-
-/// Start the worker if none runs; its messages become actions.
-fn ensure_worker(
-    slot: &WorkerSlot,
-    dispatch: &UseReducerDispatcher<AppState>,
-) -> Result<(), String> {
-    if slot.borrow().is_some() {
-        return Ok(());
-    }
-    let opts = web_sys::WorkerOptions::new();
-    opts.set_type(web_sys::WorkerType::Classic);
-    let worker = web_sys::Worker::new_with_options(WORKER_URL, &opts)
-        .map_err(|e| format!("cannot start the replay worker: {e:?}"))?;
-    let d = dispatch.clone();
-    let weak = Rc::downgrade(slot);
-    let onmessage =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-            let data = ev.data();
-            if let Ok(arr) = js_sys::Reflect::get(&data, &"exported".into())
-                .and_then(|v| v.dyn_into::<js_sys::Uint8Array>())
-            {
-                if let Err(e) = download_array("trace.rmap", "application/octet-stream", &arr) {
-                    d.dispatch(Action::Failed(e));
-                }
-                return;
-            }
-            match crate::protocol::from_js::<Response>(data) {
-                Ok(Response::Ready) => {
-                    if let Some(slot) = weak.upgrade() {
-                        if let Some(h) = slot.borrow_mut().as_mut() {
-                            h.ready = true;
-                            for m in h.queue.drain(..) {
-                                if let Err(e) = h.worker.post_message(&m) {
-                                    d.dispatch(Action::Failed(format!(
-                                        "cannot reach the replay worker: {e:?}"
-                                    )));
-                                }
-                            }
-                        }
-                    }
-                }
-                Ok(Response::Progress { done, total }) => d.dispatch(Action::Progress(done, total)),
-                Ok(Response::Done {
-                    summary,
-                    longest,
-                    encoding,
-                }) => d.dispatch(Action::Done {
-                    summary: Rc::new(*summary),
-                    longest,
-                    encoding,
-                }),
-                Ok(Response::Focused {
-                    rmap,
-                    events,
-                    truncated,
-                }) => d.dispatch(Action::Focused {
-                    rmap,
-                    events: Rc::new(events),
-                    truncated,
-                }),
-                Ok(Response::Failed(e)) => d.dispatch(Action::Failed(e)),
-                // Exports arrive as a bare `Uint8Array` (handled above), never through serde.
-                Ok(Response::Exported(_)) => {}
-                Err(e) => d.dispatch(Action::Failed(format!(
-                    "unreadable message from the worker: {e}"
-                ))),
-            }
-        });
-    worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-    *slot.borrow_mut() = Some(WorkerHandle {
-        worker,
-        _onmessage: onmessage,
-        ready: false,
-        queue: Vec::new(),
-    });
-    Ok(())
-}
-
-/// Send `req` to the worker, with the trace when it changed (bytes are copied, a `File` is only
-/// a handle: the worker reads it itself).
-fn post(slot: &WorkerSlot, req: &Request, trace: Option<&TraceSource>) -> Result<(), String> {
-    let msg = js_sys::Object::new();
-    let v = crate::protocol::to_js(req)?;
-    js_sys::Reflect::set(&msg, &"req".into(), &v).map_err(|e| format!("{e:?}"))?;
-    let attached = match trace {
-        Some(TraceSource::Bytes(b)) => {
-            Some(("bytes", JsValue::from(js_sys::Uint8Array::from(&b[..]))))
-        }
-        Some(TraceSource::File(f)) => Some(("file", JsValue::from((**f).clone()))),
-        None => None,
-    };
-    if let Some((key, value)) = attached {
-        js_sys::Reflect::set(&msg, &key.into(), &value).map_err(|e| format!("{e:?}"))?;
-    }
-    match slot.borrow_mut().as_mut() {
-        Some(h) if h.ready => h.worker.post_message(&msg).map_err(|e| format!("{e:?}")),
-        Some(h) => {
-            h.queue.push(msg.into());
-            Ok(())
-        }
-        None => Err(
-            "the replay worker is not running (it was cancelled); change a setting to restart it"
-                .into(),
-        ),
-    }
-}
-
-/// Offer `bytes` as a download named `name`.
-pub fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
-    download_array(name, mime, &js_sys::Uint8Array::from(bytes))
-}
-
-/// Offer a JS byte array as a download named `name`.
-pub fn download_array(name: &str, mime: &str, bytes: &js_sys::Uint8Array) -> Result<(), String> {
-    let arr = js_sys::Array::new();
-    arr.push(bytes);
-    let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type(mime);
-    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&arr, &opts)
-        .map_err(|e| format!("{e:?}"))?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
-    let doc = web_sys::window()
-        .and_then(|w| w.document())
-        .ok_or("no document")?;
-    let a: web_sys::HtmlAnchorElement = doc
-        .create_element("a")
-        .map_err(|e| format!("{e:?}"))?
-        .dyn_into()
-        .map_err(|_| "not an anchor")?;
-    a.set_href(&url);
-    a.set_download(name);
-    a.click();
-    let _ = web_sys::Url::revoke_object_url(&url);
-    Ok(())
 }
 
 /// The root component.
@@ -177,33 +34,73 @@ pub fn app() -> Html {
     let state = use_reducer(|| AppState::initial(&location_hash()));
     let slot: WorkerSlot = use_mut_ref(|| None);
     let dispatch = state.dispatcher();
+    let copied = use_state(|| None::<Result<String, String>>);
 
-    // Replay whenever the settings or the trace change.
+    // Replay whenever the settings or the trace change; a replay still running is superseded
+    // (its worker is stopped), not queued behind.
     {
         let (slot, dispatch, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
+        let (running, may) = (
+            matches!(state.status, Status::Running(..)),
+            state.may_replay(),
+        );
         use_effect_with(
-            (state.settings.clone(), state.trace_gen),
-            move |(settings, _)| {
-                if let Some(w) = web_sys::window() {
-                    let _ = w.history().and_then(|h| {
-                        h.replace_state_with_url(
-                            &JsValue::NULL,
-                            "",
-                            Some(&format!("#{}", settings.to_hash())),
-                        )
-                    });
+            (state.settings.clone(), state.trace_gen, may),
+            move |(settings, _, may)| {
+                if !*may {
+                    return;
                 }
-                let r = settings.configs().and_then(|configs| {
+                if running {
+                    client::stop(&slot);
+                }
+                let r = settings.request().and_then(|request| {
                     ensure_worker(&slot, &dispatch)?;
                     dispatch.dispatch(Action::Progress(0, trace.len()));
-                    let vm = settings.vm;
-                    post(&slot, &Request::Replay { configs, vm }, Some(&trace))
+                    post(
+                        &slot,
+                        &Request::Replay {
+                            request,
+                            tdp: settings.tdp,
+                            vm: settings.vm,
+                        },
+                        Some(&trace),
+                    )
                 });
                 if let Err(e) = r {
                     dispatch.dispatch(Action::Failed(e));
                 }
             },
         );
+    }
+    // The URL follows the page (replaceState fires no hashchange).
+    use_effect_with(state.fragment(), |fragment| {
+        if let Some(w) = web_sys::window() {
+            let _ = w
+                .history()
+                .and_then(|h| h.replace_state_with_url(&JsValue::NULL, "", Some(fragment)));
+        }
+    });
+    // The page follows the URL: a link pasted into an open tab.
+    {
+        let d = dispatch.clone();
+        use_effect_with((), move |_| {
+            let cb = Closure::<dyn FnMut(web_sys::HashChangeEvent)>::new(
+                move |_: web_sys::HashChangeEvent| d.dispatch(Action::Hash(location_hash())),
+            );
+            let w = web_sys::window();
+            if let Some(w) = &w {
+                let _ =
+                    w.add_event_listener_with_callback("hashchange", cb.as_ref().unchecked_ref());
+            }
+            move || {
+                if let Some(w) = w {
+                    let _ = w.remove_event_listener_with_callback(
+                        "hashchange",
+                        cb.as_ref().unchecked_ref(),
+                    );
+                }
+            }
+        });
     }
 
     let on_settings = {
@@ -223,8 +120,20 @@ pub fn app() -> Html {
                 d.dispatch(Action::Load {
                     name,
                     source: TraceSource::File(Rc::new(f)),
+                    example: None,
                 });
             }
+        })
+    };
+    let on_example = {
+        let d = dispatch.clone();
+        Callback::from(move |key: String| match crate::examples::example(&key) {
+            Some((name, bytes)) => d.dispatch(Action::Load {
+                name,
+                source: TraceSource::Bytes(Rc::new(bytes)),
+                example: Some(key),
+            }),
+            None => d.dispatch(Action::Failed(format!("there is no example {key:?}"))),
         })
     };
     let on_vm = {
@@ -239,9 +148,7 @@ pub fn app() -> Html {
     let on_cancel = {
         let (slot, d) = (slot.clone(), dispatch.clone());
         Callback::from(move |_| {
-            if let Some(h) = slot.borrow_mut().take() {
-                h.worker.terminate();
-            }
+            client::stop(&slot);
             d.dispatch(Action::Cancel);
         })
     };
@@ -286,36 +193,57 @@ pub fn app() -> Html {
         })
     };
     let summary = state.summary.clone();
+    let settings = state.settings.clone();
+    let host = summary.as_ref().map(|s| settings.host(s));
+    let shown_configs: Vec<rmaplab_core::ConfigReport> = summary
+        .as_ref()
+        .map(|s| s.configs[..state.asked.min(s.configs.len())].to_vec())
+        .unwrap_or_default();
+    let rec = summary.as_ref().zip(host).and_then(|(s, h)| {
+        recommend::recommend(
+            &s.configs,
+            recommend::recommendation_era(&s.meta),
+            h,
+            settings.within_pct,
+        )
+    });
+    let changelog_text = summary.as_ref().zip(host).map(|(s, h)| {
+        let shown: Vec<usize> = (0..state.asked.min(s.configs.len())).collect();
+        let name = state
+            .shown
+            .as_ref()
+            .map_or(state.trace_name.clone(), |g| g.name.clone());
+        changelog::report(
+            &ReportInput {
+                summary: s,
+                trace_name: &name,
+                shown: &shown,
+                host: h,
+                vcpus_from_trace: settings.vcpus.is_none(),
+                recommendation: rec.as_ref(),
+            },
+            ReportFormat::Text,
+        )
+    });
     let on_csv = {
-        let (s, d) = (summary.clone(), dispatch.clone());
+        let (rows, d) = (shown_configs.clone(), dispatch.clone());
         Callback::from(move |_| {
-            if let Some(s) = &s {
-                if let Err(e) = download("rmaplab-results.csv", "text/csv", to_csv(s).as_bytes()) {
+            if let Some(h) = host {
+                let csv = columns::csv(&rows, h);
+                if let Err(e) = download("rmaplab-results.csv", "text/csv", csv.as_bytes()) {
                     d.dispatch(Action::Failed(e))
                 }
             }
         })
     };
     let on_json = {
-        let (s, d) = (summary.clone(), dispatch.clone());
+        let (rows, d) = (shown_configs.clone(), dispatch.clone());
         Callback::from(move |_| {
-            if let Some(s) = &s {
-                let r = serde_wasm_bindgen::to_value(&s.configs)
+            if let Some(h) = host {
+                let r = serde_json::to_string_pretty(&columns::json_rows(&rows, h))
                     .map_err(|e| e.to_string())
-                    .and_then(|v| {
-                        js_sys::JSON::stringify_with_replacer_and_space(
-                            &v,
-                            &JsValue::NULL,
-                            &JsValue::from(1),
-                        )
-                        .map_err(|e| format!("{e:?}"))
-                    })
                     .and_then(|t| {
-                        download(
-                            "rmaplab-results.json",
-                            "application/json",
-                            String::from(t).as_bytes(),
-                        )
+                        download("rmaplab-results.json", "application/json", t.as_bytes())
                     });
                 if let Err(e) = r {
                     d.dispatch(Action::Failed(e))
@@ -333,8 +261,24 @@ pub fn app() -> Html {
             }
         })
     };
-    let settings = state.settings.clone();
-    let link = format!("#{}", settings.to_hash());
+    let link = state.fragment();
+    let copy = |what: &'static str, text: String| {
+        let copied = copied.clone();
+        Callback::from(move |_| {
+            let c = copied.clone();
+            copy_text(&text, move |r| {
+                c.set(Some(r.map(|()| format!("{what} copied"))))
+            });
+        })
+    };
+    let full_link = web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .map_or(link.clone(), |h| {
+            format!("{}{link}", h.split('#').next().unwrap_or_default())
+        });
+    let on_copy_link = copy("Link", full_link);
+    let on_copy_text = copy("Changelog text", changelog_text.clone().unwrap_or_default());
+    let trace_meta = summary.as_ref().map(|s| &s.meta);
     html! {
         <div class="page" {ondragover} {ondrop}>
             <header>
@@ -342,23 +286,29 @@ pub fn app() -> Html {
                 <p>{"How big should the array in KVM's "}<code>{"struct pte_list_desc"}</code>{" be? Each row replays the trace through one array size and kernel era, exactly as the kernel's list code would."}</p>
             </header>
             <main>
-                <Loader trace_name={state.trace_name.clone()} encoding={state.encoding.clone()} status={state.status.clone()} {on_file} {on_cancel} />
+                <Loader trace_name={state.trace_name.clone()} encoding={state.encoding.clone()} status={state.status.clone()} wanted={state.wanted.clone()} {on_file} {on_cancel} />
+                <ExamplesMenu current={state.example.clone()} {on_example} />
                 <HowToCapture />
-                <Controls settings={settings.clone()} on_change={on_settings} />
+                <Controls settings={settings.clone()} on_change={on_settings}
+                    trace_vcpus={host.filter(|_| settings.vcpus.is_none()).map(|h| h.vcpus)}
+                    trace_tdp={trace_meta.and_then(|m| m.tdp)} />
                 if let Some(e) = &state.error { <p class="error" role="alert">{ e }</p> }
-                if let Some(s) = &summary {
+                if let (Some(s), Some(h)) = (&summary, host) {
                     <Provenance meta={s.meta.clone()} events={s.events} notes={s.notes.clone()} vm={settings.vm} {on_vm} />
-                    <RecommendationLine rec={recommend(&s.configs, settings.within_pct, settings.vcpus)} within_pct={settings.within_pct} vcpus={settings.vcpus} />
-                    <ResultsTable configs={s.configs.clone()} checks={s.stat_checks.clone()} />
-                    <Export {on_csv} {on_json} {on_trace} link={link} />
+                    <RecommendationLine rec={rec.clone()} />
+                    <ResultsTable configs={shown_configs.clone()} checks={s.stat_checks.clone()} host={h} />
+                    <Export {on_csv} {on_json} {on_trace} {on_copy_link} {on_copy_text} link={link}
+                        changelog={changelog_text.clone().unwrap_or_default()}
+                        copied={(*copied).clone()} />
                     <div class="charts">
-                        <MemoryChart configs={s.configs.clone()} events={s.events} />
-                        <TradeoffChart configs={s.configs.clone()} />
+                        <MemoryChart configs={shown_configs.clone()} events={s.events} />
+                        <TradeoffChart configs={shown_configs.clone()} host={h} />
+                        <VcpusChart configs={shown_configs.clone()} host={h} />
                         <HistogramChart hist={s.histogram_at_peak.clone()} peak_entries={s.peak_entries} />
                     </div>
-                    <SeedCheck summary={(**s).clone()} capacity={settings.cache_capacity} vcpus={settings.vcpus} />
-                    <Stepper longest={state.longest.clone()} focus={state.focus.clone()} {on_pick} {on_step} on_entries={on_focus_entries} />
-                } else if state.status == Status::Idle && state.error.is_none() {
+                    <SeedCheck summary={(**s).clone()} capacity={settings.cache_capacity} vcpus={h.vcpus} />
+                    <Stepper longest={state.longest.clone()} focus={state.focus.clone()} {on_pick} {on_step} on_entries={on_focus_entries} recycle={settings.recycle} />
+                } else if state.status == Status::Idle && state.error.is_none() && state.wanted.is_none() {
                     <p>{"Loading…"}</p>
                 }
             </main>

@@ -2,7 +2,12 @@
 //! in a web worker and compares them side by side. All computation is `rmaplab-core`'s.
 
 pub mod app;
+pub mod client;
 pub mod components;
+pub mod downloads;
+pub mod examples;
 pub mod protocol;
+pub mod settings;
+pub mod share;
 pub mod state;
 pub mod worker;

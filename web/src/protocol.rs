@@ -3,17 +3,22 @@
 //! file as its `File` handle (`file`, which the worker reads in slices); an exported trace comes
 //! back as a transferred `Uint8Array` (`exported`).
 
+use rmaplab_core::config::ConfigRequest;
 use rmaplab_core::replay::ReplaySummary;
-use rmaplab_core::{Event, ModelConfig};
+use rmaplab_core::Event;
 use serde::{Deserialize, Serialize};
 
 /// What the page asks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
-    /// Replay the attached trace through these configurations.
+    /// Replay the attached trace through the configurations asked for (resolved against the
+    /// trace's header: the seed's rule needs its `tdp`), KVM today, and the recommendation's
+    /// candidates.
     Replay {
-        /// Configurations.
-        configs: Vec<ModelConfig>,
+        /// What to compare.
+        request: ConfigRequest,
+        /// Whether TDP was on, overriding the trace's metadata (`None`: as the trace says).
+        tdp: Option<bool>,
         /// Keep one VM of a kvmmmu capture (its VMM's pid or a thread id).
         vm: Option<u64>,
     },
@@ -62,6 +67,11 @@ pub enum Response {
     Done {
         /// Results.
         summary: Box<ReplaySummary>,
+        /// How many of the first configurations were asked for (plus KVM today); the rest are
+        /// the recommendation's candidates.
+        shown: usize,
+        /// The trace's hash (and bytes, when small) for share links.
+        shared: crate::share::SharedTrace,
         /// Longest rmaps, longest first.
         longest: Vec<LongRmap>,
         /// Encoding detected.

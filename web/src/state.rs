@@ -2,12 +2,12 @@
 //! configuration parsing, the share-link hash, best values, the recommendation, the seed check.
 
 use crate::protocol::{FocusEvent, LongRmap};
-use rmaplab_core::config::{
-    parse_entries_list, KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE, PTE_LIST_DESC_CACHE_MIN, PTE_LIST_EXT,
-    RMAP_RECYCLE_THRESHOLD,
-};
-use rmaplab_core::replay::{config_matrix, ConfigReport, ReplaySummary};
-use rmaplab_core::{Era, ModelConfig};
+pub use crate::settings::{Settings, DEFAULT_ENTRIES, MAX_VCPUS, MAX_VMS};
+use crate::share::{self, SharedTrace, TraceRef};
+use rmaplab_core::config::{MAX_ENTRIES, MIN_ENTRIES, PTE_LIST_EXT};
+use rmaplab_core::replay::{ConfigReport, ReplaySummary};
+use rmaplab_core::sha256::sha256_hex;
+use rmaplab_core::Era;
 use std::rc::Rc;
 use yew::Reducible;
 
@@ -15,137 +15,6 @@ use yew::Reducible;
 pub const DEFAULT_TRACE: &[u8] = include_bytes!("../assets/default.rmap");
 /// Its display name.
 pub const DEFAULT_TRACE_NAME: &str = "default.rmap (captured with rmaplab collect)";
-/// Array sizes compared by default.
-pub const DEFAULT_ENTRIES: &str = "2,3,4,6,8,14,16";
-
-/// What to compare.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    /// Array sizes as typed.
-    pub entries: String,
-    /// Eras compared.
-    pub eras: Vec<Era>,
-    /// Per-vCPU cache capacity.
-    pub cache_capacity: usize,
-    /// Per-vCPU cache top-up minimum.
-    pub cache_min: usize,
-    /// vCPUs for the cache cost.
-    pub vcpus: usize,
-    /// Recycle threshold (`None` = off).
-    pub recycle: Option<u64>,
-    /// Recommendation tolerance, percent of the best walk cost.
-    pub within_pct: u32,
-    /// The VM kept from a capture holding several (its VMM's pid or a thread id); `None` =
-    /// all. Reset whenever a new trace is loaded.
-    pub vm: Option<u64>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            entries: DEFAULT_ENTRIES.into(),
-            eras: vec![Era::HeadInsert, Era::TailAppend],
-            cache_capacity: KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE,
-            cache_min: PTE_LIST_DESC_CACHE_MIN,
-            vcpus: 8,
-            recycle: Some(RMAP_RECYCLE_THRESHOLD),
-            within_pct: 10,
-            vm: None,
-        }
-    }
-}
-
-impl Settings {
-    /// The configurations to replay, or why not.
-    pub fn configs(&self) -> Result<Vec<ModelConfig>, String> {
-        let sizes = parse_entries_list(&self.entries).map_err(|e| format!("array sizes: {e}"))?;
-        if sizes.is_empty() {
-            return Err("give at least one array size (2..64)".into());
-        }
-        if self.eras.is_empty() {
-            return Err("choose at least one era".into());
-        }
-        if self.cache_min > self.cache_capacity {
-            return Err(format!(
-                "cache top-up minimum {} exceeds capacity {}",
-                self.cache_min, self.cache_capacity
-            ));
-        }
-        let mut v = config_matrix(
-            &sizes,
-            &self.eras,
-            self.cache_capacity,
-            self.cache_min,
-            self.recycle,
-        );
-        // Always include the baseline, KVM today, so ratios have a reference.
-        let base = ModelConfig {
-            cache_capacity: self.cache_capacity,
-            cache_min: self.cache_min,
-            recycle_threshold: self.recycle,
-            ..ModelConfig::kvm_today()
-        };
-        if !v.contains(&base) {
-            v.push(base);
-        }
-        Ok(v)
-    }
-
-    /// The share-link fragment, e.g. `n=2,3,14&era=head-insert&cache=40/14&vcpus=8&recycle=1000&within=10`.
-    pub fn to_hash(&self) -> String {
-        let eras: Vec<&str> = self.eras.iter().map(|e| e.name()).collect();
-        format!(
-            "n={}&era={}&cache={}/{}&vcpus={}&recycle={}&within={}",
-            self.entries.replace(' ', ""),
-            eras.join(","),
-            self.cache_capacity,
-            self.cache_min,
-            self.vcpus,
-            self.recycle
-                .map_or_else(|| "off".to_string(), |r| r.to_string()),
-            self.within_pct
-        ) + &self.vm.map(|v| format!("&vm={v}")).unwrap_or_default()
-    }
-
-    /// Settings from a fragment; unknown or bad parts keep their defaults.
-    pub fn from_hash(hash: &str) -> Self {
-        let mut s = Settings::default();
-        for part in hash.trim_start_matches('#').split('&') {
-            let Some((k, v)) = part.split_once('=') else {
-                continue;
-            };
-            match k {
-                "n" if parse_entries_list(v).is_ok_and(|l| !l.is_empty()) => {
-                    s.entries = v.to_string()
-                }
-                "era" => {
-                    let eras: Vec<Era> = v.split(',').filter_map(|e| e.parse().ok()).collect();
-                    if !eras.is_empty() {
-                        s.eras = eras;
-                    }
-                }
-                "cache" => {
-                    if let Ok((c, m)) = rmaplab_core::config::parse_cache_spec(v) {
-                        s.cache_capacity = c;
-                        s.cache_min = m;
-                    }
-                }
-                "vcpus" => s.vcpus = v.parse().unwrap_or(s.vcpus).clamp(1, 4096),
-                "recycle" => {
-                    s.recycle = if v == "off" {
-                        None
-                    } else {
-                        v.parse().ok().or(s.recycle)
-                    }
-                }
-                "within" => s.within_pct = v.parse().unwrap_or(s.within_pct).min(1000),
-                "vm" => s.vm = v.parse().ok(),
-                _ => {}
-            }
-        }
-        s
-    }
-}
 
 /// Where the replay stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,6 +90,17 @@ pub struct Shown {
     pub encoding: String,
 }
 
+/// A share link named its trace by hash: the page waits for the user to choose that file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    /// The file name the link gives.
+    pub name: String,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+    /// A file was chosen and is replaying (its hash is checked when it finishes).
+    pub chosen: bool,
+}
+
 /// Everything the page shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppState {
@@ -236,6 +116,9 @@ pub struct AppState {
     pub status: Status,
     /// Latest results.
     pub summary: Option<Rc<ReplaySummary>>,
+    /// How many of the results' first configurations were asked for (plus KVM today); the
+    /// others are the recommendation's candidates.
+    pub asked: usize,
     /// Encoding of the loaded trace.
     pub encoding: String,
     /// Longest rmaps.
@@ -247,6 +130,14 @@ pub struct AppState {
     /// The last trace that replayed; a newly loaded trace that fails or is cancelled gives way
     /// to it again, so the name, the results and later settings changes all refer to one trace.
     pub shown: Option<Shown>,
+    /// The example being shown or loaded (`default` for the built-in trace), if it is one.
+    pub example: Option<String>,
+    /// The fragment part naming the trace on screen (see [`crate::share`]).
+    pub link_trace: String,
+    /// A link's trace the page is waiting for.
+    pub wanted: Option<Wanted>,
+    /// SHA-256 of the trace on screen.
+    pub link_sha: Option<String>,
 }
 
 impl AppState {
@@ -266,23 +157,127 @@ impl AppState {
 }
 
 impl AppState {
-    /// The state the page opens with (settings from the URL fragment).
+    /// The state the page opens with: settings and trace from the URL fragment.
     pub fn initial(hash: &str) -> Self {
-        AppState {
+        let mut s = AppState {
             settings: Settings::from_hash(hash),
             trace_name: DEFAULT_TRACE_NAME.into(),
             trace: TraceSource::Bytes(Rc::new(DEFAULT_TRACE.to_vec())),
             trace_gen: 0,
             status: Status::Idle,
             summary: None,
+            asked: 0,
             encoding: String::new(),
             longest: Vec::new(),
             error: None,
             focus: None,
             shown: None,
+            example: Some(DEFAULT_EXAMPLE.into()),
+            link_trace: String::new(),
+            wanted: None,
+            link_sha: None,
+        };
+        s.follow_link_trace(hash);
+        s
+    }
+
+    /// Load the trace a fragment names, unless it is already the one on screen. Returns true
+    /// when the trace changed (or is now awaited).
+    fn follow_link_trace(&mut self, hash: &str) -> bool {
+        let shown_sha = self
+            .shown
+            .as_ref()
+            .and(self.summary.as_ref())
+            .and(self.link_sha.clone());
+        match share::trace_ref(hash) {
+            Err(e) => {
+                self.error = Some(format!("share link: {e}"));
+                false
+            }
+            Ok(None) => {
+                if self.example.as_deref() == Some(DEFAULT_EXAMPLE) {
+                    return false;
+                }
+                self.load(
+                    DEFAULT_TRACE_NAME.into(),
+                    TraceSource::Bytes(Rc::new(DEFAULT_TRACE.to_vec())),
+                    Some(DEFAULT_EXAMPLE.into()),
+                );
+                true
+            }
+            Ok(Some(TraceRef::Example(k))) => {
+                if self.example.as_deref() == Some(k.as_str()) {
+                    return false;
+                }
+                match crate::examples::example(&k) {
+                    Some((name, bytes)) => {
+                        self.load(name, TraceSource::Bytes(Rc::new(bytes)), Some(k));
+                        true
+                    }
+                    None => {
+                        self.error = Some(format!("share link: there is no example {k:?}"));
+                        false
+                    }
+                }
+            }
+            Ok(Some(TraceRef::Inline { name, bytes })) => {
+                if shown_sha.as_deref() == Some(sha256_hex(&bytes).as_str()) {
+                    return false;
+                }
+                self.load(name, TraceSource::Bytes(Rc::new(bytes)), None);
+                true
+            }
+            Ok(Some(TraceRef::Hashed { name, sha256 })) => {
+                if shown_sha.as_deref() == Some(sha256.as_str()) {
+                    return false;
+                }
+                self.link_trace = share::hash_part(
+                    &name,
+                    None,
+                    Some(&SharedTrace {
+                        sha256: sha256.clone(),
+                        inline: None,
+                    }),
+                );
+                self.wanted = Some(Wanted {
+                    name,
+                    sha256,
+                    chosen: false,
+                });
+                true
+            }
         }
     }
+
+    /// A new trace to replay.
+    fn load(&mut self, name: String, source: TraceSource, example: Option<String>) {
+        // A VM choice belongs to the capture it was made in.
+        self.settings.vm = None;
+        self.trace_name = name;
+        self.trace = source;
+        self.trace_gen += 1;
+        self.focus = None;
+        self.error = None;
+        self.encoding = String::new();
+        self.example = example;
+        if let Some(w) = self.wanted.as_mut() {
+            w.chosen = true;
+        }
+    }
+
+    /// Whether the page should replay now: not while a link's trace is awaited.
+    pub fn may_replay(&self) -> bool {
+        self.wanted.as_ref().is_none_or(|w| w.chosen)
+    }
+
+    /// The whole fragment for the page as it stands: settings, and the trace on screen.
+    pub fn fragment(&self) -> String {
+        format!("#{}{}", self.settings.to_hash(), self.link_trace)
+    }
 }
+
+/// The example key of the built-in trace (never written into links: it is the default).
+pub const DEFAULT_EXAMPLE: &str = "default";
 
 /// State transitions.
 #[derive(Debug, Clone)]
@@ -295,17 +290,25 @@ pub enum Action {
         name: String,
         /// Where its bytes are.
         source: TraceSource,
+        /// The example it is, if it is one.
+        example: Option<String>,
     },
+    /// The URL fragment changed (a pasted or edited link).
+    Hash(String),
     /// Replay progress.
     Progress(u64, u64),
     /// Replay done.
     Done {
         /// Results.
         summary: Rc<ReplaySummary>,
+        /// How many configurations were asked for (plus KVM today).
+        asked: usize,
         /// Longest rmaps.
         longest: Vec<LongRmap>,
         /// Encoding.
         encoding: String,
+        /// The trace's hash (and bytes, when small) for the share link.
+        shared: SharedTrace,
     },
     /// The events of the stepped rmap arrived.
     Focused {
@@ -336,22 +339,56 @@ impl Reducible for AppState {
                 s.settings = settings;
                 s.error = None;
             }
-            Action::Load { name, source } => {
-                // A VM choice belongs to the capture it was made in.
-                s.settings.vm = None;
-                s.trace_name = name;
-                s.trace = source;
-                s.trace_gen += 1;
-                s.focus = None;
-                s.error = None;
-                s.encoding = String::new();
+            Action::Load {
+                name,
+                source,
+                example,
+            } => s.load(name, source, example),
+            Action::Hash(h) => {
+                if h.trim_start_matches('#') != s.fragment().trim_start_matches('#') {
+                    let vm = s.settings.vm;
+                    s.settings = Settings::from_hash(&h);
+                    s.error = None;
+                    if !s.follow_link_trace(&h) {
+                        // Same trace: the VM choice still applies unless the link says.
+                        s.settings.vm = s.settings.vm.or(vm);
+                    }
+                }
             }
             Action::Progress(done, total) => s.status = Status::Running(done, total),
             Action::Done {
                 summary,
+                asked,
                 longest,
                 encoding,
+                shared,
             } => {
+                if let Some(w) = s.wanted.clone() {
+                    if w.sha256 != shared.sha256 {
+                        let name = s.trace_name.clone();
+                        s.back_to_shown();
+                        s.wanted = Some(Wanted {
+                            chosen: false,
+                            ..w.clone()
+                        });
+                        s.status = Status::Idle;
+                        s.error = Some(format!(
+                            "{name} is not the trace the link names: its SHA-256 is {}…, the link's {} is {}…; choose that file",
+                            &shared.sha256[..12.min(shared.sha256.len())],
+                            w.name,
+                            &w.sha256[..12.min(w.sha256.len())]
+                        ));
+                        return Rc::new(s);
+                    }
+                    s.wanted = None;
+                }
+                s.link_trace = if s.example.as_deref() == Some(DEFAULT_EXAMPLE) {
+                    String::new()
+                } else {
+                    share::hash_part(&s.trace_name, s.example.as_deref(), Some(&shared))
+                };
+                s.link_sha = Some(shared.sha256);
+                s.asked = asked.min(summary.configs.len());
                 s.summary = Some(summary);
                 s.longest = longest;
                 s.shown = Some(Shown {
@@ -385,14 +422,20 @@ impl Reducible for AppState {
             }
             Action::FocusEntries(n) => {
                 if let Some(f) = s.focus.as_mut() {
-                    f.entries = n.clamp(2, 64);
+                    f.entries = n.clamp(MIN_ENTRIES, MAX_ENTRIES);
                 }
             }
             Action::Cancel => {
                 s.back_to_shown();
+                if let Some(w) = s.wanted.as_mut() {
+                    w.chosen = false;
+                }
                 s.status = Status::Cancelled;
             }
             Action::Failed(e) => {
+                if let Some(w) = s.wanted.as_mut() {
+                    w.chosen = false;
+                }
                 let name = s.trace_name.clone();
                 s.error = Some(if s.back_to_shown() {
                     format!("{name}: {e}")
@@ -411,78 +454,6 @@ pub fn baseline(configs: &[ConfigReport]) -> Option<&ConfigReport> {
     configs
         .iter()
         .find(|c| c.entries == PTE_LIST_EXT && c.era == Era::HeadInsert)
-}
-
-/// Descriptors visited per list operation (adds, removes, zaps, walks together).
-pub fn work_per_op(c: &ConfigReport) -> f64 {
-    let ops = c.add_cost.descs.count
-        + c.remove_cost.descs.count
-        + c.zap_cost.descs.count
-        + c.walk_cost.descs.count;
-    let total = c.add_cost.descs.total
-        + c.remove_cost.descs.total
-        + c.zap_cost.descs.total
-        + c.walk_cost.descs.total;
-    if ops == 0 {
-        0.0
-    } else {
-        total as f64 / ops as f64
-    }
-}
-
-/// The recommendation: the smallest N whose work per op is within `within_pct` of the best.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Recommendation {
-    /// The configuration.
-    pub label: String,
-    /// Its array size.
-    pub entries: usize,
-    /// Its work per op, and the best.
-    pub work: f64,
-    /// Best work per op.
-    pub best_work: f64,
-    /// Bytes per vCPU saved against 14 entries (full caches).
-    pub saved_per_vcpu: i64,
-    /// For the whole VM (`vcpus` caches).
-    pub saved_per_vm: i64,
-    /// Peak descriptor bytes saved against the baseline (negative = costs more).
-    pub saved_peak: i64,
-}
-
-/// Compute the recommendation among the head-insert configurations (today's algorithm).
-pub fn recommend(
-    configs: &[ConfigReport],
-    within_pct: u32,
-    vcpus: usize,
-) -> Option<Recommendation> {
-    let cands: Vec<&ConfigReport> = configs
-        .iter()
-        .filter(|c| c.era == Era::HeadInsert)
-        .collect();
-    let best = cands
-        .iter()
-        .map(|c| work_per_op(c))
-        .fold(f64::INFINITY, f64::min);
-    if !best.is_finite() {
-        return None;
-    }
-    let limit = best * (1.0 + f64::from(within_pct) / 100.0) + 1e-9;
-    let pick = cands
-        .iter()
-        .filter(|c| work_per_op(c) <= limit)
-        .min_by_key(|c| c.entries)?;
-    let base_obj = Era::HeadInsert.desc_bytes(PTE_LIST_EXT) as i64;
-    let per_vcpu = (base_obj - pick.desc_bytes as i64) * pick.cache_capacity as i64;
-    let saved_peak = baseline(configs).map_or(0, |b| b.peak_bytes as i64 - pick.peak_bytes as i64);
-    Some(Recommendation {
-        label: pick.label.clone(),
-        entries: pick.entries,
-        work: work_per_op(pick),
-        best_work: best,
-        saved_per_vcpu: per_vcpu,
-        saved_per_vm: per_vcpu * vcpus as i64,
-        saved_peak,
-    })
 }
 
 /// What the trace says about "aliasing is rare".
@@ -508,88 +479,103 @@ pub fn alias_facts(s: &ReplaySummary) -> AliasFacts {
     }
 }
 
-/// CSV of the results (same columns as `rmaplab replay --format csv`, a subset).
-pub fn to_csv(s: &ReplaySummary) -> String {
-    let mut out = String::from("label,entries,era,desc_bytes,allocations,slab_allocations,frees,peak_descs,peak_bytes,avg_desc_bytes,unused_slots_at_peak,cache_idle_bytes,cache_bytes_per_vcpu,max_rmap_size,recycles,anomalies,add_descs_mean,remove_descs_mean,add_lines_mean,remove_lines_mean,work_per_op\n");
-    for c in &s.configs {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{:.2},{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
-            c.label,
-            c.entries,
-            c.era,
-            c.desc_bytes,
-            c.allocations,
-            c.slab_allocations,
-            c.frees,
-            c.peak_descs,
-            c.peak_bytes,
-            c.avg_desc_bytes,
-            c.unused_slots_at_peak,
-            c.cache_idle_bytes,
-            c.cache_bytes_per_vcpu,
-            c.max_rmap_size,
-            c.recycles,
-            c.anomalies,
-            c.add_cost.descs.mean(),
-            c.remove_cost.descs.mean(),
-            c.add_cost.lines.mean(),
-            c.remove_cost.lines.mean(),
-            work_per_op(c)
-        ));
-    }
-    out
-}
-
-/// Indices of the Pareto-optimal configurations for (peak bytes, work per op), both minimised.
-pub fn pareto(configs: &[ConfigReport]) -> Vec<usize> {
-    (0..configs.len())
-        .filter(|&i| {
-            let (a, wa) = (configs[i].peak_bytes, work_per_op(&configs[i]));
-            !configs.iter().enumerate().any(|(j, c)| {
-                let (b, wb) = (c.peak_bytes, work_per_op(c));
-                j != i && b <= a && wb <= wa && (b < a || wb < wa)
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn hash_round_trips_and_bad_parts_keep_defaults() {
-        let s = Settings {
-            entries: "2,4".into(),
-            eras: vec![Era::TailAppend],
-            cache_capacity: 20,
-            cache_min: 5,
-            vcpus: 3,
-            recycle: None,
-            within_pct: 7,
-            vm: Some(4394),
-        };
-        assert_eq!(Settings::from_hash(&format!("#{}", s.to_hash())), s);
-        let d = Settings::from_hash("n=1,2&era=sideways&cache=5/9&vcpus=x");
-        assert_eq!(d, Settings::default());
+    fn done(s: &Rc<AppState>, bytes: &[u8]) -> Rc<AppState> {
+        s.clone().reduce(Action::Done {
+            summary: Rc::new(rmaplab_core::replay::ReplaySummary::assemble(Vec::new())),
+            asked: 0,
+            longest: Vec::new(),
+            encoding: "rmaplab binary".into(),
+            shared: SharedTrace {
+                sha256: sha256_hex(bytes),
+                inline: share::inline(bytes),
+            },
+        })
     }
 
     #[test]
-    fn configs_always_include_the_baseline() {
-        let s = Settings {
-            entries: "2".into(),
-            eras: vec![Era::TailAppend],
-            ..Settings::default()
+    fn a_link_with_an_inline_trace_opens_that_trace() {
+        let bytes = b"not really a trace, but bytes".to_vec();
+        let part = share::hash_part(
+            "mine.rmap",
+            None,
+            Some(&SharedTrace {
+                sha256: sha256_hex(&bytes),
+                inline: share::inline(&bytes),
+            }),
+        );
+        let s = AppState::initial(&format!("#n=2{part}"));
+        assert_eq!(s.trace_name, "mine.rmap");
+        assert_eq!(s.trace, s.trace.clone());
+        assert!(matches!(&s.trace, TraceSource::Bytes(b) if **b == bytes));
+        assert!(s.may_replay());
+        let s = done(&Rc::new(s), &bytes);
+        assert!(s.fragment().contains("trace=z:"), "{}", s.fragment());
+        // The same link pasted again changes nothing; another settings part only the settings.
+        let same = s.clone().reduce(Action::Hash(s.fragment()));
+        assert_eq!(same.trace_gen, s.trace_gen);
+        let other = s
+            .clone()
+            .reduce(Action::Hash(s.fragment().replace("n=2", "n=3")));
+        assert_eq!(other.trace_gen, s.trace_gen);
+        assert_eq!(other.settings.entries, "3");
+        // A link without a trace goes back to the default trace.
+        let back = s.clone().reduce(Action::Hash("#n=2".into()));
+        assert_eq!(back.trace_name, DEFAULT_TRACE_NAME);
+        assert_eq!(back.trace_gen, s.trace_gen + 1);
+    }
+
+    #[test]
+    fn a_hashed_link_waits_for_the_right_file() {
+        let bytes = b"the right file".to_vec();
+        let sha = sha256_hex(&bytes);
+        let s = Rc::new(AppState::initial(&format!(
+            "#n=2&name=big.dat&trace=sha256:{sha}"
+        )));
+        assert!(!s.may_replay());
+        assert_eq!(s.wanted.as_ref().unwrap().name, "big.dat");
+        let load = |s: &Rc<AppState>, b: &[u8]| {
+            s.clone().reduce(Action::Load {
+                name: "picked.dat".into(),
+                source: TraceSource::Bytes(Rc::new(b.to_vec())),
+                example: None,
+            })
         };
-        let c = s.configs().unwrap();
-        assert!(c
-            .iter()
-            .any(|c| c.entries == 14 && c.era == Era::HeadInsert));
-        assert!(Settings {
-            entries: "1".into(),
-            ..Settings::default()
-        }
-        .configs()
-        .is_err());
+        // The wrong file is refused and the page asks again.
+        let wrong = load(&s, b"another file");
+        assert!(wrong.may_replay());
+        let wrong = done(&wrong, b"another file");
+        assert!(wrong.summary.is_none());
+        assert!(!wrong.may_replay());
+        assert!(wrong
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("not the trace the link names"));
+        // The right one is accepted.
+        let right = done(&load(&wrong, &bytes), &bytes);
+        assert!(right.wanted.is_none());
+        assert!(right.summary.is_some());
+        assert!(
+            right.fragment().contains("&name=picked.dat&trace=z:"),
+            "{}",
+            right.fragment()
+        );
+    }
+
+    #[test]
+    fn examples_travel_by_name() {
+        let s = Rc::new(AppState::initial("#n=2&example=alias1500"));
+        assert_eq!(s.example.as_deref(), Some("alias1500"));
+        let s = done(&s, b"x");
+        assert!(
+            s.fragment().ends_with("&example=alias1500"),
+            "{}",
+            s.fragment()
+        );
+        assert!(AppState::initial("#example=nope").error.is_some());
     }
 }

@@ -5,12 +5,16 @@
 //! multi-gigabyte upload never has to fit in memory — only the live rmap state does.
 
 use crate::protocol::{FocusEvent, LongRmap, Request, Response};
+use crate::share::{self, SharedTrace};
+use rmaplab_core::config::ConfigRequest;
 use rmaplab_core::import::ImportOptions;
+use rmaplab_core::recommend;
 use rmaplab_core::replay::{IdHasher, ReplayOptions, ReplaySummary, Replayer};
+use rmaplab_core::sha256::Sha256;
 use rmaplab_core::trace::binary::BinaryEncoder;
 use rmaplab_core::trace::reader::TraceReader;
 use rmaplab_core::trace::Encoding;
-use rmaplab_core::{EventKind, ModelConfig};
+use rmaplab_core::EventKind;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::io::Read;
@@ -40,19 +44,61 @@ fn open_trace<'a>(
 /// Per rmap id: (current size, peak, events, gfn).
 type RmapSizes = HashMap<u64, (u64, u64, u64, Option<u64>), BuildHasherDefault<IdHasher>>;
 
+/// What a replay answers: the summary, how many configurations were asked for (plus KVM today),
+/// the longest rmaps, the encoding, and the trace's hash (and bytes, when small) for links.
+pub type Replayed = (ReplaySummary, usize, Vec<LongRmap>, String, SharedTrace);
+
+/// Passes a reader's bytes through while hashing them and keeping the first
+/// [`share::INLINE_MAX_RAW`] for an inline share link.
+struct Tap<'a> {
+    inner: &'a mut dyn Read,
+    sha: Sha256,
+    kept: Vec<u8>,
+    overflow: bool,
+}
+
+impl Read for Tap<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let got = &buf[..n];
+        self.sha.update(got);
+        if !self.overflow {
+            if self.kept.len() + n <= share::INLINE_MAX_RAW {
+                self.kept.extend_from_slice(got);
+            } else {
+                self.overflow = true;
+                self.kept = Vec::new();
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Decode and replay the trace `reader` yields (any encoding core reads; `total` is its size for
-/// progress), reporting progress per chunk.
+/// progress) through `request` resolved against its header (`tdp` overrides the header's),
+/// KVM today and the recommendation's candidates, reporting progress per chunk.
 pub fn replay(
     reader: &mut dyn Read,
     total: u64,
-    configs: &[ModelConfig],
+    request: &ConfigRequest,
+    tdp: Option<bool>,
     vm: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<(ReplaySummary, Vec<LongRmap>, String), String> {
-    let mut t = open_trace(reader, total, vm, progress);
+) -> Result<Replayed, String> {
+    let mut tap = Tap {
+        inner: reader,
+        sha: Sha256::new(),
+        kept: Vec::new(),
+        overflow: false,
+    };
+    let mut t = open_trace(&mut tap, total, vm, progress);
     let meta = t.meta().map_err(|e| e.to_string())?;
+    let asked = request
+        .resolve(tdp.or(meta.tdp))
+        .map_err(|e| e.to_string().replace("--tdp on|off", "the TDP setting"))?;
+    let (configs, shown) = recommend::plan(&asked, &meta);
     let mut r =
-        Replayer::new(meta, configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
+        Replayer::new(meta, &configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
     let mut sizes: RmapSizes = HashMap::default();
     while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
         if let Some(rmap) = ev.rmap() {
@@ -82,7 +128,17 @@ pub fn replay(
         .collect();
     longest.sort_by(|a, b| b.peak.cmp(&a.peak).then(a.rmap.cmp(&b.rmap)));
     longest.truncate(LONGEST);
-    Ok((r.finish(), longest, encoding.to_string()))
+    let encoding = encoding.to_string();
+    drop(t);
+    let shared = SharedTrace {
+        inline: if tap.overflow {
+            None
+        } else {
+            share::inline(&tap.kept)
+        },
+        sha256: tap.sha.finish_hex(),
+    };
+    Ok((r.finish(), shown, longest, encoding, shared))
 }
 
 /// The events of `rmap`, at most `limit` (streamed: stops reading once the limit is passed).
@@ -131,12 +187,14 @@ pub fn handle<'a>(
     post: &mut dyn FnMut(Response),
 ) {
     match req {
-        Request::Replay { configs, vm } => {
+        Request::Replay { request, tdp, vm } => {
             let mut progress = |done, total| post(Response::Progress { done, total });
-            let r = replay(&mut open(), total, &configs, vm, &mut progress);
+            let r = replay(&mut open(), total, &request, tdp, vm, &mut progress);
             post(match r {
-                Ok((summary, longest, encoding)) => Response::Done {
+                Ok((summary, shown, longest, encoding, shared)) => Response::Done {
                     summary: Box::new(summary),
+                    shown,
+                    shared,
                     longest,
                     encoding,
                 },
@@ -334,6 +392,19 @@ mod tests {
     use rmaplab_core::gen::{generate_vec, meta_for, GenOptions, Workload};
     use rmaplab_core::trace::binary::encode_all;
 
+    /// KVM today only (the replay adds the recommendation's candidates after it).
+    fn today() -> ConfigRequest {
+        let k = rmaplab_core::ModelConfig::kvm_today();
+        ConfigRequest {
+            entries: vec![rmaplab_core::config::EntriesChoice::Fixed(k.entries)],
+            eras: vec![k.era],
+            topups: vec![k.topup],
+            cache_capacity: k.cache_capacity,
+            cache_min: k.cache_min,
+            recycle_threshold: k.recycle_threshold,
+        }
+    }
+
     #[test]
     fn replays_with_progress_and_finds_long_rmaps() {
         let w = Workload::Fork {
@@ -344,15 +415,27 @@ mod tests {
         let o = GenOptions::default();
         let bytes = encode_all(&meta_for(&w, &o, "t"), &generate_vec(&w, &o));
         let mut calls = 0;
-        let (s, longest, enc) = replay(
+        let (s, shown, longest, enc, shared) = replay(
             &mut &bytes[..],
             bytes.len() as u64,
-            &[ModelConfig::kvm_today()],
+            &today(),
+            None,
             None,
             &mut |_, _| calls += 1,
         )
         .unwrap();
         assert!(calls >= 1);
+        assert_eq!(shown, 1);
+        assert_eq!(shared.sha256, rmaplab_core::sha256::sha256_hex(&bytes));
+        let z = shared.inline.expect("a small trace is inlined");
+        assert_eq!(
+            crate::share::trace_ref(&format!("trace=z:{z}")).unwrap(),
+            Some(crate::share::TraceRef::Inline {
+                name: "shared trace".into(),
+                bytes: bytes.clone()
+            })
+        );
+        assert_eq!(s.configs.len(), recommend::RECOMMENDATION_ENTRIES.len());
         assert_eq!(enc, "rmaplab binary");
         assert_eq!(s.configs[0].max_rmap_size, 5);
         assert_eq!(longest[0].peak, 6);
@@ -397,14 +480,14 @@ mod tests {
         };
         let o = GenOptions::default();
         let bytes = encode_all(&meta_for(&w, &o, "t"), &generate_vec(&w, &o));
-        let cfg = [ModelConfig::kvm_today()];
-        let whole = replay(&mut &bytes[..], 0, &cfg, None, &mut |_, _| {}).unwrap();
+        let cfg = today();
+        let whole = replay(&mut &bytes[..], 0, &cfg, None, None, &mut |_, _| {}).unwrap();
         let mut dribble = Dribble {
             bytes: &bytes,
             step: 7,
             fail_at: None,
         };
-        let parts = replay(&mut dribble, 0, &cfg, None, &mut |_, _| {}).unwrap();
+        let parts = replay(&mut dribble, 0, &cfg, None, None, &mut |_, _| {}).unwrap();
         assert_eq!(whole.0.configs, parts.0.configs);
         // Export from JSON Lines gives the same events as the binary trace.
         let (meta, events) = rmaplab_core::trace::decode_all(&bytes).unwrap();
@@ -423,7 +506,7 @@ mod tests {
             step: 7,
             fail_at: Some(3),
         };
-        let err = replay(&mut failing, 0, &cfg, None, &mut |_, _| {}).unwrap_err();
+        let err = replay(&mut failing, 0, &cfg, None, None, &mut |_, _| {}).unwrap_err();
         assert!(err.contains("could not read"), "{err}");
     }
 
@@ -432,7 +515,8 @@ mod tests {
         let mut out = Vec::new();
         handle(
             Request::Replay {
-                configs: vec![ModelConfig::kvm_today()],
+                request: today(),
+                tdp: None,
                 vm: None,
             },
             9,
@@ -451,13 +535,15 @@ mod tests {
             "/../core/tests/fixtures/captures/twovm.tracefs.txt.gz"
         );
         let gz = std::fs::read(path).unwrap();
-        let cfg = [ModelConfig::kvm_today()];
-        let (all, _, enc) = replay(&mut &gz[..], 0, &cfg, None, &mut |_, _| {}).unwrap();
+        let cfg = today();
+        let (all, _, _, enc, _) =
+            replay(&mut &gz[..], 0, &cfg, None, None, &mut |_, _| {}).unwrap();
         assert_eq!(enc, "kvmmmu text");
         let report = rmaplab_core::import::ImportReport::from_meta(&all.meta).unwrap();
         assert_eq!(report.vms.len(), 2);
         assert_eq!(report.kept_vm, None);
-        let (one, _, _) = replay(&mut &gz[..], 0, &cfg, Some(4402), &mut |_, _| {}).unwrap();
+        let (one, _, _, _, _) =
+            replay(&mut &gz[..], 0, &cfg, None, Some(4402), &mut |_, _| {}).unwrap();
         let report = rmaplab_core::import::ImportReport::from_meta(&one.meta).unwrap();
         assert!(report.kept_vm.is_some());
         assert_eq!(one.configs[0].max_rmap_size, 599);

@@ -41,9 +41,20 @@ fn reducer_loads_replays_and_reports_errors() {
     assert_eq!(s.status, rmaplab_web::state::Status::Running(5, 10));
     let s = s.reduce(Action::Done {
         summary: Rc::new(summary()),
+        asked: 2,
         longest: vec![],
         encoding: "rmaplab binary".into(),
+        shared: rmaplab_web::share::SharedTrace {
+            sha256: rmaplab_core::sha256::sha256_hex(rmaplab_web::state::DEFAULT_TRACE),
+            inline: None,
+        },
     });
+    assert_eq!(s.asked, 2);
+    assert_eq!(
+        s.fragment(),
+        format!("#{}", s.settings.to_hash()),
+        "the default trace is implied"
+    );
     assert_eq!(s.status, rmaplab_web::state::Status::Idle);
     let s = s.reduce(Action::Failed("bad".into()));
     assert_eq!(s.error.as_deref(), Some("bad"));
@@ -56,6 +67,7 @@ fn reducer_loads_replays_and_reports_errors() {
     let s = s.reduce(Action::Load {
         name: "broken.rmap".into(),
         source: TraceSource::Bytes(Rc::new(b"junk".to_vec())),
+        example: None,
     });
     assert_eq!(s.trace_gen, gen + 1);
     assert_eq!(s.encoding, "", "no stale encoding beside the new name");
@@ -69,6 +81,7 @@ fn reducer_loads_replays_and_reports_errors() {
     let s = s.reduce(Action::Load {
         name: "huge.rmap".into(),
         source: TraceSource::Bytes(Rc::new(vec![0; 8])),
+        example: None,
     });
     let s = s.reduce(Action::Cancel);
     assert_eq!(s.trace, shown);
@@ -81,6 +94,7 @@ async fn results_table_marks_the_best_and_the_baseline() {
     let root = mount::<ResultsTable>(ResultsTableProps {
         configs: s.configs.clone(),
         checks: vec![],
+        host: rmaplab_core::memory::HostShape { vcpus: 8, vms: 1 },
     })
     .await;
     let html = root.inner_html();
@@ -90,6 +104,28 @@ async fn results_table_marks_the_best_and_the_baseline() {
         "the 32-byte object is the best object size"
     );
     assert_eq!(root.query_selector_all("tbody tr").unwrap().length(), 2);
+    // The registry's columns, slab pages and dry allocations among them.
+    for key in [
+        "cache_dry_allocs",
+        "vm_slab_pages",
+        "caches_bytes_per_vm",
+        "work_per_op",
+    ] {
+        assert!(
+            html.contains(&format!("data-key=\"{key}\"")),
+            "{key} missing"
+        );
+    }
+    // Full caches of 8 vCPUs at 14 entries: 8 x 40 x 128 B.
+    let cell: web_sys::HtmlElement = element(
+        &root,
+        "tr[data-config=\"14/head-insert\"] td[data-key=caches_bytes_per_vm]",
+    );
+    assert_eq!(cell.inner_text(), "40960");
+    assert!(
+        html.contains("class=\"sticky\""),
+        "the configuration column stays in view"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -98,13 +134,56 @@ fn stepper_snapshots_follow_the_kernel() {
         .map(FocusEvent::Add)
         .chain([FocusEvent::Remove(1)])
         .collect();
-    let (hi, last) = snapshot_at(&ev, 5, rmaplab_core::Era::HeadInsert, 2);
-    assert_eq!(last, Some(4));
-    let chains: Vec<Vec<u64>> = hi.descs.iter().map(|d| d.sptes.clone()).collect();
+    let hi = snapshot_at(&ev, 5, rmaplab_core::Era::HeadInsert, 2, Some(1000));
+    assert_eq!(hi.count, Some(4));
+    let chains: Vec<Vec<u64>> = hi.snap.descs.iter().map(|d| d.sptes.clone()).collect();
     assert_eq!(chains, vec![vec![5], vec![3, 4], vec![1, 2]]);
-    let (ta, _) = snapshot_at(&ev, 6, rmaplab_core::Era::TailAppend, 2);
-    let chains: Vec<Vec<u64>> = ta.descs.iter().map(|d| d.sptes.clone()).collect();
+    // The fifth add walked the head descriptor (full) and wrote one slot of a new one.
+    assert_eq!(hi.changed, vec![(0, 0)]);
+    let ta = snapshot_at(&ev, 6, rmaplab_core::Era::TailAppend, 2, Some(1000));
+    let chains: Vec<Vec<u64>> = ta.snap.descs.iter().map(|d| d.sptes.clone()).collect();
     assert_eq!(chains, vec![vec![2], vec![3, 4], vec![5]]);
+    // Removing spte 1 found it in the first descriptor and moved that descriptor's last entry
+    // into its slot.
+    assert_eq!(ta.changed, vec![(0, 0)]);
+    assert_eq!(ta.descs_walked, 1);
+}
+
+#[wasm_bindgen_test]
+async fn stepper_applies_the_recycle_threshold() {
+    use rmaplab_web::components::stepper::{Stepper, StepperProps};
+    use rmaplab_web::state::Focus;
+    let ev: Vec<FocusEvent> = (1..=1500).map(FocusEvent::Add).collect();
+    // The 1002nd add finds 1001 entries, more than the threshold: KVM zaps the list.
+    let at = snapshot_at(&ev, 1002, rmaplab_core::Era::HeadInsert, 14, Some(1000));
+    assert!(at.recycled);
+    assert_eq!(at.count, Some(1001));
+    assert!(at.snap.descs.is_empty() && at.snap.single.is_none());
+    let end = snapshot_at(&ev, 1500, rmaplab_core::Era::HeadInsert, 14, Some(1000));
+    let held: usize = end.snap.descs.iter().map(|d| d.sptes.len()).sum();
+    assert_eq!(held, 498, "the 498 adds after the zap");
+    let off = snapshot_at(&ev, 1500, rmaplab_core::Era::HeadInsert, 14, None);
+    let held: usize = off.snap.descs.iter().map(|d| d.sptes.len()).sum();
+    assert_eq!(held, 1500);
+    let root = mount::<Stepper>(StepperProps {
+        longest: vec![],
+        focus: Some(Focus {
+            rmap: 0x400,
+            events: Rc::new(ev),
+            truncated: false,
+            step: 1002,
+            entries: 14,
+        }),
+        on_pick: Callback::noop(),
+        on_step: Callback::noop(),
+        on_entries: Callback::noop(),
+        recycle: Some(1000),
+    })
+    .await;
+    let text = root.text_content().unwrap();
+    assert!(text.contains("KVM zapped it"), "{text}");
+    assert!(text.contains("pte_list_add returned 1001"), "{text}");
+    assert!(text.contains("descriptor(s) and changed"), "{text}");
 }
 
 /// Mount `C` with `props` in a fresh element of the page and let Yew render it.
@@ -149,6 +228,7 @@ async fn loader_shows_progress_and_cancels() {
         status: rmaplab_web::state::Status::Running(1 << 30, 1 << 31),
         on_file: Callback::noop(),
         on_cancel: Callback::from(move |()| c.set(c.get() + 1)),
+        wanted: None,
     })
     .await;
     let bar: web_sys::HtmlProgressElement = element(&root, ".progress progress");
@@ -191,6 +271,7 @@ async fn stepper_offers_ids_above_2_pow_53_exactly() {
         on_pick: Callback::from(move |r| p.set(r)),
         on_step: Callback::noop(),
         on_entries: Callback::noop(),
+        recycle: Some(1000),
     })
     .await;
     let select: web_sys::HtmlSelectElement = element(&root, "#rmap-pick");
@@ -212,17 +293,32 @@ async fn controls_report_new_sizes() {
     let root = mount::<Controls>(ControlsProps {
         settings: Settings::default(),
         on_change: Callback::from(move |v| *s.borrow_mut() = Some(v)),
+        trace_vcpus: Some(4),
+        trace_tdp: Some(false),
     })
     .await;
+    let vcpus: web_sys::HtmlInputElement = element(&root, "#vcpus");
+    assert_eq!(vcpus.value(), "", "vCPUs come from the trace unless typed");
+    assert_eq!(vcpus.placeholder(), "4 (the trace's)");
     let entries: web_sys::HtmlInputElement = element(&root, "#entries");
     entries.set_value("2,5,9");
     fire(&entries, "change");
     let got = seen.borrow().clone().expect("on_change fired");
     assert_eq!(got.entries, "2,5,9");
-    let configs = got.configs().unwrap();
-    assert!(configs
-        .iter()
-        .any(|c| c.entries == 14 && c.era == rmaplab_core::Era::HeadInsert));
+    let req = got.request().unwrap();
+    assert_eq!(req.entries.len(), 3);
+    let seed: web_sys::HtmlInputElement = element(&root, "#seed");
+    seed.click();
+    assert!(
+        seen.borrow().as_ref().unwrap().seed,
+        "the seed's rule is offered"
+    );
+    let lazy: web_sys::HtmlInputElement = element(&root, "#topup-lazy");
+    lazy.click();
+    assert_eq!(
+        seen.borrow().as_ref().unwrap().topups,
+        rmaplab_core::config::TopupPolicy::ALL.to_vec()
+    );
     // Every input has a label.
     let inputs = root.query_selector_all("input").unwrap();
     for i in 0..inputs.length() {
@@ -239,7 +335,6 @@ async fn controls_report_new_sizes() {
 
 #[wasm_bindgen_test]
 async fn seed_check_and_recommendation_state_the_numbers() {
-    use rmaplab_web::components::recommendation::{RecommendationLine, RecommendationProps};
     use rmaplab_web::components::seed_check::{SeedCheck, SeedCheckProps};
     let s = summary();
     let root = mount::<SeedCheck>(SeedCheckProps {
@@ -252,15 +347,91 @@ async fn seed_check_and_recommendation_state_the_numbers() {
     assert!(text.contains("128 B → 32 B"), "{text}");
     assert!(text.contains("5120 B → 1280 B per vCPU"), "{text}");
     assert!(text.contains("5120 B for 8 vCPUs at capacity 40"), "{text}");
-    let rec = rmaplab_web::state::recommend(&s.configs, 10, 8);
-    assert!(rec.is_some());
-    let root = mount::<RecommendationLine>(RecommendationProps {
-        rec,
-        within_pct: 10,
-        vcpus: 8,
+    // max_mmu_rmap_size is the size before an add: the largest list held one more.
+    let max = s.configs[0].max_rmap_size;
+    assert!(
+        text.contains(&format!(
+            "the largest list held {} SPTEs (KVM's max_mmu_rmap_size = {max}",
+            max + 1
+        )),
+        "{text}"
+    );
+    // 8 full caches: 10 pages at 14 entries, 3 at 2.
+    assert!(
+        text.contains("8 full caches pin 10 pages at 14 entries and 3 at 2"),
+        "{text}"
+    );
+}
+
+/// The summary of the fork trace replayed through `typed` plus KVM today and the
+/// recommendation's candidates, as the worker does it.
+fn replayed_with(typed: &[usize]) -> rmaplab_core::replay::ReplaySummary {
+    let w = Workload::Fork {
+        procs: 12,
+        pages: 16,
+        private: 2,
+    };
+    let o = GenOptions {
+        vcpus: 4,
+        ..GenOptions::default()
+    };
+    let meta = meta_for(&w, &o, "t");
+    let asked: Vec<ModelConfig> = typed
+        .iter()
+        .map(|&n| ModelConfig::new(n, rmaplab_core::Era::HeadInsert).unwrap())
+        .collect();
+    let (configs, _) = rmaplab_core::recommend::plan(&asked, &meta);
+    let mut r = Replayer::new(meta, &configs, ReplayOptions::default()).unwrap();
+    r.feed_all(&generate_vec(&w, &o)).unwrap();
+    r.finish()
+}
+
+#[wasm_bindgen_test]
+async fn the_recommendation_does_not_depend_on_the_sizes_typed() {
+    use rmaplab_web::components::recommendation::{RecommendationLine, RecommendationProps};
+    let mut texts = Vec::new();
+    for typed in [&[2usize][..], &[2, 3, 4, 6, 8, 14, 16], &[64, 33]] {
+        let s = replayed_with(typed);
+        let host = Settings::default().host(&s);
+        assert_eq!(host.vcpus, 4, "vCPUs come from the trace");
+        let rec =
+            rmaplab_core::recommend::recommend(&s.configs, rmaplab_core::Era::HeadInsert, host, 10);
+        let root = mount::<RecommendationLine>(RecommendationProps { rec }).await;
+        let text = root.text_content().unwrap();
+        assert!(text.starts_with("Recommendation: N = "), "{text}");
+        assert!(text.contains("per 4-vCPU VM"), "{text}");
+        texts.push(text);
+    }
+    assert_eq!(texts[0], texts[1]);
+    assert_eq!(texts[0], texts[2]);
+}
+
+#[wasm_bindgen_test]
+async fn export_copies_the_changelog_text() {
+    use rmaplab_web::components::export::{Export, ExportProps};
+    let copies = Rc::new(std::cell::Cell::new(0));
+    let c = copies.clone();
+    let root = mount::<Export>(ExportProps {
+        on_csv: Callback::noop(),
+        on_json: Callback::noop(),
+        on_trace: Callback::noop(),
+        on_copy_link: Callback::noop(),
+        on_copy_text: Callback::from(move |()| c.set(c.get() + 1)),
+        link: "#n=2".into(),
+        changelog: "pte_list_desc array sizes measured on x".into(),
+        copied: Some(Ok("Changelog text copied".into())),
     })
     .await;
-    let text = root.text_content().unwrap();
-    assert!(text.starts_with("Recommendation: N = "), "{text}");
-    assert!(text.contains("for a 8-vCPU VM"), "{text}");
+    let button: web_sys::HtmlElement = element(&root, "#copy-text");
+    button.click();
+    assert_eq!(copies.get(), 1);
+    let pre: web_sys::HtmlElement = element(&root, "#changelog-text");
+    assert_eq!(
+        pre.text_content().unwrap(),
+        "pte_list_desc array sizes measured on x"
+    );
+    assert!(root
+        .text_content()
+        .unwrap()
+        .contains("Changelog text copied"));
 }

@@ -225,14 +225,6 @@ pub fn notes_to_stderr(s: &ReplaySummary) {
     }
 }
 
-/// One configuration in `--format json`: its report, plus every registry metric.
-#[derive(serde::Serialize)]
-struct JsonConfig<'a> {
-    #[serde(flatten)]
-    report: &'a rmaplab_core::ConfigReport,
-    metrics: serde_json::Map<String, serde_json::Value>,
-}
-
 /// `rmaplab replay`.
 pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
     let req = a.configs.request()?;
@@ -268,14 +260,7 @@ pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
             );
         }
         Format::Json => {
-            let rows: Vec<JsonConfig<'_>> = s
-                .configs
-                .iter()
-                .map(|c| JsonConfig {
-                    report: c,
-                    metrics: rmaplab_core::columns::json_metrics(c, host),
-                })
-                .collect();
+            let rows = rmaplab_core::columns::json_rows(&s.configs, host);
             outln!("{}", serde_json::to_string_pretty(&rows)?);
         }
         Format::Csv => out!("{}", rmaplab_core::columns::csv(&s.configs, host)),

@@ -1,12 +1,47 @@
 //! Small helpers for the hand-made SVG charts: colours, nice ticks, number formatting.
 
-/// A colour per series (colour-blind friendly palette, cycled).
+use rmaplab_core::replay::ConfigReport;
+use rmaplab_core::Era;
+
+/// Fourteen colours that stay apart on white (Okabe–Ito, with Tol's dark additions), cycled.
+pub const PALETTE: [&str; 14] = [
+    "#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#8c6d00", "#000000",
+    "#999999", "#882255", "#44aa99", "#117733", "#332288", "#aa4499",
+];
+
+/// A colour per series, cycled.
 pub fn color(i: usize) -> &'static str {
-    const P: [&str; 10] = [
-        "#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442", "#000000",
-        "#999999", "#882255",
-    ];
-    P[i % P.len()]
+    PALETTE[i % PALETTE.len()]
+}
+
+/// The stroke dash of an era: head-insert solid, tail-append dashed, null-terminated dotted.
+pub fn dash(era: Era) -> &'static str {
+    match era {
+        Era::HeadInsert => "none",
+        Era::TailAppend => "7 3",
+        Era::NullTerminated => "2 2",
+    }
+}
+
+/// Colour and dash per configuration: one colour per array size (and top-up policy), so
+/// the eras of one size share it and differ by dash.
+pub fn styles(configs: &[ConfigReport]) -> Vec<(&'static str, &'static str)> {
+    let mut keys: Vec<(usize, bool, rmaplab_core::config::TopupPolicy)> = configs
+        .iter()
+        .map(|c| (c.entries, c.seed_rule, c.topup))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    configs
+        .iter()
+        .map(|c| {
+            let k = keys
+                .iter()
+                .position(|k| *k == (c.entries, c.seed_rule, c.topup))
+                .unwrap_or(0);
+            (color(k), dash(c.era))
+        })
+        .collect()
 }
 
 /// About `n` round tick values covering `0..=max`.
@@ -58,5 +93,7 @@ mod tests {
         assert!(ticks(12345.0, 5).last().is_some_and(|&t| t >= 12345.0));
         assert_eq!(ticks(0.0, 5), vec![0.0]);
         assert_eq!(bytes(2048.0), "2.0 KiB");
+        let distinct: std::collections::HashSet<_> = PALETTE.iter().collect();
+        assert_eq!(distinct.len(), 14);
     }
 }

@@ -1,5 +1,5 @@
 //! Keep and share: download results as CSV / JSON and the trace as rmaplab binary; copy the
-//! share link (the configuration lives in the URL).
+//! share link (settings and trace) and the results as changelog text.
 
 use yew::prelude::*;
 
@@ -12,8 +12,16 @@ pub struct ExportProps {
     pub on_json: Callback<()>,
     /// Download the trace as rmaplab binary.
     pub on_trace: Callback<()>,
-    /// The share link.
+    /// Copy the share link.
+    pub on_copy_link: Callback<()>,
+    /// Copy the changelog text.
+    pub on_copy_text: Callback<()>,
+    /// The share link (a fragment).
     pub link: AttrValue,
+    /// The changelog text (`rmaplab report`'s).
+    pub changelog: AttrValue,
+    /// What the last copy did.
+    pub copied: Option<Result<String, String>>,
 }
 
 /// The buttons.
@@ -24,7 +32,18 @@ pub fn export(p: &ExportProps) -> Html {
             <button type="button" onclick={p.on_csv.reform(|_: MouseEvent| ())}>{"Results as CSV"}</button>
             <button type="button" onclick={p.on_json.reform(|_: MouseEvent| ())}>{"Results as JSON"}</button>
             <button type="button" onclick={p.on_trace.reform(|_: MouseEvent| ())}>{"Trace as rmaplab binary"}</button>
-            <a href={p.link.clone()} class="share">{"Share link (this configuration)"}</a>
+            <a href={p.link.clone()} class="share" title="the settings, and the trace: small traces travel inside the link, larger ones by SHA-256 (the page then asks for the file)">{"Share link"}</a>
+            <button type="button" id="copy-link" onclick={p.on_copy_link.reform(|_: MouseEvent| ())}>{"Copy share link"}</button>
+            <button type="button" id="copy-text" onclick={p.on_copy_text.reform(|_: MouseEvent| ())}>{"Copy as changelog text"}</button>
+            { match &p.copied {
+                Some(Ok(m)) => html! { <span role="status" class="copied">{ m.clone() }</span> },
+                Some(Err(e)) => html! { <span role="status" class="warn">{ e.clone() }</span> },
+                None => html! {},
+            } }
+            <details class="changelog">
+                <summary>{"Changelog text (the same as rmaplab report)"}</summary>
+                <pre id="changelog-text">{ p.changelog.clone() }</pre>
+            </details>
         </section>
     }
 }

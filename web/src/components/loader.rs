@@ -18,6 +18,8 @@ pub struct LoaderProps {
     pub on_file: Callback<web_sys::File>,
     /// Cancel pressed.
     pub on_cancel: Callback<()>,
+    /// A share link's trace the page waits for.
+    pub wanted: Option<crate::state::Wanted>,
 }
 
 /// The open-a-trace bar.
@@ -66,6 +68,12 @@ pub fn loader(p: &LoaderProps) -> Html {
             </span>
             <span class="hint">{" — rmaplab binary or JSON Lines; kvmmmu captures: trace.dat, perf.data, tracefs / trace-cmd report -R / perf script text (also .gz, .zst); drop a file anywhere. Nothing leaves your browser."}</span>
             { progress }
+            if let Some(w) = p.wanted.as_ref().filter(|w| !w.chosen) {
+                <p class="wanted" role="alert">{ format!(
+                    "This link was made with the trace {} (SHA-256 {}…), too large to travel in the link: open that file to see the results. The page checks that it is the same file.",
+                    w.name, &w.sha256[..16.min(w.sha256.len())]
+                ) }</p>
+            }
         </section>
     }
 }

@@ -1,6 +1,6 @@
 //! Descriptor bytes over the trace, one line per configuration (hand-made SVG).
 
-use super::chart::{bytes, color, count, ticks};
+use super::chart::{bytes, count, styles, ticks};
 use rmaplab_core::replay::ConfigReport;
 use yew::prelude::*;
 
@@ -14,9 +14,9 @@ pub struct MemoryChartProps {
 }
 
 const W: f64 = 720.0;
-const H: f64 = 260.0;
-const L: f64 = 70.0;
-const B: f64 = 30.0;
+const H: f64 = 300.0;
+const L: f64 = 80.0;
+const B: f64 = 50.0;
 
 /// The chart.
 #[function_component(MemoryChart)]
@@ -32,23 +32,26 @@ pub fn memory_chart(p: &MemoryChartProps) -> Html {
     let top = yt.last().copied().unwrap_or(1.0).max(1.0);
     let x = |v: f64| L + v / max_x * (W - L - 10.0);
     let y = |v: f64| H - B - v / top * (H - B - 10.0);
+    let st = styles(&p.configs);
     html! {
         <figure class="chart">
-            <figcaption>{"Descriptor bytes in lists over the trace (window maxima)"}</figcaption>
+            <figcaption>{"Descriptor bytes in lists over the trace (window maxima); colour = array size, dash = era (solid head-insert, dashed tail-append, dotted null-terminated)"}</figcaption>
             <svg viewBox={format!("0 0 {W} {H}")} role="img" aria-label="descriptor bytes over the trace per configuration">
                 { for yt.iter().map(|t| html! {
                     <g><line x1={L.to_string()} x2={(W - 10.0).to_string()} y1={y(*t).to_string()} y2={y(*t).to_string()} class="grid" />
                     <text x={(L - 6.0).to_string()} y={(y(*t) + 4.0).to_string()} text-anchor="end">{ bytes(*t) }</text></g>
                 }) }
-                <text x={x(max_x).to_string()} y={(H - 8.0).to_string()} text-anchor="end">{ format!("{} events", count(max_x)) }</text>
-                <text x={L.to_string()} y={(H - 8.0).to_string()}>{"0"}</text>
+                <text x={x(max_x).to_string()} y={(H - B + 16.0).to_string()} text-anchor="end">{ count(max_x) }</text>
+                <text x={L.to_string()} y={(H - B + 16.0).to_string()}>{"0"}</text>
+                <text class="axis-title" x={((L + W) / 2.0).to_string()} y={(H - 8.0).to_string()} text-anchor="middle">{"events into the trace"}</text>
+                <text class="axis-title" transform={format!("translate(16,{}) rotate(-90)", (H - B) / 2.0)} text-anchor="middle">{"bytes in lists"}</text>
                 { for p.configs.iter().enumerate().map(|(i, c)| {
                     let pts: Vec<String> = c.memory_series.points.iter().map(|(e, v)| format!("{:.1},{:.1}", x(*e as f64), y(*v as f64))).collect();
-                    html! { <polyline points={pts.join(" ")} fill="none" stroke={color(i)} stroke-width="1.5"><title>{ format!("{}: peak {}", c.label, bytes(c.peak_bytes as f64)) }</title></polyline> }
+                    html! { <polyline points={pts.join(" ")} fill="none" stroke={st[i].0} stroke-dasharray={st[i].1} stroke-width="1.8"><title>{ format!("{}: peak {}", c.label, bytes(c.peak_bytes as f64)) }</title></polyline> }
                 }) }
             </svg>
             <ul class="legend">{ for p.configs.iter().enumerate().map(|(i, c)| html! {
-                <li><span class="swatch" style={format!("background:{}", color(i))}></span>{ format!("{} (peak {})", c.label, bytes(c.peak_bytes as f64)) }</li>
+                <li><svg class="swatch" viewBox="0 0 24 8" aria-hidden="true"><line x1="0" x2="24" y1="4" y2="4" stroke={st[i].0} stroke-dasharray={st[i].1} stroke-width="3" /></svg>{ format!("{} (peak {})", c.label, bytes(c.peak_bytes as f64)) }</li>
             }) }</ul>
         </figure>
     }

@@ -2,6 +2,7 @@
 
 pub mod chart;
 pub mod controls;
+pub mod examples_menu;
 pub mod export;
 pub mod histogram_chart;
 pub mod how_to_capture;
@@ -13,3 +14,4 @@ pub mod results_table;
 pub mod seed_check;
 pub mod stepper;
 pub mod tradeoff_chart;
+pub mod vcpus_chart;

@@ -1,39 +1,41 @@
-//! The recommendation line for the loaded trace.
+//! The recommendation for the loaded trace: core's answer, which weighs slab memory per VM
+//! against work per operation over N = 2..16 whatever sizes were typed.
 
-use crate::state::Recommendation;
+use rmaplab_core::recommend::{Recommendation, RECOMMENDATION_ENTRIES};
 use yew::prelude::*;
 
 /// Props of [`RecommendationLine`].
 #[derive(Properties, PartialEq, Debug)]
 pub struct RecommendationProps {
-    /// The recommendation, if any head-insert configuration was compared.
+    /// The recommendation, if the candidates were replayed.
     pub rec: Option<Recommendation>,
-    /// Tolerance in percent.
-    pub within_pct: u32,
-    /// vCPUs.
-    pub vcpus: usize,
 }
 
-/// One sentence.
+/// One sentence, and the Pareto front it was chosen from.
 #[function_component(RecommendationLine)]
 pub fn recommendation_line(p: &RecommendationProps) -> Html {
     let Some(r) = &p.rec else {
-        return html! { <p class="recommend">{"Add head-insert configurations to get a recommendation."}</p> };
+        return html! { <p class="recommend">{"No recommendation: the candidate sizes were not replayed."}</p> };
     };
-    let sign = |v: i64| {
-        if v >= 0 {
-            format!("saves {v} B")
-        } else {
-            format!("costs {} B more", -v)
-        }
-    };
+    let front: Vec<String> = r
+        .candidates
+        .iter()
+        .filter(|c| c.pareto)
+        .map(|c| c.entries.to_string())
+        .collect();
     html! {
-        <p class="recommend" role="note">
+        <p class="recommend" role="note" data-entries={r.entries.to_string()}>
             <strong>{ format!("Recommendation: N = {}", r.entries) }</strong>
-            { format!(
-                " — the smallest head-insert array within {}% of the best work per operation ({:.2} vs best {:.2} descriptors/op). Against today's 14 it {} per vCPU in full caches, {} for a {}-vCPU VM, and {} at the trace's peak.",
-                p.within_pct, r.work, r.best_work, sign(r.saved_per_vcpu), sign(r.saved_per_vm), p.vcpus, sign(r.saved_peak)
-            ) }
+            { format!(" — {}", r.sentence) }
+            <br />
+            <small>{ format!(
+                "Chosen among N = {}..{} at {} (whatever sizes are typed above): the least slab memory per VM on the Pareto front of memory vs work ({}), with work per operation within {}% of 14 entries.",
+                RECOMMENDATION_ENTRIES[0],
+                RECOMMENDATION_ENTRIES[RECOMMENDATION_ENTRIES.len() - 1],
+                r.era,
+                front.join(", "),
+                r.within_pct
+            ) }</small>
         </p>
     }
 }

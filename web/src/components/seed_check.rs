@@ -1,7 +1,7 @@
 //! The seed patch's claims next to what the loaded trace shows.
 
 use crate::state::{alias_facts, baseline};
-use rmaplab_core::config::{PTE_LIST_EXT, SPTE_PTR_SIZE};
+use rmaplab_core::config::{PTE_LIST_EXT, SLAB_PAGE_SIZE, SPTE_PTR_SIZE};
 use rmaplab_core::replay::ReplaySummary;
 use rmaplab_core::Era;
 use yew::prelude::*;
@@ -13,8 +13,8 @@ pub struct SeedCheckProps {
     pub summary: ReplaySummary,
     /// Cache capacity in use.
     pub capacity: usize,
-    /// vCPUs for the cache cost.
-    pub vcpus: usize,
+    /// vCPUs per VM (the trace's unless the page overrides it).
+    pub vcpus: u64,
 }
 
 /// The panel.
@@ -35,6 +35,18 @@ pub fn seed_check(p: &SeedCheckProps) -> Html {
         .find(|c| c.entries == 2 && c.era == Era::HeadInsert);
     let base = baseline(&p.summary.configs);
     let tdp = p.summary.meta.tdp;
+    let vcpus = usize::try_from(p.vcpus).unwrap_or(usize::MAX);
+    // KVM's max_mmu_rmap_size is pte_list_add's return value: the list's size *before* the
+    // add, so the largest list held one more entry than the stat.
+    let largest = if p.summary.counts.add == 0 {
+        "no list was ever added to".to_string()
+    } else {
+        format!(
+            "the largest list held {} SPTEs (KVM's max_mmu_rmap_size = {}, the size before each add)",
+            facts.max_rmap + 1,
+            facts.max_rmap
+        )
+    };
     html! {
         <section class="seed" aria-label="seed check">
             <h2>{"Seed check"}</h2>
@@ -45,12 +57,25 @@ pub fn seed_check(p: &SeedCheckProps) -> Html {
                         <td>{ format!("{o14} B → {o2} B (16 + 8 × N)") }</td></tr>
                     <tr><td>{"Per-vCPU cache cost falls from 5120 B to 1280 B"}</td>
                         <td>{ format!("{} B → {} B per vCPU at capacity {}; {} B → {} B for {} vCPUs",
-                            o14 * p.capacity, o2 * p.capacity, p.capacity, o14 * p.capacity * p.vcpus, o2 * p.capacity * p.vcpus, p.vcpus) }</td></tr>
+                            o14 * p.capacity, o2 * p.capacity, p.capacity, o14 * p.capacity * vcpus, o2 * p.capacity * vcpus, vcpus) }</td></tr>
                     <tr><td>{"Two extra entries cost 16 B × 40 × nr_vcpus"}</td>
-                        <td>{ format!("{} B for {} vCPUs at capacity {}", 2 * SPTE_PTR_SIZE * p.capacity * p.vcpus, p.vcpus, p.capacity) }</td></tr>
+                        <td>{ format!("{} B for {} vCPUs at capacity {}", 2 * SPTE_PTR_SIZE * p.capacity * vcpus, vcpus, p.capacity) }</td></tr>
+                    <tr><td>{"Peter Xu: slab memory comes in 4 KiB pages, so smaller objects may not save what the arithmetic says"}</td>
+                        <td>{ {
+                            let pages = |obj: usize| (p.capacity * vcpus).div_ceil(SLAB_PAGE_SIZE / obj);
+                            let (a, b) = (pages(o14), pages(o2));
+                            format!("{vcpus} full caches pin {a} pages at 14 entries and {b} at 2: {} B saved in whole pages, against {} B by object arithmetic",
+                                (a - b) * SLAB_PAGE_SIZE, (o14 - o2) * p.capacity * vcpus)
+                        } }</td></tr>
+                    <tr><td>{"Patch 4: top up the cache only when the VM uses rmaps"}</td>
+                        <td>{ if p.summary.counts.add == 0 {
+                            "This trace never adds to an rmap: with patch 4 its vCPU caches would hold nothing at any array size (compare with \"only once the VM uses rmaps\" above).".to_string()
+                        } else {
+                            format!("This trace uses rmaps ({} adds), so patch 4 changes nothing after its first add; tick \"only once the VM uses rmaps\" above to compare.", p.summary.counts.add)
+                        } }</td></tr>
                     <tr><td>{"Aliasing is rare under TDP (so few descriptors are used)"}</td>
                         <td>
-                            { format!("{:.1}% of the {} non-empty rmaps at the peak had more than one SPTE; the largest held {} (KVM's max_mmu_rmap_size). ", pct, facts.rmaps, facts.max_rmap) }
+                            { format!("{:.1}% of the {} non-empty rmaps at the peak had more than one SPTE; {largest}. ", pct, facts.rmaps) }
                             { match tdp { Some(false) => "This trace is from shadow paging (TDP off), where aliasing is expected to be common.", Some(true) => "This trace is from a TDP host (nested guest).", None => "The trace does not say whether TDP was on." } }
                         </td></tr>
                     if let (Some(t), Some(b)) = (two, base) {

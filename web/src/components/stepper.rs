@@ -3,6 +3,7 @@
 
 use crate::protocol::{FocusEvent, LongRmap};
 use crate::state::Focus;
+use rmaplab_core::config::{MAX_ENTRIES, MIN_ENTRIES};
 use rmaplab_core::rmap::{HeadKind, RmapSet, RmapSnapshot};
 use rmaplab_core::{Era, ModelConfig};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -21,33 +22,104 @@ pub struct StepperProps {
     pub on_step: Callback<usize>,
     /// The array size changed.
     pub on_entries: Callback<usize>,
+    /// The recycle threshold in force (`None` = off).
+    pub recycle: Option<u64>,
 }
 
-/// Apply the first `step` events under `era` and `n` entries; return the list and the last op.
+/// What the stepper shows after a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepView {
+    /// The list after the step.
+    pub snap: RmapSnapshot,
+    /// `pte_list_add`'s return value when the step was an add.
+    pub count: Option<usize>,
+    /// The add pushed the list past the recycle threshold and KVM zapped it.
+    pub recycled: bool,
+    /// Descriptors the step's list operation visited.
+    pub descs_walked: u32,
+    /// `(descriptor, slot)` positions in the new list whose entry the step wrote or cleared.
+    pub changed: Vec<(usize, usize)>,
+}
+
+/// Each descriptor's entries, by slab object (descriptors move in the chain; objects do not).
+fn slots(snap: &RmapSnapshot) -> Vec<(u32, Vec<u64>)> {
+    snap.descs
+        .iter()
+        .map(|d| (d.object, d.sptes.clone()))
+        .collect()
+}
+
+/// Apply the first `step` events under `era` and `n` entries, with KVM's recycle rule at
+/// `recycle` (`__rmap_add`: an add that finds more than the threshold zaps the list).
 pub fn snapshot_at(
     events: &[FocusEvent],
     step: usize,
     era: Era,
     n: usize,
-) -> (RmapSnapshot, Option<usize>) {
+    recycle: Option<u64>,
+) -> StepView {
     let cfg = ModelConfig {
-        recycle_threshold: None,
-        ..ModelConfig::new(n.clamp(2, 64), era).unwrap_or_else(|_| ModelConfig::kvm_today())
+        recycle_threshold: recycle,
+        ..ModelConfig::new(n.clamp(MIN_ENTRIES, MAX_ENTRIES), era)
+            .unwrap_or_else(|_| ModelConfig::kvm_today())
     };
     let mut set = RmapSet::new(cfg);
-    let mut last = None;
-    for e in events.iter().take(step) {
+    let mut view = StepView {
+        snap: set.snapshot(0),
+        count: None,
+        recycled: false,
+        descs_walked: 0,
+        changed: Vec::new(),
+    };
+    let mut before = Vec::new();
+    for (k, e) in events.iter().take(step).enumerate() {
+        let last = k + 1 == step;
+        if last {
+            before = slots(&set.snapshot(0));
+        }
         let _ = set.topup(0);
-        last = match e {
-            FocusEvent::Add(s) => set.pte_list_add(0, 0, *s).ok(),
-            FocusEvent::Remove(s) => set.pte_list_remove(0, *s).ok().map(|_| 0),
-            FocusEvent::Zap => Some(set.kvm_zap_all_rmap_sptes(0)),
+        let (count, recycled) = match e {
+            FocusEvent::Add(s) => match set.rmap_add(0, 0, *s) {
+                Ok(o) => (Some(o.count), o.recycled),
+                Err(_) => (None, false),
+            },
+            FocusEvent::Remove(s) => {
+                let _ = set.pte_list_remove(0, *s);
+                (None, false)
+            }
+            FocusEvent::Zap => {
+                set.kvm_zap_all_rmap_sptes(0);
+                (None, false)
+            }
         };
+        if last {
+            let snap = set.snapshot(0);
+            let after = slots(&snap);
+            let mut changed = Vec::new();
+            for (i, (obj, d)) in after.iter().enumerate() {
+                let old = before.iter().find(|(o, _)| o == obj).map(|(_, s)| s);
+                for (j, v) in d.iter().enumerate() {
+                    if old.and_then(|b| b.get(j)) != Some(v) {
+                        changed.push((i, j));
+                    }
+                }
+            }
+            view = StepView {
+                snap,
+                count,
+                recycled,
+                descs_walked: set.cost.descs,
+                changed,
+            };
+        }
     }
-    (set.snapshot(0), last)
+    if step == 0 {
+        view.snap = set.snapshot(0);
+    }
+    view
 }
 
-fn chain(snap: &RmapSnapshot) -> Html {
+fn chain(snap: &RmapSnapshot, changed: &[(usize, usize)]) -> Html {
     match snap.head {
         HeadKind::Empty => html! { <div class="head">{"head: 0 (empty)"}</div> },
         HeadKind::Single => {
@@ -59,7 +131,10 @@ fn chain(snap: &RmapSnapshot) -> Html {
                 { for snap.descs.iter().enumerate().map(|(i, d)| html! {
                     <div class="desc" title={format!("slab object {}", d.object)}>
                         <div class="desc-h">{ format!("#{i} count {}{}", d.spte_count, d.tail_count.map(|t| format!(" tail {t}")).unwrap_or_default()) }</div>
-                        <div class="slots">{ for d.sptes.iter().map(|s| html! { <span class="slot">{ format!("{s:x}") }</span> }) }</div>
+                        <div class="slots">{ for d.sptes.iter().enumerate().map(|(j, s)| {
+                            let ch = changed.contains(&(i, j));
+                            html! { <span class={classes!("slot", ch.then_some("changed"))}>{ format!("{s:x}") }</span> }
+                        }) }</div>
                     </div>
                 }) }
             </div>
@@ -155,11 +230,24 @@ pub fn stepper(p: &StepperProps) -> Html {
             <p class="step-what" aria-live="polite">{ what }{ if f.truncated { " (the rmap has more events than shown)" } else { "" } }</p>
             <div class="eras">
                 { for [Era::HeadInsert, Era::TailAppend].into_iter().map(|era| {
-                    let (snap, count) = snapshot_at(&f.events, f.step, era, f.entries);
+                    let v = snapshot_at(&f.events, f.step, era, f.entries, p.recycle);
+                    let entries: usize = v.snap.descs.iter().map(|d| d.sptes.len()).sum::<usize>()
+                        + usize::from(v.snap.single.is_some());
                     html! { <div class="era" data-era={era.name()}>
                         <h3>{ format!("{} ({})", era.name(), era.kernels()) }</h3>
-                        if let (Some(FocusEvent::Add(_)), Some(c)) = (current, count) { <p class="small">{ format!("pte_list_add returned {c}") }</p> }
-                        { chain(&snap) }
+                        if current.is_some() {
+                            <p class="step-cost">{ format!(
+                                "{}this step walked {} descriptor(s) and changed {} slot(s); the list holds {entries} entries in {} descriptor(s).",
+                                v.count.map(|c| format!("pte_list_add returned {c}; ")).unwrap_or_default(),
+                                v.descs_walked,
+                                v.changed.len(),
+                                v.snap.descs.len()
+                            ) }</p>
+                        }
+                        if v.recycled {
+                            <p class="warn recycled">{ format!("The list held more than {} entries before this add, so KVM zapped it (__rmap_add's recycle rule).", p.recycle.unwrap_or_default()) }</p>
+                        }
+                        { chain(&v.snap, &v.changed) }
                     </div> }
                 }) }
             </div>

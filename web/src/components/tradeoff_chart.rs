@@ -1,8 +1,9 @@
-//! Memory vs work: peak descriptor bytes against descriptors visited per operation, with the
-//! Pareto front drawn through the configurations nothing beats on both.
+//! Memory vs work: slab memory per VM (at the page's vCPU count) against descriptors visited per
+//! list operation, with the Pareto front drawn through the configurations nothing beats on both.
 
-use super::chart::{bytes, color, ticks};
-use crate::state::{pareto, work_per_op};
+use super::chart::{bytes, styles, ticks};
+use rmaplab_core::memory::{Footprint, HostShape};
+use rmaplab_core::recommend::{pareto_front, work_per_op};
 use rmaplab_core::replay::ConfigReport;
 use yew::prelude::*;
 
@@ -11,17 +12,23 @@ use yew::prelude::*;
 pub struct TradeoffChartProps {
     /// Reports.
     pub configs: Vec<ConfigReport>,
+    /// The host the memory is for.
+    pub host: HostShape,
 }
 
 const W: f64 = 720.0;
-const H: f64 = 280.0;
-const L: f64 = 70.0;
-const B: f64 = 40.0;
+const H: f64 = 300.0;
+const L: f64 = 80.0;
+const B: f64 = 50.0;
 
 /// The chart.
 #[function_component(TradeoffChart)]
 pub fn tradeoff_chart(p: &TradeoffChartProps) -> Html {
-    let xs: Vec<f64> = p.configs.iter().map(|c| c.peak_bytes as f64).collect();
+    let xs: Vec<f64> = p
+        .configs
+        .iter()
+        .map(|c| Footprint::of(c, p.host).vm_slab_bytes as f64)
+        .collect();
     let ys: Vec<f64> = p.configs.iter().map(work_per_op).collect();
     let xt = ticks(xs.iter().copied().fold(0.0, f64::max), 4);
     let yt = ticks(ys.iter().copied().fold(0.0, f64::max), 4);
@@ -31,23 +38,27 @@ pub fn tradeoff_chart(p: &TradeoffChartProps) -> Html {
     );
     let x = |v: f64| L + v / xm * (W - L - 20.0);
     let y = |v: f64| H - B - v / ym * (H - B - 10.0);
-    let mut front = pareto(&p.configs);
+    let pts: Vec<(f64, f64)> = xs.iter().copied().zip(ys.iter().copied()).collect();
+    let mut front = pareto_front(&pts);
     front.sort_by(|a, b| xs[*a].total_cmp(&xs[*b]));
     let line: Vec<String> = front
         .iter()
         .map(|&i| format!("{:.1},{:.1}", x(xs[i]), y(ys[i])))
         .collect();
+    let st = styles(&p.configs);
     html! {
         <figure class="chart">
-            <figcaption>{"Trade-off: peak descriptor bytes (x) vs descriptors visited per operation (y); the line is the Pareto front"}</figcaption>
+            <figcaption>{ format!("Trade-off at {} vCPUs per VM: slab memory per VM vs descriptors visited per operation; the dashed line is the Pareto front", p.host.vcpus) }</figcaption>
             <svg viewBox={format!("0 0 {W} {H}")} role="img" aria-label="memory versus work scatter with Pareto front">
                 { for yt.iter().map(|t| html! { <g><line x1={L.to_string()} x2={(W - 20.0).to_string()} y1={y(*t).to_string()} y2={y(*t).to_string()} class="grid" />
                     <text x={(L - 6.0).to_string()} y={(y(*t) + 4.0).to_string()} text-anchor="end">{ format!("{t:.1}") }</text></g> }) }
-                { for xt.iter().map(|t| html! { <text x={x(*t).to_string()} y={(H - B + 16.0).to_string()} text-anchor="middle" class="small">{ bytes(*t) }</text> }) }
+                { for xt.iter().map(|t| html! { <text x={x(*t).to_string()} y={(H - B + 16.0).to_string()} text-anchor="middle">{ bytes(*t) }</text> }) }
+                <text class="axis-title" x={((L + W) / 2.0).to_string()} y={(H - 8.0).to_string()} text-anchor="middle">{"slab memory per VM (bytes in 4 KiB pages: lists at peak + full caches + split cache)"}</text>
+                <text class="axis-title" transform={format!("translate(16,{}) rotate(-90)", (H - B) / 2.0)} text-anchor="middle">{"descriptors per operation"}</text>
                 <polyline points={line.join(" ")} fill="none" class="front" />
                 { for p.configs.iter().enumerate().map(|(i, c)| html! {
-                    <g><circle cx={x(xs[i]).to_string()} cy={y(ys[i]).to_string()} r="5" fill={color(i)}><title>{ format!("{}: {} peak, {:.2} descs/op{}", c.label, bytes(xs[i]), ys[i], if front.contains(&i) { " (Pareto-optimal)" } else { "" }) }</title></circle>
-                    <text x={(x(xs[i]) + 7.0).to_string()} y={(y(ys[i]) - 6.0).to_string()} class="small">{ c.label.clone() }</text></g>
+                    <g><circle cx={x(xs[i]).to_string()} cy={y(ys[i]).to_string()} r="5" fill={st[i].0}><title>{ format!("{}: {} per VM, {:.2} descs/op{}", c.label, bytes(xs[i]), ys[i], if front.contains(&i) { " (Pareto-optimal)" } else { "" }) }</title></circle>
+                    <text x={(x(xs[i]) + 7.0).to_string()} y={(y(ys[i]) - 6.0).to_string()}>{ c.label.clone() }</text></g>
                 }) }
             </svg>
         </figure>

@@ -1,0 +1,259 @@
+//! What the page compares — sizes, the seed's rule, eras, top-up policies, caches, host shape,
+//! TDP, recycle threshold, tolerance — and its share-link fragment.
+
+use rmaplab_core::config::{
+    parse_entries_list, parse_topup_list, ConfigRequest, EntriesChoice, TopupPolicy,
+    KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE, PTE_LIST_DESC_CACHE_MIN, RMAP_RECYCLE_THRESHOLD,
+};
+use rmaplab_core::memory::HostShape;
+use rmaplab_core::recommend::DEFAULT_WITHIN_PCT;
+use rmaplab_core::replay::ReplaySummary;
+use rmaplab_core::Era;
+
+/// Array sizes compared by default.
+pub const DEFAULT_ENTRIES: &str = "2,3,4,6,8,14,16";
+
+/// What to compare.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Array sizes as typed.
+    pub entries: String,
+    /// Also compare the seed's own rule (2 entries with TDP, 14 without).
+    pub seed: bool,
+    /// Eras compared.
+    pub eras: Vec<Era>,
+    /// Top-up policies compared (KVM's `always`, the seed's patch 4 `when-rmaps-used`).
+    pub topups: Vec<TopupPolicy>,
+    /// Per-vCPU cache capacity.
+    pub cache_capacity: usize,
+    /// Per-vCPU cache top-up minimum.
+    pub cache_min: usize,
+    /// vCPUs per VM for the memory figures; `None` = the trace's own count.
+    pub vcpus: Option<u64>,
+    /// VMs per host for the host figures.
+    pub vms: u64,
+    /// Whether TDP was on; `None` = as the trace says.
+    pub tdp: Option<bool>,
+    /// Recycle threshold (`None` = off).
+    pub recycle: Option<u64>,
+    /// Recommendation tolerance: percent more work per operation than 14 entries.
+    pub within_pct: u32,
+    /// The VM kept from a capture holding several (its VMM's pid or a thread id); `None` =
+    /// all. Reset whenever a new trace is loaded.
+    pub vm: Option<u64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            entries: DEFAULT_ENTRIES.into(),
+            seed: false,
+            eras: vec![Era::HeadInsert, Era::TailAppend],
+            topups: vec![TopupPolicy::Always],
+            cache_capacity: KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE,
+            cache_min: PTE_LIST_DESC_CACHE_MIN,
+            vcpus: None,
+            vms: 1,
+            tdp: None,
+            recycle: Some(RMAP_RECYCLE_THRESHOLD),
+            within_pct: DEFAULT_WITHIN_PCT,
+            vm: None,
+        }
+    }
+}
+
+/// Largest vCPU count the page accepts.
+pub const MAX_VCPUS: u64 = 4096;
+/// Largest VM count the page accepts.
+pub const MAX_VMS: u64 = 100_000;
+
+impl Settings {
+    /// What to ask the worker for, or why not.
+    pub fn request(&self) -> Result<ConfigRequest, String> {
+        let sizes = parse_entries_list(&self.entries).map_err(|e| format!("array sizes: {e}"))?;
+        if sizes.is_empty() && !self.seed {
+            return Err("give at least one array size (2..64)".into());
+        }
+        if self.eras.is_empty() {
+            return Err("choose at least one era".into());
+        }
+        if self.topups.is_empty() {
+            return Err("choose at least one top-up policy".into());
+        }
+        if self.cache_min > self.cache_capacity {
+            return Err(format!(
+                "cache top-up minimum {} exceeds capacity {}",
+                self.cache_min, self.cache_capacity
+            ));
+        }
+        let mut entries: Vec<EntriesChoice> = sizes.into_iter().map(EntriesChoice::Fixed).collect();
+        if self.seed {
+            entries.push(EntriesChoice::Seed);
+        }
+        Ok(ConfigRequest {
+            entries,
+            eras: self.eras.clone(),
+            topups: self.topups.clone(),
+            cache_capacity: self.cache_capacity,
+            cache_min: self.cache_min,
+            recycle_threshold: self.recycle,
+        })
+    }
+
+    /// The host the memory figures are for: the trace's vCPUs unless overridden.
+    pub fn host(&self, s: &ReplaySummary) -> HostShape {
+        let seen = s.configs.iter().map(|c| c.vcpus_seen).max().unwrap_or(0);
+        HostShape::for_trace(s.meta.vcpus, seen, self.vcpus, self.vms)
+    }
+
+    /// The share-link fragment (settings only), e.g.
+    /// `n=2,3,14&era=head-insert&topup=always&cache=40/14&vcpus=trace&vms=1&recycle=1000&within=10`.
+    pub fn to_hash(&self) -> String {
+        let eras: Vec<&str> = self.eras.iter().map(|e| e.name()).collect();
+        let topups: Vec<&str> = self.topups.iter().map(|t| t.name()).collect();
+        let mut h = format!(
+            "n={}&era={}&topup={}&cache={}/{}&vcpus={}&vms={}&recycle={}&within={}",
+            self.entries.replace(' ', ""),
+            eras.join(","),
+            topups.join(","),
+            self.cache_capacity,
+            self.cache_min,
+            self.vcpus
+                .map_or_else(|| "trace".to_string(), |v| v.to_string()),
+            self.vms,
+            self.recycle
+                .map_or_else(|| "off".to_string(), |r| r.to_string()),
+            self.within_pct
+        );
+        if self.seed {
+            h.push_str("&seed=1");
+        }
+        if let Some(t) = self.tdp {
+            h.push_str(if t { "&tdp=on" } else { "&tdp=off" });
+        }
+        if let Some(v) = self.vm {
+            h.push_str(&format!("&vm={v}"));
+        }
+        h
+    }
+
+    /// Settings from a fragment; unknown or bad parts keep their defaults (parts that are not
+    /// settings, such as the shared trace, are ignored here).
+    pub fn from_hash(hash: &str) -> Self {
+        let mut s = Settings::default();
+        for part in hash.trim_start_matches('#').split('&') {
+            let Some((k, v)) = part.split_once('=') else {
+                continue;
+            };
+            match k {
+                "n" if parse_entries_list(v).is_ok_and(|l| !l.is_empty()) => {
+                    s.entries = v.to_string()
+                }
+                "seed" => s.seed = v == "1",
+                "era" => {
+                    let eras: Vec<Era> = v.split(',').filter_map(|e| e.parse().ok()).collect();
+                    if !eras.is_empty() {
+                        s.eras = eras;
+                    }
+                }
+                "topup" => {
+                    if let Ok(t) = parse_topup_list(v) {
+                        if !t.is_empty() {
+                            s.topups = t;
+                        }
+                    }
+                }
+                "cache" => {
+                    if let Ok((c, m)) = rmaplab_core::config::parse_cache_spec(v) {
+                        s.cache_capacity = c;
+                        s.cache_min = m;
+                    }
+                }
+                "vcpus" => {
+                    s.vcpus = v.parse::<u64>().ok().map(|n| n.clamp(1, MAX_VCPUS));
+                }
+                "vms" => s.vms = v.parse().unwrap_or(s.vms).clamp(1, MAX_VMS),
+                "tdp" => {
+                    s.tdp = match v {
+                        "on" => Some(true),
+                        "off" => Some(false),
+                        _ => None,
+                    }
+                }
+                "recycle" => {
+                    s.recycle = if v == "off" {
+                        None
+                    } else {
+                        v.parse().ok().or(s.recycle)
+                    }
+                }
+                "within" => s.within_pct = v.parse().unwrap_or(s.within_pct).min(1000),
+                "vm" => s.vm = v.parse().ok(),
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_round_trips_and_bad_parts_keep_defaults() {
+        let s = Settings {
+            entries: "2,4".into(),
+            seed: true,
+            eras: vec![Era::TailAppend],
+            topups: TopupPolicy::ALL.to_vec(),
+            cache_capacity: 20,
+            cache_min: 5,
+            vcpus: Some(3),
+            vms: 16,
+            tdp: Some(true),
+            recycle: None,
+            within_pct: 7,
+            vm: Some(4394),
+        };
+        assert_eq!(Settings::from_hash(&format!("#{}", s.to_hash())), s);
+        let d = Settings::from_hash("n=1,2&era=sideways&cache=5/9&vcpus=x&topup=never&vms=0");
+        assert_eq!(
+            d,
+            Settings {
+                vms: 1,
+                ..Settings::default()
+            }
+        );
+        assert_eq!(
+            Settings::from_hash(&Settings::default().to_hash()),
+            Settings::default()
+        );
+    }
+
+    #[test]
+    fn the_request_names_the_seed_and_refuses_nonsense() {
+        let s = Settings {
+            entries: "2".into(),
+            seed: true,
+            ..Settings::default()
+        };
+        let r = s.request().unwrap();
+        assert_eq!(
+            r.entries,
+            vec![EntriesChoice::Fixed(2), EntriesChoice::Seed]
+        );
+        assert!(Settings {
+            entries: "1".into(),
+            ..Settings::default()
+        }
+        .request()
+        .is_err());
+        assert!(Settings {
+            topups: vec![],
+            ..Settings::default()
+        }
+        .request()
+        .is_err());
+    }
+}
