@@ -99,6 +99,9 @@ async function newPage(viewport) {
   return page;
 }
 const results = (page) => page.locator('table.results tbody tr');
+// One cell of the results table, by configuration and registry key.
+const cell = (page, config, key) => page.locator(`tr[data-config="${config}"] td[data-key="${key}"]`).innerText();
+const maxRmap = (page) => cell(page, '14/head-insert', 'max_rmap_size');
 const waitIdle = async (page) => { await page.waitForSelector('.progress progress', { state: 'detached', timeout: 60000 }); };
 
 try {
@@ -119,18 +122,80 @@ try {
   await page.screenshot({ path: path.join(out, 'playground.png'), fullPage: false });
   await page.screenshot({ path: path.join(out, 'playground-full.png'), fullPage: true });
 
+  // The trace's own vCPU count drives the memory figures.
+  check(await page.getAttribute('#vcpus', 'placeholder') === "4 (the trace's)", 'vCPUs come from the trace (4)');
+  const recDefault = await page.locator('.recommend').innerText();
+  check(/per 4-vCPU VM|Keep N = 14/.test(recDefault), `recommendation at the trace's 4 vCPUs: "${recDefault.slice(0, 140)}"`);
+  // Copy as changelog text: the clipboard gets the text shown, which is rmaplab report's.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base.replace(/\/$/, '') });
+  await page.click('#copy-text');
+  await page.waitForSelector('.export [role=status]', { timeout: 10000 });
+  const shownText = await page.locator('#changelog-text').textContent();
+  const clip = await page.evaluate(() => navigator.clipboard.readText());
+  check(clip === shownText && shownText.length > 500, `Copy as changelog text: ${shownText.length} characters on the clipboard`);
+  const cliText = execFileSync(rmaplab, ['report', path.join(root, 'web/assets/default.rmap'), '--quiet', '--entries', '2,3,4,6,8,14,16', '--era', 'head-insert,tail-append'], { encoding: 'utf8' });
+  // The first two paragraphs name the trace (the page calls it by its display name).
+  const body = (t) => t.trim().split('\n\n').slice(2).join('\n\n');
+  check(body(shownText) === body(cliText), 'the page\'s changelog text is rmaplab report\'s, figure for figure');
+  check(shownText.split('\n').every((l) => l.length <= 72), 'changelog text fits 72 columns');
+  // The recommendation does not change with the sizes typed.
+  await page.fill('#entries', '2');
+  await page.press('#entries', 'Tab');
+  await page.waitForFunction(() => document.querySelectorAll('table.results tbody tr').length === 3, null, { timeout: 30000 });
+  await waitIdle(page);
+  check(await page.locator('.recommend').innerText() === recDefault, 'the recommendation is the same with only N=2 typed');
+  await page.fill('#entries', '2,3,4,6,8,14,16');
+  await page.press('#entries', 'Tab');
+  await page.waitForSelector('tr[data-config="16/head-insert"]', { timeout: 30000 });
+  await waitIdle(page);
+
+  // The stepper applies KVM's recycle rule: an example maps one page 1500 times.
+  await page.selectOption('#example', 'alias1500');
+  await page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('recycle threshold'), null, { timeout: 30000 });
+  await waitIdle(page);
+  check(await cell(page, '14/head-insert', 'recycles') === '1', 'alias 1500: one recycle');
+  check(page.url().includes('example=alias1500'), `the example is in the link: ${page.url()}`);
+  await page.selectOption('#rmap-pick', await page.locator('#rmap-pick option').nth(1).getAttribute('value'));
+  await page.waitForFunction(() => Number(document.querySelector('#step')?.getAttribute('max')) >= 1500, null, { timeout: 30000 });
+  await page.locator('#step').fill('1002');
+  await page.locator('#step').dispatchEvent('input');
+  const zapped = await page.locator('.era[data-era="head-insert"]').innerText();
+  check(/KVM zapped it/.test(zapped) && /returned 1001/.test(zapped), `stepper at the 1002nd add: "${zapped.slice(0, 160).replace(/\n/g, ' ')}"`);
+  await page.locator('#step').fill('1500');
+  await page.locator('#step').dispatchEvent('input');
+  check(/holds 498 entries/.test(await page.locator('.era[data-era="head-insert"]').innerText()), 'stepper after the zap: the list holds the 498 later adds');
+  await page.screenshot({ path: path.join(out, 'stepper-recycle.png'), fullPage: false });
+
   // Upload one trace per format.
   for (const [file, enc] of [['fork.rmap', 'rmaplab binary'], ['fork.jsonl', 'JSON Lines']]) {
     await page.setInputFiles('#file', path.join(fx, file));
     await page.waitForFunction((e) => document.querySelector('.trace-name')?.textContent.includes(e), enc, { timeout: 30000 });
     await waitIdle(page);
-    const row = await page.locator('tr[data-config="14/head-insert"]').innerText();
-    check(/\t8\t/.test(row), `${file}: max rmap size 8 (9 address spaces share each page)`);
+    check(await maxRmap(page) === '8', `${file}: max rmap size 8 (9 address spaces share each page)`);
+  }
+  // A share link carries a small uploaded trace: a fresh page opens that trace, and pasting
+  // another link into an open tab follows it (hashchange).
+  const smallLink = await page.locator('a.share').getAttribute('href');
+  check(/&name=fork\.jsonl&trace=z:/.test(smallLink), `share link carries the uploaded trace (${smallLink.length} characters)`);
+  {
+    const fresh = await newPage({ width: 1280, height: 800 });
+    await fresh.goto(base + smallLink);
+    await fresh.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('fork.jsonl'), null, { timeout: 60000 });
+    await waitIdle(fresh);
+    check(await maxRmap(fresh) === '8', 'fresh page from the link: the uploaded trace, replayed (max rmap 8)');
+    await fresh.evaluate(() => { location.hash = '#n=2,14&era=head-insert'; });
+    await fresh.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('default.rmap') && document.querySelectorAll('table.results tbody tr').length === 2, null, { timeout: 60000 });
+    check(true, 'a link pasted into the open tab is followed: default trace, two rows');
+    await fresh.evaluate((l) => { location.hash = l; }, smallLink);
+    await fresh.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('fork.jsonl'), null, { timeout: 60000 });
+    await waitIdle(fresh);
+    check(await maxRmap(fresh) === '8', 'and back to the linked trace in the same tab');
+    await fresh.context().close();
   }
   await page.setInputFiles('#file', ftrace);
   await page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('kvmmmu text'), null, { timeout: 30000 });
   await waitIdle(page);
-  check(/\t14\t/.test(await page.locator('tr[data-config="14/head-insert"]').innerText()), 'ftrace text: max rmap size 14 as KVM reported');
+  check(await maxRmap(page) === '14', 'ftrace text: max rmap size 14 as KVM reported');
 
   // Bring-your-own captures (core/tests/fixtures/captures): the same fork run, KVM's
   // max_mmu_rmap_size 13, and an import report in the page.
@@ -140,10 +205,28 @@ try {
     await page.setInputFiles('#file', path.join(caps, file));
     await page.waitForFunction(([e, f]) => document.querySelector('.trace-name')?.textContent.includes(f) && document.querySelector('.trace-name')?.textContent.includes(e), [enc, file], { timeout: 60000 });
     await waitIdle(page);
-    const row = await page.locator('tr[data-config="14/head-insert"]').innerText();
-    check(/\t13\t/.test(row), `${file}: max rmap size 13 as KVM reported (${Date.now() - t0} ms)`);
+    check(await maxRmap(page) === '13', `${file}: max rmap size 13 as KVM reported (${Date.now() - t0} ms)`);
     const rep = await page.locator('.import-report summary').innerText();
     check(rep.includes('Import report') && rep.includes('1 VM'), `${file}: import report "${rep}"`);
+  }
+  // A capture too large for the link is named by SHA-256: a fresh page asks for it, refuses
+  // another file, and accepts the right one.
+  await page.setInputFiles('#file', path.join(caps, 'tc-fork16v2.dat'));
+  await page.waitForFunction(() => /trace=sha256:/.test(document.querySelector('a.share')?.getAttribute('href') || ''), null, { timeout: 60000 });
+  await waitIdle(page);
+  {
+    const bigLink = await page.locator('a.share').getAttribute('href');
+    const fresh = await newPage({ width: 1280, height: 800 });
+    await fresh.goto(base + bigLink);
+    await fresh.waitForSelector('.wanted', { timeout: 30000 });
+    check(/tc-fork16v2\.dat/.test(await fresh.locator('.wanted').innerText()) && await results(fresh).count() === 0, 'hashed link: the page asks for tc-fork16v2.dat and shows no other trace');
+    await fresh.setInputFiles('#file', path.join(fx, 'fork.rmap'));
+    await fresh.waitForFunction(() => /not the trace the link names/.test(document.querySelector('.error')?.textContent || ''), null, { timeout: 60000 });
+    check(await results(fresh).count() === 0, 'the wrong file is refused by its SHA-256');
+    await fresh.setInputFiles('#file', path.join(caps, 'tc-fork16v2.dat'));
+    await fresh.waitForSelector('tr[data-config="14/head-insert"]', { timeout: 60000 });
+    check(await maxRmap(fresh) === '13' && await fresh.locator('.wanted').count() === 0, 'the right file is accepted and replayed');
+    await fresh.context().close();
   }
   // A capture with two VMs: the picker lists both, and keeping one replays that VM alone.
   await page.setInputFiles('#file', path.join(caps, 'twovm.tracefs.txt.gz'));
@@ -154,8 +237,8 @@ try {
   await page.selectOption('select#vm', { index: 2 });
   await page.waitForFunction(() => /kept VM 1 only/.test(document.querySelector('.import-report pre')?.textContent || ''), null, { timeout: 60000 });
   await waitIdle(page);
-  check(/\t599\t/.test(await page.locator('tr[data-config="14/head-insert"]').innerText()), 'one VM kept: max rmap size 599');
-  check(/vm=\d+/.test(page.url()), `the VM choice is in the URL: ${page.url()}`);
+  check(await maxRmap(page) === '599', 'one VM kept: max rmap size 599');
+  check(/vm=\d+/.test(page.url()), `the VM choice is in the URL: ${page.url().slice(0, 160)}…`);
   // The kvm plugin's report text is refused with the remedy; the lossy capture is flagged.
   await page.setInputFiles('#file', path.join(caps, 'tc-fork16v2.report.txt.gz'));
   await page.waitForFunction(() => /kvm plugin/.test(document.querySelector('.error')?.textContent || ''), null, { timeout: 30000 });
@@ -174,7 +257,7 @@ try {
   await page.waitForSelector('tr[data-config="5/head-insert"]', { timeout: 30000 });
   await waitIdle(page);
   check(await page.locator('tr[data-config="3/head-insert"]').count() === 0, 'sizes changed: rows follow the input');
-  check(page.url().includes('n=2,5'), `configuration in the URL: ${page.url()}`);
+  check(page.url().includes('n=2,5'), `configuration in the URL: ${page.url().slice(0, 160)}…`);
 
   // Step through the longest rmap.
   const option = await page.locator('#rmap-pick option').nth(1).getAttribute('value');
@@ -234,24 +317,26 @@ try {
   await errorFor('long-line.jsonl', /line 2: line is longer than 1048576 bytes/);
   await errorFor('bad-event.jsonl', /line 2: .*spte/);
   await errorFor('not-utf8.jsonl', /line 2: not UTF-8/);
-  const rowEnds = async (p, file, tail, timeout = 60000) => {
+  // Wait until 14/head-insert shows [max rmap, recycles, anomalies] = want.
+  const kvmCells = (p) => p.evaluate(() => ['max_rmap_size', 'recycles', 'anomalies'].map((k) => document.querySelector(`tr[data-config="14/head-insert"] td[data-key="${k}"]`)?.innerText).join(' '));
+  const rowEnds = async (p, file, want, timeout = 60000) => {
     await p.setInputFiles('#file', path.join(fx, file));
     try {
-      await p.waitForFunction((t) => (document.querySelector('tr[data-config="14/head-insert"]')?.innerText || '').trimEnd().endsWith(t), tail, { timeout });
+      await p.waitForFunction((w) => ['max_rmap_size', 'recycles', 'anomalies'].map((k) => document.querySelector(`tr[data-config="14/head-insert"] td[data-key="${k}"]`)?.innerText).join(' ') === w, want, { timeout });
     } catch (e) {
-      const row = await p.locator('tr[data-config="14/head-insert"]').innerText().catch(() => '');
+      const got = await kvmCells(p).catch(() => '');
       const err = await p.locator('.error').innerText().catch(() => '');
-      throw new Error(`${file}: the 14/head-insert row never ended with ${JSON.stringify(tail)}: row ${JSON.stringify(row)}, error ${JSON.stringify(err)}`);
+      throw new Error(`${file}: 14/head-insert never showed max rmap, recycles, anomalies = ${JSON.stringify(want)}: ${JSON.stringify(got)}, error ${JSON.stringify(err)}`);
     }
     await waitIdle(p);
   };
-  await rowEnds(page, 'u64max.jsonl', '\t2\t0\t0');
+  await rowEnds(page, 'u64max.jsonl', '2 0 0');
   check(await page.locator(`#rmap-pick option[value="${U64_MAX}"]`).count() === 1, 'ids at u64::MAX: replayed, and the stepper offers rmap 18446744073709551615 exactly');
   await page.selectOption('#rmap-pick', U64_MAX);
   await page.waitForFunction(() => document.querySelector('#step')?.getAttribute('max') === '3', null, { timeout: 30000 });
   check(true, 'stepper steps through the 3 adds of rmap u64::MAX');
-  await rowEnds(page, 'unknown-remove.jsonl', '\t1\t0\t1');
-  check(await page.locator('tr[data-config="14/head-insert"] td.warn').innerText() === '1', 'remove of an unknown spte: counted as 1 anomaly, marked');
+  await rowEnds(page, 'unknown-remove.jsonl', '1 0 1');
+  check(await page.locator('tr[data-config="14/head-insert"] td.warn[data-key="anomalies"]').innerText() === '1', 'remove of an unknown spte: counted as 1 anomaly, marked');
 
   // Big inputs, on a page comparing head-insert sizes only (tail-append walks the whole list on
   // every add, as the kernel did, which makes 50 M adds minutes of work).
@@ -265,12 +350,12 @@ try {
   await big3.waitForFunction(() => /cancelled/.test(document.querySelector('.progress')?.textContent || ''), null, { timeout: 10000 });
   check(await results(big3).count() > 0, 'a 2 GiB upload shows progress and can be cancelled; previous results stay');
   let t1 = Date.now();
-  await rowEnds(big3, 'alias50m.rmap', '\t1001\t49900\t0', 300000);
+  await rowEnds(big3, 'alias50m.rmap', '1001 49900 0', 300000);
   check(true, `50 M adds to one rmap: max rmap 1001 and 49900 recycles, as KVM's recycle rule gives (${Date.now() - t1} ms)`);
   t1 = Date.now();
   await big3.setInputFiles('#file', big);
   await big3.waitForFunction((w) => new RegExp(w).test(document.querySelector('.error')?.textContent || ''), `truncated at byte offset ${bigEnd}`, { timeout: 300000 });
-  check(/\t1001\t49900\t0$/.test(await big3.locator('tr[data-config="14/head-insert"]').innerText()), `2 GiB upload streamed to its end (${Date.now() - t1} ms): "${(await big3.locator('.error').innerText()).slice(0, 110)}", previous results kept`);
+  check(await kvmCells(big3) === '1001 49900 0', `2 GiB upload streamed to its end (${Date.now() - t1} ms): "${(await big3.locator('.error').innerText()).slice(0, 110)}", previous results kept`);
   check(/^big2g\.rmap: /.test(await big3.locator('.error').innerText()) && /alias50m\.rmap/.test(await big3.locator('.trace-name').innerText()),
     'the error names the failed file; the trace name goes back to the one whose results are shown');
   await big3.screenshot({ path: path.join(out, 'big-upload.png') });

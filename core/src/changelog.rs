@@ -7,6 +7,7 @@ use crate::import::ImportReport;
 use crate::memory::HostShape;
 use crate::recommend::Recommendation;
 use crate::replay::ReplaySummary;
+use crate::sizes::SPLIT_DESC_CACHE_CAPACITY;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
@@ -169,11 +170,9 @@ impl Doc {
     fn heading(&mut self, h: &str) {
         match self.format {
             ReportFormat::Text => {
-                let _ = writeln!(
-                    self.out,
-                    "{h}\n{}",
-                    "=".repeat(h.chars().count().min(TEXT_WIDTH))
-                );
+                let text = wrap(h, TEXT_WIDTH, 0);
+                let longest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+                let _ = writeln!(self.out, "{}{}", text, "=".repeat(longest));
             }
             ReportFormat::Markdown => {
                 let _ = writeln!(self.out, "### {h}");
@@ -308,9 +307,14 @@ pub fn report(input: &ReportInput<'_>, format: ReportFormat) -> String {
     } else {
         "given"
     };
+    let vms = if input.host.vms == 1 {
+        "1 VM".to_string()
+    } else {
+        format!("{} VMs", input.host.vms)
+    };
     d.para(&format!(
-        "Memory, for {} vCPUs per VM ({vcpus_src}) and {} VM(s) per host. Per VM: descriptors in lists at their peak, every vCPU's full pte_list_desc cache, and the eager page-split cache at its real fill of 553 objects; pages: 4 KiB slab pages, floor(4096 / object size) objects each.",
-        input.host.vcpus, input.host.vms
+        "Memory, for {} vCPUs per VM ({vcpus_src}) and {vms} per host. Per VM: descriptors in lists at their peak, every vCPU's full pte_list_desc cache, and the eager page-split cache at its real fill of {SPLIT_DESC_CACHE_CAPACITY} objects; pages: 4 KiB slab pages, floor(4096 / object size) objects each.",
+        input.host.vcpus
     ));
     let (h, rows) = registry_table(input, &MEMORY_COLUMNS);
     d.table(&h, &rows);
@@ -363,6 +367,16 @@ mod tests {
             assert!(l.len() <= 10);
         }
         assert_eq!(wrap("one two", 72, 0), "one two\n");
+        let mut d = Doc {
+            format: ReportFormat::Text,
+            out: String::new(),
+        };
+        d.heading(&"a long trace name ".repeat(10));
+        assert!(
+            d.out.lines().all(|l| l.chars().count() <= TEXT_WIDTH),
+            "{}",
+            d.out
+        );
     }
 
     #[test]

@@ -65,8 +65,13 @@ pub fn replay_table(s: &ReplaySummary, host: HostShape) -> String {
     out.push_str(&table(&header, &rows));
     let _ = writeln!(
         out,
-        "\nmemory for {} vCPUs per VM and {} VM(s) per host (--vcpus, --vms); columns:",
-        host.vcpus, host.vms
+        "\nmemory for {} vCPUs per VM and {} per host (--vcpus, --vms); columns:",
+        host.vcpus,
+        if host.vms == 1 {
+            "1 VM".to_string()
+        } else {
+            format!("{} VMs", host.vms)
+        }
     );
     for m in metrics.iter().skip(1) {
         let _ = writeln!(out, "  {:<13} {}", m.header, m.doc);

@@ -308,27 +308,3 @@ fn kvm_stats_given_at_import_are_checked_by_the_replay() {
     let o = rmaplab(&["replay", out.to_str().unwrap(), "--strict"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 }
-
-/// The README's "bring your own capture" example is this command's real output.
-#[test]
-fn readme_import_example_is_what_the_tool_prints() {
-    let readme =
-        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .unwrap();
-    let cmd = "$ rmaplab import tc-fork16v2.dat -o fork.rmap\n";
-    let at = readme.find(cmd).expect("the README shows the example") + cmd.len();
-    let block = &readme[at..at + readme[at..].find("```").unwrap()];
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixture("tc-fork16v2.dat"),
-        dir.path().join("tc-fork16v2.dat"),
-    )
-    .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_rmaplab"))
-        .args(["import", "tc-fork16v2.dat", "-o", "fork.rmap"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    assert_eq!(stderr(&o), block);
-}

@@ -126,7 +126,7 @@ fn report_figures_equal_the_replays_on_the_default_trace() {
     assert!(text.contains("Recommendation. N = "), "{text}");
     assert!(text.contains("all 8 recorded in the trace"), "{text}");
     assert!(
-        text.contains("for 4 vCPUs per VM (the trace's) and 3 VM(s)"),
+        text.contains("for 4 vCPUs per VM (the trace's) and 3 VMs"),
         "{text}"
     );
     assert!(text.contains("TDP off"), "{text}");

@@ -34,7 +34,7 @@ pub fn results_table(p: &ResultsTableProps) -> Html {
         <section aria-label="results">
             <div class="table-wrap">
             <table class="results">
-                <caption>{ format!("Per configuration, memory for {} vCPUs per VM and {} VM(s) per host; ", p.host.vcpus, p.host.vms) }<mark>{"marked"}</mark>{" = best in column; peak ratio = peak bytes vs 14/head-insert (KVM today). Hover a header for its meaning."}</caption>
+                <caption>{ format!("Per configuration, memory for {} vCPUs per VM and {} per host; ", p.host.vcpus, if p.host.vms == 1 { "1 VM".to_string() } else { format!("{} VMs", p.host.vms) }) }<mark>{"marked"}</mark>{" = best in column; peak ratio = peak bytes vs 14/head-insert (KVM today). Hover a header for its meaning."}</caption>
                 <thead><tr>
                     <th scope="col" class="sticky">{"config"}</th>
                     { for cols.iter().map(|(_, m)| {
