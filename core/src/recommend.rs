@@ -62,11 +62,15 @@ pub fn with_recommendation_configs(configs: &[ModelConfig], era: Era) -> Vec<Mod
     v
 }
 
-/// What a front-end replays for a trace with `meta`: the configurations asked for (`asked`,
-/// already resolved against the trace), then KVM today (14 entries at the trace's era, with
-/// the asked cache and recycle settings) when missing, then the recommendation's candidates.
-/// Returns the list and how many of its first entries to show (asked plus KVM today).
-pub fn plan(asked: &[ModelConfig], meta: &crate::TraceMeta) -> (Vec<ModelConfig>, usize) {
+/// What a front-end replays for a trace with `meta`, in two passes: first the configurations
+/// asked for (`asked`, already resolved against the trace) plus KVM today (14 entries at the
+/// trace's era, with the asked cache and recycle settings) when missing — the results shown;
+/// then the recommendation's candidates not among them, so the results need not wait for the
+/// recommendation. Returns (shown, candidates).
+pub fn plan(
+    asked: &[ModelConfig],
+    meta: &crate::TraceMeta,
+) -> (Vec<ModelConfig>, Vec<ModelConfig>) {
     let era = recommendation_era(meta);
     let like = asked
         .first()
@@ -83,8 +87,9 @@ pub fn plan(asked: &[ModelConfig], meta: &crate::TraceMeta) -> (Vec<ModelConfig>
     if !shown.contains(&today) {
         shown.push(today);
     }
-    let n = shown.len();
-    (with_recommendation_configs(&shown, era), n)
+    let all = with_recommendation_configs(&shown, era);
+    let candidates = all[shown.len()..].to_vec();
+    (shown, candidates)
 }
 
 /// The era a trace's recommendation is for: its kernel's, else today's.
@@ -241,7 +246,7 @@ pub fn recommend(
     let work = (work_per_op(c), base_work);
     let sentence = if c.entries == PTE_LIST_EXT {
         format!(
-            "Keep N = 14 ({era}, {}): no smaller array stays within {within_pct}% of its work per list operation ({:.2} descriptors) on this trace while saving slab memory.",
+            "N = 14 ({era}, {}): keep today's size; no smaller array stays within {within_pct}% of its work per list operation ({:.2} descriptors) on this trace while saving slab memory.",
             era.kernels(),
             work.1
         )
@@ -397,6 +402,20 @@ mod tests {
             "{}",
             rec.sentence
         );
+    }
+
+    #[test]
+    fn the_plan_shows_what_was_asked_and_kvm_today_then_the_candidates() {
+        let asked = [ModelConfig::new(3, Era::TailAppend).unwrap()];
+        let (shown, cands) = plan(&asked, &TraceMeta::default());
+        assert_eq!(shown, vec![asked[0], ModelConfig::kvm_today()]);
+        assert_eq!(cands.len(), RECOMMENDATION_ENTRIES.len() - 1);
+        assert!(cands
+            .iter()
+            .all(|c| c.era == Era::HeadInsert && c.entries != 14));
+        let (shown, cands) = plan(&[ModelConfig::kvm_today()], &TraceMeta::default());
+        assert_eq!(shown.len(), 1);
+        assert_eq!(cands.len(), RECOMMENDATION_ENTRIES.len() - 1);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub fn app() -> Html {
     {
         let (slot, dispatch, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
         let (running, may) = (
-            matches!(state.status, Status::Running(..)),
+            matches!(state.status, Status::Running(..)) || state.recommending,
             state.may_replay(),
         );
         use_effect_with(
@@ -199,9 +199,10 @@ pub fn app() -> Html {
         .as_ref()
         .map(|s| s.configs[..state.asked.min(s.configs.len())].to_vec())
         .unwrap_or_default();
+    let all_configs = state.all_configs();
     let rec = summary.as_ref().zip(host).and_then(|(s, h)| {
         recommend::recommend(
-            &s.configs,
+            &all_configs,
             recommend::recommendation_era(&s.meta),
             h,
             settings.within_pct,
@@ -295,7 +296,7 @@ pub fn app() -> Html {
                 if let Some(e) = &state.error { <p class="error" role="alert">{ e }</p> }
                 if let (Some(s), Some(h)) = (&summary, host) {
                     <Provenance meta={s.meta.clone()} events={s.events} notes={s.notes.clone()} vm={settings.vm} {on_vm} />
-                    <RecommendationLine rec={rec.clone()} />
+                    <RecommendationLine rec={rec.clone()} pending={state.recommending} />
                     <ResultsTable configs={shown_configs.clone()} checks={s.stat_checks.clone()} host={h} />
                     <Export {on_csv} {on_json} {on_trace} {on_copy_link} {on_copy_text} link={link}
                         changelog={changelog_text.clone().unwrap_or_default()}

@@ -71,13 +71,18 @@ pub fn ensure_worker(
                     shared,
                     longest,
                     encoding,
+                    candidates_pending,
                 }) => d.dispatch(Action::Done {
                     summary: Rc::new(*summary),
                     asked: shown,
                     longest,
                     encoding,
                     shared,
+                    candidates_pending,
                 }),
+                Ok(Response::Candidates { configs }) => {
+                    d.dispatch(Action::Candidates(Rc::new(configs)))
+                }
                 Ok(Response::Focused {
                     rmap,
                     events,

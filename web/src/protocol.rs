@@ -72,10 +72,19 @@ pub enum Response {
         shown: usize,
         /// The trace's hash (and bytes, when small) for share links.
         shared: crate::share::SharedTrace,
+        /// The recommendation's candidates are being replayed; [`Response::Candidates`]
+        /// follows.
+        candidates_pending: bool,
         /// Longest rmaps, longest first.
         longest: Vec<LongRmap>,
         /// Encoding detected.
         encoding: String,
+    },
+    /// The recommendation's candidates, replayed after the results (a second pass, so the
+    /// results need not wait for them).
+    Candidates {
+        /// Their reports.
+        configs: Vec<rmaplab_core::ConfigReport>,
     },
     /// The events of the requested rmap.
     Focused {

@@ -138,9 +138,24 @@ pub struct AppState {
     pub wanted: Option<Wanted>,
     /// SHA-256 of the trace on screen.
     pub link_sha: Option<String>,
+    /// The recommendation's candidates, replayed after the results.
+    pub candidates: Rc<Vec<ConfigReport>>,
+    /// The worker is replaying the candidates.
+    pub recommending: bool,
 }
 
 impl AppState {
+    /// Every configuration replayed: the results and the recommendation's candidates.
+    pub fn all_configs(&self) -> Vec<ConfigReport> {
+        let mut v = self
+            .summary
+            .as_ref()
+            .map(|s| s.configs.clone())
+            .unwrap_or_default();
+        v.extend(self.candidates.iter().cloned());
+        v
+    }
+
     /// A newly loaded trace failed or was cancelled: go back to the one whose results are shown
     /// (without a new replay). Returns true if there was such a trace to go back to.
     fn back_to_shown(&mut self) -> bool {
@@ -176,6 +191,8 @@ impl AppState {
             link_trace: String::new(),
             wanted: None,
             link_sha: None,
+            candidates: Rc::new(Vec::new()),
+            recommending: false,
         };
         s.follow_link_trace(hash);
         s
@@ -309,7 +326,11 @@ pub enum Action {
         encoding: String,
         /// The trace's hash (and bytes, when small) for the share link.
         shared: SharedTrace,
+        /// The recommendation's candidates follow.
+        candidates_pending: bool,
     },
+    /// The recommendation's candidates arrived.
+    Candidates(Rc<Vec<ConfigReport>>),
     /// The events of the stepped rmap arrived.
     Focused {
         /// rmap.
@@ -362,7 +383,10 @@ impl Reducible for AppState {
                 longest,
                 encoding,
                 shared,
+                candidates_pending,
             } => {
+                s.candidates = Rc::new(Vec::new());
+                s.recommending = candidates_pending;
                 if let Some(w) = s.wanted.clone() {
                     if w.sha256 != shared.sha256 {
                         let name = s.trace_name.clone();
@@ -400,6 +424,10 @@ impl Reducible for AppState {
                 s.status = Status::Idle;
                 s.error = None;
             }
+            Action::Candidates(c) => {
+                s.candidates = c;
+                s.recommending = false;
+            }
             Action::Focused {
                 rmap,
                 events,
@@ -426,6 +454,7 @@ impl Reducible for AppState {
                 }
             }
             Action::Cancel => {
+                s.recommending = false;
                 s.back_to_shown();
                 if let Some(w) = s.wanted.as_mut() {
                     w.chosen = false;
@@ -433,6 +462,7 @@ impl Reducible for AppState {
                 s.status = Status::Cancelled;
             }
             Action::Failed(e) => {
+                s.recommending = false;
                 if let Some(w) = s.wanted.as_mut() {
                     w.chosen = false;
                 }
@@ -493,6 +523,7 @@ mod tests {
                 sha256: sha256_hex(bytes),
                 inline: share::inline(bytes),
             },
+            candidates_pending: false,
         })
     }
 

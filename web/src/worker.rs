@@ -9,12 +9,13 @@ use crate::share::{self, SharedTrace};
 use rmaplab_core::config::ConfigRequest;
 use rmaplab_core::import::ImportOptions;
 use rmaplab_core::recommend;
+use rmaplab_core::replay::ConfigReport;
 use rmaplab_core::replay::{IdHasher, ReplayOptions, ReplaySummary, Replayer};
 use rmaplab_core::sha256::Sha256;
 use rmaplab_core::trace::binary::BinaryEncoder;
 use rmaplab_core::trace::reader::TraceReader;
 use rmaplab_core::trace::Encoding;
-use rmaplab_core::EventKind;
+use rmaplab_core::{EventKind, ModelConfig};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::io::Read;
@@ -45,8 +46,16 @@ fn open_trace<'a>(
 type RmapSizes = HashMap<u64, (u64, u64, u64, Option<u64>), BuildHasherDefault<IdHasher>>;
 
 /// What a replay answers: the summary, how many configurations were asked for (plus KVM today),
-/// the longest rmaps, the encoding, and the trace's hash (and bytes, when small) for links.
-pub type Replayed = (ReplaySummary, usize, Vec<LongRmap>, String, SharedTrace);
+/// the longest rmaps, the encoding, the trace's hash (and bytes, when small) for links, and the
+/// recommendation's candidates still to replay.
+pub type Replayed = (
+    ReplaySummary,
+    usize,
+    Vec<LongRmap>,
+    String,
+    SharedTrace,
+    Vec<ModelConfig>,
+);
 
 /// Passes a reader's bytes through while hashing them and keeping the first
 /// [`share::INLINE_MAX_RAW`] for an inline share link.
@@ -96,7 +105,8 @@ pub fn replay(
     let asked = request
         .resolve(tdp.or(meta.tdp))
         .map_err(|e| e.to_string().replace("--tdp on|off", "the TDP setting"))?;
-    let (configs, shown) = recommend::plan(&asked, &meta);
+    let (configs, candidates) = recommend::plan(&asked, &meta);
+    let shown = configs.len();
     let mut r =
         Replayer::new(meta, &configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
     let mut sizes: RmapSizes = HashMap::default();
@@ -138,7 +148,24 @@ pub fn replay(
         },
         sha256: tap.sha.finish_hex(),
     };
-    Ok((r.finish(), shown, longest, encoding, shared))
+    Ok((r.finish(), shown, longest, encoding, shared, candidates))
+}
+
+/// The second pass: the trace through `configs` alone (the recommendation's candidates).
+pub fn replay_configs(
+    reader: &mut dyn Read,
+    configs: &[ModelConfig],
+    vm: Option<u64>,
+) -> Result<Vec<ConfigReport>, String> {
+    let mut quiet = |_, _| {};
+    let mut t = open_trace(reader, 0, vm, &mut quiet);
+    let meta = t.meta().map_err(|e| e.to_string())?;
+    let mut r =
+        Replayer::new(meta, configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
+    while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
+        r.feed(&ev).map_err(|e| e.to_string())?;
+    }
+    Ok(r.finish().configs)
 }
 
 /// The events of `rmap`, at most `limit` (streamed: stops reading once the limit is passed).
@@ -190,16 +217,25 @@ pub fn handle<'a>(
         Request::Replay { request, tdp, vm } => {
             let mut progress = |done, total| post(Response::Progress { done, total });
             let r = replay(&mut open(), total, &request, tdp, vm, &mut progress);
-            post(match r {
-                Ok((summary, shown, longest, encoding, shared)) => Response::Done {
-                    summary: Box::new(summary),
-                    shown,
-                    shared,
-                    longest,
-                    encoding,
-                },
-                Err(e) => Response::Failed(e),
-            });
+            match r {
+                Ok((summary, shown, longest, encoding, shared, candidates)) => {
+                    post(Response::Done {
+                        summary: Box::new(summary),
+                        shown,
+                        shared,
+                        longest,
+                        encoding,
+                        candidates_pending: !candidates.is_empty(),
+                    });
+                    if !candidates.is_empty() {
+                        post(match replay_configs(&mut open(), &candidates, vm) {
+                            Ok(configs) => Response::Candidates { configs },
+                            Err(e) => Response::Failed(format!("the recommendation's replay: {e}")),
+                        });
+                    }
+                }
+                Err(e) => post(Response::Failed(e)),
+            }
         }
         Request::Focus { rmap, limit, vm } => post(match focus(&mut open(), rmap, limit, vm) {
             Ok((events, truncated)) => Response::Focused {
@@ -415,7 +451,7 @@ mod tests {
         let o = GenOptions::default();
         let bytes = encode_all(&meta_for(&w, &o, "t"), &generate_vec(&w, &o));
         let mut calls = 0;
-        let (s, shown, longest, enc, shared) = replay(
+        let (s, shown, longest, enc, shared, candidates) = replay(
             &mut &bytes[..],
             bytes.len() as u64,
             &today(),
@@ -426,6 +462,16 @@ mod tests {
         .unwrap();
         assert!(calls >= 1);
         assert_eq!(shown, 1);
+        assert_eq!(s.configs.len(), 1);
+        assert_eq!(
+            candidates.len(),
+            recommend::RECOMMENDATION_ENTRIES.len() - 1
+        );
+        let extra = replay_configs(&mut &bytes[..], &candidates, None).unwrap();
+        let mut all = s.configs.clone();
+        all.extend(extra);
+        let host = rmaplab_core::memory::HostShape { vcpus: 1, vms: 1 };
+        assert!(recommend::recommend(&all, rmaplab_core::Era::HeadInsert, host, 10).is_some());
         assert_eq!(shared.sha256, rmaplab_core::sha256::sha256_hex(&bytes));
         let z = shared.inline.expect("a small trace is inlined");
         assert_eq!(
@@ -435,7 +481,6 @@ mod tests {
                 bytes: bytes.clone()
             })
         );
-        assert_eq!(s.configs.len(), recommend::RECOMMENDATION_ENTRIES.len());
         assert_eq!(enc, "rmaplab binary");
         assert_eq!(s.configs[0].max_rmap_size, 5);
         assert_eq!(longest[0].peak, 6);
@@ -536,13 +581,13 @@ mod tests {
         );
         let gz = std::fs::read(path).unwrap();
         let cfg = today();
-        let (all, _, _, enc, _) =
+        let (all, _, _, enc, _, _) =
             replay(&mut &gz[..], 0, &cfg, None, None, &mut |_, _| {}).unwrap();
         assert_eq!(enc, "kvmmmu text");
         let report = rmaplab_core::import::ImportReport::from_meta(&all.meta).unwrap();
         assert_eq!(report.vms.len(), 2);
         assert_eq!(report.kept_vm, None);
-        let (one, _, _, _, _) =
+        let (one, _, _, _, _, _) =
             replay(&mut &gz[..], 0, &cfg, None, Some(4402), &mut |_, _| {}).unwrap();
         let report = rmaplab_core::import::ImportReport::from_meta(&one.meta).unwrap();
         assert!(report.kept_vm.is_some());

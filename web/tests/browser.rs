@@ -48,7 +48,14 @@ fn reducer_loads_replays_and_reports_errors() {
             sha256: rmaplab_core::sha256::sha256_hex(rmaplab_web::state::DEFAULT_TRACE),
             inline: None,
         },
+        candidates_pending: true,
     });
+    assert!(
+        s.recommending,
+        "the recommendation's pass follows the results"
+    );
+    let s = s.reduce(Action::Candidates(Rc::new(vec![])));
+    assert!(!s.recommending);
     assert_eq!(s.asked, 2);
     assert_eq!(
         s.fragment(),
@@ -380,7 +387,8 @@ fn replayed_with(typed: &[usize]) -> rmaplab_core::replay::ReplaySummary {
         .iter()
         .map(|&n| ModelConfig::new(n, rmaplab_core::Era::HeadInsert).unwrap())
         .collect();
-    let (configs, _) = rmaplab_core::recommend::plan(&asked, &meta);
+    let (mut configs, candidates) = rmaplab_core::recommend::plan(&asked, &meta);
+    configs.extend(candidates);
     let mut r = Replayer::new(meta, &configs, ReplayOptions::default()).unwrap();
     r.feed_all(&generate_vec(&w, &o)).unwrap();
     r.finish()
@@ -396,7 +404,11 @@ async fn the_recommendation_does_not_depend_on_the_sizes_typed() {
         assert_eq!(host.vcpus, 4, "vCPUs come from the trace");
         let rec =
             rmaplab_core::recommend::recommend(&s.configs, rmaplab_core::Era::HeadInsert, host, 10);
-        let root = mount::<RecommendationLine>(RecommendationProps { rec }).await;
+        let root = mount::<RecommendationLine>(RecommendationProps {
+            rec,
+            pending: false,
+        })
+        .await;
         let text = root.text_content().unwrap();
         assert!(text.starts_with("Recommendation: N = "), "{text}");
         assert!(text.contains("per 4-vCPU VM"), "{text}");

@@ -15,9 +15,9 @@ pub struct HistogramChartProps {
 }
 
 const W: f64 = 720.0;
-const H: f64 = 240.0;
-const L: f64 = 60.0;
-const B: f64 = 40.0;
+const H: f64 = 270.0;
+const L: f64 = 70.0;
+const B: f64 = 50.0;
 
 /// The chart.
 #[function_component(HistogramChart)]
@@ -57,6 +57,8 @@ pub fn histogram_chart(p: &HistogramChartProps) -> Html {
                 </button>
             </figcaption>
             <svg viewBox={format!("0 0 {W} {H}")} role="img" aria-label="rmap length histogram">
+                <text class="axis-title" x={((L + W) / 2.0).to_string()} y={(H - 8.0).to_string()} text-anchor="middle">{"SPTEs in the rmap (bucket)"}</text>
+                <text class="axis-title" transform={format!("translate(16,{}) rotate(-90)", (H - B) / 2.0)} text-anchor="middle">{"4K rmaps"}</text>
                 { for yt.iter().map(|t| { let y = H - B - t / top * (H - B - 10.0); html! {
                     <g><line x1={L.to_string()} x2={(W - 10.0).to_string()} y1={y.to_string()} y2={y.to_string()} class="grid" />
                     <text x={(L - 6.0).to_string()} y={(y + 4.0).to_string()} text-anchor="end">{ count(*t) }</text></g>

@@ -9,13 +9,24 @@ use yew::prelude::*;
 pub struct RecommendationProps {
     /// The recommendation, if the candidates were replayed.
     pub rec: Option<Recommendation>,
+    /// The candidates are still being replayed.
+    #[prop_or_default]
+    pub pending: bool,
 }
 
 /// One sentence, and the Pareto front it was chosen from.
 #[function_component(RecommendationLine)]
 pub fn recommendation_line(p: &RecommendationProps) -> Html {
     let Some(r) = &p.rec else {
-        return html! { <p class="recommend">{"No recommendation: the candidate sizes were not replayed."}</p> };
+        return if p.pending {
+            html! { <p class="recommend recommend-pending" role="status">{ format!(
+                "Working out the recommendation: replaying N = {}..{} as well…",
+                RECOMMENDATION_ENTRIES[0],
+                RECOMMENDATION_ENTRIES[RECOMMENDATION_ENTRIES.len() - 1]
+            ) }</p> }
+        } else {
+            html! { <p class="recommend">{"No recommendation: the candidate sizes were not replayed."}</p> }
+        };
     };
     let front: Vec<String> = r
         .candidates
@@ -25,8 +36,8 @@ pub fn recommendation_line(p: &RecommendationProps) -> Html {
         .collect();
     html! {
         <p class="recommend" role="note" data-entries={r.entries.to_string()}>
-            <strong>{ format!("Recommendation: N = {}", r.entries) }</strong>
-            { format!(" — {}", r.sentence) }
+            <strong>{"Recommendation: "}</strong>
+            { r.sentence.clone() }
             <br />
             <small>{ format!(
                 "Chosen among N = {}..{} at {} (whatever sizes are typed above): the least slab memory per VM on the Pareto front of memory vs work ({}), with work per operation within {}% of 14 entries.",
