@@ -40,9 +40,10 @@ pub fn app() -> Html {
     // (its worker is stopped), not queued behind.
     {
         let (slot, dispatch, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
-        let (running, may) = (
+        let (running, may, hash_all) = (
             matches!(state.status, Status::Running(..)) || state.recommending,
             state.may_replay(),
+            state.wanted.is_some(),
         );
         use_effect_with(
             (state.settings.clone(), state.trace_gen, may),
@@ -62,6 +63,7 @@ pub fn app() -> Html {
                             request,
                             tdp: settings.tdp,
                             vm: settings.vm,
+                            hash_all,
                         },
                         Some(&trace),
                     )
@@ -298,7 +300,7 @@ pub fn app() -> Html {
                     <Provenance meta={s.meta.clone()} events={s.events} notes={s.notes.clone()} vm={settings.vm} {on_vm} />
                     <RecommendationLine rec={rec.clone()} pending={state.recommending} />
                     <ResultsTable configs={shown_configs.clone()} checks={s.stat_checks.clone()} host={h} />
-                    <Export {on_csv} {on_json} {on_trace} {on_copy_link} {on_copy_text} link={link}
+                    <Export {on_csv} {on_json} {on_trace} {on_copy_link} {on_copy_text} link={link} link_ready={state.link_ready()}
                         changelog={changelog_text.clone().unwrap_or_default()}
                         copied={(*copied).clone()} />
                     <div class="charts">

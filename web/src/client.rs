@@ -80,9 +80,10 @@ pub fn ensure_worker(
                     shared,
                     candidates_pending,
                 }),
-                Ok(Response::Candidates { configs }) => {
-                    d.dispatch(Action::Candidates(Rc::new(configs)))
-                }
+                Ok(Response::Candidates { configs, sha256 }) => d.dispatch(Action::Candidates {
+                    configs: Rc::new(configs),
+                    sha256,
+                }),
                 Ok(Response::Focused {
                     rmap,
                     events,

@@ -21,6 +21,9 @@ pub enum Request {
         tdp: Option<bool>,
         /// Keep one VM of a kvmmmu capture (its VMM's pid or a thread id).
         vm: Option<u64>,
+        /// Hash the whole trace before answering (a link names the file by hash: it is checked
+        /// before its results are shown); otherwise a large trace is hashed after.
+        hash_all: bool,
     },
     /// Return the events of one rmap (for stepping through it), at most `limit`.
     Focus {
@@ -70,10 +73,11 @@ pub enum Response {
         /// How many of the first configurations were asked for (plus KVM today); the rest are
         /// the recommendation's candidates.
         shown: usize,
-        /// The trace's hash (and bytes, when small) for share links.
-        shared: crate::share::SharedTrace,
-        /// The recommendation's candidates are being replayed; [`Response::Candidates`]
-        /// follows.
+        /// The trace's hash (and bytes, when small) for share links; `None` for a large trace
+        /// (its hash comes with [`Response::Candidates`]).
+        shared: Option<crate::share::SharedTrace>,
+        /// A second pass follows ([`Response::Candidates`]): the recommendation's candidates,
+        /// and the hash of a large trace.
         candidates_pending: bool,
         /// Longest rmaps, longest first.
         longest: Vec<LongRmap>,
@@ -85,6 +89,8 @@ pub enum Response {
     Candidates {
         /// Their reports.
         configs: Vec<rmaplab_core::ConfigReport>,
+        /// The trace's SHA-256, when the first pass did not take it.
+        sha256: Option<String>,
     },
     /// The events of the requested rmap.
     Focused {

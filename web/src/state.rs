@@ -282,6 +282,11 @@ impl AppState {
         }
     }
 
+    /// Whether the share link is complete (a large trace's hash comes after its results).
+    pub fn link_ready(&self) -> bool {
+        !self.link_trace.contains(share::PENDING)
+    }
+
     /// Whether the page should replay now: not while a link's trace is awaited.
     pub fn may_replay(&self) -> bool {
         self.wanted.as_ref().is_none_or(|w| w.chosen)
@@ -324,13 +329,18 @@ pub enum Action {
         longest: Vec<LongRmap>,
         /// Encoding.
         encoding: String,
-        /// The trace's hash (and bytes, when small) for the share link.
-        shared: SharedTrace,
+        /// The trace's hash (and bytes, when small) for the share link, when taken.
+        shared: Option<SharedTrace>,
         /// The recommendation's candidates follow.
         candidates_pending: bool,
     },
-    /// The recommendation's candidates arrived.
-    Candidates(Rc<Vec<ConfigReport>>),
+    /// The second pass finished: the recommendation's candidates, and a large trace's hash.
+    Candidates {
+        /// The candidates' reports.
+        configs: Rc<Vec<ConfigReport>>,
+        /// The trace's SHA-256, when the first pass did not take it.
+        sha256: Option<String>,
+    },
     /// The events of the stepped rmap arrived.
     Focused {
         /// rmap.
@@ -388,7 +398,9 @@ impl Reducible for AppState {
                 s.candidates = Rc::new(Vec::new());
                 s.recommending = candidates_pending;
                 if let Some(w) = s.wanted.clone() {
-                    if w.sha256 != shared.sha256 {
+                    // The page asked the worker to hash the whole trace in this pass.
+                    let sha = shared.as_ref().map_or("", |t| t.sha256.as_str());
+                    if w.sha256 != sha {
                         let name = s.trace_name.clone();
                         s.back_to_shown();
                         s.wanted = Some(Wanted {
@@ -398,7 +410,7 @@ impl Reducible for AppState {
                         s.status = Status::Idle;
                         s.error = Some(format!(
                             "{name} is not the trace the link names: its SHA-256 is {}…, the link's {} is {}…; choose that file",
-                            &shared.sha256[..12.min(shared.sha256.len())],
+                            &sha[..12.min(sha.len())],
                             w.name,
                             &w.sha256[..12.min(w.sha256.len())]
                         ));
@@ -406,12 +418,15 @@ impl Reducible for AppState {
                     }
                     s.wanted = None;
                 }
+                s.link_sha = shared.as_ref().map(|t| t.sha256.clone());
                 s.link_trace = if s.example.as_deref() == Some(DEFAULT_EXAMPLE) {
                     String::new()
+                } else if s.example.is_some() || shared.is_some() {
+                    share::hash_part(&s.trace_name, s.example.as_deref(), shared.as_ref())
                 } else {
-                    share::hash_part(&s.trace_name, s.example.as_deref(), Some(&shared))
+                    // A large trace is hashed in the second pass; until then the link says so.
+                    share::pending_part(&s.trace_name)
                 };
-                s.link_sha = Some(shared.sha256);
                 s.asked = asked.min(summary.configs.len());
                 s.summary = Some(summary);
                 s.longest = longest;
@@ -424,9 +439,22 @@ impl Reducible for AppState {
                 s.status = Status::Idle;
                 s.error = None;
             }
-            Action::Candidates(c) => {
-                s.candidates = c;
+            Action::Candidates { configs, sha256 } => {
+                s.candidates = configs;
                 s.recommending = false;
+                if let Some(sha) = sha256 {
+                    if s.example.is_none() {
+                        s.link_trace = share::hash_part(
+                            &s.trace_name,
+                            None,
+                            Some(&SharedTrace {
+                                sha256: sha.clone(),
+                                inline: None,
+                            }),
+                        );
+                    }
+                    s.link_sha = Some(sha);
+                }
             }
             Action::Focused {
                 rmap,
@@ -519,10 +547,10 @@ mod tests {
             asked: 0,
             longest: Vec::new(),
             encoding: "rmaplab binary".into(),
-            shared: SharedTrace {
+            shared: Some(SharedTrace {
                 sha256: sha256_hex(bytes),
                 inline: share::inline(bytes),
-            },
+            }),
             candidates_pending: false,
         })
     }

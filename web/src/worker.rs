@@ -46,60 +46,91 @@ fn open_trace<'a>(
 type RmapSizes = HashMap<u64, (u64, u64, u64, Option<u64>), BuildHasherDefault<IdHasher>>;
 
 /// What a replay answers: the summary, how many configurations were asked for (plus KVM today),
-/// the longest rmaps, the encoding, the trace's hash (and bytes, when small) for links, and the
-/// recommendation's candidates still to replay.
+/// the longest rmaps, the encoding, the trace's hash (and bytes, when small) for links when
+/// taken in this pass, and the recommendation's candidates still to replay.
 pub type Replayed = (
     ReplaySummary,
     usize,
     Vec<LongRmap>,
     String,
-    SharedTrace,
+    Option<SharedTrace>,
     Vec<ModelConfig>,
 );
 
 /// Passes a reader's bytes through while hashing them and keeping the first
-/// [`share::INLINE_MAX_RAW`] for an inline share link.
+/// [`share::INLINE_MAX_RAW`] for an inline share link. Past that, it hashes on only when asked
+/// (`hash_all`): a large trace's hash is otherwise taken in the second pass, after the results
+/// are shown.
 struct Tap<'a> {
     inner: &'a mut dyn Read,
-    sha: Sha256,
+    sha: Option<Sha256>,
     kept: Vec<u8>,
     overflow: bool,
+    hash_all: bool,
+}
+
+impl<'a> Tap<'a> {
+    fn new(inner: &'a mut dyn Read, hash_all: bool) -> Self {
+        Tap {
+            inner,
+            sha: Some(Sha256::new()),
+            kept: Vec::new(),
+            overflow: false,
+            hash_all,
+        }
+    }
+
+    /// The trace's hash (and its bytes inlined, when small), if it was taken.
+    fn shared(self) -> Option<SharedTrace> {
+        let inline = if self.overflow {
+            None
+        } else {
+            share::inline(&self.kept)
+        };
+        self.sha.map(|h| SharedTrace {
+            sha256: h.finish_hex(),
+            inline,
+        })
+    }
 }
 
 impl Read for Tap<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let got = &buf[..n];
-        self.sha.update(got);
         if !self.overflow {
             if self.kept.len() + n <= share::INLINE_MAX_RAW {
                 self.kept.extend_from_slice(got);
             } else {
                 self.overflow = true;
                 self.kept = Vec::new();
+                if !self.hash_all {
+                    self.sha = None;
+                }
             }
+        }
+        if let Some(h) = self.sha.as_mut() {
+            h.update(got);
         }
         Ok(n)
     }
 }
 
 /// Decode and replay the trace `reader` yields (any encoding core reads; `total` is its size for
-/// progress) through `request` resolved against its header (`tdp` overrides the header's),
-/// KVM today and the recommendation's candidates, reporting progress per chunk.
+/// progress) through `request` resolved against its header (`tdp` overrides the header's) and
+/// KVM today, reporting progress per chunk. The trace is hashed on the way when it is small, or
+/// whatever its size with `hash_all` (a share link that names a file by hash must check it
+/// before its results are shown).
 pub fn replay(
     reader: &mut dyn Read,
     total: u64,
     request: &ConfigRequest,
     tdp: Option<bool>,
     vm: Option<u64>,
+    hash_all: bool,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Replayed, String> {
-    let mut tap = Tap {
-        inner: reader,
-        sha: Sha256::new(),
-        kept: Vec::new(),
-        overflow: false,
-    };
+    let mut tap = Tap::new(reader, hash_all);
     let mut t = open_trace(&mut tap, total, vm, progress);
     let meta = t.meta().map_err(|e| e.to_string())?;
     let asked = request
@@ -140,32 +171,41 @@ pub fn replay(
     longest.truncate(LONGEST);
     let encoding = encoding.to_string();
     drop(t);
-    let shared = SharedTrace {
-        inline: if tap.overflow {
-            None
-        } else {
-            share::inline(&tap.kept)
-        },
-        sha256: tap.sha.finish_hex(),
-    };
-    Ok((r.finish(), shown, longest, encoding, shared, candidates))
+    Ok((
+        r.finish(),
+        shown,
+        longest,
+        encoding,
+        tap.shared(),
+        candidates,
+    ))
 }
 
-/// The second pass: the trace through `configs` alone (the recommendation's candidates).
-pub fn replay_configs(
+/// The second pass: the trace through `configs` alone (the recommendation's candidates), and
+/// its SHA-256 when `hash` (the first pass did not take it).
+pub fn second_pass(
     reader: &mut dyn Read,
     configs: &[ModelConfig],
     vm: Option<u64>,
-) -> Result<Vec<ConfigReport>, String> {
-    let mut quiet = |_, _| {};
-    let mut t = open_trace(reader, 0, vm, &mut quiet);
-    let meta = t.meta().map_err(|e| e.to_string())?;
-    let mut r =
-        Replayer::new(meta, configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
-    while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
-        r.feed(&ev).map_err(|e| e.to_string())?;
-    }
-    Ok(r.finish().configs)
+    hash: bool,
+) -> Result<(Vec<ConfigReport>, Option<String>), String> {
+    let mut tap = Tap::new(reader, true);
+    let reports = if configs.is_empty() {
+        std::io::copy(&mut tap, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        Vec::new()
+    } else {
+        let mut quiet = |_, _| {};
+        let mut t = open_trace(&mut tap, 0, vm, &mut quiet);
+        let meta = t.meta().map_err(|e| e.to_string())?;
+        let mut r =
+            Replayer::new(meta, configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
+        while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
+            r.feed(&ev).map_err(|e| e.to_string())?;
+        }
+        r.finish().configs
+    };
+    let sha = tap.sha.filter(|_| hash).map(Sha256::finish_hex);
+    Ok((reports, sha))
 }
 
 /// The events of `rmap`, at most `limit` (streamed: stops reading once the limit is passed).
@@ -214,22 +254,37 @@ pub fn handle<'a>(
     post: &mut dyn FnMut(Response),
 ) {
     match req {
-        Request::Replay { request, tdp, vm } => {
+        Request::Replay {
+            request,
+            tdp,
+            vm,
+            hash_all,
+        } => {
             let mut progress = |done, total| post(Response::Progress { done, total });
-            let r = replay(&mut open(), total, &request, tdp, vm, &mut progress);
+            let r = replay(
+                &mut open(),
+                total,
+                &request,
+                tdp,
+                vm,
+                hash_all,
+                &mut progress,
+            );
             match r {
                 Ok((summary, shown, longest, encoding, shared, candidates)) => {
+                    let hash = shared.is_none();
+                    let second = hash || !candidates.is_empty();
                     post(Response::Done {
                         summary: Box::new(summary),
                         shown,
                         shared,
                         longest,
                         encoding,
-                        candidates_pending: !candidates.is_empty(),
+                        candidates_pending: second,
                     });
-                    if !candidates.is_empty() {
-                        post(match replay_configs(&mut open(), &candidates, vm) {
-                            Ok(configs) => Response::Candidates { configs },
+                    if second {
+                        post(match second_pass(&mut open(), &candidates, vm, hash) {
+                            Ok((configs, sha256)) => Response::Candidates { configs, sha256 },
                             Err(e) => Response::Failed(format!("the recommendation's replay: {e}")),
                         });
                     }
@@ -457,6 +512,7 @@ mod tests {
             &today(),
             None,
             None,
+            false,
             &mut |_, _| calls += 1,
         )
         .unwrap();
@@ -467,11 +523,13 @@ mod tests {
             candidates.len(),
             recommend::RECOMMENDATION_ENTRIES.len() - 1
         );
-        let extra = replay_configs(&mut &bytes[..], &candidates, None).unwrap();
+        let (extra, sha) = second_pass(&mut &bytes[..], &candidates, None, false).unwrap();
+        assert_eq!(sha, None);
         let mut all = s.configs.clone();
         all.extend(extra);
         let host = rmaplab_core::memory::HostShape { vcpus: 1, vms: 1 };
         assert!(recommend::recommend(&all, rmaplab_core::Era::HeadInsert, host, 10).is_some());
+        let shared = shared.expect("a small trace is hashed in the first pass");
         assert_eq!(shared.sha256, rmaplab_core::sha256::sha256_hex(&bytes));
         let z = shared.inline.expect("a small trace is inlined");
         assert_eq!(
@@ -526,13 +584,13 @@ mod tests {
         let o = GenOptions::default();
         let bytes = encode_all(&meta_for(&w, &o, "t"), &generate_vec(&w, &o));
         let cfg = today();
-        let whole = replay(&mut &bytes[..], 0, &cfg, None, None, &mut |_, _| {}).unwrap();
+        let whole = replay(&mut &bytes[..], 0, &cfg, None, None, false, &mut |_, _| {}).unwrap();
         let mut dribble = Dribble {
             bytes: &bytes,
             step: 7,
             fail_at: None,
         };
-        let parts = replay(&mut dribble, 0, &cfg, None, None, &mut |_, _| {}).unwrap();
+        let parts = replay(&mut dribble, 0, &cfg, None, None, false, &mut |_, _| {}).unwrap();
         assert_eq!(whole.0.configs, parts.0.configs);
         // Export from JSON Lines gives the same events as the binary trace.
         let (meta, events) = rmaplab_core::trace::decode_all(&bytes).unwrap();
@@ -551,8 +609,77 @@ mod tests {
             step: 7,
             fail_at: Some(3),
         };
-        let err = replay(&mut failing, 0, &cfg, None, None, &mut |_, _| {}).unwrap_err();
+        let err = replay(&mut failing, 0, &cfg, None, None, false, &mut |_, _| {}).unwrap_err();
         assert!(err.contains("could not read"), "{err}");
+    }
+
+    #[test]
+    fn a_large_trace_is_hashed_in_the_second_pass_unless_asked_first() {
+        let w = Workload::Churn {
+            cycles: 200,
+            batch: 1000,
+            gfns: 4096,
+            spaces: 32,
+        };
+        let o = GenOptions::default();
+        let bytes = encode_all(&meta_for(&w, &o, "t"), &generate_vec(&w, &o));
+        assert!(
+            bytes.len() > crate::share::INLINE_MAX_RAW,
+            "{}",
+            bytes.len()
+        );
+        let want = rmaplab_core::sha256::sha256_hex(&bytes);
+        let first = replay(
+            &mut &bytes[..],
+            0,
+            &today(),
+            None,
+            None,
+            false,
+            &mut |_, _| {},
+        );
+        assert!(first.unwrap().4.is_none(), "not hashed before the results");
+        let (_, sha) = second_pass(&mut &bytes[..], &[], None, true).unwrap();
+        assert_eq!(sha.as_deref(), Some(want.as_str()));
+        let asked = replay(
+            &mut &bytes[..],
+            0,
+            &today(),
+            None,
+            None,
+            true,
+            &mut |_, _| {},
+        );
+        let shared = asked.unwrap().4.expect("hashed when asked");
+        assert_eq!(shared.sha256, want);
+        assert_eq!(shared.inline, None, "too large to travel in a link");
+        // The handler answers with the results, then the second pass with the hash.
+        let mut out = Vec::new();
+        handle(
+            Request::Replay {
+                request: today(),
+                tdp: None,
+                vm: None,
+                hash_all: false,
+            },
+            bytes.len() as u64,
+            &mut || Box::new(&bytes[..]),
+            &mut |r| out.push(r),
+        );
+        let done = out.iter().position(|r| {
+            matches!(
+                r,
+                Response::Done {
+                    shared: None,
+                    candidates_pending: true,
+                    ..
+                }
+            )
+        });
+        let second = out
+            .iter()
+            .position(|r| matches!(r, Response::Candidates { sha256: Some(h), .. } if *h == want));
+        assert!(matches!((done, second), (Some(d), Some(c)) if d < c));
     }
 
     #[test]
@@ -563,6 +690,7 @@ mod tests {
                 request: today(),
                 tdp: None,
                 vm: None,
+                hash_all: false,
             },
             9,
             &mut || Box::new(&b"\x00\x01garbage"[..]),
@@ -582,13 +710,21 @@ mod tests {
         let gz = std::fs::read(path).unwrap();
         let cfg = today();
         let (all, _, _, enc, _, _) =
-            replay(&mut &gz[..], 0, &cfg, None, None, &mut |_, _| {}).unwrap();
+            replay(&mut &gz[..], 0, &cfg, None, None, false, &mut |_, _| {}).unwrap();
         assert_eq!(enc, "kvmmmu text");
         let report = rmaplab_core::import::ImportReport::from_meta(&all.meta).unwrap();
         assert_eq!(report.vms.len(), 2);
         assert_eq!(report.kept_vm, None);
-        let (one, _, _, _, _, _) =
-            replay(&mut &gz[..], 0, &cfg, None, Some(4402), &mut |_, _| {}).unwrap();
+        let (one, _, _, _, _, _) = replay(
+            &mut &gz[..],
+            0,
+            &cfg,
+            None,
+            Some(4402),
+            false,
+            &mut |_, _| {},
+        )
+        .unwrap();
         let report = rmaplab_core::import::ImportReport::from_meta(&one.meta).unwrap();
         assert!(report.kept_vm.is_some());
         assert_eq!(one.configs[0].max_rmap_size, 599);

@@ -44,17 +44,20 @@ fn reducer_loads_replays_and_reports_errors() {
         asked: 2,
         longest: vec![],
         encoding: "rmaplab binary".into(),
-        shared: rmaplab_web::share::SharedTrace {
+        shared: Some(rmaplab_web::share::SharedTrace {
             sha256: rmaplab_core::sha256::sha256_hex(rmaplab_web::state::DEFAULT_TRACE),
             inline: None,
-        },
+        }),
         candidates_pending: true,
     });
     assert!(
         s.recommending,
         "the recommendation's pass follows the results"
     );
-    let s = s.reduce(Action::Candidates(Rc::new(vec![])));
+    let s = s.reduce(Action::Candidates {
+        configs: Rc::new(vec![]),
+        sha256: None,
+    });
     assert!(!s.recommending);
     assert_eq!(s.asked, 2);
     assert_eq!(
@@ -430,6 +433,7 @@ async fn export_copies_the_changelog_text() {
         on_copy_link: Callback::noop(),
         on_copy_text: Callback::from(move |()| c.set(c.get() + 1)),
         link: "#n=2".into(),
+        link_ready: true,
         changelog: "pte_list_desc array sizes measured on x".into(),
         copied: Some(Ok("Changelog text copied".into())),
     })

@@ -18,6 +18,9 @@ pub struct ExportProps {
     pub on_copy_text: Callback<()>,
     /// The share link (a fragment).
     pub link: AttrValue,
+    /// False while a large trace's hash is still being taken (the link would not name it).
+    #[prop_or(true)]
+    pub link_ready: bool,
     /// The changelog text (`rmaplab report`'s).
     pub changelog: AttrValue,
     /// What the last copy did.
@@ -33,7 +36,7 @@ pub fn export(p: &ExportProps) -> Html {
             <button type="button" onclick={p.on_json.reform(|_: MouseEvent| ())}>{"Results as JSON"}</button>
             <button type="button" onclick={p.on_trace.reform(|_: MouseEvent| ())}>{"Trace as rmaplab binary"}</button>
             <a href={p.link.clone()} class="share" title="the settings, and the trace: small traces travel inside the link, larger ones by SHA-256 (the page then asks for the file)">{"Share link"}</a>
-            <button type="button" id="copy-link" onclick={p.on_copy_link.reform(|_: MouseEvent| ())}>{"Copy share link"}</button>
+            <button type="button" id="copy-link" disabled={!p.link_ready} title={if p.link_ready { "" } else { "fingerprinting the trace for the link…" }} onclick={p.on_copy_link.reform(|_: MouseEvent| ())}>{"Copy share link"}</button>
             <button type="button" id="copy-text" onclick={p.on_copy_text.reform(|_: MouseEvent| ())}>{"Copy as changelog text"}</button>
             { match &p.copied {
                 Some(Ok(m)) => html! { <span role="status" class="copied">{ m.clone() }</span> },
