@@ -368,7 +368,7 @@ async fn seed_check_and_recommendation_state_the_numbers() {
     );
     // 8 full caches: 10 pages at 14 entries, 3 at 2.
     assert!(
-        text.contains("8 full caches pin 10 pages at 14 entries and 3 at 2"),
+        text.contains("the full caches of 8 vCPUs pin 10 pages at 14 entries and 3 at 2"),
         "{text}"
     );
 }

@@ -64,7 +64,7 @@ pub fn seed_check(p: &SeedCheckProps) -> Html {
                         <td>{ {
                             let pages = |obj: usize| (p.capacity * vcpus).div_ceil(SLAB_PAGE_SIZE / obj);
                             let (a, b) = (pages(o14), pages(o2));
-                            format!("{vcpus} full caches pin {a} pages at 14 entries and {b} at 2: {} B saved in whole pages, against {} B by object arithmetic",
+                            format!("the full caches of {vcpus} vCPU{} pin {a} pages at 14 entries and {b} at 2: {} B saved in whole pages, against {} B by object arithmetic", if vcpus == 1 { "" } else { "s" },
                                 (a - b) * SLAB_PAGE_SIZE, (o14 - o2) * p.capacity * vcpus)
                         } }</td></tr>
                     <tr><td>{"Patch 4: top up the cache only when the VM uses rmaps"}</td>
