@@ -248,17 +248,12 @@ pub fn report(input: &ReportInput<'_>, format: ReportFormat) -> String {
     ));
 
     let mut prov = vec![format!("Trace {}", input.trace_name)];
-    if let Some(w) = &m.workload {
-        prov.push(format!("workload {w}"));
-    }
-    if let Some(src) = &m.source {
-        prov.push(format!("recorded from {src}"));
-    }
-    if let Some(k) = &m.kernel {
-        prov.push(format!("host kernel {k}"));
-    }
-    if let Some(v) = &m.vendor_module {
-        prov.push(format!("module {v}"));
+    for (what, v) in m.provenance() {
+        prov.push(match what {
+            "source" => format!("recorded from {v}"),
+            "kernel" => format!("host kernel {v}"),
+            _ => format!("{what} {v}"),
+        });
     }
     prov.push(match m.tdp {
         Some(true) => "TDP on".to_string(),

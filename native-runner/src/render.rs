@@ -32,19 +32,11 @@ pub fn replay_table(s: &ReplaySummary, host: HostShape) -> String {
         s.counts.stat,
         s.counts.mark
     );
-    let mut prov = Vec::new();
-    if let Some(w) = &m.workload {
-        prov.push(format!("workload: {w}"));
-    }
-    if let Some(src) = &m.source {
-        prov.push(format!("source: {src}"));
-    }
-    if let Some(k) = &m.kernel {
-        prov.push(format!("kernel: {k}"));
-    }
-    if let Some(v) = &m.vendor_module {
-        prov.push(format!("module: {v}"));
-    }
+    let mut prov: Vec<String> = m
+        .provenance()
+        .into_iter()
+        .map(|(what, v)| format!("{what}: {v}"))
+        .collect();
     if let Some(t) = m.tdp {
         prov.push(format!("tdp: {}", if t { "on" } else { "off" }));
     }

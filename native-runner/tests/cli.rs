@@ -3,37 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics: that is how it reports
 
+mod common;
+
+use common::{ok, rmaplab, s, stderr};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn rmaplab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rmaplab"))
-        .args(args)
-        .output()
-        .expect("run rmaplab")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = rmaplab(args);
-    assert!(
-        o.status.success(),
-        "rmaplab {args:?} failed: {}",
-        stderr(&o)
-    );
-    stdout(&o)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use std::process::Output;
 
 #[test]
 fn sizes_prints_the_seeds_numbers() {

@@ -6,31 +6,13 @@
 
 use rmaplab_core::columns::METRICS;
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Command, Output};
 
-fn rmaplab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rmaplab"))
-        .args(args)
-        .output()
-        .expect("run rmaplab")
-}
+mod common;
 
-fn ok(args: &[&str]) -> String {
-    let o = rmaplab(args);
-    assert!(
-        o.status.success(),
-        "rmaplab {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::{ok, rmaplab};
 
 fn repo(p: &str) -> String {
-    let mut d = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    d.pop();
-    d.push(p);
-    d.to_str().unwrap().to_string()
+    common::s(&common::repo(p)).to_string()
 }
 
 /// Every table of a plain-text report: label → header → cell.

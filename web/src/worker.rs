@@ -483,6 +483,17 @@ mod tests {
     use rmaplab_core::gen::{generate_vec, meta_for, GenOptions, Workload};
     use rmaplab_core::trace::binary::encode_all;
 
+    /// `w` generated and encoded as rmaplab binary.
+    fn trace(w: &Workload) -> Vec<u8> {
+        let o = GenOptions::default();
+        encode_all(&meta_for(w, &o, "t"), &generate_vec(w, &o))
+    }
+
+    /// Replay through KVM today only, without progress.
+    fn run(reader: &mut dyn Read, vm: Option<u64>, hash_all: bool) -> Result<Replayed, String> {
+        replay(reader, 0, &today(), None, vm, hash_all, &mut |_, _| {})
+    }
+
     /// KVM today only (the replay adds the recommendation's candidates after it).
     fn today() -> ConfigRequest {
         let k = rmaplab_core::ModelConfig::kvm_today();
@@ -503,8 +514,7 @@ mod tests {
             pages: 4,
             private: 1,
         };
-        let o = GenOptions::default();
-        let bytes = encode_all(&meta_for(&w, &o, "t"), &generate_vec(&w, &o));
+        let bytes = trace(&w);
         let mut calls = 0;
         let (s, shown, longest, enc, shared, candidates) = replay(
             &mut &bytes[..],
@@ -581,16 +591,14 @@ mod tests {
             gfns: 40,
             spaces: 4,
         };
-        let o = GenOptions::default();
-        let bytes = encode_all(&meta_for(&w, &o, "t"), &generate_vec(&w, &o));
-        let cfg = today();
-        let whole = replay(&mut &bytes[..], 0, &cfg, None, None, false, &mut |_, _| {}).unwrap();
+        let bytes = trace(&w);
+        let whole = run(&mut &bytes[..], None, false).unwrap();
         let mut dribble = Dribble {
             bytes: &bytes,
             step: 7,
             fail_at: None,
         };
-        let parts = replay(&mut dribble, 0, &cfg, None, None, false, &mut |_, _| {}).unwrap();
+        let parts = run(&mut dribble, None, false).unwrap();
         assert_eq!(whole.0.configs, parts.0.configs);
         // Export from JSON Lines gives the same events as the binary trace.
         let (meta, events) = rmaplab_core::trace::decode_all(&bytes).unwrap();
@@ -609,7 +617,7 @@ mod tests {
             step: 7,
             fail_at: Some(3),
         };
-        let err = replay(&mut failing, 0, &cfg, None, None, false, &mut |_, _| {}).unwrap_err();
+        let err = run(&mut failing, None, false).unwrap_err();
         assert!(err.contains("could not read"), "{err}");
     }
 
@@ -621,35 +629,18 @@ mod tests {
             gfns: 4096,
             spaces: 32,
         };
-        let o = GenOptions::default();
-        let bytes = encode_all(&meta_for(&w, &o, "t"), &generate_vec(&w, &o));
+        let bytes = trace(&w);
         assert!(
             bytes.len() > crate::share::INLINE_MAX_RAW,
             "{}",
             bytes.len()
         );
         let want = rmaplab_core::sha256::sha256_hex(&bytes);
-        let first = replay(
-            &mut &bytes[..],
-            0,
-            &today(),
-            None,
-            None,
-            false,
-            &mut |_, _| {},
-        );
+        let first = run(&mut &bytes[..], None, false);
         assert!(first.unwrap().4.is_none(), "not hashed before the results");
         let (_, sha) = second_pass(&mut &bytes[..], &[], None, true).unwrap();
         assert_eq!(sha.as_deref(), Some(want.as_str()));
-        let asked = replay(
-            &mut &bytes[..],
-            0,
-            &today(),
-            None,
-            None,
-            true,
-            &mut |_, _| {},
-        );
+        let asked = run(&mut &bytes[..], None, true);
         let shared = asked.unwrap().4.expect("hashed when asked");
         assert_eq!(shared.sha256, want);
         assert_eq!(shared.inline, None, "too large to travel in a link");
@@ -708,23 +699,12 @@ mod tests {
             "/../core/tests/fixtures/captures/twovm.tracefs.txt.gz"
         );
         let gz = std::fs::read(path).unwrap();
-        let cfg = today();
-        let (all, _, _, enc, _, _) =
-            replay(&mut &gz[..], 0, &cfg, None, None, false, &mut |_, _| {}).unwrap();
+        let (all, _, _, enc, _, _) = run(&mut &gz[..], None, false).unwrap();
         assert_eq!(enc, "kvmmmu text");
         let report = rmaplab_core::import::ImportReport::from_meta(&all.meta).unwrap();
         assert_eq!(report.vms.len(), 2);
         assert_eq!(report.kept_vm, None);
-        let (one, _, _, _, _, _) = replay(
-            &mut &gz[..],
-            0,
-            &cfg,
-            None,
-            Some(4402),
-            false,
-            &mut |_, _| {},
-        )
-        .unwrap();
+        let (one, _, _, _, _, _) = run(&mut &gz[..], Some(4402), false).unwrap();
         let report = rmaplab_core::import::ImportReport::from_meta(&one.meta).unwrap();
         assert!(report.kept_vm.is_some());
         assert_eq!(one.configs[0].max_rmap_size, 599);

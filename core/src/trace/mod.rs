@@ -217,6 +217,22 @@ pub struct TraceMeta {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+impl TraceMeta {
+    /// Where the trace came from, as (what, value) pairs in a fixed order — workload, source,
+    /// kernel, module — for the front-ends to phrase (TDP is [`TraceMeta::tdp`]).
+    pub fn provenance(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("workload", &self.workload),
+            ("source", &self.source),
+            ("kernel", &self.kernel),
+            ("module", &self.vendor_module),
+        ]
+        .into_iter()
+        .filter_map(|(what, v)| v.as_deref().map(|v| (what, v)))
+        .collect()
+    }
+}
+
 impl Default for TraceMeta {
     fn default() -> Self {
         TraceMeta {

@@ -2,6 +2,26 @@
 
 use rmaplab_core::replay::ConfigReport;
 use rmaplab_core::Era;
+use yew::prelude::*;
+
+/// Width of every chart's view box.
+pub const W: f64 = 720.0;
+/// Height of the line and scatter charts' view box.
+pub const H: f64 = 300.0;
+/// Left margin (y tick labels and the y axis title).
+pub const L: f64 = 80.0;
+/// Bottom margin (x tick labels and the x axis title).
+pub const B: f64 = 50.0;
+
+/// The axis titles of a chart `h` high: `x` under the plot, `y` turned along its left side.
+pub fn axis_titles(h: f64, x: &str, y: &str) -> Html {
+    html! {
+        <>
+            <text class="axis-title" x={((L + W) / 2.0).to_string()} y={(h - 8.0).to_string()} text-anchor="middle">{ x.to_string() }</text>
+            <text class="axis-title" transform={format!("translate(16,{}) rotate(-90)", (h - B) / 2.0)} text-anchor="middle">{ y.to_string() }</text>
+        </>
+    }
+}
 
 /// Fourteen colours that stay apart on white (Okabe–Ito, with Tol's dark additions), cycled.
 pub const PALETTE: [&str; 14] = [

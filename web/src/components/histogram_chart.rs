@@ -1,7 +1,7 @@
 //! The rmap length histogram at the entries peak: KVM's `mmu_rmaps_stat` buckets (ffs columns)
 //! or the true log2 buckets, as bars; the kernel's exact text underneath.
 
-use super::chart::{count, ticks};
+use super::chart::{axis_titles, count, ticks, B, L, W};
 use rmaplab_core::histogram::{RmapHistogram, RMAP_LOG_SIZE};
 use yew::prelude::*;
 
@@ -14,10 +14,8 @@ pub struct HistogramChartProps {
     pub peak_entries: u64,
 }
 
-const W: f64 = 720.0;
+/// Height of the histogram's view box.
 const H: f64 = 270.0;
-const L: f64 = 70.0;
-const B: f64 = 50.0;
 
 /// The chart.
 #[function_component(HistogramChart)]
@@ -57,8 +55,7 @@ pub fn histogram_chart(p: &HistogramChartProps) -> Html {
                 </button>
             </figcaption>
             <svg viewBox={format!("0 0 {W} {H}")} role="img" aria-label="rmap length histogram">
-                <text class="axis-title" x={((L + W) / 2.0).to_string()} y={(H - 8.0).to_string()} text-anchor="middle">{"SPTEs in the rmap (bucket)"}</text>
-                <text class="axis-title" transform={format!("translate(16,{}) rotate(-90)", (H - B) / 2.0)} text-anchor="middle">{"4K rmaps"}</text>
+                { axis_titles(H, "SPTEs in the rmap (bucket)", "4K rmaps") }
                 { for yt.iter().map(|t| { let y = H - B - t / top * (H - B - 10.0); html! {
                     <g><line x1={L.to_string()} x2={(W - 10.0).to_string()} y1={y.to_string()} y2={y.to_string()} class="grid" />
                     <text x={(L - 6.0).to_string()} y={(y + 4.0).to_string()} text-anchor="end">{ count(*t) }</text></g>

@@ -1,6 +1,6 @@
 //! Descriptor bytes over the trace, one line per configuration (hand-made SVG).
 
-use super::chart::{bytes, count, styles, ticks};
+use super::chart::{axis_titles, bytes, count, styles, ticks, B, H, L, W};
 use rmaplab_core::replay::ConfigReport;
 use yew::prelude::*;
 
@@ -12,11 +12,6 @@ pub struct MemoryChartProps {
     /// Events in the trace.
     pub events: u64,
 }
-
-const W: f64 = 720.0;
-const H: f64 = 300.0;
-const L: f64 = 80.0;
-const B: f64 = 50.0;
 
 /// The chart.
 #[function_component(MemoryChart)]
@@ -43,8 +38,7 @@ pub fn memory_chart(p: &MemoryChartProps) -> Html {
                 }) }
                 <text x={x(max_x).to_string()} y={(H - B + 16.0).to_string()} text-anchor="end">{ count(max_x) }</text>
                 <text x={L.to_string()} y={(H - B + 16.0).to_string()}>{"0"}</text>
-                <text class="axis-title" x={((L + W) / 2.0).to_string()} y={(H - 8.0).to_string()} text-anchor="middle">{"events into the trace"}</text>
-                <text class="axis-title" transform={format!("translate(16,{}) rotate(-90)", (H - B) / 2.0)} text-anchor="middle">{"bytes in lists"}</text>
+                { axis_titles(H, "events into the trace", "bytes in lists") }
                 { for p.configs.iter().enumerate().map(|(i, c)| {
                     let pts: Vec<String> = c.memory_series.points.iter().map(|(e, v)| format!("{:.1},{:.1}", x(*e as f64), y(*v as f64))).collect();
                     html! { <polyline points={pts.join(" ")} fill="none" stroke={st[i].0} stroke-dasharray={st[i].1} stroke-width="1.8"><title>{ format!("{}: peak {}", c.label, bytes(c.peak_bytes as f64)) }</title></polyline> }

@@ -1,7 +1,7 @@
 //! Memory vs work: slab memory per VM (at the page's vCPU count) against descriptors visited per
 //! list operation, with the Pareto front drawn through the configurations nothing beats on both.
 
-use super::chart::{bytes, styles, ticks};
+use super::chart::{axis_titles, bytes, styles, ticks, B, H, L, W};
 use rmaplab_core::memory::{Footprint, HostShape};
 use rmaplab_core::recommend::{pareto_front, work_per_op};
 use rmaplab_core::replay::ConfigReport;
@@ -15,11 +15,6 @@ pub struct TradeoffChartProps {
     /// The host the memory is for.
     pub host: HostShape,
 }
-
-const W: f64 = 720.0;
-const H: f64 = 300.0;
-const L: f64 = 80.0;
-const B: f64 = 50.0;
 
 /// The chart.
 #[function_component(TradeoffChart)]
@@ -53,8 +48,7 @@ pub fn tradeoff_chart(p: &TradeoffChartProps) -> Html {
                 { for yt.iter().map(|t| html! { <g><line x1={L.to_string()} x2={(W - 20.0).to_string()} y1={y(*t).to_string()} y2={y(*t).to_string()} class="grid" />
                     <text x={(L - 6.0).to_string()} y={(y(*t) + 4.0).to_string()} text-anchor="end">{ format!("{t:.1}") }</text></g> }) }
                 { for xt.iter().map(|t| html! { <text x={x(*t).to_string()} y={(H - B + 16.0).to_string()} text-anchor="middle">{ bytes(*t) }</text> }) }
-                <text class="axis-title" x={((L + W) / 2.0).to_string()} y={(H - 8.0).to_string()} text-anchor="middle">{"slab memory per VM (bytes in 4 KiB pages: lists at peak + full caches + split cache)"}</text>
-                <text class="axis-title" transform={format!("translate(16,{}) rotate(-90)", (H - B) / 2.0)} text-anchor="middle">{"descriptors per operation"}</text>
+                { axis_titles(H, "slab memory per VM (bytes in 4 KiB pages: lists at peak + full caches + split cache)", "descriptors per operation") }
                 <polyline points={line.join(" ")} fill="none" class="front" />
                 { for p.configs.iter().enumerate().map(|(i, c)| html! {
                     <g><circle cx={x(xs[i]).to_string()} cy={y(ys[i]).to_string()} r="5" fill={st[i].0}><title>{ format!("{}: {} per VM, {:.2} descs/op{}", c.label, bytes(xs[i]), ys[i], if front.contains(&i) { " (Pareto-optimal)" } else { "" }) }</title></circle>

@@ -2,7 +2,7 @@
 //! plus the split cache, in slab pages, one line per configuration — where the seed's per-vCPU
 //! saving starts to matter.
 
-use super::chart::{bytes, styles, ticks};
+use super::chart::{axis_titles, bytes, styles, ticks, B, H, L, W};
 use rmaplab_core::memory::{Footprint, HostShape};
 use rmaplab_core::replay::ConfigReport;
 use yew::prelude::*;
@@ -15,11 +15,6 @@ pub struct VcpusChartProps {
     /// The page's host (its vCPU count is marked).
     pub host: HostShape,
 }
-
-const W: f64 = 720.0;
-const H: f64 = 300.0;
-const L: f64 = 80.0;
-const B: f64 = 50.0;
 
 /// vCPU counts drawn: powers of two up to at least 64 and past the page's count.
 pub fn vcpu_steps(current: u64) -> Vec<u64> {
@@ -60,8 +55,7 @@ pub fn vcpus_chart(p: &VcpusChartProps) -> Html {
                     <text x={(L - 6.0).to_string()} y={(y(*t) + 4.0).to_string()} text-anchor="end">{ bytes(*t) }</text></g> }) }
                 { for steps.iter().map(|v| html! { <text x={x(*v).to_string()} y={(H - B + 16.0).to_string()} text-anchor="middle">{ v.to_string() }</text> }) }
                 <line x1={x(p.host.vcpus).to_string()} x2={x(p.host.vcpus).to_string()} y1="10" y2={(H - B).to_string()} class="marker" />
-                <text class="axis-title" x={((L + W) / 2.0).to_string()} y={(H - 8.0).to_string()} text-anchor="middle">{"vCPUs per VM (log scale)"}</text>
-                <text class="axis-title" transform={format!("translate(16,{}) rotate(-90)", (H - B) / 2.0)} text-anchor="middle">{"bytes per VM (4 KiB slab pages)"}</text>
+                { axis_titles(H, "vCPUs per VM (log scale)", "bytes per VM (4 KiB slab pages)") }
                 { for p.configs.iter().zip(&series).enumerate().map(|(i, (c, s))| {
                     let pts: Vec<String> = s.iter().map(|(v, b)| format!("{:.1},{:.1}", x(*v), y(*b))).collect();
                     html! { <polyline points={pts.join(" ")} fill="none" stroke={st[i].0} stroke-dasharray={st[i].1} stroke-width="1.8"><title>{ format!("{}: {} per VM at {} vCPUs", c.label, bytes(s.last().map_or(0.0, |p| p.1)), s.last().map_or(0, |p| p.0)) }</title></polyline> }

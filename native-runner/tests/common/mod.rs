@@ -1,0 +1,48 @@
+//! Helpers the command-line test files share: run the `rmaplab` binary and read its output.
+
+#![allow(dead_code)] // reason: each test file uses its own subset of these helpers
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Run `rmaplab` with `args`.
+pub fn rmaplab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rmaplab"))
+        .args(args)
+        .output()
+        .expect("run rmaplab")
+}
+
+/// Its stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Its stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Run `rmaplab` with `args`, which must succeed; its stdout.
+pub fn ok(args: &[&str]) -> String {
+    let o = rmaplab(args);
+    assert!(
+        o.status.success(),
+        "rmaplab {args:?} failed: {}",
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// A path as `&str` (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// A file of the repository, by its path from the repository root.
+pub fn repo(p: &str) -> PathBuf {
+    let mut d = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    d.pop();
+    d.push(p);
+    d
+}
