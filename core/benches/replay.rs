@@ -1,6 +1,7 @@
 //! Replay throughput (events/s) with one and eight configurations in one pass, and binary
 //! decode speed. Run: `cargo bench -p rmaplab-core --bench replay`.
 
+#![allow(missing_docs)] // reason: criterion_group! generates an undocumented public function
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};

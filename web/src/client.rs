@@ -22,6 +22,7 @@ pub struct WorkerHandle {
     queue: Vec<JsValue>,
 }
 
+/// Where the page keeps its worker (none before the first request and after a cancel).
 pub type WorkerSlot = Rc<RefCell<Option<WorkerHandle>>>;
 
 /// Start the worker if none runs; its messages become actions.

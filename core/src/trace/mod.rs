@@ -44,13 +44,6 @@ pub struct EventCtx {
     pub kind: Option<RmapKind>,
 }
 
-impl EventCtx {
-    /// True when no field is set.
-    pub fn is_empty(&self) -> bool {
-        *self == EventCtx::default()
-    }
-}
-
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
