@@ -54,6 +54,12 @@ pub const DESC_HEADER_SIZE: usize = 16;
 /// Header of the ≤ v5.14 descriptor: only the `more` pointer (placed after the array).
 pub const DESC_HEADER_SIZE_NULL_TERMINATED: usize = 8;
 
+/// The first release with the head-insert list code (Lai Jiangshan, v6.4).
+pub const HEAD_INSERT_SINCE: (u32, u32) = (6, 4);
+
+/// The first release with counted descriptors of 14 entries (Peter Xu, v5.15).
+pub const TAIL_APPEND_SINCE: (u32, u32) = (5, 15);
+
 /// Which kernel's `pte_list_add` / `pte_list_remove` algorithm the model runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -90,6 +96,31 @@ impl Era {
             Era::NullTerminated => "<= v5.14",
             Era::TailAppend => "v5.15 - v6.3",
             Era::HeadInsert => "v6.4 - today",
+        }
+    }
+
+    /// The era of the kernel whose release (`uname -r`, e.g. `6.18.44-fc`) is `release`:
+    /// head-insert from [`HEAD_INSERT_SINCE`], tail-append from [`TAIL_APPEND_SINCE`],
+    /// null-terminated before. `None` when no `MAJOR.MINOR` can be read.
+    pub fn of_kernel_release(release: &str) -> Option<Era> {
+        let mut it = release.split(|c: char| !c.is_ascii_digit());
+        let major: u32 = it.next()?.parse().ok()?;
+        let minor: u32 = it.next()?.parse().ok()?;
+        let v = (major, minor);
+        Some(if v >= HEAD_INSERT_SINCE {
+            Era::HeadInsert
+        } else if v >= TAIL_APPEND_SINCE {
+            Era::TailAppend
+        } else {
+            Era::NullTerminated
+        })
+    }
+
+    /// `PTE_LIST_EXT` in the kernels of this era.
+    pub fn kernel_pte_list_ext(self) -> usize {
+        match self {
+            Era::NullTerminated => PTE_LIST_EXT_NULL_TERMINATED,
+            Era::TailAppend | Era::HeadInsert => PTE_LIST_EXT,
         }
     }
 
@@ -459,6 +490,24 @@ mod tests {
         assert!(err.to_string().contains("two entries"));
         assert!(parse_entries_list("2,1").is_err());
         assert!(ModelConfig::new(65, Era::TailAppend).is_err());
+    }
+
+    #[test]
+    fn kernel_releases_map_to_eras() {
+        assert_eq!(
+            Era::of_kernel_release("6.18.44-fc-v769"),
+            Some(Era::HeadInsert)
+        );
+        assert_eq!(Era::of_kernel_release("6.4.0"), Some(Era::HeadInsert));
+        assert_eq!(Era::of_kernel_release("6.3.13"), Some(Era::TailAppend));
+        assert_eq!(
+            Era::of_kernel_release("5.15.0-91-generic"),
+            Some(Era::TailAppend)
+        );
+        assert_eq!(Era::of_kernel_release("5.14.21"), Some(Era::NullTerminated));
+        assert_eq!(Era::of_kernel_release("linux"), None);
+        assert_eq!(Era::NullTerminated.kernel_pte_list_ext(), 3);
+        assert_eq!(Era::HeadInsert.kernel_pte_list_ext(), 14);
     }
 
     #[test]

@@ -161,6 +161,17 @@ pub struct KvmParams {
     pub era: Option<crate::Era>,
 }
 
+impl KvmParams {
+    /// The list parameters of the kernel whose release (`uname -r`) is `release`.
+    pub fn for_kernel_release(release: &str) -> Option<KvmParams> {
+        let era = crate::Era::of_kernel_release(release)?;
+        Some(KvmParams {
+            pte_list_ext: Some(era.kernel_pte_list_ext()),
+            era: Some(era),
+        })
+    }
+}
+
 /// Trace metadata: the header line of JSONL, the header block of binary. Every field is
 /// optional; unknown fields are kept (in `extra`) so conversion is lossless.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

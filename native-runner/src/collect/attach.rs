@@ -1,0 +1,312 @@
+//! Attach mode (`collect --pid`, `collect --qmp`): record the kvmmmu events of a VMM that is
+//! already running, with KVM's stats read from its own VM fds or through QMP.
+
+use super::host::{preflight, tdp_enabled};
+use super::meta::host_meta;
+use super::recorder::{spawn_raw_reader, spawn_text_reader};
+use super::{peer, qmp, tracefs, CollectError, Collected, MARK_END, TRACE_STATS};
+use crate::interrupt;
+use rmaplab_core::trace::{Event, EventKind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Threads of process `pid`.
+fn threads_of(pid: u32) -> std::io::Result<Vec<i32>> {
+    let mut tids = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        if let Some(t) = e?.file_name().to_str().and_then(|n| n.parse().ok()) {
+            tids.push(t);
+        }
+    }
+    Ok(tids)
+}
+
+/// Where attach mode reads KVM's stats, and how it controls the VM around the recording.
+pub trait AttachSource {
+    /// The VMM's process id.
+    fn pid(&self) -> u32;
+    /// What is recorded, for messages ("process 1234", "QEMU 1234 via QMP").
+    fn what(&self) -> String;
+    /// KVM's stats now, each set labelled ("VM fd 12", "QMP query-stats").
+    fn stats(&mut self, when: &str, progress: &dyn Fn(&str)) -> Vec<(String, peer::Stats)>;
+    /// Tracing runs (QMP: resume a VM that QEMU started paused with -S).
+    fn recording(&mut self, _progress: &dyn Fn(&str)) -> Result<(), CollectError> {
+        Ok(())
+    }
+    /// Tracing is about to stop (QMP: pause the VM, so the end stats match the trace).
+    fn ending(&mut self, _progress: &dyn Fn(&str)) {}
+    /// The end stats were read (QMP: resume a VM that was running).
+    fn ended(&mut self, _progress: &dyn Fn(&str)) {}
+    /// Whether the recording saw the VM from its first instruction, so KVM's counters at the
+    /// end are absolute facts the replay must reproduce.
+    fn covers_first_instruction(&self) -> bool {
+        false
+    }
+}
+
+/// Attach by pid: KVM's stats from the VM stats fds the VMM holds itself.
+#[derive(Debug)]
+pub struct PidSource {
+    /// The VMM.
+    pub pid: u32,
+}
+
+impl AttachSource for PidSource {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn what(&self) -> String {
+        format!("process {}", self.pid)
+    }
+
+    fn stats(&mut self, when: &str, progress: &dyn Fn(&str)) -> Vec<(String, peer::Stats)> {
+        let pid = self.pid;
+        match peer::vm_stats(pid) {
+            Ok(v) if v.is_empty() => {
+                progress(&format!(
+                    "no KVM stats {when}: process {pid} holds no VM stats fd (KVM answers VM ioctls only to the VM's creator, so rmaplab can read only stats fds the VMM opened itself with KVM_GET_STATS_FD; for QEMU use --qmp)"
+                ));
+                Vec::new()
+            }
+            Ok(v) => v
+                .into_iter()
+                .map(|(fd, values)| {
+                    progress(&format!(
+                        "KVM stats of VM fd {fd} {when}: {}",
+                        peer::summary(&values)
+                    ));
+                    (format!("VM fd {fd}"), values)
+                })
+                .collect(),
+            Err(e) => {
+                progress(&format!("no KVM stats {when}: {e}"));
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Attach to QEMU through its QMP socket: pid from the socket, KVM's stats from
+/// `query-stats target=vm`, a VM started with -S resumed once tracing runs.
+#[derive(Debug)]
+pub struct QmpSource {
+    qmp: qmp::Qmp,
+    pid: u32,
+    prelaunch: bool,
+    was_running: bool,
+    resumed: bool,
+}
+
+impl QmpSource {
+    /// Connect to `socket`.
+    pub fn connect(socket: &std::path::Path) -> Result<Self, CollectError> {
+        let mut q = qmp::Qmp::connect(socket)?;
+        let pid = q.peer_pid()?;
+        let st = q.status()?;
+        Ok(QmpSource {
+            qmp: q,
+            pid,
+            prelaunch: st.status == "prelaunch",
+            was_running: st.running,
+            resumed: false,
+        })
+    }
+
+    /// vCPU thread ids.
+    pub fn vcpu_threads(&mut self) -> Vec<u32> {
+        self.qmp.vcpu_threads().unwrap_or_default()
+    }
+}
+
+impl AttachSource for QmpSource {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn what(&self) -> String {
+        format!("QEMU process {} via QMP", self.pid)
+    }
+
+    fn stats(&mut self, when: &str, progress: &dyn Fn(&str)) -> Vec<(String, peer::Stats)> {
+        match self.qmp.vm_stats() {
+            Ok(v) if v.is_empty() => {
+                progress(&format!("no KVM stats {when}: QMP query-stats returned none (QEMU 7.1 or later reports them)"));
+                Vec::new()
+            }
+            Ok(v) => {
+                progress(&format!("KVM stats (QMP) {when}: {}", peer::summary(&v)));
+                vec![("QMP query-stats".into(), v)]
+            }
+            Err(e) => {
+                progress(&format!("no KVM stats {when}: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn recording(&mut self, progress: &dyn Fn(&str)) -> Result<(), CollectError> {
+        if !self.was_running {
+            progress(if self.prelaunch {
+                "resuming the VM QEMU started paused (-S): the recording covers it from its first instruction"
+            } else {
+                "resuming the paused VM"
+            });
+            self.qmp.cont()?;
+            self.resumed = true;
+        }
+        Ok(())
+    }
+
+    fn ending(&mut self, progress: &dyn Fn(&str)) {
+        if let Err(e) = self.qmp.stop() {
+            progress(&format!("could not pause the VM before the end stats: {e}"));
+        }
+    }
+
+    fn ended(&mut self, progress: &dyn Fn(&str)) {
+        // Leave the VM as it was found: running, unless it was paused mid-run.
+        if self.was_running || self.resumed {
+            if let Err(e) = self.qmp.cont() {
+                progress(&format!("could not resume the VM: {e}"));
+            }
+        }
+    }
+
+    fn covers_first_instruction(&self) -> bool {
+        self.prelaunch
+    }
+}
+
+/// How attach mode records.
+#[derive(Debug, Clone, Copy)]
+pub struct AttachOptions {
+    /// How long to record (less if the VMM exits).
+    pub duration: Duration,
+    /// Per-CPU trace buffer in KiB.
+    pub buffer_kb: u64,
+    /// Keep sptep physical addresses.
+    pub raw_addresses: bool,
+    /// Read `trace_pipe` text instead of the binary pages.
+    pub text_pipe: bool,
+}
+
+/// Record the kvmmmu events of every thread of the VMM `source` names for the options'
+/// duration (or until it exits), reading KVM's stats from `source` at the start and the end.
+pub fn attach_with(
+    source: &mut dyn AttachSource,
+    opts: &AttachOptions,
+    progress: &dyn Fn(&str),
+) -> Result<Collected, CollectError> {
+    preflight()?;
+    let AttachOptions {
+        duration,
+        buffer_kb,
+        raw_addresses: raw,
+        text_pipe,
+    } = *opts;
+    let pid = source.pid();
+    let what = source.what();
+    let mut tids = threads_of(pid)
+        .map_err(|e| CollectError::Reader(format!("process {pid}: {e} (is it running?)")))?;
+    let start_stats = source.stats("at attach", progress);
+    let instance = tracefs::Instance::create(buffer_kb)?;
+    let reader = if text_pipe {
+        spawn_text_reader(instance.pipe()?, Arc::default(), raw)
+    } else {
+        spawn_raw_reader(&instance, Arc::default(), raw)?
+    };
+    instance.start(&tids)?;
+    progress(&format!(
+        "recording {} threads of {what} for up to {:.0} s",
+        tids.len(),
+        duration.as_secs_f64()
+    ));
+    source.recording(progress)?;
+    let started = Instant::now();
+    let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
+    while started.elapsed() < duration && alive() && !interrupt::requested() {
+        std::thread::sleep(Duration::from_millis(50));
+        // Follow threads the VMM starts later (vCPU threads, hot-plug).
+        if let Ok(mut now) = threads_of(pid) {
+            now.sort_unstable();
+            tids.sort_unstable();
+            if now != tids {
+                tids = now;
+                instance.set_pids(&tids)?;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let exited = !alive();
+    if !exited {
+        source.ending(progress);
+    }
+    let end = instance.mark(MARK_END);
+    let failed = end.is_err();
+    let joined = reader.finish(&|| failed || interrupt::requested());
+    drop(instance);
+    let end_stats = if exited {
+        progress(&format!("{what} exited: no KVM stats at the end"));
+        Vec::new()
+    } else {
+        let s = source.stats("at the end", progress);
+        source.ended(progress);
+        s
+    };
+    if interrupt::requested() {
+        return Err(CollectError::Interrupted);
+    }
+    end?;
+    let (recorded, import) = joined.map_err(CollectError::Reader)?;
+    if import.lost_events > 0 {
+        return Err(CollectError::Lost(import.lost_events));
+    }
+    let exact = source.covers_first_instruction();
+    let mark = |when: &str, (label, values): &(String, peer::Stats)| {
+        Event::new(EventKind::Mark {
+            label: format!("KVM stats of {label} {when}: {}", peer::summary(values)),
+        })
+    };
+    let mut events = Vec::with_capacity(recorded.len() + start_stats.len() + end_stats.len());
+    events.extend(start_stats.iter().map(|v| mark("at attach", v)));
+    events.extend(recorded);
+    events.extend(end_stats.iter().map(|v| mark("at the end", v)));
+    if exact {
+        // The recording saw the VM from its first instruction: KVM's counters at the end are
+        // facts the replay must reproduce, as for rmaplab's own guests.
+        if let [(_, values)] = end_stats.as_slice() {
+            for (name, value) in values {
+                if TRACE_STATS.contains(&name.as_str()) {
+                    events.push(Event::new(EventKind::Stat {
+                        name: name.clone(),
+                        value: *value,
+                    }));
+                }
+            }
+        }
+    }
+    let final_stats = match end_stats.as_slice() {
+        [(_, values)] => values.clone(),
+        _ => Vec::new(),
+    };
+    let mut meta = host_meta(
+        "kvmmmu tracefs (rmaplab collect --pid)",
+        "collect --pid",
+        raw,
+    );
+    meta.tdp = Some(tdp_enabled().is_some());
+    meta.workload = Some(format!("{what}, {seconds:.1} s"));
+    if exact {
+        meta.inferred.push("attach mode from the VM's first instruction (QEMU started with -S, resumed by rmaplab once tracing ran): adds are exact; removals are known at shadow-page granularity (zapped shadow pages) and from re-faults — removals by the guest's own page-table writes are not seen; KVM's counters at the end (QMP query-stats, read with the VM paused) are recorded as stat events, so the replay checks them".into());
+    } else {
+        meta.inferred.push("attach mode: adds are exact; removals are known only at shadow-page granularity (zapped shadow pages) and from re-faults — removals by the guest's own page-table writes before the end are not seen; the trace starts mid-run, so removals of SPTEs added before it are skipped; KVM's stats of the process's VMs at the start and the end (from the VMM's own KVM_GET_STATS_FD fds, duplicated with pidfd_getfd, or QMP query-stats) are recorded as marks, not as stat events, because a trace that starts mid-run cannot reproduce absolute counters".into());
+    }
+    Ok(Collected {
+        meta,
+        events,
+        import,
+        guest_seconds: seconds,
+        final_stats,
+    })
+}
