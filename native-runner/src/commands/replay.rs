@@ -1,9 +1,11 @@
 //! `rmaplab replay`: a trace through many configurations in one pass; and the configuration
 //! and host options it shares with `rmaplab report`.
 
+use super::import::check_import;
+use crate::cli::Format;
 use crate::input::{self, InputSummary};
 use crate::parallel::ParallelReplay;
-use crate::{check_import, render, Format};
+use crate::render;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use rmaplab_core::config::{self, ConfigRequest};

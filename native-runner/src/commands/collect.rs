@@ -1,0 +1,207 @@
+//! `rmaplab collect`: run a workload in a guest (or attach to a running VMM) and record a real
+//! trace from KVM.
+
+use super::convert::{out_encoding, TraceWriter};
+use super::gen::{workload, GenWorkload};
+use crate::collect;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[cfg(target_os = "linux")]
+#[derive(Args, Debug)]
+pub struct CollectArgs {
+    #[command(subcommand)]
+    pub workload: Option<GenWorkload>,
+    /// Attach to an already running VMM (QEMU, Firecracker, cloud-hypervisor, another rmaplab)
+    /// instead of running a workload: records the kvmmmu events of all its threads.
+    #[arg(long, global = true, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Attach to QEMU through its QMP socket (`-qmp unix:PATH,server=on,wait=off`): finds its
+    /// pid and vCPU threads, reads KVM's stats with `query-stats` at the start and the end
+    /// (pausing the VM for the end read), and resumes a VM started paused (`-S`) once tracing
+    /// runs — then the trace covers the VM from its first instruction and KVM's counters at
+    /// the end go in as stat events the replay must reproduce.
+    #[arg(long, global = true, value_name = "SOCKET")]
+    pub qmp: Option<PathBuf>,
+    /// With --pid / --qmp: how long to record, e.g. 30s, 2m (default 30s).
+    #[arg(long, global = true, default_value = "30s")]
+    pub duration: String,
+    /// Output trace (`.jsonl` = JSON Lines, anything else binary); written only when complete.
+    #[arg(short, long, global = true, default_value = "collected.rmap")]
+    pub output: PathBuf,
+    /// vCPUs (threads) to spread the work over; address space i runs on vCPU i mod K.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub vcpus: usize,
+    /// Seed for the workload's random choices (same meaning as `rmaplab gen`).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub seed: u64,
+    /// Per-CPU trace buffer of the private tracefs instance, KiB.
+    #[arg(long, global = true, default_value_t = 65536)]
+    pub buffer_kb: u64,
+    /// Keep kernel sptep addresses as SPTE ids instead of anonymising them.
+    #[arg(long, global = true)]
+    pub raw_addresses: bool,
+    /// Shadow-page limit for the VM (KVM_SET_NR_MMU_PAGES). KVM's default is 2% of the guest's
+    /// pages (min 64), so a small test guest recycles shadow pages early; e.g. 20000 behaves
+    /// like a 4 GiB guest.
+    #[arg(long, global = true)]
+    pub mmu_pages: Option<u64>,
+    /// Read the instance's `trace_pipe` text instead of the per-CPU binary `trace_pipe_raw`
+    /// (slower; for kernels whose ring-buffer layout rmaplab does not decode).
+    #[arg(long, global = true)]
+    pub text_pipe: bool,
+    /// No progress messages.
+    #[arg(long, global = true)]
+    pub quiet: bool,
+}
+
+pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("--duration {s:?}: expected e.g. 30s, 2m"))?;
+    if !(v.is_finite() && v > 0.0) {
+        bail!("--duration must be positive");
+    }
+    Ok(std::time::Duration::from_secs_f64(v * mult))
+}
+
+#[cfg(target_os = "linux")]
+pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
+    let quiet = a.quiet;
+    let progress = |m: &str| {
+        if !quiet {
+            eprintln!("[collect] {m}");
+        }
+    };
+    let result = match (&a.workload, a.pid, &a.qmp) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+            bail!("give one of: a workload, --pid PID, --qmp SOCKET")
+        }
+        (None, None, None) => {
+            bail!("give a workload (alias, fork, spread, churn; see --help), --pid PID or --qmp SOCKET")
+        }
+        (None, pid, qmp) => {
+            let opts = collect::AttachOptions {
+                duration: parse_duration(&a.duration)?,
+                buffer_kb: a.buffer_kb,
+                raw_addresses: a.raw_addresses,
+                text_pipe: a.text_pipe,
+            };
+            let mut source: Box<dyn collect::AttachSource> = match (pid, qmp) {
+                (Some(pid), _) => Box::new(collect::PidSource { pid }),
+                (None, socket) => {
+                    let socket = socket.as_ref().context("give --pid PID or --qmp SOCKET")?;
+                    let mut src = collect::QmpSource::connect(socket)?;
+                    progress(&format!(
+                        "QMP: QEMU process {}, vCPU threads {:?}",
+                        collect::AttachSource::pid(&src),
+                        src.vcpu_threads()
+                    ));
+                    Box::new(src)
+                }
+            };
+            collect::attach_with(source.as_mut(), &opts, &progress)
+        }
+        (Some(w), _, _) => {
+            let opts = collect::CollectOptions {
+                workload: workload(w),
+                vcpus: a.vcpus,
+                seed: a.seed,
+                buffer_kb: a.buffer_kb,
+                raw_addresses: a.raw_addresses,
+                mmu_pages: a.mmu_pages,
+                text_pipe: a.text_pipe,
+            };
+            collect::collect(&opts, &progress)
+        }
+    };
+    let c = match result {
+        Err(collect::CollectError::Interrupted) => {
+            eprintln!(
+                "interrupted; the tracefs instance was removed and no output file was written"
+            );
+            return Ok(ExitCode::from(130));
+        }
+        r => r?,
+    };
+    let enc = out_encoding(&a.output, None);
+    let mut w = TraceWriter::create(&a.output, enc, &c.meta)?;
+    for e in &c.events {
+        w.event(e)?;
+    }
+    w.commit()?;
+    let size = std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0);
+    let i = &c.import;
+    eprintln!(
+        "wrote {} ({} events, {} bytes); guest ran {:.2} s; {} kvmmmu events used ({:.0}/s), {} lost",
+        a.output.display(),
+        c.events.len(),
+        size,
+        c.guest_seconds,
+        i.events_used,
+        i.events_used as f64 / c.guest_seconds.max(1e-9),
+        i.lost_events
+    );
+    eprintln!(
+        "inferred: {} removals from zapped shadow pages, {} from the workload's page-table writes, {} from re-faults; {} pfn/gfn replacements observed; recycle zaps: {}",
+        i.zap_removes, i.pte_write_removes, i.inferred_drops, i.replaced, i.recycles
+    );
+    let interesting: Vec<String> = c
+        .final_stats
+        .iter()
+        .filter(|(n, v)| {
+            *v > 0 && (n.starts_with("mmu_") || n.starts_with("pages_") || n == "max_mmu_rmap_size")
+        })
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    if !interesting.is_empty() {
+        eprintln!("KVM stats at the end: {}", interesting.join(" "));
+    }
+    let s = collect::validate(&c.meta, &c.events)?;
+    if s.stat_checks.is_empty() {
+        outln!("no KVM counters to check in this trace (attach mode records KVM's stats at the start and end as marks: a trace that starts mid-run cannot reproduce absolute counters); {} anomalies in the replay", s.configs.first().map_or(0, |c| c.anomalies));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let bad = s.stat_checks.iter().filter(|c| !c.matches).count();
+    let label = s
+        .configs
+        .first()
+        .map_or_else(String::new, |c| c.label.clone());
+    outln!(
+        "replay at {label}: {} of {} KVM counters reproduced",
+        s.stat_checks.len() - bad,
+        s.stat_checks.len()
+    );
+    for chk in &s.stat_checks {
+        outln!(
+            "  {:<18} at event {:>8}: KVM {:>8}  model {:>8}  {}",
+            chk.name,
+            chk.event,
+            chk.kvm,
+            chk.model,
+            if chk.matches { "ok" } else { "MISMATCH" }
+        );
+    }
+    if bad > 0 {
+        eprintln!(
+            "error: the replay does not reproduce {bad} of KVM's counters (see MISMATCH lines)"
+        );
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}

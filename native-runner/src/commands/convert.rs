@@ -1,0 +1,153 @@
+//! `rmaplab convert`: JSON Lines ⇄ binary, lossless; and the atomic trace writer `import` uses
+//! too.
+
+use super::import::{check_import, CaptureArgs};
+use crate::{input, output};
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use rmaplab_core::import::ImportReport;
+use rmaplab_core::trace::{binary::BinaryEncoder, jsonl, Event, TraceMeta};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// Input trace (either encoding; `-` reads stdin).
+    pub input: PathBuf,
+    /// Output file; written to a temporary file and renamed when complete.
+    pub output: PathBuf,
+    /// Output encoding; default: jsonl for *.jsonl / *.json, binary otherwise.
+    #[arg(long, value_enum)]
+    pub to: Option<Enc>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enc {
+    /// rmaplab binary.
+    Binary,
+    /// JSON Lines.
+    Jsonl,
+}
+
+pub fn out_encoding(path: &Path, to: Option<Enc>) -> Enc {
+    to.unwrap_or_else(|| match path.extension().and_then(|e| e.to_str()) {
+        Some("jsonl" | "json" | "ndjson") => Enc::Jsonl,
+        _ => Enc::Binary,
+    })
+}
+
+/// Writes events in either encoding into an [`output::AtomicFile`], in 1 MiB batches.
+pub struct TraceWriter {
+    file: output::AtomicFile,
+    enc: Enc,
+    bin: BinaryEncoder,
+    buf: Vec<u8>,
+}
+
+impl TraceWriter {
+    pub fn create(path: &Path, enc: Enc, meta: &TraceMeta) -> Result<Self> {
+        let mut w = TraceWriter {
+            file: output::AtomicFile::create(path)?,
+            enc,
+            bin: BinaryEncoder::new(),
+            buf: Vec::with_capacity(1 << 20),
+        };
+        match enc {
+            Enc::Binary => w.bin.header(meta, &mut w.buf),
+            Enc::Jsonl => jsonl::write_header(meta, &mut w.buf),
+        }
+        Ok(w)
+    }
+
+    pub fn event(&mut self, ev: &rmaplab_core::Event) -> Result<(), output::OutputError> {
+        match self.enc {
+            Enc::Binary => self.bin.event(ev, &mut self.buf),
+            Enc::Jsonl => jsonl::write_event(ev, &mut self.buf),
+        }
+        if self.buf.len() >= 1 << 20 {
+            self.file.write(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    pub fn commit(mut self) -> Result<()> {
+        if self.enc == Enc::Binary {
+            self.bin.finish(&mut self.buf);
+        }
+        self.file.write(&self.buf)?;
+        self.file.commit()?;
+        Ok(())
+    }
+}
+
+pub fn convert(a: &ConvertArgs) -> Result<ExitCode> {
+    transcode(
+        &a.input,
+        &a.output,
+        out_encoding(&a.output, a.to),
+        a.quiet,
+        None,
+        &|_| {},
+        &[],
+    )
+}
+
+/// Stream `input` (any encoding; with `capture`, it must be a kvmmmu capture, imported with
+/// those options) into `output`, then `append`.
+pub fn transcode(
+    input: &Path,
+    output: &Path,
+    enc: Enc,
+    quiet: bool,
+    capture: Option<&CaptureArgs>,
+    edit_meta: &dyn Fn(&mut TraceMeta),
+    append: &[Event],
+) -> Result<ExitCode> {
+    let writer = std::cell::RefCell::new(None::<TraceWriter>);
+    let import = capture.map(CaptureArgs::options).unwrap_or_default();
+    let summary = input::stream_trace(
+        input,
+        !quiet,
+        &import,
+        &mut |meta| {
+            if let Some(c) = capture {
+                if ImportReport::from_meta(meta).is_none() {
+                    return Err(
+                        "this is an rmaplab trace already; use `rmaplab convert` for those".into(),
+                    );
+                }
+                check_import(meta, c.strict, quiet)?;
+            }
+            let mut meta = meta.clone();
+            edit_meta(&mut meta);
+            let w = TraceWriter::create(output, enc, &meta).map_err(|e| format!("{e:#}"))?;
+            *writer.borrow_mut() = Some(w);
+            Ok(())
+        },
+        &mut |ev| match writer.borrow_mut().as_mut() {
+            Some(w) => w.event(&ev).map_err(|e| e.to_string()),
+            None => Err("event before the trace header".into()),
+        },
+    )?;
+    let Some(mut w) = writer.into_inner() else {
+        bail!("{}: no trace header found", input.display());
+    };
+    for ev in append {
+        w.event(ev)?;
+    }
+    w.commit()?;
+    let size = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "wrote {} ({} events, {} bytes, {:.2} bytes/event) from {} bytes",
+        output.display(),
+        summary.events,
+        size,
+        size as f64 / summary.events.max(1) as f64,
+        summary.bytes
+    );
+    Ok(ExitCode::SUCCESS)
+}
