@@ -198,6 +198,9 @@ pub enum ConfigError {
     /// `seed` was asked for, and the trace does not say whether TDP was on.
     #[error("the seed's array size depends on TDP (2 entries with TDP on, 14 with it off), and the trace's metadata has no `tdp`: say which with --tdp on|off (or set tdp in the trace header)")]
     SeedNeedsTdp,
+    /// The recycle threshold is neither a number nor `off`.
+    #[error("bad recycle threshold {0:?}: give a number (KVM: 1000) or off")]
+    BadRecycle(String),
     /// The top-up policy name is not one of `always`, `when-rmaps-used`.
     #[error("unknown top-up policy {0:?}: use always (KVM today) or when-rmaps-used (the seed's patch 4)")]
     UnknownTopup(String),
@@ -377,6 +380,55 @@ pub fn parse_entries_list(s: &str) -> Result<Vec<usize>, ConfigError> {
         .collect()
 }
 
+impl FromStr for EntriesChoice {
+    type Err = ConfigError;
+    /// `seed`, or an array size in `MIN_ENTRIES..=MAX_ENTRIES`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "seed" => Ok(EntriesChoice::Seed),
+            t => parse_entries_list(t)?
+                .first()
+                .copied()
+                .map(EntriesChoice::Fixed)
+                .ok_or_else(|| ConfigError::BadNumber(t.to_string())),
+        }
+    }
+}
+
+/// A per-vCPU cache's capacity and top-up minimum, written `CAPACITY/MIN` (KVM: `40/14`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheSpec {
+    /// `KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE`.
+    pub capacity: usize,
+    /// The top-up minimum.
+    pub min: usize,
+}
+
+impl FromStr for CacheSpec {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (capacity, min) = parse_cache_spec(s)?;
+        Ok(CacheSpec { capacity, min })
+    }
+}
+
+/// The recycle threshold, written as a number or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecycleSpec(pub Option<u64>);
+
+impl FromStr for RecycleSpec {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "off" | "none" => Ok(RecycleSpec(None)),
+            t => t
+                .parse()
+                .map(|v| RecycleSpec(Some(v)))
+                .map_err(|_| ConfigError::BadRecycle(t.to_string())),
+        }
+    }
+}
+
 /// What to compare, as asked for before the trace is read: the cross product of array sizes
 /// (the seed's rule among them), eras and top-up policies, with shared cache and recycle
 /// settings.
@@ -534,6 +586,25 @@ mod tests {
             TopupPolicy::ALL.to_vec()
         );
         assert!(parse_topup_list("never").is_err());
+    }
+
+    #[test]
+    fn typed_settings_parse_and_refuse() {
+        assert_eq!("seed".parse(), Ok(EntriesChoice::Seed));
+        assert_eq!(" 4".parse(), Ok(EntriesChoice::Fixed(4)));
+        assert!("1".parse::<EntriesChoice>().is_err());
+        assert!("x".parse::<EntriesChoice>().is_err());
+        assert_eq!(
+            "40/14".parse(),
+            Ok(CacheSpec {
+                capacity: 40,
+                min: 14
+            })
+        );
+        assert!("5/14".parse::<CacheSpec>().is_err());
+        assert_eq!("off".parse(), Ok(RecycleSpec(None)));
+        assert_eq!("1000".parse(), Ok(RecycleSpec(Some(1000))));
+        assert!("often".parse::<RecycleSpec>().is_err());
     }
 
     #[test]

@@ -26,8 +26,8 @@ pub struct CollectArgs {
     #[arg(long, global = true, value_name = "SOCKET")]
     pub qmp: Option<PathBuf>,
     /// With --pid / --qmp: how long to record, e.g. 30s, 2m (default 30s).
-    #[arg(long, global = true, default_value = "30s")]
-    pub duration: String,
+    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
+    pub duration: std::time::Duration,
     /// Output trace (`.jsonl` = JSON Lines, anything else binary); written only when complete.
     #[arg(short, long, global = true, default_value = "collected.rmap")]
     pub output: PathBuf,
@@ -73,9 +73,9 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
     let v: f64 = num
         .trim()
         .parse()
-        .with_context(|| format!("--duration {s:?}: expected e.g. 30s, 2m"))?;
+        .with_context(|| format!("{s:?}: expected e.g. 30s, 2m"))?;
     if !(v.is_finite() && v > 0.0) {
-        bail!("--duration must be positive");
+        bail!("the duration must be positive");
     }
     Ok(std::time::Duration::from_secs_f64(v * mult))
 }
@@ -97,7 +97,7 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
         }
         (None, pid, qmp) => {
             let opts = collect::AttachOptions {
-                duration: parse_duration(&a.duration)?,
+                duration: a.duration,
                 buffer_kb: a.buffer_kb,
                 raw_addresses: a.raw_addresses,
                 text_pipe: a.text_pipe,

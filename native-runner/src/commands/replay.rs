@@ -8,11 +8,12 @@ use crate::parallel::ParallelReplay;
 use crate::render;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use rmaplab_core::config::{self, ConfigRequest};
+use rmaplab_core::config::{CacheSpec, ConfigRequest, EntriesChoice, RecycleSpec, TopupPolicy};
 use rmaplab_core::import::ImportOptions;
 use rmaplab_core::memory::HostShape;
 use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
 use rmaplab_core::trace::TraceMeta;
+use rmaplab_core::Era;
 use rmaplab_core::ModelConfig;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,26 +32,37 @@ pub enum Tdp {
 pub struct ConfigArgs {
     /// Array sizes to compare, 2..=64, and `seed` for the seed's own rule (2 entries when the
     /// trace says TDP is on, 14 when off; see --tdp).
-    #[arg(long, default_value = "2,3,4,8,14", value_name = "N|seed,...")]
-    pub entries: String,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "2,3,4,8,14",
+        value_name = "N|seed,..."
+    )]
+    pub entries: Vec<EntriesChoice>,
     /// Kernel eras: tail-append (v5.15-v6.3), head-insert (v6.4+), null-terminated (<= v5.14).
     #[arg(
         long,
+        value_delimiter = ',',
         default_value = "tail-append,head-insert",
         value_name = "ERA,..."
     )]
-    pub era: String,
+    pub era: Vec<Era>,
     /// When vCPU caches are topped up: `always` (KVM: before every fault) and/or
     /// `when-rmaps-used` (the seed's patch 4: nothing until the VM's first rmap add); each
     /// policy is a set of configurations, labelled `+lazy-topup`.
-    #[arg(long, default_value = "always", value_name = "POLICY,...")]
-    pub topup: String,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "always",
+        value_name = "POLICY,..."
+    )]
+    pub topup: Vec<TopupPolicy>,
     /// Per-vCPU cache CAPACITY/MIN (KVM: 40/14; Vipin Sharma proposed 5 and 4).
     #[arg(long, default_value = "40/14", value_name = "CAP/MIN")]
-    pub vcpus_cache: String,
+    pub vcpus_cache: CacheSpec,
     /// Recycle threshold (RMAP_RECYCLE_THRESHOLD), or `off`.
-    #[arg(long, default_value = "1000")]
-    pub recycle: String,
+    #[arg(long, default_value = "1000", value_name = "N|off")]
+    pub recycle: RecycleSpec,
     /// Whether TDP was on, for `--entries seed` when the trace's metadata does not say (it
     /// overrides the metadata when given).
     #[arg(long, value_enum)]
@@ -60,28 +72,16 @@ pub struct ConfigArgs {
 impl ConfigArgs {
     /// The request, before the trace is read.
     pub fn request(&self) -> Result<ConfigRequest> {
-        let entries = config::parse_entries_choices(&self.entries).context("--entries")?;
-        let eras = config::parse_era_list(&self.era).context("--era")?;
-        let topups = config::parse_topup_list(&self.topup).context("--topup")?;
-        let (cache_capacity, cache_min) =
-            config::parse_cache_spec(&self.vcpus_cache).context("--vcpus-cache")?;
-        let recycle_threshold = match self.recycle.trim() {
-            "off" | "none" => None,
-            t => Some(
-                t.parse::<u64>()
-                    .with_context(|| format!("--recycle: {t:?} is not a number or `off`"))?,
-            ),
-        };
-        if entries.is_empty() || eras.is_empty() || topups.is_empty() {
+        if self.entries.is_empty() || self.era.is_empty() || self.topup.is_empty() {
             bail!("give at least one --entries value, one --era and one --topup policy");
         }
         Ok(ConfigRequest {
-            entries,
-            eras,
-            topups,
-            cache_capacity,
-            cache_min,
-            recycle_threshold,
+            entries: self.entries.clone(),
+            eras: self.era.clone(),
+            topups: self.topup.clone(),
+            cache_capacity: self.vcpus_cache.capacity,
+            cache_min: self.vcpus_cache.min,
+            recycle_threshold: self.recycle.0,
         })
     }
 
