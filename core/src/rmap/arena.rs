@@ -1,0 +1,233 @@
+//! Where descriptors live: the index arena that doubles as the slab model (objects packed in
+//! 4 KiB pages, reused last-in first-out), the per-vCPU memory caches that hand them out, and
+//! the per-operation cost record (descriptors visited, cache lines touched).
+
+use super::{PteListDesc, RmapError, EMPTY_DESC, NIL};
+use crate::config::{Era, ModelConfig, CACHE_LINE_SIZE, SLAB_PAGE_SIZE};
+
+/// What one list operation cost: descriptors visited and distinct 64-byte lines touched.
+///
+/// Touches are kept as inclusive ranges of line numbers (a descriptor's entries are contiguous,
+/// so a scan of `k` entries is one range); a touch that overlaps or adjoins the previous range
+/// extends it, so an operation on one descriptor usually keeps a single range and nothing is
+/// allocated once the buffer has grown to the longest operation seen.
+#[derive(Debug, Clone, Default)]
+pub struct OpCost {
+    /// Descriptors whose memory the operation read or wrote.
+    pub descs: u32,
+    spans: Vec<(u64, u64)>,
+}
+
+impl OpCost {
+    pub(super) fn reset(&mut self) {
+        self.descs = 0;
+        self.spans.clear();
+    }
+
+    pub(super) fn touch(&mut self, first: u64, last: u64) {
+        if let Some(l) = self.spans.last_mut() {
+            if first <= l.1.saturating_add(1) && last.saturating_add(1) >= l.0 {
+                l.0 = l.0.min(first);
+                l.1 = l.1.max(last);
+                return;
+            }
+        }
+        self.spans.push((first, last));
+    }
+
+    /// Distinct cache lines touched: the size of the union of the recorded ranges.
+    pub fn distinct_lines(&mut self) -> u32 {
+        let lines = match self.spans.as_mut_slice() {
+            [] => 0,
+            [(a, b)] => *b - *a + 1,
+            spans => {
+                spans.sort_unstable();
+                let mut total = 0;
+                let (mut lo, mut hi) = spans[0];
+                for &(a, b) in &spans[1..] {
+                    if a > hi {
+                        total += hi - lo + 1;
+                        (lo, hi) = (a, b);
+                    } else {
+                        hi = hi.max(b);
+                    }
+                }
+                total + hi - lo + 1
+            }
+        };
+        u32::try_from(lines).unwrap_or(u32::MAX)
+    }
+}
+
+/// Descriptor storage and slab model for one configuration.
+#[derive(Debug, Clone)]
+pub struct DescArena {
+    era: Era,
+    n: usize,
+    obj_size: usize,
+    per_page: usize,
+    descs: Vec<PteListDesc>,
+    sptes: Vec<u64>,
+    /// Byte address of each object in the slab model (computed once, when it is carved).
+    addrs: Vec<usize>,
+    /// LIFO free list of slab objects.
+    free: Vec<u32>,
+    /// Objects currently allocated from the slab (in lists or idle in vCPU caches).
+    pub slab_live: usize,
+    /// Peak of `slab_live`.
+    pub slab_peak: usize,
+    /// `kmem_cache_alloc` calls.
+    pub slab_allocs: u64,
+    /// `kmem_cache_free` calls (`mmu_free_pte_list_desc`).
+    pub slab_frees: u64,
+}
+
+impl DescArena {
+    /// An empty arena for `cfg`.
+    pub fn new(cfg: &ModelConfig) -> Self {
+        let obj_size = cfg.desc_bytes();
+        DescArena {
+            era: cfg.era,
+            n: cfg.entries,
+            obj_size,
+            per_page: (SLAB_PAGE_SIZE / obj_size).max(1),
+            descs: Vec::new(),
+            sptes: Vec::new(),
+            addrs: Vec::new(),
+            free: Vec::new(),
+            slab_live: 0,
+            slab_peak: 0,
+            slab_allocs: 0,
+            slab_frees: 0,
+        }
+    }
+
+    /// Objects ever carved out of slab pages (the high-water mark of object indices).
+    pub fn objects_carved(&self) -> usize {
+        self.descs.len()
+    }
+
+    /// Slab pages needed for every object ever carved (pages are never returned in this model).
+    pub fn slab_pages(&self) -> usize {
+        self.descs.len().div_ceil(self.per_page)
+    }
+
+    /// `kmem_cache_alloc(pte_list_desc_cache)`: reuse the most recently freed object, or carve
+    /// a new one at the end of the last page.
+    pub(super) fn slab_alloc(&mut self) -> Result<u32, RmapError> {
+        self.slab_allocs += 1;
+        self.slab_live += 1;
+        self.slab_peak = self.slab_peak.max(self.slab_live);
+        if let Some(i) = self.free.pop() {
+            return Ok(i);
+        }
+        let i = u32::try_from(self.descs.len())
+            .ok()
+            .filter(|&i| i != NIL)
+            .ok_or(RmapError::ArenaFull(self.descs.len()))?;
+        self.descs.push(EMPTY_DESC);
+        self.sptes.resize(self.sptes.len() + self.n, 0);
+        let k = i as usize;
+        self.addrs
+            .push((k / self.per_page) * SLAB_PAGE_SIZE + (k % self.per_page) * self.obj_size);
+        Ok(i)
+    }
+
+    /// `mmu_free_pte_list_desc` → `kmem_cache_free`.
+    pub(super) fn slab_free(&mut self, d: u32) {
+        self.slab_frees += 1;
+        self.slab_live -= 1;
+        self.descs[d as usize] = EMPTY_DESC;
+        self.free.push(d);
+    }
+
+    /// The header of descriptor `d`.
+    pub fn desc(&self, d: u32) -> &PteListDesc {
+        &self.descs[d as usize]
+    }
+
+    pub(super) fn desc_mut(&mut self, d: u32) -> &mut PteListDesc {
+        &mut self.descs[d as usize]
+    }
+
+    /// `d->sptes[i]`.
+    pub fn spte(&self, d: u32, i: usize) -> u64 {
+        self.sptes[d as usize * self.n + i]
+    }
+
+    pub(super) fn set_spte(&mut self, d: u32, i: usize, v: u64) {
+        self.sptes[d as usize * self.n + i] = v;
+    }
+
+    /// The valid entries of descriptor `d`.
+    pub fn entries(&self, d: u32) -> &[u64] {
+        let base = d as usize * self.n;
+        &self.sptes[base..base + self.descs[d as usize].spte_count as usize]
+    }
+
+    #[inline]
+    pub(super) fn line(&self, d: u32, offset: usize) -> u64 {
+        ((self.addrs[d as usize] + offset) / CACHE_LINE_SIZE) as u64
+    }
+
+    pub(super) fn touch_header(&self, cost: &mut OpCost, d: u32) {
+        let l = self.line(d, self.era.header_offset(self.n));
+        cost.touch(l, l);
+    }
+
+    pub(super) fn touch_entry(&self, cost: &mut OpCost, d: u32, i: usize) {
+        let l = self.line(d, self.era.entry_offset(i));
+        cost.touch(l, l);
+    }
+
+    /// Entries `from..to` of descriptor `d` (contiguous, so one range of lines).
+    pub(super) fn touch_entry_range(&self, cost: &mut OpCost, d: u32, from: usize, to: usize) {
+        if from < to {
+            cost.touch(
+                self.line(d, self.era.entry_offset(from)),
+                self.line(d, self.era.entry_offset(to - 1)),
+            );
+        }
+    }
+
+    pub(super) fn touch_entries(&self, cost: &mut OpCost, d: u32, upto: usize) {
+        self.touch_entry_range(cost, d, 0, upto);
+    }
+}
+
+/// `struct kvm_mmu_memory_cache`: one vCPU's stash of preallocated descriptors.
+#[derive(Debug, Clone, Default)]
+pub struct KvmMmuMemoryCache {
+    /// `objects[0..nobjs]`; the last element is handed out first.
+    pub objects: Vec<u32>,
+}
+
+impl KvmMmuMemoryCache {
+    /// `kvm_mmu_topup_memory_cache(mc, min)`: if fewer than `min` objects remain, fill to
+    /// `capacity` from the slab. Returns the number of slab allocations made.
+    pub fn topup(
+        &mut self,
+        arena: &mut DescArena,
+        capacity: usize,
+        min: usize,
+    ) -> Result<usize, RmapError> {
+        if self.objects.len() >= min {
+            return Ok(0);
+        }
+        let mut made = 0;
+        while self.objects.len() < capacity {
+            self.objects.push(arena.slab_alloc()?);
+            made += 1;
+        }
+        Ok(made)
+    }
+
+    /// `kvm_mmu_memory_cache_alloc`: `objects[--nobjs]`, or (with a WARN in the kernel) a
+    /// direct `GFP_ATOMIC` slab allocation when the cache is empty. The flag says which.
+    pub fn alloc(&mut self, arena: &mut DescArena) -> Result<(u32, bool), RmapError> {
+        match self.objects.pop() {
+            Some(d) => Ok((d, false)),
+            None => Ok((arena.slab_alloc()?, true)),
+        }
+    }
+}

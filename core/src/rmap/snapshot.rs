@@ -1,0 +1,123 @@
+//! Views of an rmap for people and for checking: its head word and chain, and the kernel's
+//! invariants.
+
+use super::{RmapHead, RmapSet, NIL};
+use crate::config::Era;
+use serde::{Deserialize, Serialize};
+
+impl RmapSet {
+    /// The head word and descriptor chain of rmap `r`, for display and diffing.
+    pub fn snapshot(&self, r: usize) -> RmapSnapshot {
+        match self.head(r) {
+            RmapHead::Empty => RmapSnapshot {
+                head: HeadKind::Empty,
+                single: None,
+                descs: Vec::new(),
+            },
+            RmapHead::Single(s) => RmapSnapshot {
+                head: HeadKind::Single,
+                single: Some(s),
+                descs: Vec::new(),
+            },
+            RmapHead::Many(first) => {
+                let mut descs = Vec::new();
+                let mut d = first;
+                while d != NIL {
+                    let h = self.arena.desc(d);
+                    descs.push(DescSnapshot {
+                        object: d,
+                        spte_count: h.spte_count,
+                        tail_count: (self.cfg.era == Era::HeadInsert).then_some(h.tail_count),
+                        sptes: self.arena.entries(d).to_vec(),
+                    });
+                    d = h.more;
+                }
+                RmapSnapshot {
+                    head: HeadKind::Many,
+                    single: None,
+                    descs,
+                }
+            }
+        }
+    }
+
+    /// Check the kernel's invariants for rmap `r`: counts add up, no empty descriptor, no
+    /// cycle; head-insert: every non-head descriptor full and `tail_count` exact.
+    pub fn check_invariants(&self, r: usize) -> Result<(), String> {
+        let RmapHead::Many(first) = self.head(r) else {
+            return Ok(());
+        };
+        let n = self.cfg.entries;
+        let mut chain = Vec::new();
+        let mut d = first;
+        while d != NIL {
+            if chain.len() > self.arena.objects_carved() {
+                return Err("descriptor chain has a cycle".into());
+            }
+            chain.push(d);
+            d = self.arena.desc(d).more;
+        }
+        let mut after = 0usize;
+        for (pos, &d) in chain.iter().enumerate().rev() {
+            let h = self.arena.desc(d);
+            let c = h.spte_count as usize;
+            if c == 0 {
+                return Err(format!("descriptor {pos} of the chain is empty"));
+            }
+            if c > n {
+                return Err(format!("descriptor {pos} holds {c} > {n} entries"));
+            }
+            if self.cfg.era == Era::HeadInsert {
+                if pos > 0 && c != n {
+                    return Err(format!(
+                        "head-insert: non-head descriptor {pos} holds {c} of {n} entries"
+                    ));
+                }
+                if h.tail_count as usize != after {
+                    return Err(format!(
+                        "head-insert: descriptor {pos} tail_count {} but {after} entries follow",
+                        h.tail_count
+                    ));
+                }
+            }
+            after += c;
+        }
+        Ok(())
+    }
+}
+
+/// How the head word of an rmap reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadKind {
+    /// `val == 0`.
+    Empty,
+    /// `val` is the SPTE pointer.
+    Single,
+    /// `val` is `desc | KVM_RMAP_MANY`.
+    Many,
+}
+
+/// One descriptor of a chain as shown to people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DescSnapshot {
+    /// Slab object index (its address in the slab model).
+    pub object: u32,
+    /// `spte_count`.
+    pub spte_count: u32,
+    /// `tail_count` (head-insert era only).
+    pub tail_count: Option<u32>,
+    /// `sptes[0..spte_count]`.
+    pub sptes: Vec<u64>,
+}
+
+/// An rmap's head word and descriptors, head first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RmapSnapshot {
+    /// The head word's form.
+    pub head: HeadKind,
+    /// The SPTE when the head holds one directly.
+    pub single: Option<u64>,
+    /// The chain, head first.
+    pub descs: Vec<DescSnapshot>,
+}
