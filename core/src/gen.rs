@@ -5,6 +5,7 @@
 
 use crate::config::RMAP_RECYCLE_THRESHOLD;
 use crate::trace::{Event, EventCtx, EventKind, Memslot, RmapKind, TraceMeta};
+use crate::workload::{script, ScriptOp};
 use serde::{Deserialize, Serialize};
 
 /// First gfn the generators use for data pages.
@@ -171,6 +172,8 @@ struct Emitter<'a> {
     /// SPTEs present per gfn, to apply KVM's recycle rule: a trace records what KVM did, and
     /// KVM never removes an SPTE its recycle zap already dropped.
     live: std::collections::HashMap<u64, std::collections::HashSet<u64>>,
+    /// The gfn each (space, index) maps, for its unmap.
+    mapped: std::collections::HashMap<(u64, u64), u64>,
 }
 
 impl Emitter<'_> {
@@ -191,7 +194,12 @@ impl Emitter<'_> {
         (self.out)(Event::new(EventKind::Fault { vcpu }));
     }
 
+    fn gfn_of(&mut self, space: u64, index: u64) -> Option<u64> {
+        self.mapped.remove(&(space, index))
+    }
+
     fn map(&mut self, gfn: u64, space: u64, index: u64) {
+        self.mapped.insert((space, index), gfn);
         let vcpu = self.vcpu_of(space);
         self.fault(vcpu);
         let ctx = self.ctx(gfn, vcpu);
@@ -236,159 +244,32 @@ pub fn spte_id(space: u64, index: u64) -> u64 {
         .wrapping_add(index % SPTES_PER_SPACE)
 }
 
-/// Emit the workload's events in order.
+/// Emit the workload's events in order: its [`crate::workload::script`], a mark per phase,
+/// a fault and an add per map, a removal per unmap (unless KVM's recycle zap already dropped
+/// that SPTE).
 pub fn generate(w: &Workload, opts: &GenOptions, out: &mut dyn FnMut(Event)) {
-    let mut rng = SplitMix64::new(opts.seed);
     let mut e = Emitter {
         out,
         vcpus: opts.vcpus.max(1),
         live: std::collections::HashMap::new(),
+        mapped: std::collections::HashMap::new(),
     };
-    match *w {
-        Workload::Alias { aliases } => {
-            // Alias i is PTE i of the alias page tables: consecutive SPTEs of one space.
-            e.mark("map");
-            for i in 0..aliases {
-                e.map(GEN_BASE_GFN, 0, i);
-            }
-            e.mark("unmap");
-            for i in 0..aliases {
-                e.unmap(GEN_BASE_GFN, 0, i);
-            }
-        }
-        Workload::Fork {
-            procs,
-            pages,
-            private,
-        } => {
-            let private_gfn = |p: u64, k: u64| GEN_BASE_GFN + pages + p * private + k;
-            for p in 0..procs {
-                e.mark(if p == 0 { "parent" } else { "fork" });
-                for m in 0..pages {
-                    e.map(GEN_BASE_GFN + m, p, m);
-                }
-                for k in 0..private {
-                    e.map(private_gfn(p, k), p, pages + k);
-                }
-            }
-            e.mark("exit");
-            for p in (0..procs).rev() {
-                for m in 0..pages {
-                    e.unmap(GEN_BASE_GFN + m, p, m);
-                }
-                for k in 0..private {
-                    e.unmap(private_gfn(p, k), p, pages + k);
-                }
-            }
-        }
-        Workload::Spread {
-            gfns,
-            max_aliases,
-            skew_tenths,
-        } => {
-            let alpha = skew_tenths.max(1) as f64 / 10.0;
-            let counts = spread_counts(&mut rng, gfns, max_aliases, alpha);
-            let deepest = counts.iter().copied().max().unwrap_or(0);
-            // Address space a maps every frame that has more than a aliases, in frame order.
-            for a in 0..deepest {
-                e.mark(&format!("space {a}"));
-                for (g, &k) in counts.iter().enumerate() {
-                    if k > a {
-                        e.map(GEN_BASE_GFN + g as u64, a, g as u64);
+    for phase in script(w, opts.seed).phases {
+        e.mark(&phase.label);
+        for op in phase.ops {
+            match op {
+                ScriptOp::Map {
+                    space,
+                    index,
+                    frame,
+                } => e.map(GEN_BASE_GFN + frame, space, index),
+                ScriptOp::Unmap { space, index } => {
+                    if let Some(gfn) = e.gfn_of(space, index) {
+                        e.unmap(gfn, space, index);
                     }
                 }
             }
         }
-        Workload::Churn {
-            cycles,
-            batch,
-            gfns,
-            spaces,
-        } => {
-            let mut script = ChurnScript::new(&mut rng, gfns, spaces);
-            for c in 0..cycles {
-                e.mark(&format!("cycle {c}"));
-                let (maps, unmaps) = script.cycle(batch);
-                for (g, s) in maps {
-                    e.map(GEN_BASE_GFN + g, s, g);
-                }
-                for (g, s) in unmaps {
-                    e.unmap(GEN_BASE_GFN + g, s, g);
-                }
-            }
-            e.mark("teardown");
-            for (g, s) in script.teardown() {
-                e.unmap(GEN_BASE_GFN + g, s, g);
-            }
-        }
-    }
-}
-
-/// Alias counts of the `spread` workload: P(k >= m) ~ m^-alpha, clamped to `1..=max_aliases`.
-pub fn spread_counts(rng: &mut SplitMix64, gfns: u64, max_aliases: u64, alpha: f64) -> Vec<u64> {
-    (0..gfns)
-        .map(|_| {
-            let k = (rng.unit().powf(-1.0 / alpha)).floor() as u64;
-            k.clamp(1, max_aliases.max(1))
-        })
-        .collect()
-}
-
-/// (frame, address space) pairs.
-pub type Pairs = Vec<(u64, u64)>;
-
-/// The `churn` workload's choices, shared by the generator and the collector: per cycle, the
-/// (frame, space) pairs newly mapped and then those unmapped.
-#[derive(Debug)]
-pub struct ChurnScript<'a> {
-    rng: &'a mut SplitMix64,
-    gfns: u64,
-    spaces: u64,
-    mapped: Vec<(u64, u64)>,
-    present: std::collections::HashSet<(u64, u64)>,
-}
-
-impl<'a> ChurnScript<'a> {
-    /// A script over `gfns` frames and `spaces` address spaces.
-    pub fn new(rng: &'a mut SplitMix64, gfns: u64, spaces: u64) -> Self {
-        ChurnScript {
-            rng,
-            gfns: gfns.max(1),
-            spaces: spaces.max(1),
-            mapped: Vec::new(),
-            present: Default::default(),
-        }
-    }
-
-    /// One cycle: try `batch` random maps (skipping pairs already mapped), then unmap each
-    /// mapped pair with probability 1/2.
-    pub fn cycle(&mut self, batch: u64) -> (Pairs, Pairs) {
-        let mut maps = Vec::new();
-        for _ in 0..batch {
-            let g = self.rng.below(self.gfns);
-            let s = self.rng.below(self.spaces);
-            if self.present.insert((g, s)) {
-                self.mapped.push((g, s));
-                maps.push((g, s));
-            }
-        }
-        let mut unmaps = Vec::new();
-        let mut i = 0;
-        while i < self.mapped.len() {
-            if self.rng.below(2) == 0 {
-                let p = self.mapped.swap_remove(i);
-                self.present.remove(&p);
-                unmaps.push(p);
-            } else {
-                i += 1;
-            }
-        }
-        (maps, unmaps)
-    }
-
-    /// Everything still mapped, for the final tear-down.
-    pub fn teardown(self) -> Vec<(u64, u64)> {
-        self.mapped
     }
 }
 

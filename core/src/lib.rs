@@ -25,6 +25,7 @@ pub mod rmap;
 pub mod sha256;
 pub mod sizes;
 pub mod trace;
+pub mod workload;
 
 pub use config::{ConfigError, Era, ModelConfig};
 pub use replay::{ConfigReport, Replayer};

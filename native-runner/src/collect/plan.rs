@@ -1,9 +1,11 @@
 //! Workload plans: which address spaces map which frames, and the phases of ring-3 touches and
-//! ring-0 page-table stores that drive KVM. Pure: the same parameters and seed as
-//! `rmaplab gen`, so a collected trace and a generated one describe the same workload.
+//! ring-0 page-table stores that drive KVM. Pure, and built from core's script of the workload
+//! ([`rmaplab_core::workload::script`]) — the one `rmaplab gen` turns into events — so a
+//! collected trace and a generated one describe the same workload.
 
 use super::guest::{pte_value, PageTables, PAGE, WORK_VA};
-use rmaplab_core::gen::{spread_counts, ChurnScript, SplitMix64, Workload};
+use rmaplab_core::gen::Workload;
+use rmaplab_core::workload::{script, PhaseKind, ScriptOp};
 
 /// One unit of work for one vCPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,151 +91,108 @@ impl Builder {
     }
 }
 
-/// Build the plan for `w` on `vcpus` vCPUs with `seed`. Frame `f` is at `data_gpa + f × 4 KiB`;
-/// the data gpa is known only once the tables are built, so mappings are recorded as frame
-/// numbers and resolved in [`finish`].
+/// Build the plan for `w` on `vcpus` vCPUs with `seed`, from core's script of the workload (the
+/// one `rmaplab gen` follows). Frame `f` is at `data_gpa + f × 4 KiB`; the data gpa is known
+/// only once the tables are built, so mappings are recorded as frame numbers and resolved in
+/// [`finish`].
 pub fn plan(w: &Workload, vcpus: usize, seed: u64, list_bytes: u64) -> Plan {
-    let mut rng = SplitMix64::new(seed);
-    match *w {
-        Workload::Alias { aliases } => {
-            let mut b = Builder::new(1, vcpus);
-            b.initial = (0..aliases).map(|i| (0, i, 0)).collect();
-            let mut touch = b.phase("touch");
-            touch.per_vcpu[0].push(Step::Touch {
-                cr3: b.spaces[0],
-                vas: (0..aliases).map(va).collect(),
-            });
-            let unmap = unmap_phase(&mut b, "unmap", (0..aliases).map(|i| (0, i)).collect());
-            finish(b, 1, vec![touch, unmap], list_bytes)
-        }
-        Workload::Fork {
-            procs,
-            pages,
-            private,
-        } => {
-            let mut b = Builder::new(procs, vcpus);
-            for p in 0..procs as usize {
-                for m in 0..pages {
-                    b.initial.push((p, m, m));
-                }
-                for k in 0..private {
-                    b.initial
-                        .push((p, pages + k, pages + p as u64 * private + k));
-                }
+    let s = script(w, seed);
+    let mut b = Builder::new(s.spaces, vcpus);
+    let mut phases = Vec::new();
+    for ph in &s.phases {
+        let maps: Vec<(usize, u64, u64)> = ph
+            .ops
+            .iter()
+            .filter_map(|op| match *op {
+                ScriptOp::Map {
+                    space,
+                    index,
+                    frame,
+                } => Some((space as usize, index, frame)),
+                ScriptOp::Unmap { .. } => None,
+            })
+            .collect();
+        match ph.kind {
+            PhaseKind::Setup => {
+                b.initial.extend(&maps);
+                phases.push(touch_phase(&b, &ph.label, &maps));
             }
-            let mut touch = b.phase("touch");
-            for p in 0..procs as usize {
-                let v = b.vcpu_of(p);
-                touch.per_vcpu[v].push(Step::Touch {
-                    cr3: b.spaces[p],
-                    vas: (0..pages + private).map(va).collect(),
-                });
+            PhaseKind::Map => {
+                phases.push(map_phase(&mut b, &ph.label, &maps));
+                let touch = match ph.label.strip_suffix(" map") {
+                    Some(l) => format!("{l} touch"),
+                    None => format!("{} touch", ph.label),
+                };
+                phases.push(touch_phase(&b, &touch, &maps));
             }
-            let all: Vec<(usize, u64)> = (0..procs as usize)
-                .rev()
-                .flat_map(|p| (0..pages + private).map(move |i| (p, i)))
-                .collect();
-            let exit = unmap_phase(&mut b, "exit", all);
-            finish(b, pages + procs * private, vec![touch, exit], list_bytes)
-        }
-        Workload::Spread {
-            gfns,
-            max_aliases,
-            skew_tenths,
-        } => {
-            let alpha = skew_tenths.max(1) as f64 / 10.0;
-            let counts = spread_counts(&mut rng, gfns, max_aliases, alpha);
-            let deepest = counts.iter().copied().max().unwrap_or(1);
-            let mut b = Builder::new(deepest, vcpus);
-            let mut touch = b.phase("touch");
-            let mut all = Vec::new();
-            for a in 0..deepest as usize {
-                let idx: Vec<u64> = (0..gfns)
-                    .filter(|&g| counts[g as usize] > a as u64)
+            PhaseKind::Unmap => {
+                let pairs = ph
+                    .ops
+                    .iter()
+                    .filter_map(|op| match *op {
+                        ScriptOp::Unmap { space, index } => Some((space as usize, index)),
+                        ScriptOp::Map { .. } => None,
+                    })
                     .collect();
-                for &g in &idx {
-                    b.initial.push((a, g, g));
-                    all.push((a, g));
-                }
-                let v = b.vcpu_of(a);
-                touch.per_vcpu[v].push(Step::Touch {
-                    cr3: b.spaces[a],
-                    vas: idx.into_iter().map(va).collect(),
-                });
+                phases.push(unmap_phase(&mut b, &ph.label, pairs));
             }
-            let unmap = unmap_phase(&mut b, "unmap", all);
-            finish(b, gfns, vec![touch, unmap], list_bytes)
-        }
-        Workload::Churn {
-            cycles,
-            batch,
-            gfns,
-            spaces,
-        } => {
-            let mut b = Builder::new(spaces, vcpus);
-            let mut script = ChurnScript::new(&mut rng, gfns, spaces);
-            let mut phases = Vec::new();
-            for c in 0..cycles {
-                let (maps, unmaps) = script.cycle(batch);
-                let mut map = b.phase(&format!("cycle {c} map"));
-                let mut touch = b.phase(&format!("cycle {c} touch"));
-                let mut by_space: Vec<Vec<u64>> = vec![Vec::new(); b.spaces.len()];
-                for (g, s) in maps {
-                    by_space[s as usize].push(g);
-                }
-                for (s, gs) in by_space.iter().enumerate() {
-                    if gs.is_empty() {
-                        continue;
-                    }
-                    let cr3 = b.spaces[s];
-                    let writes = gs
-                        .iter()
-                        .map(|&g| (b.tables.pte_slot(cr3, va(g)), FRAME_TAG | g))
-                        .collect();
-                    let v = b.vcpu_of(s);
-                    map.per_vcpu[v].push(Step::Store { cr3, writes });
-                    touch.per_vcpu[v].push(Step::Touch {
-                        cr3,
-                        vas: gs.iter().map(|&g| va(g)).collect(),
-                    });
-                }
-                phases.push(map);
-                phases.push(touch);
-                phases.push(unmap_phase(
-                    &mut b,
-                    &format!("cycle {c} unmap"),
-                    unmaps.into_iter().map(|(g, s)| (s as usize, g)).collect(),
-                ));
-            }
-            let rest = script
-                .teardown()
-                .into_iter()
-                .map(|(g, s)| (s as usize, g))
-                .collect();
-            phases.push(unmap_phase(&mut b, "teardown", rest));
-            finish(b, gfns, phases, list_bytes)
         }
     }
+    finish(b, s.frames, phases, list_bytes)
+}
+
+/// The pages of each address space, in the order given, spaces in the order they first appear
+/// (the script's order: one guest job per space).
+fn by_space<T: Copy>(pairs: impl IntoIterator<Item = (usize, T)>) -> Vec<(usize, Vec<T>)> {
+    let mut v: Vec<(usize, Vec<T>)> = Vec::new();
+    for (s, x) in pairs {
+        match v.iter_mut().find(|(t, _)| *t == s) {
+            Some((_, xs)) => xs.push(x),
+            None => v.push((s, vec![x])),
+        }
+    }
+    v
+}
+
+/// Ring 3 touches every mapped page, one step per address space on its vCPU.
+fn touch_phase(b: &Builder, label: &str, maps: &[(usize, u64, u64)]) -> Phase {
+    let mut p = b.phase(label);
+    for (s, pages) in by_space(maps.iter().map(|&(s, i, f)| (s, (i, f)))) {
+        p.per_vcpu[b.vcpu_of(s)].push(Step::Touch {
+            cr3: b.spaces[s],
+            vas: pages.iter().map(|&(i, _)| va(i)).collect(),
+        });
+    }
+    p
+}
+
+/// Ring 0 stores the PTEs that map the pages (the frame resolved in [`finish`]).
+fn map_phase(b: &mut Builder, label: &str, maps: &[(usize, u64, u64)]) -> Phase {
+    let mut p = b.phase(label);
+    for (s, pages) in by_space(maps.iter().map(|&(s, i, f)| (s, (i, f)))) {
+        let cr3 = b.spaces[s];
+        let writes = pages
+            .iter()
+            .map(|&(i, f)| (b.tables.pte_slot(cr3, va(i)), FRAME_TAG | f))
+            .collect();
+        p.per_vcpu[b.vcpu_of(s)].push(Step::Store { cr3, writes });
+    }
+    p
 }
 
 /// Marks a store value as "map frame N" until the data gpa is known.
 const FRAME_TAG: u64 = 1 << 63;
 
+/// Ring 0 clears the PTEs of the pages, one step per address space on its vCPU.
 fn unmap_phase(b: &mut Builder, label: &str, pairs: Vec<(usize, u64)>) -> Phase {
     let mut p = b.phase(label);
-    let mut by_space: Vec<Vec<(u64, u64)>> = vec![Vec::new(); b.spaces.len()];
-    for (s, i) in pairs {
+    for (s, pages) in by_space(pairs) {
         let cr3 = b.spaces[s];
-        by_space[s].push((b.tables.pte_slot(cr3, va(i)), 0));
-    }
-    for (s, writes) in by_space.into_iter().enumerate() {
-        if !writes.is_empty() {
-            let v = b.vcpu_of(s);
-            p.per_vcpu[v].push(Step::Store {
-                cr3: b.spaces[s],
-                writes,
-            });
-        }
+        let writes = pages
+            .iter()
+            .map(|&i| (b.tables.pte_slot(cr3, va(i)), 0))
+            .collect();
+        p.per_vcpu[b.vcpu_of(s)].push(Step::Store { cr3, writes });
     }
     p
 }
@@ -274,6 +233,108 @@ fn finish(mut b: Builder, frames: u64, mut phases: Vec<Phase>, list_bytes: u64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rmaplab_core::gen::{generate_vec, GenOptions, GEN_BASE_GFN, SPTES_PER_SPACE};
+    use rmaplab_core::EventKind;
+
+    /// A page mapped (space, index, frame) or unmapped (space, index, None).
+    type Op = (u64, u64, Option<u64>);
+
+    /// What `rmaplab gen` emits for `w`, one vCPU: adds and removes as page operations.
+    fn generated(w: &Workload, seed: u64) -> Vec<Op> {
+        let opts = GenOptions { vcpus: 1, seed };
+        generate_vec(w, &opts)
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Add { rmap, spte } => Some((
+                    spte / SPTES_PER_SPACE,
+                    spte % SPTES_PER_SPACE,
+                    Some(rmap - GEN_BASE_GFN),
+                )),
+                EventKind::Remove { spte, .. } => {
+                    Some((spte / SPTES_PER_SPACE, spte % SPTES_PER_SPACE, None))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What the collect plan of `w` does, one vCPU: each touched page with the frame its PTE
+    /// points at then, each cleared PTE.
+    fn collected(w: &Workload, seed: u64) -> Vec<Op> {
+        let p = plan(w, 1, seed, 1 << 20);
+        let mut tables = p.tables.clone();
+        let space_of = |cr3: u64| p.spaces.iter().position(|&c| c == cr3).unwrap() as u64;
+        let frame_of = |gpa: u64| (gpa - p.data_gpa) / PAGE;
+        // Which page each PTE slot maps, and what it points at now.
+        let mut slot_page = std::collections::HashMap::new();
+        let mut points = std::collections::HashMap::new();
+        for (s, &cr3) in p.spaces.iter().enumerate() {
+            for i in 0..(1u64 << 12) {
+                let slot = tables.pte_slot(cr3, va(i));
+                slot_page.insert(slot, (s as u64, i));
+                if let Some(gpa) = p.tables.translate(cr3, va(i)) {
+                    points.insert((s as u64, i), frame_of(gpa));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for ph in &p.phases {
+            for step in &ph.per_vcpu[0] {
+                match step {
+                    Step::Touch { cr3, vas } => {
+                        for &v in vas {
+                            let page = (space_of(*cr3), (v - WORK_VA) / PAGE);
+                            out.push((page.0, page.1, points.get(&page).copied()));
+                        }
+                    }
+                    Step::Store { writes, .. } => {
+                        for &(slot, value) in writes {
+                            let page = slot_page[&slot];
+                            if value == 0 {
+                                points.remove(&page);
+                                out.push((page.0, page.1, None));
+                            } else {
+                                points.insert(page, frame_of(value & !0xfff));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The promise of the module doc: `rmaplab gen` and `rmaplab collect` with the same
+    /// parameters and seed map and unmap the same pages, to the same frames, in the same order.
+    #[test]
+    fn a_generated_trace_and_the_collect_plan_do_the_same_work() {
+        let ws = [
+            Workload::Alias { aliases: 700 },
+            Workload::Fork {
+                procs: 5,
+                pages: 40,
+                private: 3,
+            },
+            Workload::Spread {
+                gfns: 300,
+                max_aliases: 12,
+                skew_tenths: 11,
+            },
+            Workload::Churn {
+                cycles: 6,
+                batch: 60,
+                gfns: 50,
+                spaces: 4,
+            },
+        ];
+        for w in &ws {
+            for seed in [1, 9] {
+                let g = generated(w, seed);
+                assert!(!g.is_empty());
+                assert_eq!(collected(w, seed), g, "{w:?} seed {seed}");
+            }
+        }
+    }
 
     #[test]
     fn alias_maps_one_frame_everywhere_then_clears() {
