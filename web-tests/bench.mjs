@@ -1,5 +1,5 @@
-// Browser replay benchmark: a generated trace (by default 1.88 M events, nearly twice the 1 M
-// events the playground is asked to replay in under 2 s) replayed through 8 configurations
+// Browser replay benchmark: a generated trace (by default a 2.82 M-event spread: maps, then
+// unmaps) replayed through 8 configurations
 // (2, 3, 4, 14 entries x head-insert, tail-append) in the playground's worker, in headless
 // Chromium. Reports load+replay time and how responsive the page stayed (round trips to the
 // main thread while the worker ran). Usage: [BENCH_GEN="gen arguments"] node web-tests/bench.mjs
