@@ -5,7 +5,7 @@
 
 use crate::config::RMAP_RECYCLE_THRESHOLD;
 use crate::trace::{Event, EventCtx, EventKind, Memslot, RmapKind, TraceMeta};
-use crate::workload::{script, ScriptOp};
+use crate::workload::{stream, ScriptItem, ScriptOp};
 use serde::{Deserialize, Serialize};
 
 /// First gfn the generators use for data pages.
@@ -172,8 +172,6 @@ struct Emitter<'a> {
     /// SPTEs present per gfn, to apply KVM's recycle rule: a trace records what KVM did, and
     /// KVM never removes an SPTE its recycle zap already dropped.
     live: std::collections::HashMap<u64, std::collections::HashSet<u64>>,
-    /// The gfn each (space, index) maps, for its unmap.
-    mapped: std::collections::HashMap<(u64, u64), u64>,
 }
 
 impl Emitter<'_> {
@@ -194,12 +192,7 @@ impl Emitter<'_> {
         (self.out)(Event::new(EventKind::Fault { vcpu }));
     }
 
-    fn gfn_of(&mut self, space: u64, index: u64) -> Option<u64> {
-        self.mapped.remove(&(space, index))
-    }
-
     fn map(&mut self, gfn: u64, space: u64, index: u64) {
-        self.mapped.insert((space, index), gfn);
         let vcpu = self.vcpu_of(space);
         self.fault(vcpu);
         let ctx = self.ctx(gfn, vcpu);
@@ -252,25 +245,20 @@ pub fn generate(w: &Workload, opts: &GenOptions, out: &mut dyn FnMut(Event)) {
         out,
         vcpus: opts.vcpus.max(1),
         live: std::collections::HashMap::new(),
-        mapped: std::collections::HashMap::new(),
     };
-    for phase in script(w, opts.seed).phases {
-        e.mark(&phase.label);
-        for op in phase.ops {
-            match op {
-                ScriptOp::Map {
-                    space,
-                    index,
-                    frame,
-                } => e.map(GEN_BASE_GFN + frame, space, index),
-                ScriptOp::Unmap { space, index } => {
-                    if let Some(gfn) = e.gfn_of(space, index) {
-                        e.unmap(gfn, space, index);
-                    }
-                }
-            }
-        }
-    }
+    stream(w, opts.seed, &mut |item| match item {
+        ScriptItem::Phase { label, .. } => e.mark(label),
+        ScriptItem::Op(ScriptOp::Map {
+            space,
+            index,
+            frame,
+        }) => e.map(GEN_BASE_GFN + frame, space, index),
+        ScriptItem::Op(ScriptOp::Unmap {
+            space,
+            index,
+            frame,
+        }) => e.unmap(GEN_BASE_GFN + frame, space, index),
+    });
 }
 
 /// The benchmarks' mixed trace (~0.5 M events): a skewed guest, a fork storm and churn on 4

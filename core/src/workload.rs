@@ -18,12 +18,15 @@ pub enum ScriptOp {
         /// Data frame, counted from the first.
         frame: u64,
     },
-    /// Address space `space` unmaps its page `index` (a guest page-table write).
+    /// Address space `space` unmaps its page `index`, which maps `frame` (a guest page-table
+    /// write).
     Unmap {
         /// Address space.
         space: u64,
         /// Page index in that space.
         index: u64,
+        /// The data frame it mapped.
+        frame: u64,
     },
 }
 
@@ -131,44 +134,51 @@ impl<'a> ChurnScript<'a> {
     }
 }
 
-fn phase(label: impl Into<String>, kind: PhaseKind, ops: Vec<ScriptOp>) -> ScriptPhase {
-    ScriptPhase {
-        label: label.into(),
-        kind,
-        ops,
-    }
+/// One item of a script as it streams: a phase begins, or a step of the current phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptItem<'a> {
+    /// A phase begins.
+    Phase {
+        /// Its name.
+        label: &'a str,
+        /// What it does.
+        kind: PhaseKind,
+    },
+    /// A step of the current phase.
+    Op(ScriptOp),
 }
 
-fn unmaps(maps: &[ScriptOp]) -> Vec<ScriptOp> {
-    maps.iter()
-        .filter_map(|op| match *op {
-            ScriptOp::Map { space, index, .. } => Some(ScriptOp::Unmap { space, index }),
-            ScriptOp::Unmap { .. } => None,
-        })
-        .collect()
-}
-
-/// The script of `w` with random choices from `seed`.
-pub fn script(w: &Workload, seed: u64) -> Script {
+/// Stream the script of `w` with random choices from `seed`, item by item, in bounded memory
+/// (`rmaplab gen` writes traces of any length from it).
+pub fn stream(w: &Workload, seed: u64, out: &mut dyn FnMut(ScriptItem<'_>)) {
     let mut rng = SplitMix64::new(seed);
+    let phase = |out: &mut dyn FnMut(ScriptItem<'_>), label: &str, kind: PhaseKind| {
+        out(ScriptItem::Phase { label, kind });
+    };
+    let map = |space, index, frame| {
+        ScriptItem::Op(ScriptOp::Map {
+            space,
+            index,
+            frame,
+        })
+    };
+    let unmap = |space, index, frame| {
+        ScriptItem::Op(ScriptOp::Unmap {
+            space,
+            index,
+            frame,
+        })
+    };
     match *w {
         Workload::Alias { aliases } => {
             // Alias i is PTE i of the alias page tables: consecutive SPTEs of one space.
-            let maps: Vec<ScriptOp> = (0..aliases)
-                .map(|index| ScriptOp::Map {
-                    space: 0,
-                    index,
-                    frame: 0,
-                })
-                .collect();
-            let un = unmaps(&maps);
-            Script {
-                spaces: 1,
-                frames: 1,
-                phases: vec![
-                    phase("touch", PhaseKind::Setup, maps),
-                    phase("unmap", PhaseKind::Unmap, un),
-                ],
+            phase(out, "touch", PhaseKind::Setup);
+            for i in 0..aliases {
+                out(map(0, i, 0));
+            }
+            phase(out, "unmap", PhaseKind::Unmap);
+            for i in 0..aliases {
+                out(unmap(0, i, 0));
             }
         }
         Workload::Fork {
@@ -178,29 +188,22 @@ pub fn script(w: &Workload, seed: u64) -> Script {
         } => {
             // Every address space maps the shared pages, then its own private ones; at exit the
             // children go first (the youngest first), the parent last.
-            let maps_of = |p: u64| -> Vec<ScriptOp> {
+            let pages_of = |p: u64| {
                 (0..pages)
-                    .map(move |m| ScriptOp::Map {
-                        space: p,
-                        index: m,
-                        frame: m,
-                    })
-                    .chain((0..private).map(move |k| ScriptOp::Map {
-                        space: p,
-                        index: pages + k,
-                        frame: pages + p * private + k,
-                    }))
-                    .collect()
+                    .map(|m| (m, m))
+                    .chain((0..private).map(move |k| (pages + k, pages + p * private + k)))
             };
-            let maps: Vec<ScriptOp> = (0..procs).flat_map(maps_of).collect();
-            let exit: Vec<ScriptOp> = (0..procs).rev().flat_map(|p| unmaps(&maps_of(p))).collect();
-            Script {
-                spaces: procs.max(1),
-                frames: pages + procs * private,
-                phases: vec![
-                    phase("touch", PhaseKind::Setup, maps),
-                    phase("exit", PhaseKind::Unmap, exit),
-                ],
+            phase(out, "touch", PhaseKind::Setup);
+            for p in 0..procs {
+                for (index, frame) in pages_of(p) {
+                    out(map(p, index, frame));
+                }
+            }
+            phase(out, "exit", PhaseKind::Unmap);
+            for p in (0..procs).rev() {
+                for (index, frame) in pages_of(p) {
+                    out(unmap(p, index, frame));
+                }
             }
         }
         Workload::Spread {
@@ -212,28 +215,24 @@ pub fn script(w: &Workload, seed: u64) -> Script {
             let counts = spread_counts(&mut rng, gfns, max_aliases, alpha);
             let deepest = counts.iter().copied().max().unwrap_or(1);
             // Address space a maps every frame that has more than a aliases, in frame order.
-            let maps: Vec<ScriptOp> = (0..deepest)
-                .flat_map(|a| {
-                    counts
-                        .iter()
-                        .enumerate()
-                        .filter(move |(_, &k)| k > a)
-                        .map(move |(g, _)| ScriptOp::Map {
-                            space: a,
-                            index: g as u64,
-                            frame: g as u64,
-                        })
-                })
-                .collect();
-            let un = unmaps(&maps);
-            Script {
-                spaces: deepest.max(1),
-                frames: gfns,
-                phases: vec![
-                    phase("touch", PhaseKind::Setup, maps),
-                    phase("unmap", PhaseKind::Unmap, un),
-                ],
-            }
+            let each = |out: &mut dyn FnMut(ScriptItem<'_>), unmapping: bool| {
+                for a in 0..deepest {
+                    for (g, &k) in counts.iter().enumerate() {
+                        if k > a {
+                            let g = g as u64;
+                            out(if unmapping {
+                                unmap(a, g, g)
+                            } else {
+                                map(a, g, g)
+                            });
+                        }
+                    }
+                }
+            };
+            phase(out, "touch", PhaseKind::Setup);
+            each(out, false);
+            phase(out, "unmap", PhaseKind::Unmap);
+            each(out, true);
         }
         Workload::Churn {
             cycles,
@@ -242,13 +241,6 @@ pub fn script(w: &Workload, seed: u64) -> Script {
             spaces,
         } => {
             let mut churn = ChurnScript::new(&mut rng, gfns, spaces);
-            let mut phases = Vec::new();
-            let pair_map = |(g, s): (u64, u64)| ScriptOp::Map {
-                space: s,
-                index: g,
-                frame: g,
-            };
-            let pair_unmap = |(g, s): (u64, u64)| ScriptOp::Unmap { space: s, index: g };
             // Each address space does its share of a phase in one go (the collector runs one
             // guest job per space), spaces in index order; the pairs keep their drawn order
             // within a space.
@@ -258,32 +250,48 @@ pub fn script(w: &Workload, seed: u64) -> Script {
             };
             for c in 0..cycles {
                 let (maps, un) = churn.cycle(batch);
-                let (maps, un) = (by_space(maps), by_space(un));
-                phases.push(phase(
-                    format!("cycle {c} map"),
-                    PhaseKind::Map,
-                    maps.into_iter().map(pair_map).collect(),
-                ));
-                phases.push(phase(
-                    format!("cycle {c} unmap"),
-                    PhaseKind::Unmap,
-                    un.into_iter().map(pair_unmap).collect(),
-                ));
+                phase(out, &format!("cycle {c} map"), PhaseKind::Map);
+                for (g, s) in by_space(maps) {
+                    out(map(s, g, g));
+                }
+                phase(out, &format!("cycle {c} unmap"), PhaseKind::Unmap);
+                for (g, s) in by_space(un) {
+                    out(unmap(s, g, g));
+                }
             }
-            phases.push(phase(
-                "teardown",
-                PhaseKind::Unmap,
-                by_space(churn.teardown())
-                    .into_iter()
-                    .map(pair_unmap)
-                    .collect(),
-            ));
-            Script {
-                spaces: spaces.max(1),
-                frames: gfns,
-                phases,
+            phase(out, "teardown", PhaseKind::Unmap);
+            for (g, s) in by_space(churn.teardown()) {
+                out(unmap(s, g, g));
             }
         }
+    }
+}
+
+/// The whole script of `w` with random choices from `seed` (for workloads that fit a guest:
+/// the collector's plans).
+pub fn script(w: &Workload, seed: u64) -> Script {
+    let mut phases: Vec<ScriptPhase> = Vec::new();
+    let (mut spaces, mut frames) = (1u64, 1u64);
+    stream(w, seed, &mut |item| match item {
+        ScriptItem::Phase { label, kind } => phases.push(ScriptPhase {
+            label: label.to_string(),
+            kind,
+            ops: Vec::new(),
+        }),
+        ScriptItem::Op(op) => {
+            if let ScriptOp::Map { space, frame, .. } = op {
+                spaces = spaces.max(space + 1);
+                frames = frames.max(frame + 1);
+            }
+            if let Some(p) = phases.last_mut() {
+                p.ops.push(op);
+            }
+        }
+    });
+    Script {
+        spaces,
+        frames,
+        phases,
     }
 }
 
@@ -335,7 +343,7 @@ mod tests {
                         assert!(space < s.spaces && frame < s.frames.max(1), "{w:?}");
                         assert!(live.insert((space, index)), "{w:?}: mapped twice");
                     }
-                    ScriptOp::Unmap { space, index } => {
+                    ScriptOp::Unmap { space, index, .. } => {
                         assert!(live.remove(&(space, index)), "{w:?}: unmapped unmapped");
                     }
                 }

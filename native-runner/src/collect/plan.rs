@@ -130,7 +130,7 @@ pub fn plan(w: &Workload, vcpus: usize, seed: u64, list_bytes: u64) -> Plan {
                     .ops
                     .iter()
                     .filter_map(|op| match *op {
-                        ScriptOp::Unmap { space, index } => Some((space as usize, index)),
+                        ScriptOp::Unmap { space, index, .. } => Some((space as usize, index)),
                         ScriptOp::Map { .. } => None,
                     })
                     .collect();

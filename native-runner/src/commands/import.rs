@@ -52,12 +52,15 @@ pub struct CaptureArgs {
     /// never shared a shadow page).
     #[arg(long)]
     pub one_vm: bool,
-    /// Refuse a capture that lost events (the import report says how many and where).
+    /// Refuse a capture that lost events (the import report says how many and where); when
+    /// replaying, also stop at the first event that cannot happen in the kernel and exit 3
+    /// when the replay does not reproduce KVM's own counters.
     #[arg(long)]
     pub strict: bool,
 }
 
 impl CaptureArgs {
+    /// How the importer is to read a capture.
     pub fn options(&self) -> ImportOptions {
         ImportOptions {
             vm: self.vm,

@@ -1,7 +1,7 @@
 //! `rmaplab replay`: a trace through many configurations in one pass; and the configuration
 //! and host options it shares with `rmaplab report`.
 
-use super::import::check_import;
+use super::import::{check_import, CaptureArgs};
 use crate::cli::Format;
 use crate::input::{self, InputSummary};
 use crate::parallel::ParallelReplay;
@@ -128,20 +128,12 @@ pub struct ReplayArgs {
     /// registry column; CSV: the same columns).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Stop with an error at the first event that cannot happen in the kernel, and exit
-    /// non-zero when the replay does not reproduce KVM's own counters.
-    #[arg(long)]
-    pub strict: bool,
     /// Print every non-empty rmap at the end (head word, descriptors, entries) for one
     /// configuration; needs exactly one --entries and one --era.
     #[arg(long)]
     pub dump_lists: bool,
-    /// Keep one VM of a kvmmmu capture (its VMM's pid or a vCPU thread id).
-    #[arg(long, value_name = "PID")]
-    pub vm: Option<u64>,
-    /// Treat every thread of a kvmmmu capture as one VM.
-    #[arg(long)]
-    pub one_vm: bool,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
     /// Replay threads: the trace is read and decoded once, the configurations are shared out
     /// among the threads (at most one per configuration; with one, decoding and replaying
     /// still overlap). Default: one per CPU. The results do not depend on it.
@@ -230,11 +222,7 @@ pub fn notes_to_stderr(s: &ReplaySummary) {
 /// `rmaplab replay`.
 pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
     let req = a.configs.request()?;
-    let import = ImportOptions {
-        vm: a.vm,
-        one_vm: a.one_vm,
-        ..ImportOptions::default()
-    };
+    let import = a.capture.options();
     let build =
         |meta: &TraceMeta| -> Result<Vec<ModelConfig>> { Ok(req.resolve(a.configs.tdp(meta))?) };
     if a.dump_lists {
@@ -244,7 +232,7 @@ pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
         &RunOptions {
             trace: &a.trace,
             import,
-            strict: a.strict,
+            strict: a.capture.strict,
             quiet: a.quiet,
             threads: a.threads,
         },
@@ -270,7 +258,7 @@ pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
     if a.format != Format::Table {
         notes_to_stderr(&s);
     }
-    if a.strict && !s.stats_match() {
+    if a.capture.strict && !s.stats_match() {
         eprintln!("error: the replay does not reproduce KVM's counters (see MISMATCH lines)");
         return Ok(ExitCode::from(3));
     }
@@ -283,14 +271,16 @@ fn replay_dump_lists(
     build: &dyn Fn(&TraceMeta) -> Result<Vec<ModelConfig>>,
     import: &ImportOptions,
 ) -> Result<ExitCode> {
-    let opts = ReplayOptions { strict: a.strict };
+    let opts = ReplayOptions {
+        strict: a.capture.strict,
+    };
     let cell = std::cell::RefCell::new(None::<(Replayer, ModelConfig)>);
     input::stream_trace(
         &a.trace,
         !a.quiet,
         import,
         &mut |meta| {
-            check_import(meta, a.strict, a.quiet)?;
+            check_import(meta, a.capture.strict, a.quiet)?;
             let cfgs = build(meta).map_err(|e| format!("{e:#}"))?;
             let [cfg] = cfgs[..] else {
                 return Err("--dump-lists shows one configuration: pass a single --entries N, a single --era E and a single --topup policy".into());

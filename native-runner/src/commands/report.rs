@@ -1,10 +1,10 @@
 //! `rmaplab report`: the replay's answer as text for a changelog or a reply.
 
+use super::import::CaptureArgs;
 use super::replay::{notes_to_stderr, run, ConfigArgs, HostArgs, RunOptions};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use rmaplab_core::changelog::{self, ReportFormat, ReportInput};
-use rmaplab_core::import::ImportOptions;
 use rmaplab_core::recommend::{self, DEFAULT_WITHIN_PCT};
 use rmaplab_core::trace::TraceMeta;
 use rmaplab_core::ModelConfig;
@@ -36,15 +36,8 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextFormat::Text)]
     pub format: TextFormat,
-    /// Keep one VM of a kvmmmu capture (its VMM's pid or a vCPU thread id).
-    #[arg(long, value_name = "PID")]
-    pub vm: Option<u64>,
-    /// Treat every thread of a kvmmmu capture as one VM.
-    #[arg(long)]
-    pub one_vm: bool,
-    /// Refuse a capture that lost events or an event that cannot happen in the kernel.
-    #[arg(long)]
-    pub strict: bool,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
     /// Replay threads (default: one per CPU).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
@@ -69,12 +62,8 @@ pub fn report(a: &ReportArgs) -> Result<ExitCode> {
     let (s, _) = run(
         &RunOptions {
             trace: &a.trace,
-            import: ImportOptions {
-                vm: a.vm,
-                one_vm: a.one_vm,
-                ..ImportOptions::default()
-            },
-            strict: a.strict,
+            import: a.capture.options(),
+            strict: a.capture.strict,
             quiet: a.quiet,
             threads: a.threads,
         },
@@ -105,7 +94,7 @@ pub fn report(a: &ReportArgs) -> Result<ExitCode> {
         TextFormat::Markdown => ReportFormat::Markdown,
     };
     outln!("{}", changelog::report(&input, format));
-    if a.strict && !s.stats_match() {
+    if a.capture.strict && !s.stats_match() {
         notes_to_stderr(&s);
         eprintln!("error: the replay does not reproduce KVM's counters (see MISMATCH lines)");
         return Ok(ExitCode::from(3));
