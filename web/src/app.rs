@@ -41,7 +41,7 @@ pub fn app() -> Html {
     {
         let (slot, dispatch, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
         let (running, may, hash_all) = (
-            matches!(state.status, Status::Running(..)) || state.recommending,
+            matches!(state.status, Status::Running { .. }) || state.recommending,
             state.may_replay(),
             state.wanted.is_some(),
         );

@@ -22,7 +22,12 @@ pub enum Status {
     /// Nothing running.
     Idle,
     /// The worker is replaying: bytes done of total.
-    Running(u64, u64),
+    Running {
+        /// Bytes read so far.
+        done: u64,
+        /// Bytes in all.
+        total: u64,
+    },
     /// The user cancelled.
     Cancelled,
 }
@@ -386,7 +391,7 @@ impl Reducible for AppState {
                     }
                 }
             }
-            Action::Progress(done, total) => s.status = Status::Running(done, total),
+            Action::Progress(done, total) => s.status = Status::Running { done, total },
             Action::Done {
                 summary,
                 asked,

@@ -38,7 +38,10 @@ fn reducer_loads_replays_and_reports_errors() {
     let s = Rc::new(AppState::initial("#n=2,4&era=tail-append"));
     assert_eq!(s.settings.entries, "2,4");
     let s = s.reduce(Action::Progress(5, 10));
-    assert_eq!(s.status, rmaplab_web::state::Status::Running(5, 10));
+    assert_eq!(
+        s.status,
+        rmaplab_web::state::Status::Running { done: 5, total: 10 }
+    );
     let s = s.reduce(Action::Done {
         summary: Rc::new(summary()),
         asked: 2,
@@ -235,7 +238,10 @@ async fn loader_shows_progress_and_cancels() {
     let root = mount::<Loader>(LoaderProps {
         trace_name: "big.rmap".into(),
         encoding: "".into(),
-        status: rmaplab_web::state::Status::Running(1 << 30, 1 << 31),
+        status: rmaplab_web::state::Status::Running {
+            done: 1 << 30,
+            total: 1 << 31,
+        },
         on_file: Callback::noop(),
         on_cancel: Callback::from(move |()| c.set(c.get() + 1)),
         wanted: None,

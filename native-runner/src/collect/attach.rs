@@ -207,8 +207,7 @@ pub fn attach_with(
     } = *opts;
     let pid = source.pid();
     let what = source.what();
-    let mut tids = threads_of(pid)
-        .map_err(|e| CollectError::Reader(format!("process {pid}: {e} (is it running?)")))?;
+    let mut tids = threads_of(pid).map_err(|error| CollectError::ProcessGone { pid, error })?;
     let start_stats = source.stats("at attach", progress);
     let instance = tracefs::Instance::create(buffer_kb)?;
     let reader = if text_pipe {

@@ -69,6 +69,20 @@ pub enum CollectError {
     /// The reader failed.
     #[error("reading the trace: {0}")]
     Reader(String),
+    /// The process to attach to cannot be read (it is gone, or not ours to trace).
+    #[error("process {pid}: {error} (is it running?)")]
+    ProcessGone {
+        /// Its id.
+        pid: u32,
+        /// What reading `/proc/PID/task` said.
+        error: std::io::Error,
+    },
+    /// The kernel's description of a kvmmmu event (its tracefs `format` file) could not be read.
+    #[error("the kernel's kvmmmu event format: {0}")]
+    EventFormat(String),
+    /// A thread of the collector panicked while holding shared state (a bug in rmaplab).
+    #[error("internal error: a collector thread panicked")]
+    Poisoned,
     /// The guest needs too much memory.
     #[error(transparent)]
     Guest(#[from] guest::GuestError),
@@ -267,7 +281,7 @@ fn inject(
 ) -> Result<(), CollectError> {
     injections
         .lock()
-        .map_err(|_| CollectError::Reader("poisoned".into()))?
+        .map_err(|_| CollectError::Poisoned)?
         .insert(label.clone(), what);
     instance.mark(&label)?;
     Ok(())

@@ -181,9 +181,10 @@ pub(super) fn spawn_raw_reader(
         "ftrace/print",
     ] {
         let text = instance.format(ev)?;
-        parsed.push(EventFormat::parse(&text).map_err(|e| CollectError::Reader(e.to_string()))?);
+        parsed
+            .push(EventFormat::parse(&text).map_err(|e| CollectError::EventFormat(e.to_string()))?);
     }
-    let formats = Formats::new(&parsed).map_err(|e| CollectError::Reader(e.to_string()))?;
+    let formats = Formats::new(&parsed).map_err(|e| CollectError::EventFormat(e.to_string()))?;
     let layout = PageLayout::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();

@@ -133,15 +133,35 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub dump_lists: bool,
     #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// How `replay` and `report` read and replay a trace.
+#[derive(Args, Debug, Clone)]
+pub struct ReadArgs {
+    #[command(flatten)]
     pub capture: CaptureArgs,
     /// Replay threads: the trace is read and decoded once, the configurations are shared out
     /// among the threads (at most one per configuration; with one, decoding and replaying
     /// still overlap). Default: one per CPU. The results do not depend on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
-    /// No progress bar.
+    /// No progress bar (nor, for `report`, the import report on stderr).
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl ReadArgs {
+    /// How to read `trace` with these options.
+    pub fn run_options<'a>(&self, trace: &'a Path) -> RunOptions<'a> {
+        RunOptions {
+            trace,
+            import: self.capture.options(),
+            strict: self.capture.strict,
+            quiet: self.quiet,
+            threads: self.threads,
+        }
+    }
 }
 
 /// How to read and replay a trace.
@@ -222,22 +242,13 @@ pub fn notes_to_stderr(s: &ReplaySummary) {
 /// `rmaplab replay`.
 pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
     let req = a.configs.request()?;
-    let import = a.capture.options();
+    let import = a.read.capture.options();
     let build =
         |meta: &TraceMeta| -> Result<Vec<ModelConfig>> { Ok(req.resolve(a.configs.tdp(meta))?) };
     if a.dump_lists {
         return replay_dump_lists(a, &build, &import);
     }
-    let (s, summary) = run(
-        &RunOptions {
-            trace: &a.trace,
-            import,
-            strict: a.capture.strict,
-            quiet: a.quiet,
-            threads: a.threads,
-        },
-        &build,
-    )?;
+    let (s, summary) = run(&a.read.run_options(&a.trace), &build)?;
     let (host, _) = a.host.host(&s);
     match a.format {
         Format::Table => {
@@ -258,7 +269,7 @@ pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
     if a.format != Format::Table {
         notes_to_stderr(&s);
     }
-    if a.capture.strict && !s.stats_match() {
+    if a.read.capture.strict && !s.stats_match() {
         eprintln!("error: the replay does not reproduce KVM's counters (see MISMATCH lines)");
         return Ok(ExitCode::from(3));
     }
@@ -272,15 +283,15 @@ fn replay_dump_lists(
     import: &ImportOptions,
 ) -> Result<ExitCode> {
     let opts = ReplayOptions {
-        strict: a.capture.strict,
+        strict: a.read.capture.strict,
     };
     let cell = std::cell::RefCell::new(None::<(Replayer, ModelConfig)>);
     input::stream_trace(
         &a.trace,
-        !a.quiet,
+        !a.read.quiet,
         import,
         &mut |meta| {
-            check_import(meta, a.capture.strict, a.quiet)?;
+            check_import(meta, a.read.capture.strict, a.read.quiet)?;
             let cfgs = build(meta).map_err(|e| format!("{e:#}"))?;
             let [cfg] = cfgs[..] else {
                 return Err("--dump-lists shows one configuration: pass a single --entries N, a single --era E and a single --topup policy".into());

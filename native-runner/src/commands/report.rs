@@ -1,7 +1,6 @@
 //! `rmaplab report`: the replay's answer as text for a changelog or a reply.
 
-use super::import::CaptureArgs;
-use super::replay::{notes_to_stderr, run, ConfigArgs, HostArgs, RunOptions};
+use super::replay::{notes_to_stderr, run, ConfigArgs, HostArgs, ReadArgs};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use rmaplab_core::changelog::{self, ReportFormat, ReportInput};
@@ -37,13 +36,7 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = TextFormat::Text)]
     pub format: TextFormat,
     #[command(flatten)]
-    pub capture: CaptureArgs,
-    /// Replay threads (default: one per CPU).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
-    /// No progress bar or import report on stderr.
-    #[arg(long)]
-    pub quiet: bool,
+    pub read: ReadArgs,
 }
 
 /// `rmaplab report`.
@@ -59,16 +52,7 @@ pub fn report(a: &ReportArgs) -> Result<ExitCode> {
             recommend::recommendation_era(meta),
         ))
     };
-    let (s, _) = run(
-        &RunOptions {
-            trace: &a.trace,
-            import: a.capture.options(),
-            strict: a.capture.strict,
-            quiet: a.quiet,
-            threads: a.threads,
-        },
-        &build,
-    )?;
+    let (s, _) = run(&a.read.run_options(&a.trace), &build)?;
     let (host, from_trace) = a.host.host(&s);
     let rec = recommend::recommend(
         &s.configs,
@@ -94,7 +78,7 @@ pub fn report(a: &ReportArgs) -> Result<ExitCode> {
         TextFormat::Markdown => ReportFormat::Markdown,
     };
     outln!("{}", changelog::report(&input, format));
-    if a.capture.strict && !s.stats_match() {
+    if a.read.capture.strict && !s.stats_match() {
         notes_to_stderr(&s);
         eprintln!("error: the replay does not reproduce KVM's counters (see MISMATCH lines)");
         return Ok(ExitCode::from(3));

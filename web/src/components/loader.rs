@@ -38,7 +38,7 @@ pub fn loader(p: &LoaderProps) -> Html {
         })
     };
     let progress = match p.status {
-        Status::Running(done, total) => {
+        Status::Running { done, total } => {
             let pct = if total == 0 {
                 0.0
             } else {
