@@ -82,7 +82,37 @@ pub struct DescArena {
     pub slab_frees: u64,
 }
 
+/// The descriptors of a chain, head first, following `more` — the order of
+/// `for_each_rmap_spte`. (Loops that free or relink descriptors as they go read `more`
+/// themselves.)
+#[derive(Debug, Clone)]
+pub struct Chain<'a> {
+    arena: &'a DescArena,
+    next: u32,
+}
+
+impl Iterator for Chain<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.next == NIL {
+            return None;
+        }
+        let d = self.next;
+        self.next = self.arena.desc(d).more;
+        Some(d)
+    }
+}
+
 impl DescArena {
+    /// The chain that starts at descriptor `first`.
+    pub fn chain(&self, first: u32) -> Chain<'_> {
+        Chain {
+            arena: self,
+            next: first,
+        }
+    }
+
     /// An empty arena for `cfg`.
     pub fn new(cfg: &ModelConfig) -> Self {
         let obj_size = cfg.desc_bytes();

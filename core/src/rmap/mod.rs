@@ -13,7 +13,7 @@ mod head_insert;
 mod snapshot;
 mod tail_append;
 
-pub use arena::{DescArena, KvmMmuMemoryCache, OpCost};
+pub use arena::{Chain, DescArena, KvmMmuMemoryCache, OpCost};
 pub use snapshot::{DescSnapshot, HeadKind, RmapSnapshot};
 
 use crate::config::{Era, ModelConfig, TopupPolicy};
@@ -440,21 +440,15 @@ impl RmapSet {
             RmapHead::Single(_) => seen = 1,
             RmapHead::Many(first) => {
                 let n = self.cfg.entries;
-                let mut d = first;
-                while d != NIL {
-                    let h = *self.arena.desc(d);
-                    let c = h.spte_count as usize;
+                let null_terminated = self.cfg.era == Era::NullTerminated;
+                for d in self.arena.chain(first) {
+                    let c = self.arena.desc(d).spte_count as usize;
                     self.cost.descs += 1;
                     self.arena.touch_header(&mut self.cost, d);
                     // The NULL-terminated iterator also reads the terminating NULL.
-                    let read = if self.cfg.era == Era::NullTerminated {
-                        (c + 1).min(n)
-                    } else {
-                        c
-                    };
+                    let read = if null_terminated { (c + 1).min(n) } else { c };
                     self.arena.touch_entries(&mut self.cost, d, read);
                     seen += c;
-                    d = h.more;
                 }
             }
         }
@@ -468,10 +462,8 @@ impl RmapSet {
             RmapHead::Empty => {}
             RmapHead::Single(s) => out.push(s),
             RmapHead::Many(first) => {
-                let mut d = first;
-                while d != NIL {
+                for d in self.arena.chain(first) {
                     out.extend_from_slice(self.arena.entries(d));
-                    d = self.arena.desc(d).more;
                 }
             }
         }
@@ -483,15 +475,11 @@ impl RmapSet {
         match self.head(r) {
             RmapHead::Empty => 0,
             RmapHead::Single(_) => 1,
-            RmapHead::Many(first) => {
-                let mut count = 0;
-                let mut d = first;
-                while d != NIL {
-                    count += self.arena.desc(d).spte_count as usize;
-                    d = self.arena.desc(d).more;
-                }
-                count
-            }
+            RmapHead::Many(first) => self
+                .arena
+                .chain(first)
+                .map(|d| self.arena.desc(d).spte_count as usize)
+                .sum(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Views of an rmap for people and for checking: its head word and chain, and the kernel's
 //! invariants.
 
-use super::{RmapHead, RmapSet, NIL};
+use super::{RmapHead, RmapSet};
 use crate::config::Era;
 use serde::{Deserialize, Serialize};
 
@@ -20,18 +20,19 @@ impl RmapSet {
                 descs: Vec::new(),
             },
             RmapHead::Many(first) => {
-                let mut descs = Vec::new();
-                let mut d = first;
-                while d != NIL {
-                    let h = self.arena.desc(d);
-                    descs.push(DescSnapshot {
-                        object: d,
-                        spte_count: h.spte_count,
-                        tail_count: (self.cfg.era == Era::HeadInsert).then_some(h.tail_count),
-                        sptes: self.arena.entries(d).to_vec(),
-                    });
-                    d = h.more;
-                }
+                let descs = self
+                    .arena
+                    .chain(first)
+                    .map(|d| {
+                        let h = self.arena.desc(d);
+                        DescSnapshot {
+                            object: d,
+                            spte_count: h.spte_count,
+                            tail_count: (self.cfg.era == Era::HeadInsert).then_some(h.tail_count),
+                            sptes: self.arena.entries(d).to_vec(),
+                        }
+                    })
+                    .collect();
                 RmapSnapshot {
                     head: HeadKind::Many,
                     single: None,
@@ -48,14 +49,14 @@ impl RmapSet {
             return Ok(());
         };
         let n = self.cfg.entries;
-        let mut chain = Vec::new();
-        let mut d = first;
-        while d != NIL {
-            if chain.len() > self.arena.objects_carved() {
-                return Err("descriptor chain has a cycle".into());
-            }
-            chain.push(d);
-            d = self.arena.desc(d).more;
+        // A chain longer than the objects ever carved must revisit one: a cycle.
+        let chain: Vec<u32> = self
+            .arena
+            .chain(first)
+            .take(self.arena.objects_carved() + 1)
+            .collect();
+        if chain.len() > self.arena.objects_carved() {
+            return Err("descriptor chain has a cycle".into());
         }
         let mut after = 0usize;
         for (pos, &d) in chain.iter().enumerate().rev() {
