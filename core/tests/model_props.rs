@@ -203,14 +203,14 @@ fn check_same(model: &RmapSet, reference: &RefModel, r: usize) -> Result<(), Tes
     model.check_invariants(r).map_err(TestCaseError::fail)?;
     let snap = model.snapshot(r);
     match &reference.lists[r] {
-        RefList::Empty => prop_assert_eq!(snap.head, HeadKind::Empty),
+        RefList::Empty => prop_assert_eq!(snap.head(), HeadKind::Empty),
         RefList::Single(s) => {
-            prop_assert_eq!(snap.head, HeadKind::Single);
-            prop_assert_eq!(snap.single, Some(*s));
+            prop_assert_eq!(snap.head(), HeadKind::Single);
+            prop_assert_eq!(snap.single(), Some(*s));
         }
         RefList::Many(chain) => {
-            prop_assert_eq!(snap.head, HeadKind::Many);
-            let got: Vec<Vec<u64>> = snap.descs.iter().map(|d| d.sptes.clone()).collect();
+            prop_assert_eq!(snap.head(), HeadKind::Many);
+            let got: Vec<Vec<u64>> = snap.descs().iter().map(|d| d.sptes.clone()).collect();
             prop_assert_eq!(&got, chain);
         }
     }
@@ -339,12 +339,16 @@ fn head_insert_vs_tail_append_layouts_differ_as_documented() {
         ta.pte_list_add(0, 0, s).unwrap();
     }
     let chains = |m: &RmapSet| -> Vec<Vec<u64>> {
-        m.snapshot(0).descs.into_iter().map(|d| d.sptes).collect()
+        m.snapshot(0)
+            .descs()
+            .iter()
+            .map(|d| d.sptes.clone())
+            .collect()
     };
     assert_eq!(chains(&hi), vec![vec![5], vec![3, 4], vec![1, 2]]);
     assert_eq!(chains(&ta), vec![vec![1, 2], vec![3, 4], vec![5]]);
     // tail_count of the head-insert head is the 4 entries behind it.
-    assert_eq!(hi.snapshot(0).descs[0].tail_count, Some(4));
+    assert_eq!(hi.snapshot(0).descs()[0].tail_count, Some(4));
     // Removing 1: head-insert fills the hole from the head (5); tail-append from the same
     // descriptor (2), leaving a partial non-tail descriptor.
     hi.pte_list_remove(0, 1).unwrap();

@@ -205,7 +205,7 @@ fn ids_at_u64_max_and_zero_work() {
     let dump = r.dump_lists(0);
     assert_eq!(dump.len(), 2);
     assert_eq!(dump[1].rmap, u64::MAX);
-    assert_eq!(dump[1].list.descs[0].sptes, vec![0]);
+    assert_eq!(dump[1].list.descs()[0].sptes, vec![0]);
 }
 
 #[test]

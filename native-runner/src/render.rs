@@ -204,14 +204,14 @@ pub fn dump_text(label: &str, dumps: &[RmapDump]) -> String {
             "rmap {:#x} ({kind}, gfn {gfn}, {level}): {} entries, head ",
             d.rmap, d.count
         );
-        match d.list.head {
+        match d.list.head() {
             HeadKind::Empty => out.push_str("empty\n"),
             HeadKind::Single => {
-                let _ = writeln!(out, "= spte {:#x}", d.list.single.unwrap_or_default());
+                let _ = writeln!(out, "= spte {:#x}", d.list.single().unwrap_or_default());
             }
             HeadKind::Many => {
-                let _ = writeln!(out, "= MANY -> {} descriptors", d.list.descs.len());
-                for (i, desc) in d.list.descs.iter().enumerate() {
+                let _ = writeln!(out, "= MANY -> {} descriptors", d.list.descs().len());
+                for (i, desc) in d.list.descs().iter().enumerate() {
                     let _ = write!(
                         out,
                         "  desc {i} (object {}): spte_count {}",

@@ -149,12 +149,12 @@ fn stepper_snapshots_follow_the_kernel() {
         .collect();
     let hi = snapshot_at(&ev, 5, rmaplab_core::Era::HeadInsert, 2, Some(1000));
     assert_eq!(hi.count, Some(4));
-    let chains: Vec<Vec<u64>> = hi.snap.descs.iter().map(|d| d.sptes.clone()).collect();
+    let chains: Vec<Vec<u64>> = hi.snap.descs().iter().map(|d| d.sptes.clone()).collect();
     assert_eq!(chains, vec![vec![5], vec![3, 4], vec![1, 2]]);
     // The fifth add walked the head descriptor (full) and wrote one slot of a new one.
     assert_eq!(hi.changed, vec![(0, 0)]);
     let ta = snapshot_at(&ev, 6, rmaplab_core::Era::TailAppend, 2, Some(1000));
-    let chains: Vec<Vec<u64>> = ta.snap.descs.iter().map(|d| d.sptes.clone()).collect();
+    let chains: Vec<Vec<u64>> = ta.snap.descs().iter().map(|d| d.sptes.clone()).collect();
     assert_eq!(chains, vec![vec![2], vec![3, 4], vec![5]]);
     // Removing spte 1 found it in the first descriptor and moved that descriptor's last entry
     // into its slot.
@@ -171,12 +171,12 @@ async fn stepper_applies_the_recycle_threshold() {
     let at = snapshot_at(&ev, 1002, rmaplab_core::Era::HeadInsert, 14, Some(1000));
     assert!(at.recycled);
     assert_eq!(at.count, Some(1001));
-    assert!(at.snap.descs.is_empty() && at.snap.single.is_none());
+    assert!(at.snap.descs().is_empty() && at.snap.single().is_none());
     let end = snapshot_at(&ev, 1500, rmaplab_core::Era::HeadInsert, 14, Some(1000));
-    let held: usize = end.snap.descs.iter().map(|d| d.sptes.len()).sum();
+    let held: usize = end.snap.descs().iter().map(|d| d.sptes.len()).sum();
     assert_eq!(held, 498, "the 498 adds after the zap");
     let off = snapshot_at(&ev, 1500, rmaplab_core::Era::HeadInsert, 14, None);
-    let held: usize = off.snap.descs.iter().map(|d| d.sptes.len()).sum();
+    let held: usize = off.snap.descs().iter().map(|d| d.sptes.len()).sum();
     assert_eq!(held, 1500);
     let root = mount::<Stepper>(StepperProps {
         longest: vec![],

@@ -77,7 +77,7 @@ mod tests {
     use crate::rmap::{RmapSet, RmapSnapshot};
 
     fn chain(s: &RmapSnapshot) -> Vec<Vec<u64>> {
-        s.descs.iter().map(|d| d.sptes.clone()).collect()
+        s.descs().iter().map(|d| d.sptes.clone()).collect()
     }
 
     fn set(n: usize) -> RmapSet {
@@ -98,7 +98,7 @@ mod tests {
         assert_eq!(counts, [0, 1, 2, 3, 4]);
         let snap = s.snapshot(0);
         assert_eq!(chain(&snap), [vec![5], vec![3, 4], vec![1, 2]]);
-        assert_eq!(snap.descs[0].tail_count, Some(4));
+        assert_eq!(snap.descs()[0].tail_count, Some(4));
         // The fifth add visited the full head and the new one: two descriptors.
         assert_eq!(s.cost.descs, 2);
         s.check_invariants(0).unwrap();

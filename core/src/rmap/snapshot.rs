@@ -9,16 +9,8 @@ impl RmapSet {
     /// The head word and descriptor chain of rmap `r`, for display and diffing.
     pub fn snapshot(&self, r: usize) -> RmapSnapshot {
         match self.head(r) {
-            RmapHead::Empty => RmapSnapshot {
-                head: HeadKind::Empty,
-                single: None,
-                descs: Vec::new(),
-            },
-            RmapHead::Single(s) => RmapSnapshot {
-                head: HeadKind::Single,
-                single: Some(s),
-                descs: Vec::new(),
-            },
+            RmapHead::Empty => RmapSnapshot::Empty,
+            RmapHead::Single(spte) => RmapSnapshot::Single { spte },
             RmapHead::Many(first) => {
                 let descs = self
                     .arena
@@ -33,11 +25,7 @@ impl RmapSet {
                         }
                     })
                     .collect();
-                RmapSnapshot {
-                    head: HeadKind::Many,
-                    single: None,
-                    descs,
-                }
+                RmapSnapshot::Many { descs }
             }
         }
     }
@@ -112,13 +100,48 @@ pub struct DescSnapshot {
     pub sptes: Vec<u64>,
 }
 
-/// An rmap's head word and descriptors, head first.
+/// An rmap's head word and descriptors, head first: a chain exists only behind a
+/// `KVM_RMAP_MANY` head, and a single SPTE only in the head word.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RmapSnapshot {
-    /// The head word's form.
-    pub head: HeadKind,
-    /// The SPTE when the head holds one directly.
-    pub single: Option<u64>,
-    /// The chain, head first.
-    pub descs: Vec<DescSnapshot>,
+#[serde(tag = "head", rename_all = "lowercase")]
+pub enum RmapSnapshot {
+    /// `val == 0`.
+    Empty,
+    /// `val` is the SPTE pointer.
+    Single {
+        /// The SPTE.
+        spte: u64,
+    },
+    /// `val` is `desc | KVM_RMAP_MANY`.
+    Many {
+        /// The chain, head first.
+        descs: Vec<DescSnapshot>,
+    },
+}
+
+impl RmapSnapshot {
+    /// How the head word reads.
+    pub fn head(&self) -> HeadKind {
+        match self {
+            RmapSnapshot::Empty => HeadKind::Empty,
+            RmapSnapshot::Single { .. } => HeadKind::Single,
+            RmapSnapshot::Many { .. } => HeadKind::Many,
+        }
+    }
+
+    /// The SPTE the head word holds directly, if it does.
+    pub fn single(&self) -> Option<u64> {
+        match self {
+            RmapSnapshot::Single { spte } => Some(*spte),
+            _ => None,
+        }
+    }
+
+    /// The chain, head first (empty unless the head is `KVM_RMAP_MANY`).
+    pub fn descs(&self) -> &[DescSnapshot] {
+        match self {
+            RmapSnapshot::Many { descs } => descs,
+            _ => &[],
+        }
+    }
 }

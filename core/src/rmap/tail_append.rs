@@ -97,7 +97,7 @@ mod tests {
     use crate::rmap::{RmapSet, RmapSnapshot};
 
     fn chain(s: &RmapSnapshot) -> Vec<Vec<u64>> {
-        s.descs.iter().map(|d| d.sptes.clone()).collect()
+        s.descs().iter().map(|d| d.sptes.clone()).collect()
     }
 
     fn filled(era: Era, n: usize, sptes: std::ops::RangeInclusive<u64>) -> RmapSet {

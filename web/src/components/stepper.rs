@@ -43,7 +43,7 @@ pub struct StepView {
 
 /// Each descriptor's entries, by slab object (descriptors move in the chain; objects do not).
 fn slots(snap: &RmapSnapshot) -> Vec<(u32, Vec<u64>)> {
-    snap.descs
+    snap.descs()
         .iter()
         .map(|d| (d.object, d.sptes.clone()))
         .collect()
@@ -120,15 +120,15 @@ pub fn snapshot_at(
 }
 
 fn chain(snap: &RmapSnapshot, changed: &[(usize, usize)]) -> Html {
-    match snap.head {
+    match snap.head() {
         HeadKind::Empty => html! { <div class="head">{"head: 0 (empty)"}</div> },
         HeadKind::Single => {
-            html! { <div class="head">{ format!("head: spte {:#x} (no descriptor)", snap.single.unwrap_or(0)) }</div> }
+            html! { <div class="head">{ format!("head: spte {:#x} (no descriptor)", snap.single().unwrap_or(0)) }</div> }
         }
         HeadKind::Many => html! {
             <div class="chain">
-                <div class="head">{ format!("head: desc | KVM_RMAP_MANY → {} descriptors", snap.descs.len()) }</div>
-                { for snap.descs.iter().enumerate().map(|(i, d)| html! {
+                <div class="head">{ format!("head: desc | KVM_RMAP_MANY → {} descriptors", snap.descs().len()) }</div>
+                { for snap.descs().iter().enumerate().map(|(i, d)| html! {
                     <div class="desc" title={format!("slab object {}", d.object)}>
                         <div class="desc-h">{ format!("#{i} count {}{}", d.spte_count, d.tail_count.map(|t| format!(" tail {t}")).unwrap_or_default()) }</div>
                         <div class="slots">{ for d.sptes.iter().enumerate().map(|(j, s)| {
@@ -231,8 +231,8 @@ pub fn stepper(p: &StepperProps) -> Html {
             <div class="eras">
                 { for [Era::HeadInsert, Era::TailAppend].into_iter().map(|era| {
                     let v = snapshot_at(&f.events, f.step, era, f.entries, p.recycle);
-                    let entries: usize = v.snap.descs.iter().map(|d| d.sptes.len()).sum::<usize>()
-                        + usize::from(v.snap.single.is_some());
+                    let entries: usize = v.snap.descs().iter().map(|d| d.sptes.len()).sum::<usize>()
+                        + usize::from(v.snap.single().is_some());
                     html! { <div class="era" data-era={era.name()}>
                         <h3>{ format!("{} ({})", era.name(), era.kernels()) }</h3>
                         if current.is_some() {
@@ -241,7 +241,7 @@ pub fn stepper(p: &StepperProps) -> Html {
                                 v.count.map(|c| format!("pte_list_add returned {c}; ")).unwrap_or_default(),
                                 v.descs_walked,
                                 v.changed.len(),
-                                v.snap.descs.len()
+                                v.snap.descs().len()
                             ) }</p>
                         }
                         if v.recycled {
