@@ -34,7 +34,7 @@ pub enum Status {
 
 /// The rmap being stepped through.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Focus {
+pub struct SteppedRmap {
     /// Its id.
     pub rmap: u64,
     /// Its events.
@@ -131,7 +131,7 @@ pub struct AppState {
     /// Latest error, shown in the page.
     pub error: Option<String>,
     /// The rmap being stepped through.
-    pub focus: Option<Focus>,
+    pub focus: Option<SteppedRmap>,
     /// The last trace that replayed; a newly loaded trace that fails or is cancelled gives way
     /// to it again, so the name, the results and later settings changes all refer to one trace.
     pub shown: Option<Shown>,
@@ -468,7 +468,7 @@ impl Reducible for AppState {
             } => {
                 let entries = s.focus.as_ref().map_or(PTE_LIST_EXT, |f| f.entries);
                 let step = events.len();
-                s.focus = Some(Focus {
+                s.focus = Some(SteppedRmap {
                     rmap,
                     events,
                     truncated,

@@ -165,7 +165,7 @@ fn stepper_snapshots_follow_the_kernel() {
 #[wasm_bindgen_test]
 async fn stepper_applies_the_recycle_threshold() {
     use rmaplab_web::components::stepper::{Stepper, StepperProps};
-    use rmaplab_web::state::Focus;
+    use rmaplab_web::state::SteppedRmap;
     let ev: Vec<FocusEvent> = (1..=1500).map(FocusEvent::Add).collect();
     // The 1002nd add finds 1001 entries, more than the threshold: KVM zaps the list.
     let at = snapshot_at(&ev, 1002, rmaplab_core::Era::HeadInsert, 14, Some(1000));
@@ -180,7 +180,7 @@ async fn stepper_applies_the_recycle_threshold() {
     assert_eq!(held, 1500);
     let root = mount::<Stepper>(StepperProps {
         longest: vec![],
-        focus: Some(Focus {
+        focus: Some(SteppedRmap {
             rmap: 0x400,
             events: Rc::new(ev),
             truncated: false,

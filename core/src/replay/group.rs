@@ -30,16 +30,16 @@ const MAX_ANOMALY_EXAMPLES: usize = 8;
 
 /// The configurations sharing one recycle threshold.
 #[derive(Debug, Clone)]
-pub(super) struct Group {
+pub(super) struct RecycleGroup {
     pub(super) recycle_threshold: Option<u64>,
     pub(super) members: Membership,
     /// `(position in the configurations given, state)`.
     pub(super) configs: Vec<(usize, ConfigState)>,
 }
 
-impl Group {
+impl RecycleGroup {
     pub(super) fn new(recycle_threshold: Option<u64>, members: Membership) -> Self {
-        Group {
+        RecycleGroup {
             recycle_threshold,
             members,
             configs: Vec::new(),

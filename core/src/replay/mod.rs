@@ -26,7 +26,7 @@ use crate::config::ModelConfig;
 use crate::rmap::RmapError;
 use crate::trace::{Event, EventKind, TraceMeta};
 use config_state::ConfigState;
-use group::Group;
+use group::RecycleGroup;
 use membership::Membership;
 use report::PartConfig;
 use serde::{Deserialize, Serialize};
@@ -92,7 +92,7 @@ pub struct ReplayOptions {
 pub struct Replayer {
     meta: TraceMeta,
     opts: ReplayOptions,
-    groups: Vec<Group>,
+    groups: Vec<RecycleGroup>,
     events: u64,
     counts: EventCounts,
     fault_mode: FaultMode,
@@ -131,7 +131,7 @@ impl Replayer {
                 source,
             })?;
         }
-        let mut groups: Vec<Group> = Vec::new();
+        let mut groups: Vec<RecycleGroup> = Vec::new();
         for &i in part {
             let Some(cfg) = configs.get(i) else {
                 return Err(ReplayError::NoConfigs);
@@ -142,7 +142,7 @@ impl Replayer {
             {
                 Some(g) => g,
                 None => {
-                    groups.push(Group::new(
+                    groups.push(RecycleGroup::new(
                         cfg.recycle_threshold,
                         Membership::new(&meta.memslots),
                     ));

@@ -28,7 +28,7 @@ pub(super) type Injections = Arc<Mutex<HashMap<String, Injection>>>;
 
 /// Turns importer output into trace events, applying the collector's injections (its own
 /// page-table writes, KVM's stats) where their marks appear in the kernel's event stream.
-pub(super) struct Sink {
+pub(super) struct EventSink {
     imp: Inference,
     /// `trace_pipe` text not yet split into lines.
     text: Vec<u8>,
@@ -37,11 +37,11 @@ pub(super) struct Sink {
     done: bool,
 }
 
-impl Sink {
+impl EventSink {
     pub(super) fn new(inj: Injections, raw_addresses: bool) -> Self {
         let mut imp = Inference::default();
         imp.raw_addresses = raw_addresses;
-        Sink {
+        EventSink {
             imp,
             text: Vec::new(),
             events: Vec::new(),
@@ -148,7 +148,7 @@ pub(super) fn spawn_text_reader(
     let stop2 = stop.clone();
     let handle = std::thread::spawn(move || {
         let mut pipe = pipe;
-        let mut sink = Sink::new(inj, raw_addresses);
+        let mut sink = EventSink::new(inj, raw_addresses);
         let mut buf = vec![0u8; 1 << 20];
         while !sink.done {
             let n =
@@ -286,7 +286,7 @@ impl Reader {
                 }
                 // Merge the CPUs' streams by the ring buffer's clock.
                 all.sort_unstable_by_key(|(ts, cpu, i, _)| (*ts, *cpu, *i));
-                let mut sink = Sink::new(inj, raw_addresses);
+                let mut sink = EventSink::new(inj, raw_addresses);
                 for (_, _, _, rec) in all {
                     sink.feed(&rec)?;
                     if sink.done {

@@ -2,7 +2,7 @@
 //! the head word and descriptor chain under each era.
 
 use crate::protocol::{FocusEvent, LongRmap};
-use crate::state::Focus;
+use crate::state::SteppedRmap;
 use rmaplab_core::config::{MAX_ENTRIES, MIN_ENTRIES};
 use rmaplab_core::rmap::{HeadKind, RmapSet, RmapSnapshot};
 use rmaplab_core::{Era, ModelConfig};
@@ -15,7 +15,7 @@ pub struct StepperProps {
     /// Candidates, longest first.
     pub longest: Vec<LongRmap>,
     /// The rmap being shown.
-    pub focus: Option<Focus>,
+    pub focus: Option<SteppedRmap>,
     /// An rmap was picked.
     pub on_pick: Callback<u64>,
     /// The slider moved.
