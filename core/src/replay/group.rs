@@ -57,7 +57,24 @@ impl RecycleGroup {
         Ok(())
     }
 
+    /// An event that changes no list in this group: top up `topup`'s cache if given (a fault)
+    /// and close the event in every configuration.
+    pub(super) fn idle(&mut self, index: u64, topup: Option<u32>) -> Result<(), ReplayError> {
+        for (_, c) in &mut self.configs {
+            if let Some(vcpu) = topup {
+                c.topup(vcpu)
+                    .map_err(|source| ReplayError::Model { index, source })?;
+            }
+            c.after_event(index);
+        }
+        Ok(())
+    }
+
+    /// `__rmap_add` (or `pte_list_add` for a parent-PTE list) of `spte` in every configuration,
+    /// after a top-up of `vcpu`'s cache when `topup` (an add with no fault event before it).
+    /// Like every event method here, it closes the event in every configuration.
     #[inline]
+    #[allow(clippy::too_many_arguments)] // the event's fields, passed apart to stay in registers
     pub(super) fn add(
         &mut self,
         index: u64,
@@ -66,10 +83,14 @@ impl RecycleGroup {
         rmap: u64,
         spte: u64,
         strict: bool,
+        topup: bool,
     ) -> Result<(), ReplayError> {
         let d = match self.members.claim(spte, rmap, ctx) {
             Ok(d) => d,
-            Err(why) => return self.add_anomaly(index, why, rmap, spte, strict),
+            Err(why) => {
+                self.idle(index, topup.then_some(vcpu))?;
+                return self.add_anomaly(index, why, rmap, spte, strict);
+            }
         };
         let info = self.members.info(d);
         let (gfn_rmap, true_count) = (info.kind == RmapKind::Gfn, info.count);
@@ -83,9 +104,14 @@ impl RecycleGroup {
         };
         let mut recycled = None;
         for (_, c) in &mut self.configs {
+            if topup {
+                c.topup(vcpu)
+                    .map_err(|source| ReplayError::Model { index, source })?;
+            }
             let r = c
                 .add(vcpu, d, spte, gfn_rmap)
                 .map_err(|source| ReplayError::Model { index, source })?;
+            c.after_event(index);
             if *recycled.get_or_insert(r) != r {
                 return Err(ReplayError::RecycleDisagreement { index });
             }
@@ -134,11 +160,15 @@ impl RecycleGroup {
     ) -> Result<(), ReplayError> {
         let d = match self.members.release(spte, rmap) {
             Ok(d) => d,
-            Err(why) => return self.remove_anomaly(index, why, rmap, spte, strict),
+            Err(why) => {
+                self.idle(index, None)?;
+                return self.remove_anomaly(index, why, rmap, spte, strict);
+            }
         };
         for (_, c) in &mut self.configs {
             c.remove(d, spte)
                 .map_err(|source| ReplayError::Model { index, source })?;
+            c.after_event(index);
         }
         self.members.entries_changed(d, -1);
         Ok(())
@@ -166,7 +196,7 @@ impl RecycleGroup {
         self.anomaly(index, what, strict)
     }
 
-    pub(super) fn zap(&mut self, rmap: u64) {
+    pub(super) fn zap(&mut self, index: u64, rmap: u64) {
         let d = self.members.rmap(rmap);
         let victims = match (d, self.configs.first()) {
             (Some(d), Some((_, c))) => c.set.entries(d as usize),
@@ -174,6 +204,7 @@ impl RecycleGroup {
         };
         for (_, c) in &mut self.configs {
             c.zap(d);
+            c.after_event(index);
         }
         if let Some(d) = d {
             for &s in &victims {
@@ -183,10 +214,11 @@ impl RecycleGroup {
         }
     }
 
-    pub(super) fn walk(&mut self, rmap: u64) {
+    pub(super) fn walk(&mut self, index: u64, rmap: u64) {
         let d = self.members.rmap(rmap);
         for (_, c) in &mut self.configs {
             c.walk(d);
+            c.after_event(index);
         }
     }
 
@@ -194,13 +226,16 @@ impl RecycleGroup {
         let pages = self.members.pages;
         for (_, c) in &mut self.configs {
             let model = match name {
-                "max_mmu_rmap_size" => c.max_rmap_size,
-                "pages_4k" => pages[0],
-                "pages_2m" => pages[1],
-                "pages_1g" => pages[2],
-                _ => return,
+                "max_mmu_rmap_size" => Some(c.max_rmap_size),
+                "pages_4k" => Some(pages[0]),
+                "pages_2m" => Some(pages[1]),
+                "pages_1g" => Some(pages[2]),
+                _ => None,
             };
-            c.check_stat(index, name, value, model);
+            if let Some(model) = model {
+                c.check_stat(index, name, value, model);
+            }
+            c.after_event(index);
         }
     }
 }

@@ -174,30 +174,19 @@ impl Replayer {
         self.events
     }
 
-    fn topup_all(&mut self, vcpu: u32, index: u64) -> Result<(), ReplayError> {
-        for g in &mut self.groups {
-            for (_, c) in &mut g.configs {
-                c.topup(vcpu)
-                    .map_err(|source| ReplayError::Model { index, source })?;
-            }
-        }
-        Ok(())
-    }
-
     /// Replay one event.
     pub fn feed(&mut self, ev: &Event) -> Result<(), ReplayError> {
         let index = self.events;
         let strict = self.opts.strict;
+        // Every arm closes the event in every configuration (the group methods do).
         match &ev.kind {
             EventKind::Add { rmap, spte } => {
                 self.counts.add += 1;
                 let vcpu = ev.ctx.vcpu.unwrap_or(self.current_vcpu);
-                if self.fault_mode == FaultMode::Implicit {
-                    self.implicit_faults += 1;
-                    self.topup_all(vcpu, index)?;
-                }
+                let topup = self.fault_mode == FaultMode::Implicit;
+                self.implicit_faults += u64::from(topup);
                 for g in &mut self.groups {
-                    g.add(index, &ev.ctx, vcpu, *rmap, *spte, strict)?;
+                    g.add(index, &ev.ctx, vcpu, *rmap, *spte, strict, topup)?;
                 }
             }
             EventKind::Remove { rmap, spte } => {
@@ -209,20 +198,22 @@ impl Replayer {
             EventKind::Zap { rmap } => {
                 self.counts.zap += 1;
                 for g in &mut self.groups {
-                    g.zap(*rmap);
+                    g.zap(index, *rmap);
                 }
             }
             EventKind::Walk { rmap } => {
                 self.counts.walk += 1;
                 for g in &mut self.groups {
-                    g.walk(*rmap);
+                    g.walk(index, *rmap);
                 }
             }
             EventKind::Fault { vcpu } => {
                 self.counts.fault += 1;
                 self.fault_mode = FaultMode::Explicit;
                 self.current_vcpu = *vcpu;
-                self.topup_all(*vcpu, index)?;
+                for g in &mut self.groups {
+                    g.idle(index, Some(*vcpu))?;
+                }
             }
             EventKind::Stat { name, value } => {
                 self.counts.stat += 1;
@@ -235,11 +226,9 @@ impl Replayer {
                 if self.marks.len() < MAX_MARKS {
                     self.marks.push((index, label.clone()));
                 }
-            }
-        }
-        for g in &mut self.groups {
-            for (_, c) in &mut g.configs {
-                c.after_event(index);
+                for g in &mut self.groups {
+                    g.idle(index, None)?;
+                }
             }
         }
         self.events += 1;

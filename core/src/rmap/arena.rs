@@ -3,69 +3,100 @@
 //! the per-operation cost record (descriptors visited, cache lines touched).
 
 use super::{PteListDesc, RmapError, EMPTY_DESC, NIL};
-use crate::config::{Era, ModelConfig, CACHE_LINE_SIZE, SLAB_PAGE_SIZE};
+use crate::config::{ModelConfig, CACHE_LINE_SIZE, SLAB_PAGE_SIZE, SPTE_PTR_SIZE};
 
 /// What one list operation cost: descriptors visited and distinct 64-byte lines touched.
 ///
 /// Touches are kept as inclusive ranges of line numbers (a descriptor's entries are contiguous,
-/// so a scan of `k` entries is one range); a touch that overlaps or adjoins the previous range
-/// extends it, so an operation on one descriptor usually keeps a single range and nothing is
-/// allocated once the buffer has grown to the longest operation seen.
+/// so a scan of `k` entries is one range); a touch that overlaps or adjoins the open range
+/// extends it. The open range lives inline, so an operation on one descriptor touches no
+/// vector at all; ranges it leaves behind go to a buffer that stops growing once it holds the
+/// longest operation seen.
 #[derive(Debug, Clone, Default)]
 pub struct OpCost {
     /// Descriptors whose memory the operation read or wrote.
     pub descs: u32,
-    spans: Vec<(u64, u64)>,
+    /// Whether `open` holds a range.
+    has_open: bool,
+    /// The range the next touch may extend.
+    open: (u64, u64),
+    /// Earlier ranges of this operation.
+    closed: Vec<(u64, u64)>,
 }
 
 impl OpCost {
+    #[inline]
     pub(super) fn reset(&mut self) {
         self.descs = 0;
-        self.spans.clear();
+        self.has_open = false;
+        if !self.closed.is_empty() {
+            self.closed.clear();
+        }
     }
 
+    #[inline]
     pub(super) fn touch(&mut self, first: u64, last: u64) {
-        if let Some(l) = self.spans.last_mut() {
-            if first <= l.1.saturating_add(1) && last.saturating_add(1) >= l.0 {
-                l.0 = l.0.min(first);
-                l.1 = l.1.max(last);
-                return;
-            }
+        let l = &mut self.open;
+        if self.has_open && first <= l.1.saturating_add(1) && last.saturating_add(1) >= l.0 {
+            l.0 = l.0.min(first);
+            l.1 = l.1.max(last);
+            return;
         }
-        self.spans.push((first, last));
+        if self.has_open {
+            self.closed.push(*l);
+        }
+        self.has_open = true;
+        *l = (first, last);
     }
 
     /// Distinct cache lines touched: the size of the union of the recorded ranges.
+    #[inline]
     pub fn distinct_lines(&mut self) -> u32 {
-        let lines = match self.spans.as_mut_slice() {
-            [] => 0,
-            [(a, b)] => *b - *a + 1,
-            spans => {
-                spans.sort_unstable();
-                let mut total = 0;
-                let (mut lo, mut hi) = spans[0];
-                for &(a, b) in &spans[1..] {
-                    if a > hi {
-                        total += hi - lo + 1;
-                        (lo, hi) = (a, b);
-                    } else {
-                        hi = hi.max(b);
-                    }
-                }
-                total + hi - lo + 1
+        if !self.has_open {
+            return 0;
+        }
+        let (a, b) = self.open;
+        if self.closed.is_empty() {
+            return u32::try_from(b - a + 1).unwrap_or(u32::MAX);
+        }
+        self.union_lines()
+    }
+
+    /// [`OpCost::distinct_lines`] over several ranges.
+    #[cold]
+    fn union_lines(&mut self) -> u32 {
+        let open = self.open;
+        let spans = &mut self.closed;
+        spans.push(open);
+        spans.sort_unstable();
+        let mut total = 0;
+        let (mut lo, mut hi) = spans[0];
+        for &(a, b) in &spans[1..] {
+            if a > hi {
+                total += hi - lo + 1;
+                (lo, hi) = (a, b);
+            } else {
+                hi = hi.max(b);
             }
-        };
-        u32::try_from(lines).unwrap_or(u32::MAX)
+        }
+        // Leave the ranges as they were (sorted), the open one inline again.
+        if let Some(p) = spans.iter().position(|s| *s == open) {
+            spans.remove(p);
+        }
+        u32::try_from(total + hi - lo + 1).unwrap_or(u32::MAX)
     }
 }
 
 /// Descriptor storage and slab model for one configuration.
 #[derive(Debug, Clone)]
 pub struct DescArena {
-    era: Era,
     n: usize,
     obj_size: usize,
     per_page: usize,
+    /// `era.header_offset(n)`, computed once (it is read on every descriptor visit).
+    header_offset: usize,
+    /// `era.entry_offset(0)`; entry `i` is `SPTE_PTR_SIZE * i` after it.
+    entry_base: usize,
     descs: Vec<PteListDesc>,
     sptes: Vec<u64>,
     /// Byte address of each object in the slab model (computed once, when it is carved).
@@ -117,10 +148,11 @@ impl DescArena {
     pub fn new(cfg: &ModelConfig) -> Self {
         let obj_size = cfg.desc_bytes();
         DescArena {
-            era: cfg.era,
             n: cfg.entries,
             obj_size,
             per_page: (SLAB_PAGE_SIZE / obj_size).max(1),
+            header_offset: cfg.era.header_offset(cfg.entries),
+            entry_base: cfg.era.entry_offset(0),
             descs: Vec::new(),
             sptes: Vec::new(),
             addrs: Vec::new(),
@@ -195,31 +227,42 @@ impl DescArena {
         &self.sptes[base..base + self.descs[d as usize].spte_count as usize]
     }
 
-    #[inline]
+    #[inline(always)] // several times per list operation; a call costs more than the body
     pub(super) fn line(&self, d: u32, offset: usize) -> u64 {
         ((self.addrs[d as usize] + offset) / CACHE_LINE_SIZE) as u64
     }
 
+    /// Byte offset of `sptes[i]` (what `Era::entry_offset` gives, without the era match).
+    #[inline(always)] // see `line`
+    fn entry_offset(&self, i: usize) -> usize {
+        self.entry_base + SPTE_PTR_SIZE * i
+    }
+
+    #[inline]
     pub(super) fn touch_header(&self, cost: &mut OpCost, d: u32) {
-        let l = self.line(d, self.era.header_offset(self.n));
+        let l = self.line(d, self.header_offset);
         cost.touch(l, l);
     }
 
+    #[inline]
     pub(super) fn touch_entry(&self, cost: &mut OpCost, d: u32, i: usize) {
-        let l = self.line(d, self.era.entry_offset(i));
+        let l = self.line(d, self.entry_offset(i));
         cost.touch(l, l);
     }
 
     /// Entries `from..to` of descriptor `d` (contiguous, so one range of lines).
+    #[inline]
     pub(super) fn touch_entry_range(&self, cost: &mut OpCost, d: u32, from: usize, to: usize) {
         if from < to {
+            let base = self.addrs[d as usize];
             cost.touch(
-                self.line(d, self.era.entry_offset(from)),
-                self.line(d, self.era.entry_offset(to - 1)),
+                ((base + self.entry_offset(from)) / CACHE_LINE_SIZE) as u64,
+                ((base + self.entry_offset(to - 1)) / CACHE_LINE_SIZE) as u64,
             );
         }
     }
 
+    #[inline]
     pub(super) fn touch_entries(&self, cost: &mut OpCost, d: u32, upto: usize) {
         self.touch_entry_range(cost, d, 0, upto);
     }
@@ -258,6 +301,36 @@ impl KvmMmuMemoryCache {
         match self.objects.pop() {
             Some(d) => Ok((d, false)),
             None => Ok((arena.slab_alloc()?, true)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpCost;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        /// The inline open range and the sorted union count each line once, whatever the
+        /// order of the touches; counting again after more touches still counts them all.
+        #[test]
+        fn distinct_lines_is_the_size_of_the_set_of_lines_touched(
+            touches in proptest::collection::vec((0u64..40, 0u64..4), 0..24),
+            split in 0usize..24,
+        ) {
+            let mut cost = OpCost::default();
+            let mut reference = BTreeSet::new();
+            for (k, &(first, len)) in touches.iter().enumerate() {
+                if k == split {
+                    prop_assert_eq!(cost.distinct_lines() as usize, reference.len());
+                }
+                cost.touch(first, first + len);
+                reference.extend(first..=first + len);
+            }
+            prop_assert_eq!(cost.distinct_lines() as usize, reference.len());
+            cost.reset();
+            prop_assert_eq!(cost.distinct_lines(), 0);
         }
     }
 }

@@ -221,18 +221,30 @@ impl RmapSet {
     /// `mmu_topup_memory_caches` for `vcpu`'s `mmu_pte_list_desc_cache` (done before every
     /// fault; under [`TopupPolicy::WhenRmapsUsed`] only once the VM uses rmaps). Returns the
     /// slab allocations made.
+    #[inline] // before every add of an implicit-fault trace; the common case is one compare
     pub fn topup(&mut self, vcpu: u32) -> Result<usize, RmapError> {
+        let min = self.cfg.cache_min;
+        if self
+            .caches
+            .get(vcpu as usize)
+            .is_some_and(|c| c.objects.len() >= min)
+        {
+            return Ok(0);
+        }
+        self.topup_slow(vcpu)
+    }
+
+    /// [`RmapSet::topup`] when the cache is below its minimum (or not created yet).
+    #[inline(never)]
+    fn topup_slow(&mut self, vcpu: u32) -> Result<usize, RmapError> {
         if self.cfg.topup == TopupPolicy::WhenRmapsUsed && !self.rmaps_used {
             return Ok(0);
         }
-        let (cap, min) = (self.cfg.cache_capacity, self.cfg.cache_min);
+        let cap = self.cfg.cache_capacity;
         let v = vcpu as usize;
-        if self.caches.get(v).is_some_and(|c| c.objects.len() >= min) {
-            return Ok(0);
-        }
         self.cache(vcpu);
         let (caches, arena) = (&mut self.caches, &mut self.arena);
-        let made = caches[v].topup(arena, cap, min)?;
+        let made = caches[v].topup(arena, cap, self.cfg.cache_min)?;
         self.cached += made;
         Ok(made)
     }
