@@ -6,7 +6,8 @@
 //!
 //! Usage: `opcost gen SEED OPS HEADS OUT` writes the harsh stream (see [`generate`]) as an
 //! rmaplab binary trace; `opcost MODE TRACE [ENTRIES] [ERA]` measures, MODE one of
-//! - `decode`: binary decode of the whole file (events are counted, not kept);
+//! - `decode`: binary decode of the whole file in batches of [`BATCH`] events (counted, not
+//!   kept);
 //! - `baseline`: the minimal list-only implementation in `rmaplab_core::baseline`;
 //! - `rmapset`: [`RmapSet`] list operations alone (rmap ids used as indices);
 //! - `replay`: one configuration through [`Replayer`], every metric on;
@@ -18,6 +19,7 @@ use anyhow::{bail, Context, Result};
 use rmaplab_core::baseline::MinimalRmaps;
 use rmaplab_core::replay::{benchmark_configs, ReplayOptions, Replayer};
 use rmaplab_core::rmap::RmapSet;
+use rmaplab_core::trace::reader::BATCH;
 use rmaplab_core::trace::{Event, EventKind, TraceDecoder, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
 use std::hint::black_box;
@@ -132,9 +134,11 @@ fn measured_decode(bytes: &[u8]) -> Result<u64> {
     let mut d = TraceDecoder::new();
     d.push(bytes)?;
     let mut n = 0u64;
-    while let Some(e) = d.next_event()? {
-        black_box(&e);
-        n += 1;
+    let mut batch = Vec::with_capacity(BATCH);
+    while d.next_batch(&mut batch, BATCH)? > 0 {
+        black_box(&batch);
+        n += batch.len() as u64;
+        batch.clear();
     }
     while let Some(e) = d.finish()? {
         black_box(&e);

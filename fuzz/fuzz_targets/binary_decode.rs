@@ -1,4 +1,5 @@
-//! Any byte string through the auto-detecting decoder in arbitrary chunks: never a panic; a
+//! Any byte string through the auto-detecting decoder in arbitrary chunks: never a panic; the
+//! batch path (`next_batch`) gives the same events and fails where the one-event path fails; a
 //! trace that decodes re-encodes to the same events; its replay never panics.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -37,6 +38,11 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => ok = false,
         }
     }
+    let (batched, batch_ok) = by_batches(body, chunk, usize::from(chunk % 7) + 1);
+    assert_eq!(batch_ok, ok, "next_batch and next_event disagree on success");
+    if ok {
+        assert_eq!(batched, events, "next_batch and next_event disagree on the events");
+    }
     if !ok {
         return;
     }
@@ -54,3 +60,28 @@ fuzz_target!(|data: &[u8]| {
         let _ = r.finish();
     }
 });
+
+/// The same decode through `next_batch` (batches of `max`): its events and whether it succeeded.
+fn by_batches(body: &[u8], chunk: usize, max: usize) -> (Vec<rmaplab_core::Event>, bool) {
+    let mut dec = TraceDecoder::new();
+    let mut events = Vec::new();
+    for c in body.chunks(chunk) {
+        if dec.push(c).is_err() {
+            return (events, false);
+        }
+        loop {
+            match dec.next_batch(&mut events, max) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) => return (events, false),
+            }
+        }
+    }
+    loop {
+        match dec.finish() {
+            Ok(Some(e)) => events.push(e),
+            Ok(None) => return (events, true),
+            Err(_) => return (events, false),
+        }
+    }
+}

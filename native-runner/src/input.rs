@@ -4,7 +4,7 @@
 use crate::interrupt;
 use indicatif::{ProgressBar, ProgressStyle};
 use rmaplab_core::import::ImportOptions;
-use rmaplab_core::trace::reader::{ReadError, TraceReader};
+use rmaplab_core::trace::reader::{ReadError, TraceReader, BATCH};
 use rmaplab_core::trace::{Encoding, Event, TraceError, TraceMeta};
 use std::fs::File;
 use std::io::Read;
@@ -117,9 +117,12 @@ pub fn stream_trace(
     let meta = r.meta().map_err(read_err)?;
     on_meta(&meta).map_err(consumer_err)?;
     let mut events = 0u64;
-    while let Some(ev) = r.next_event().map_err(read_err)? {
-        on_event(ev).map_err(consumer_err)?;
-        events += 1;
+    let mut batch = Vec::with_capacity(BATCH);
+    while r.next_batch(&mut batch).map_err(read_err)? {
+        for ev in batch.drain(..) {
+            on_event(ev).map_err(consumer_err)?;
+            events += 1;
+        }
     }
     let (bytes, encoding) = (r.bytes_read(), r.encoding());
     drop(r);

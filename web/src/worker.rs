@@ -13,9 +13,9 @@ use rmaplab_core::replay::ConfigReport;
 use rmaplab_core::replay::{IdHasher, ReplayOptions, ReplaySummary, Replayer};
 use rmaplab_core::sha256::Sha256;
 use rmaplab_core::trace::binary::BinaryEncoder;
-use rmaplab_core::trace::reader::TraceReader;
+use rmaplab_core::trace::reader::{TraceReader, BATCH};
 use rmaplab_core::trace::Encoding;
-use rmaplab_core::{EventKind, ModelConfig};
+use rmaplab_core::{Event, EventKind, ModelConfig};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::io::Read;
@@ -116,6 +116,23 @@ impl Read for Tap<'_> {
     }
 }
 
+/// Count `ev` into the per-rmap sizes: (live entries, peak, events, gfn).
+fn tally(sizes: &mut RmapSizes, ev: &Event) {
+    if let Some(rmap) = ev.rmap() {
+        let e = sizes.entry(rmap).or_insert((0, 0, 0, ev.ctx.gfn));
+        e.2 += 1;
+        match ev.kind {
+            EventKind::Add { .. } => {
+                e.0 += 1;
+                e.1 = e.1.max(e.0);
+            }
+            EventKind::Remove { .. } => e.0 = e.0.saturating_sub(1),
+            EventKind::Zap { .. } => e.0 = 0,
+            _ => {}
+        }
+    }
+}
+
 /// Decode and replay the trace `reader` yields (any encoding core reads; `total` is its size for
 /// progress) through `request` resolved against its header (`tdp` overrides the header's) and
 /// KVM today, reporting progress per chunk. The trace is hashed on the way when it is small, or
@@ -141,21 +158,12 @@ pub fn replay(
     let mut r =
         Replayer::new(meta, &configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
     let mut sizes: RmapSizes = HashMap::default();
-    while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
-        if let Some(rmap) = ev.rmap() {
-            let e = sizes.entry(rmap).or_insert((0, 0, 0, ev.ctx.gfn));
-            e.2 += 1;
-            match ev.kind {
-                EventKind::Add { .. } => {
-                    e.0 += 1;
-                    e.1 = e.1.max(e.0);
-                }
-                EventKind::Remove { .. } => e.0 = e.0.saturating_sub(1),
-                EventKind::Zap { .. } => e.0 = 0,
-                _ => {}
-            }
+    let mut batch = Vec::with_capacity(BATCH);
+    while t.next_batch(&mut batch).map_err(|e| e.to_string())? {
+        for ev in &batch {
+            tally(&mut sizes, ev);
         }
-        r.feed(&ev).map_err(|e| e.to_string())?;
+        r.feed_all(&batch).map_err(|e| e.to_string())?;
     }
     let encoding = t.encoding().map_or("unknown", Encoding::describe);
     let mut longest: Vec<LongRmap> = sizes
@@ -199,8 +207,9 @@ pub fn second_pass(
         let meta = t.meta().map_err(|e| e.to_string())?;
         let mut r =
             Replayer::new(meta, configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
-        while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
-            r.feed(&ev).map_err(|e| e.to_string())?;
+        let mut batch = Vec::with_capacity(BATCH);
+        while t.next_batch(&mut batch).map_err(|e| e.to_string())? {
+            r.feed_all(&batch).map_err(|e| e.to_string())?;
         }
         r.finish().configs
     };

@@ -525,6 +525,26 @@ impl TraceDecoder {
         }
     }
 
+    /// Up to `max` complete events appended to `out` (how many; 0 when more input is needed),
+    /// the same events [`TraceDecoder::next_event`] would give one by one. Binary traces take
+    /// a fast path that decodes straight from the buffer.
+    pub fn next_batch(&mut self, out: &mut Vec<Event>, max: usize) -> Result<usize, TraceError> {
+        match self {
+            TraceDecoder::Binary(d) => d.next_batch(out, max),
+            TraceDecoder::Inner(d) => d.next_batch(out, max),
+            _ => {
+                let start = out.len();
+                while out.len() - start < max {
+                    match self.next_event()? {
+                        Some(e) => out.push(e),
+                        None => break,
+                    }
+                }
+                Ok(out.len() - start)
+            }
+        }
+    }
+
     /// Declare the input complete: returns the last event if one was pending, errors on a
     /// truncated trace. Call repeatedly until it returns `Ok(None)`.
     pub fn finish(&mut self) -> Result<Option<Event>, TraceError> {
@@ -584,9 +604,7 @@ pub fn decode_all(bytes: &[u8]) -> Result<(TraceMeta, Vec<Event>), TraceError> {
     let mut dec = TraceDecoder::new();
     dec.push(bytes)?;
     let mut events = Vec::new();
-    while let Some(ev) = dec.next_event()? {
-        events.push(ev);
-    }
+    while dec.next_batch(&mut events, usize::MAX)? > 0 {}
     while let Some(ev) = dec.finish()? {
         events.push(ev);
     }

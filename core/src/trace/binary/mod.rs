@@ -10,6 +10,8 @@
 //! take 2–4 bytes per event. The decoder is incremental and returns an error — never panics —
 //! on any byte string.
 
+mod batch;
+
 use super::FORMAT_VERSION;
 use super::{check_header, Event, EventCtx, EventKind, RmapKind, TraceError, TraceMeta};
 
