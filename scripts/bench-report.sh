@@ -38,7 +38,8 @@ rmaplab=target/release/rmaplab
   echo "|---|---|"
   echo "| trace | $(grep '^trace:' "$tmp" | sed 's/^trace: //') |"
   echo "| native \`rmaplab replay\`, 8 configurations (2,3,4,14 × both eras) | ${best} s (best of 3), ${rss} KB peak RSS |"
-  echo "| browser: load + replay in the worker + render, same 8 configurations | $(grep '^browser' "$tmp" | sed 's/.*: //') |"
+  echo "| browser: load + replay in one worker + render, same 8 configurations | $(grep '^browser.*1 worker' "$tmp" | sed 's/.*: //') |"
+  echo "| browser: the same, configurations shared by one worker per core ($(grep '^browser.*workers' "$tmp" | sed 's/.*, \([0-9]*\) workers.*/\1/')) | $(grep '^browser.*workers' "$tmp" | sed 's/.*: //') |"
   echo "| page responsiveness during the browser replay | $(grep '^main-thread' "$tmp" | sed 's/.*replay: //') |"
   echo
   echo "### Capture import in the browser (upload to rendered results, 14/head-insert)"
@@ -61,7 +62,7 @@ rmaplab=target/release/rmaplab
   echo "| churn, $n, $(stat -c %s "$big/huge.rmap") bytes binary | 8 configurations (2,3,4,14 × both eras): $r8; 14/head-insert alone: $r1 |"
   rm -rf "$big"
   BENCH_GEN="--vcpus 8 churn --cycles 3300 --batch 1000 --gfns 4096 --spaces 32" node web-tests/bench.mjs > "$tmp" 2>&1
-  echo "| browser, $(grep '^trace:' "$tmp" | sed 's/.*: //') | 8 configurations: $(grep '^browser' "$tmp" | sed 's/.*: //') from upload to rendered results; page round trips during the replay: $(grep '^main-thread' "$tmp" | sed 's/.*replay: //') |"
+  echo "| browser, $(grep '^trace:' "$tmp" | sed 's/.*: //') | 8 configurations, upload to rendered results: $(grep '^browser.*1 worker' "$tmp" | sed 's/.*: //') in one worker, $(grep '^browser.*workers' "$tmp" | sed 's/.*: //') in one worker per core; page round trips during the replay: $(grep '^main-thread' "$tmp" | sed 's/.*replay: //') |"
   echo
   echo "### Collector"
   echo

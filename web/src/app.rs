@@ -10,7 +10,7 @@ use crate::components::{
     tradeoff_chart::TradeoffChart, vcpus_chart::VcpusChart,
 };
 use crate::downloads::{copy_text, download};
-use crate::protocol::Request;
+use crate::protocol::{Part, ReplayJob, Request};
 use crate::state::{Action, AppState, Settings, Status, TraceSource};
 use rmaplab_core::changelog::{self, ReportFormat, ReportInput};
 use rmaplab_core::{columns, recommend};
@@ -57,15 +57,16 @@ pub fn app() -> Html {
                 let r = settings.request().and_then(|request| {
                     ensure_worker(&slot, &dispatch)?;
                     dispatch.dispatch(Action::Progress(0, trace.len()));
-                    post(
+                    client::replay(
                         &slot,
-                        &Request::Replay {
+                        ReplayJob {
                             request,
                             tdp: settings.tdp,
                             vm: settings.vm,
                             hash_all,
+                            part: Part::WHOLE,
                         },
-                        Some(&trace),
+                        &trace,
                     )
                 });
                 if let Err(e) = r {

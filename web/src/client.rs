@@ -1,31 +1,89 @@
-//! The page's side of the replay worker: start it, queue requests until it is ready, turn its
-//! answers into actions.
+//! The page's side of the replay workers: one per core (`navigator.hardwareConcurrency`, at most
+//! [`MAX_WORKERS`]), each replaying its share of the configurations ([`Part`]) from the same
+//! trace; their parts are assembled here into one summary, as the CLI assembles its threads'.
+//! Requests are queued until a worker reports ready; answers become actions.
 
 use crate::downloads::download_array;
-use crate::protocol::{Request, Response};
+use crate::protocol::{Part, ReplayJob, Request, Response};
 use crate::state::{Action, AppState, TraceSource};
+use rmaplab_core::replay::{ReplayPart, ReplaySummary};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-/// Script Trunk generates to start the worker.
+/// Script Trunk generates to start a worker.
 pub const WORKER_URL: &str = "./rmaplab-worker_loader.js";
 
-/// The running worker, its message handler, and messages queued until it reports ready.
+/// Most workers started, whatever the core count (each holds its own copy of the model's
+/// state; more than eight rarely pays for the trace being read once per worker).
+pub const MAX_WORKERS: usize = 8;
+
+/// One running worker, its message handler, and messages queued until it reports ready.
 #[derive(Debug)]
-pub struct WorkerHandle {
+struct WorkerHandle {
     worker: web_sys::Worker,
     _onmessage: Closure<dyn FnMut(web_sys::MessageEvent)>,
     ready: bool,
     queue: Vec<JsValue>,
 }
 
-/// Where the page keeps its worker (none before the first request and after a cancel).
-pub type WorkerSlot = Rc<RefCell<Option<WorkerHandle>>>;
+/// The parts of the replay in flight, as the workers deliver them.
+#[derive(Debug, Default)]
+struct Gather {
+    /// Workers sharing the replay.
+    of: usize,
+    /// `Done` answers received.
+    done: usize,
+    /// Their parts (empty shares send none).
+    parts: Vec<ReplayPart>,
+    /// Worker 0's `Done`, less its part: what only worker 0 finds.
+    first: Option<Response>,
+    /// Whether any worker said a second pass follows.
+    candidates_pending: bool,
+    /// Workers that said a second pass follows.
+    second_expected: usize,
+    /// `Candidates` answers received.
+    second_done: usize,
+    /// Their parts.
+    second_parts: Vec<ReplayPart>,
+    /// Worker 0's hash of a large trace.
+    sha256: Option<String>,
+    /// The `Done` action was dispatched (the `Candidates` action must follow it).
+    done_sent: bool,
+}
 
-/// Start the worker if none runs; its messages become actions.
+/// The running workers (worker 0 answers the requests that are not replays).
+#[derive(Debug)]
+pub struct WorkerPool {
+    workers: Vec<Rc<RefCell<WorkerHandle>>>,
+    gather: Rc<RefCell<Gather>>,
+}
+
+/// Where the page keeps its workers (none before the first request and after a cancel).
+pub type WorkerSlot = Rc<RefCell<Option<WorkerPool>>>;
+
+/// How many workers this page starts: `?workers=N` in its address when given (to spare cores,
+/// or to compare), else one per logical core; always between 1 and [`MAX_WORKERS`].
+fn worker_count() -> usize {
+    let Some(w) = web_sys::window() else { return 1 };
+    let asked = w.location().search().ok().and_then(|q| {
+        q.trim_start_matches('?')
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("workers="))
+            .and_then(|n| n.parse::<usize>().ok())
+    });
+    let cores = w.navigator().hardware_concurrency();
+    let n = match asked {
+        Some(n) => n,
+        None if cores.is_finite() && cores >= 1.0 => cores as usize,
+        None => 1,
+    };
+    n.clamp(1, MAX_WORKERS)
+}
+
+/// Start the workers if none run; their messages become actions.
 pub fn ensure_worker(
     slot: &WorkerSlot,
     dispatch: &UseReducerDispatcher<AppState>,
@@ -33,29 +91,52 @@ pub fn ensure_worker(
     if slot.borrow().is_some() {
         return Ok(());
     }
+    let gather = Rc::new(RefCell::new(Gather::default()));
+    let mut workers = Vec::new();
+    for index in 0..worker_count() {
+        match start(index, &gather, dispatch) {
+            Ok(w) => workers.push(w),
+            // A browser that refuses more workers still replays with those it started.
+            Err(e) if index > 0 => {
+                web_sys::console::warn_1(&format!("replay worker {index}: {e}").into());
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    *slot.borrow_mut() = Some(WorkerPool { workers, gather });
+    Ok(())
+}
+
+/// Start worker `index`.
+fn start(
+    index: usize,
+    gather: &Rc<RefCell<Gather>>,
+    dispatch: &UseReducerDispatcher<AppState>,
+) -> Result<Rc<RefCell<WorkerHandle>>, String> {
     let opts = web_sys::WorkerOptions::new();
     opts.set_type(web_sys::WorkerType::Classic);
     let worker = web_sys::Worker::new_with_options(WORKER_URL, &opts)
         .map_err(|e| format!("cannot start the replay worker: {e:?}"))?;
-    let d = dispatch.clone();
-    let weak = Rc::downgrade(slot);
-    let onmessage =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-            let data = ev.data();
-            if let Ok(arr) = js_sys::Reflect::get(&data, &"exported".into())
-                .and_then(|v| v.dyn_into::<js_sys::Uint8Array>())
-            {
-                if let Err(e) = download_array("trace.rmap", "application/octet-stream", &arr) {
-                    d.dispatch(Action::Failed(e));
+    let handle = Rc::new_cyclic(|weak: &std::rc::Weak<RefCell<WorkerHandle>>| {
+        let (d, weak, gather) = (dispatch.clone(), weak.clone(), gather.clone());
+        let onmessage =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                let data = ev.data();
+                if let Ok(arr) = js_sys::Reflect::get(&data, &"exported".into())
+                    .and_then(|v| v.dyn_into::<js_sys::Uint8Array>())
+                {
+                    if let Err(e) = download_array("trace.rmap", "application/octet-stream", &arr) {
+                        d.dispatch(Action::Failed(e));
+                    }
+                    return;
                 }
-                return;
-            }
-            match crate::protocol::from_js::<Response>(data) {
-                Ok(Response::Ready) => {
-                    if let Some(slot) = weak.upgrade() {
-                        if let Some(h) = slot.borrow_mut().as_mut() {
+                match crate::protocol::from_js::<Response>(data) {
+                    Ok(Response::Ready) => {
+                        if let Some(h) = weak.upgrade() {
+                            let mut h = h.borrow_mut();
                             h.ready = true;
-                            for m in h.queue.drain(..) {
+                            for m in std::mem::take(&mut h.queue) {
                                 if let Err(e) = h.worker.post_message(&m) {
                                     d.dispatch(Action::Failed(format!(
                                         "cannot reach the replay worker: {e:?}"
@@ -64,57 +145,143 @@ pub fn ensure_worker(
                             }
                         }
                     }
+                    Ok(r) => answer(index, r, &gather, &d),
+                    Err(e) => d.dispatch(Action::Failed(format!(
+                        "unreadable message from the worker: {e}"
+                    ))),
                 }
-                Ok(Response::Progress { done, total }) => d.dispatch(Action::Progress(done, total)),
-                Ok(Response::Done {
-                    summary,
+            });
+        worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        RefCell::new(WorkerHandle {
+            worker,
+            _onmessage: onmessage,
+            ready: false,
+            queue: Vec::new(),
+        })
+    });
+    Ok(handle)
+}
+
+/// Worker `index` answered `r`.
+fn answer(
+    index: usize,
+    r: Response,
+    gather: &Rc<RefCell<Gather>>,
+    d: &UseReducerDispatcher<AppState>,
+) {
+    match r {
+        Response::Progress { done, total } => d.dispatch(Action::Progress(done, total)),
+        Response::Done {
+            part,
+            shown,
+            shared,
+            longest,
+            encoding,
+            candidates_pending,
+        } => {
+            let mut g = gather.borrow_mut();
+            g.done += 1;
+            g.parts.extend(part.map(|p| *p));
+            g.candidates_pending |= candidates_pending;
+            g.second_expected += usize::from(candidates_pending);
+            if index == 0 {
+                g.first = Some(Response::Done {
+                    part: None,
                     shown,
                     shared,
                     longest,
                     encoding,
                     candidates_pending,
-                }) => d.dispatch(Action::Done {
-                    summary: Rc::new(*summary),
+                });
+            }
+            let actions = g.ready_actions();
+            drop(g);
+            for a in actions {
+                d.dispatch(a);
+            }
+        }
+        Response::Candidates { part, sha256 } => {
+            let mut g = gather.borrow_mut();
+            g.second_done += 1;
+            g.second_parts.extend(part.map(|p| *p));
+            if index == 0 {
+                g.sha256 = sha256;
+            }
+            let actions = g.ready_actions();
+            drop(g);
+            for a in actions {
+                d.dispatch(a);
+            }
+        }
+        Response::Focused {
+            rmap,
+            events,
+            truncated,
+        } => d.dispatch(Action::Focused {
+            rmap,
+            events: Rc::new(events),
+            truncated,
+        }),
+        Response::Failed(e) => d.dispatch(Action::Failed(e)),
+        // Exports arrive as a bare `Uint8Array` (handled by the caller), never through serde;
+        // readiness is the caller's too.
+        Response::Exported(_) | Response::Ready => {}
+    }
+}
+
+impl Gather {
+    /// A fresh replay over `of` workers.
+    fn new(of: usize) -> Self {
+        Gather {
+            of,
+            ..Gather::default()
+        }
+    }
+
+    /// The actions the answers received so far complete: the results once every worker's first
+    /// pass is in, then the candidates once every second pass announced is in.
+    fn ready_actions(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.done_sent && self.done == self.of {
+            if let Some(Response::Done {
+                shown,
+                shared,
+                longest,
+                encoding,
+                ..
+            }) = self.first.take()
+            {
+                self.done_sent = true;
+                out.push(Action::Done {
+                    summary: Rc::new(ReplaySummary::assemble(std::mem::take(&mut self.parts))),
                     asked: shown,
                     longest,
                     encoding,
                     shared,
-                    candidates_pending,
-                }),
-                Ok(Response::Candidates { configs, sha256 }) => d.dispatch(Action::Candidates {
-                    configs: Rc::new(configs),
-                    sha256,
-                }),
-                Ok(Response::Focused {
-                    rmap,
-                    events,
-                    truncated,
-                }) => d.dispatch(Action::Focused {
-                    rmap,
-                    events: Rc::new(events),
-                    truncated,
-                }),
-                Ok(Response::Failed(e)) => d.dispatch(Action::Failed(e)),
-                // Exports arrive as a bare `Uint8Array` (handled above), never through serde.
-                Ok(Response::Exported(_)) => {}
-                Err(e) => d.dispatch(Action::Failed(format!(
-                    "unreadable message from the worker: {e}"
-                ))),
+                    candidates_pending: self.candidates_pending,
+                });
             }
-        });
-    worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-    *slot.borrow_mut() = Some(WorkerHandle {
-        worker,
-        _onmessage: onmessage,
-        ready: false,
-        queue: Vec::new(),
-    });
-    Ok(())
+        }
+        if self.done_sent && self.second_expected > 0 && self.second_done == self.second_expected {
+            self.second_expected = 0;
+            let parts = std::mem::take(&mut self.second_parts);
+            let configs = if parts.is_empty() {
+                Vec::new()
+            } else {
+                ReplaySummary::assemble(parts).configs
+            };
+            out.push(Action::Candidates {
+                configs: Rc::new(configs),
+                sha256: self.sha256.take(),
+            });
+        }
+        out
+    }
 }
 
-/// Send `req` to the worker, with the trace when it changed (bytes are copied, a `File` is only
-/// a handle: the worker reads it itself).
-pub fn post(slot: &WorkerSlot, req: &Request, trace: Option<&TraceSource>) -> Result<(), String> {
+/// The message carrying `req` and, when it changed, the trace (bytes are copied, a `File` is only
+/// a handle: each worker reads it itself).
+fn message(req: &Request, trace: Option<&TraceSource>) -> Result<JsValue, String> {
     let msg = js_sys::Object::new();
     let v = crate::protocol::to_js(req)?;
     js_sys::Reflect::set(&msg, &"req".into(), &v).map_err(|e| format!("{e:?}"))?;
@@ -128,22 +295,56 @@ pub fn post(slot: &WorkerSlot, req: &Request, trace: Option<&TraceSource>) -> Re
     if let Some((key, value)) = attached {
         js_sys::Reflect::set(&msg, &key.into(), &value).map_err(|e| format!("{e:?}"))?;
     }
-    match slot.borrow_mut().as_mut() {
-        Some(h) if h.ready => h.worker.post_message(&msg).map_err(|e| format!("{e:?}")),
-        Some(h) => {
-            h.queue.push(msg.into());
-            Ok(())
-        }
-        None => Err(
-            "the replay worker is not running (it was cancelled); change a setting to restart it"
-                .into(),
-        ),
+    Ok(msg.into())
+}
+
+/// Send `msg` to one worker, or queue it until the worker is ready.
+fn send(h: &RefCell<WorkerHandle>, msg: JsValue) -> Result<(), String> {
+    let mut h = h.borrow_mut();
+    if h.ready {
+        h.worker.post_message(&msg).map_err(|e| format!("{e:?}"))
+    } else {
+        h.queue.push(msg);
+        Ok(())
     }
 }
 
-/// Stop the worker (a replay in flight is abandoned); the next request starts a fresh one.
+fn not_running() -> String {
+    "the replay worker is not running (it was cancelled); change a setting to restart it".into()
+}
+
+/// Replay `trace` as `job` asks, each worker its share ([`Part`]); the answers are assembled.
+pub fn replay(slot: &WorkerSlot, job: ReplayJob, trace: &TraceSource) -> Result<(), String> {
+    let pool = slot.borrow();
+    let Some(pool) = pool.as_ref() else {
+        return Err(not_running());
+    };
+    let of = pool.workers.len();
+    *pool.gather.borrow_mut() = Gather::new(of);
+    for (index, w) in pool.workers.iter().enumerate() {
+        let req = Request::Replay(ReplayJob {
+            part: Part { index, of },
+            ..job.clone()
+        });
+        send(w, message(&req, Some(trace))?)?;
+    }
+    Ok(())
+}
+
+/// Send `req` (not a replay: see [`replay`]) to worker 0, with the trace when it changed.
+pub fn post(slot: &WorkerSlot, req: &Request, trace: Option<&TraceSource>) -> Result<(), String> {
+    let pool = slot.borrow();
+    match pool.as_ref().and_then(|p| p.workers.first()) {
+        Some(w) => send(w, message(req, trace)?),
+        None => Err(not_running()),
+    }
+}
+
+/// Stop the workers (a replay in flight is abandoned); the next request starts fresh ones.
 pub fn stop(slot: &WorkerSlot) {
-    if let Some(h) = slot.borrow_mut().take() {
-        h.worker.terminate();
+    if let Some(pool) = slot.borrow_mut().take() {
+        for w in &pool.workers {
+            w.borrow().worker.terminate();
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! back as a transferred `Uint8Array` (`exported`).
 
 use rmaplab_core::config::ConfigRequest;
+use rmaplab_core::replay::ReplayPart;
+#[cfg(doc)]
 use rmaplab_core::replay::ReplaySummary;
 use rmaplab_core::Event;
 use serde::{Deserialize, Serialize};
@@ -14,17 +16,7 @@ pub enum Request {
     /// Replay the attached trace through the configurations asked for (resolved against the
     /// trace's header: the seed's rule needs its `tdp`), KVM today, and the recommendation's
     /// candidates.
-    Replay {
-        /// What to compare.
-        request: ConfigRequest,
-        /// Whether TDP was on, overriding the trace's metadata (`None`: as the trace says).
-        tdp: Option<bool>,
-        /// Keep one VM of a kvmmmu capture (its VMM's pid or a thread id).
-        vm: Option<u64>,
-        /// Hash the whole trace before answering (a link names the file by hash: it is checked
-        /// before its results are shown); otherwise a large trace is hashed after.
-        hash_all: bool,
-    },
+    Replay(ReplayJob),
     /// Return the events of one rmap (for stepping through it), at most `limit`.
     Focus {
         /// The rmap id.
@@ -39,6 +31,51 @@ pub enum Request {
         /// The VM kept, as in the replay.
         vm: Option<u64>,
     },
+}
+
+/// A replay request: the attached trace through the configurations asked for (resolved against
+/// the trace's header: the seed's rule needs its `tdp`), KVM today, and the recommendation's
+/// candidates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayJob {
+    /// What to compare.
+    pub request: ConfigRequest,
+    /// Whether TDP was on, overriding the trace's metadata (`None`: as the trace says).
+    pub tdp: Option<bool>,
+    /// Keep one VM of a kvmmmu capture (its VMM's pid or a thread id).
+    pub vm: Option<u64>,
+    /// Hash the whole trace before answering (a link names the file by hash: it is checked
+    /// before its results are shown); otherwise a large trace is hashed after.
+    pub hash_all: bool,
+    /// Which share of the configurations this worker replays (the page runs one worker per
+    /// core and assembles their parts).
+    pub part: Part,
+}
+
+/// One worker's share of a replay: the configurations at positions `index`, `index + of`,
+/// `index + 2 × of`, … of the list the trace's header resolves to. Worker 0 also finds the
+/// longest rmaps, takes the hash for share links and answers the page's other requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// This worker's number.
+    pub index: usize,
+    /// How many workers share the replay.
+    pub of: usize,
+}
+
+impl Part {
+    /// The whole replay in one worker.
+    pub const WHOLE: Part = Part { index: 0, of: 1 };
+
+    /// The positions of this share among `n` configurations (none when `n <= index`).
+    pub fn positions(self, n: usize) -> Vec<usize> {
+        (self.index..n).step_by(self.of.max(1)).collect()
+    }
+
+    /// Whether this is worker 0's share.
+    pub fn is_first(self) -> bool {
+        self.index == 0
+    }
 }
 
 /// An rmap worth stepping through.
@@ -66,10 +103,11 @@ pub enum Response {
         /// Total.
         total: u64,
     },
-    /// The replay finished.
+    /// This worker's share of the replay finished.
     Done {
-        /// Results.
-        summary: Box<ReplaySummary>,
+        /// Its part of the results (`None` when its share was empty: fewer configurations than
+        /// workers); the page assembles the parts with [`ReplaySummary::assemble`].
+        part: Option<Box<ReplayPart>>,
         /// How many of the first configurations were asked for (plus KVM today); the rest are
         /// the recommendation's candidates.
         shown: usize,
@@ -84,12 +122,12 @@ pub enum Response {
         /// Encoding detected.
         encoding: String,
     },
-    /// The recommendation's candidates, replayed after the results (a second pass, so the
-    /// results need not wait for them).
+    /// This worker's share of the recommendation's candidates, replayed after the results (a
+    /// second pass, so the results need not wait for them).
     Candidates {
-        /// Their reports.
-        configs: Vec<rmaplab_core::ConfigReport>,
-        /// The trace's SHA-256, when the first pass did not take it.
+        /// Its part of their reports (`None` for an empty share); assembled like `Done`'s.
+        part: Option<Box<ReplayPart>>,
+        /// The trace's SHA-256, when the first pass did not take it (worker 0 only).
         sha256: Option<String>,
     },
     /// The events of the requested rmap.

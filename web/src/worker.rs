@@ -4,13 +4,11 @@
 //! arrives as a `File` handle and is read in [`CHUNK`]-sized slices (`FileReaderSync`), so a
 //! multi-gigabyte upload never has to fit in memory — only the live rmap state does.
 
-use crate::protocol::{FocusEvent, LongRmap, Request, Response};
+use crate::protocol::{FocusEvent, LongRmap, Part, ReplayJob, Request, Response};
 use crate::share::{self, SharedTrace};
-use rmaplab_core::config::ConfigRequest;
 use rmaplab_core::import::ImportOptions;
 use rmaplab_core::recommend;
-use rmaplab_core::replay::ConfigReport;
-use rmaplab_core::replay::{IdHasher, ReplayOptions, ReplaySummary, Replayer};
+use rmaplab_core::replay::{IdHasher, ReplayOptions, ReplayPart, Replayer};
 use rmaplab_core::sha256::Sha256;
 use rmaplab_core::trace::binary::BinaryEncoder;
 use rmaplab_core::trace::reader::{TraceReader, BATCH};
@@ -45,11 +43,12 @@ fn open_trace<'a>(
 /// Per rmap id: (current size, peak, events, gfn).
 type RmapSizes = HashMap<u64, (u64, u64, u64, Option<u64>), BuildHasherDefault<IdHasher>>;
 
-/// What a replay answers: the summary, how many configurations were asked for (plus KVM today),
-/// the longest rmaps, the encoding, the trace's hash (and bytes, when small) for links when
-/// taken in this pass, and the recommendation's candidates still to replay.
+/// What a replay answers: this worker's part of the results (none for an empty share), how many
+/// configurations were asked for (plus KVM today), the longest rmaps (worker 0), the encoding,
+/// the trace's hash (and bytes, when small) for links when taken in this pass, and the
+/// recommendation's candidates still to replay.
 pub type Replayed = (
-    ReplaySummary,
+    Option<ReplayPart>,
     usize,
     Vec<LongRmap>,
     String,
@@ -134,38 +133,50 @@ fn tally(sizes: &mut RmapSizes, ev: &Event) {
 }
 
 /// Decode and replay the trace `reader` yields (any encoding core reads; `total` is its size for
-/// progress) through `request` resolved against its header (`tdp` overrides the header's) and
-/// KVM today, reporting progress per chunk. The trace is hashed on the way when it is small, or
-/// whatever its size with `hash_all` (a share link that names a file by hash must check it
-/// before its results are shown).
+/// progress) through `job`'s request resolved against its header (`job.tdp` overrides the
+/// header's) and KVM today — the share of those configurations `job.part` names — reporting
+/// progress per chunk. Worker 0 hashes the trace on the way when it is small, or whatever its
+/// size with `hash_all` (a share link that names a file by hash must check it before its
+/// results are shown), and finds the longest rmaps.
 pub fn replay(
     reader: &mut dyn Read,
     total: u64,
-    request: &ConfigRequest,
-    tdp: Option<bool>,
-    vm: Option<u64>,
-    hash_all: bool,
+    job: &ReplayJob,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Replayed, String> {
-    let mut tap = Tap::new(reader, hash_all);
-    let mut t = open_trace(&mut tap, total, vm, progress);
+    let first = job.part.is_first();
+    let mut tap = Tap::new(reader, job.hash_all && first);
+    let mut t = open_trace(&mut tap, total, job.vm, progress);
     let meta = t.meta().map_err(|e| e.to_string())?;
-    let asked = request
-        .resolve(tdp.or(meta.tdp))
+    let asked = job
+        .request
+        .resolve(job.tdp.or(meta.tdp))
         .map_err(|e| e.to_string().replace("--tdp on|off", "the TDP setting"))?;
     let (configs, candidates) = recommend::plan(&asked, &meta);
     let shown = configs.len();
-    let mut r =
-        Replayer::new(meta, &configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
+    let encoding = |t: &TraceReader<'_, _>| {
+        t.encoding()
+            .map_or("unknown", Encoding::describe)
+            .to_string()
+    };
+    let positions = job.part.positions(configs.len());
+    if positions.is_empty() {
+        let encoding = encoding(&t);
+        return Ok((None, shown, Vec::new(), encoding, None, candidates));
+    }
+    let mut r = Replayer::new_part(meta, &configs, &positions, ReplayOptions::default())
+        .map_err(|e| e.to_string())?;
     let mut sizes: RmapSizes = HashMap::default();
     let mut batch = Vec::with_capacity(BATCH);
     while t.next_batch(&mut batch).map_err(|e| e.to_string())? {
-        for ev in &batch {
-            tally(&mut sizes, ev);
+        if first {
+            for ev in &batch {
+                tally(&mut sizes, ev);
+            }
         }
         r.feed_all(&batch).map_err(|e| e.to_string())?;
     }
-    let encoding = t.encoding().map_or("unknown", Encoding::describe);
+    let encoding = encoding(&t);
     let mut longest: Vec<LongRmap> = sizes
         .into_iter()
         .map(|(rmap, (_, peak, events, gfn))| LongRmap {
@@ -177,41 +188,47 @@ pub fn replay(
         .collect();
     longest.sort_by(|a, b| b.peak.cmp(&a.peak).then(a.rmap.cmp(&b.rmap)));
     longest.truncate(LONGEST);
-    let encoding = encoding.to_string();
     drop(t);
+    let shared = if first { tap.shared() } else { None };
     Ok((
-        r.finish(),
+        Some(r.finish_part()),
         shown,
         longest,
         encoding,
-        tap.shared(),
+        shared,
         candidates,
     ))
 }
 
-/// The second pass: the trace through `configs` alone (the recommendation's candidates), and
-/// its SHA-256 when `hash` (the first pass did not take it).
+/// The second pass: the trace through `part`'s share of `configs` alone (the recommendation's
+/// candidates; `None` for an empty share), and its SHA-256 when `hash` (the first pass did not
+/// take it; worker 0 only).
 pub fn second_pass(
     reader: &mut dyn Read,
     configs: &[ModelConfig],
     vm: Option<u64>,
     hash: bool,
-) -> Result<(Vec<ConfigReport>, Option<String>), String> {
-    let mut tap = Tap::new(reader, true);
-    let reports = if configs.is_empty() {
-        std::io::copy(&mut tap, &mut std::io::sink()).map_err(|e| e.to_string())?;
-        Vec::new()
+    part: Part,
+) -> Result<(Option<ReplayPart>, Option<String>), String> {
+    let hash = hash && part.is_first();
+    let positions = part.positions(configs.len());
+    let mut tap = Tap::new(reader, hash);
+    let reports = if positions.is_empty() {
+        if hash {
+            std::io::copy(&mut tap, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        }
+        None
     } else {
         let mut quiet = |_, _| {};
         let mut t = open_trace(&mut tap, 0, vm, &mut quiet);
         let meta = t.meta().map_err(|e| e.to_string())?;
-        let mut r =
-            Replayer::new(meta, configs, ReplayOptions::default()).map_err(|e| e.to_string())?;
+        let mut r = Replayer::new_part(meta, configs, &positions, ReplayOptions::default())
+            .map_err(|e| e.to_string())?;
         let mut batch = Vec::with_capacity(BATCH);
         while t.next_batch(&mut batch).map_err(|e| e.to_string())? {
             r.feed_all(&batch).map_err(|e| e.to_string())?;
         }
-        r.finish().configs
+        Some(r.finish_part())
     };
     let sha = tap.sha.filter(|_| hash).map(Sha256::finish_hex);
     Ok((reports, sha))
@@ -263,28 +280,20 @@ pub fn handle<'a>(
     post: &mut dyn FnMut(Response),
 ) {
     match req {
-        Request::Replay {
-            request,
-            tdp,
-            vm,
-            hash_all,
-        } => {
-            let mut progress = |done, total| post(Response::Progress { done, total });
-            let r = replay(
-                &mut open(),
-                total,
-                &request,
-                tdp,
-                vm,
-                hash_all,
-                &mut progress,
-            );
-            match r {
-                Ok((summary, shown, longest, encoding, shared, candidates)) => {
-                    let hash = shared.is_none();
-                    let second = hash || !candidates.is_empty();
+        Request::Replay(job) => {
+            let first = job.part.is_first();
+            let mut progress = |done, total| {
+                if first {
+                    post(Response::Progress { done, total });
+                }
+            };
+            match replay(&mut open(), total, &job, &mut progress) {
+                Ok((part, shown, longest, encoding, shared, candidates)) => {
+                    // Worker 0 hashes a large trace in the second pass unless asked first.
+                    let hash = first && shared.is_none();
+                    let second = hash || !job.part.positions(candidates.len()).is_empty();
                     post(Response::Done {
-                        summary: Box::new(summary),
+                        part: part.map(Box::new),
                         shown,
                         shared,
                         longest,
@@ -292,8 +301,12 @@ pub fn handle<'a>(
                         candidates_pending: second,
                     });
                     if second {
-                        post(match second_pass(&mut open(), &candidates, vm, hash) {
-                            Ok((configs, sha256)) => Response::Candidates { configs, sha256 },
+                        let r = second_pass(&mut open(), &candidates, job.vm, hash, job.part);
+                        post(match r {
+                            Ok((part, sha256)) => Response::Candidates {
+                                part: part.map(Box::new),
+                                sha256,
+                            },
                             Err(e) => Response::Failed(format!("the recommendation's replay: {e}")),
                         });
                     }
@@ -489,7 +502,9 @@ pub fn run_worker() {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rmaplab_core::config::ConfigRequest;
     use rmaplab_core::gen::{generate_vec, meta_for, GenOptions, Workload};
+    use rmaplab_core::replay::ReplaySummary;
     use rmaplab_core::trace::binary::encode_all;
 
     /// `w` generated and encoded as rmaplab binary.
@@ -498,9 +513,55 @@ mod tests {
         encode_all(&meta_for(w, &o, "t"), &generate_vec(w, &o))
     }
 
+    /// What a whole replay (one worker) answers, its part assembled.
+    type Whole = (
+        ReplaySummary,
+        usize,
+        Vec<LongRmap>,
+        String,
+        Option<SharedTrace>,
+        Vec<ModelConfig>,
+    );
+
+    /// KVM today only, all in one worker.
+    fn job(vm: Option<u64>, hash_all: bool) -> ReplayJob {
+        ReplayJob {
+            request: today(),
+            tdp: None,
+            vm,
+            hash_all,
+            part: Part::WHOLE,
+        }
+    }
+
+    /// `replay` of `job` with its one part assembled into a summary.
+    fn replay_whole(
+        reader: &mut dyn Read,
+        total: u64,
+        job: &ReplayJob,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Whole, String> {
+        let (part, shown, longest, enc, shared, candidates) = replay(reader, total, job, progress)?;
+        let part = part.expect("the whole replay has every configuration");
+        let summary = ReplaySummary::assemble(vec![part]);
+        Ok((summary, shown, longest, enc, shared, candidates))
+    }
+
     /// Replay through KVM today only, without progress.
-    fn run(reader: &mut dyn Read, vm: Option<u64>, hash_all: bool) -> Result<Replayed, String> {
-        replay(reader, 0, &today(), None, vm, hash_all, &mut |_, _| {})
+    fn run(reader: &mut dyn Read, vm: Option<u64>, hash_all: bool) -> Result<Whole, String> {
+        replay_whole(reader, 0, &job(vm, hash_all), &mut |_, _| {})
+    }
+
+    /// The candidates' reports of a whole second pass, and the hash.
+    fn second_whole(
+        bytes: &[u8],
+        candidates: &[ModelConfig],
+        hash: bool,
+    ) -> (Vec<rmaplab_core::ConfigReport>, Option<String>) {
+        let (part, sha) =
+            second_pass(&mut &bytes[..], candidates, None, hash, Part::WHOLE).unwrap();
+        let configs = part.map_or_else(Vec::new, |p| ReplaySummary::assemble(vec![p]).configs);
+        (configs, sha)
     }
 
     /// KVM today only (the replay adds the recommendation's candidates after it).
@@ -525,13 +586,10 @@ mod tests {
         };
         let bytes = trace(&w);
         let mut calls = 0;
-        let (s, shown, longest, enc, shared, candidates) = replay(
+        let (s, shown, longest, enc, shared, candidates) = replay_whole(
             &mut &bytes[..],
             bytes.len() as u64,
-            &today(),
-            None,
-            None,
-            false,
+            &job(None, false),
             &mut |_, _| calls += 1,
         )
         .unwrap();
@@ -542,7 +600,7 @@ mod tests {
             candidates.len(),
             recommend::RECOMMENDATION_ENTRIES.len() - 1
         );
-        let (extra, sha) = second_pass(&mut &bytes[..], &candidates, None, false).unwrap();
+        let (extra, sha) = second_whole(&bytes, &candidates, false);
         assert_eq!(sha, None);
         let mut all = s.configs.clone();
         all.extend(extra);
@@ -647,7 +705,7 @@ mod tests {
         let want = rmaplab_core::sha256::sha256_hex(&bytes);
         let first = run(&mut &bytes[..], None, false);
         assert!(first.unwrap().4.is_none(), "not hashed before the results");
-        let (_, sha) = second_pass(&mut &bytes[..], &[], None, true).unwrap();
+        let (_, sha) = second_whole(&bytes, &[], true);
         assert_eq!(sha.as_deref(), Some(want.as_str()));
         let asked = run(&mut &bytes[..], None, true);
         let shared = asked.unwrap().4.expect("hashed when asked");
@@ -656,12 +714,7 @@ mod tests {
         // The handler answers with the results, then the second pass with the hash.
         let mut out = Vec::new();
         handle(
-            Request::Replay {
-                request: today(),
-                tdp: None,
-                vm: None,
-                hash_all: false,
-            },
+            Request::Replay(job(None, false)),
             bytes.len() as u64,
             &mut || Box::new(&bytes[..]),
             &mut |r| out.push(r),
@@ -683,15 +736,74 @@ mod tests {
     }
 
     #[test]
+    fn workers_sharing_a_replay_assemble_what_one_worker_reports() {
+        let w = Workload::Spread {
+            gfns: 2000,
+            max_aliases: 40,
+            skew_tenths: 10,
+        };
+        let bytes = trace(&w);
+        let mut eight = job(None, false);
+        eight.request.entries = [2, 3, 4, 14]
+            .map(rmaplab_core::config::EntriesChoice::Fixed)
+            .to_vec();
+        eight.request.eras = vec![rmaplab_core::Era::HeadInsert, rmaplab_core::Era::TailAppend];
+        let (whole, shown, longest, _, shared, candidates) =
+            replay_whole(&mut &bytes[..], 0, &eight, &mut |_, _| {}).unwrap();
+        assert_eq!(whole.configs.len(), shown);
+        let (whole_candidates, _) = second_whole(&bytes, &candidates, false);
+        for of in [2, 3, 16] {
+            let mut answers = Vec::new();
+            for index in 0..of {
+                let mut out = Vec::new();
+                let job = ReplayJob {
+                    part: Part { index, of },
+                    ..eight.clone()
+                };
+                handle(
+                    Request::Replay(job),
+                    bytes.len() as u64,
+                    &mut || Box::new(&bytes[..]),
+                    &mut |r| out.push(r),
+                );
+                answers.push(out);
+            }
+            let (mut parts, mut second) = (Vec::new(), Vec::new());
+            for (index, out) in answers.into_iter().enumerate() {
+                for r in out {
+                    match r {
+                        Response::Done {
+                            part,
+                            longest: l,
+                            shared: h,
+                            ..
+                        } => {
+                            // Only worker 0 finds the longest rmaps and takes the hash.
+                            assert_eq!(index == 0, !l.is_empty(), "worker {index} of {of}");
+                            assert_eq!(index == 0, h.is_some(), "worker {index} of {of}");
+                            if index == 0 {
+                                assert_eq!(l, longest);
+                                assert_eq!(h, shared);
+                            }
+                            assert_eq!(part.is_none(), index >= shown, "worker {index}");
+                            parts.extend(part.map(|p| *p));
+                        }
+                        Response::Candidates { part, .. } => second.extend(part.map(|p| *p)),
+                        Response::Progress { .. } => assert_eq!(index, 0, "progress from 0 only"),
+                        other => panic!("worker {index} of {of} answered {other:?}"),
+                    }
+                }
+            }
+            assert_eq!(ReplaySummary::assemble(parts), whole, "{of} workers");
+            assert_eq!(ReplaySummary::assemble(second).configs, whole_candidates);
+        }
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         let mut out = Vec::new();
         handle(
-            Request::Replay {
-                request: today(),
-                tdp: None,
-                vm: None,
-                hash_all: false,
-            },
+            Request::Replay(job(None, false)),
             9,
             &mut || Box::new(&b"\x00\x01garbage"[..]),
             &mut |r| out.push(r),
