@@ -3,7 +3,8 @@
 // (2, 3, 4, 14 entries x head-insert, tail-append) in the playground's workers (once with one worker,
 // once with one per core: `?workers=N`), in headless
 // Chromium. Reports load+replay time and how responsive the page stayed (round trips to the
-// main thread while the worker ran). Usage: [BENCH_GEN="gen arguments"] node web-tests/bench.mjs
+// main thread while the worker ran). Usage: [BENCH_GEN="gen arguments"] [BENCH_ROUNDS=N]
+// [BENCH_WORKERS=N (the capture uploads)] node web-tests/bench.mjs
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
@@ -70,7 +71,7 @@ try {
   const caps = (process.env.BENCH_CAPTURES || ['tc-fork16v2.dat', 'perf-fork16v2.data', 'tc-fork16v2.report-R.txt.gz']
     .map((f) => path.join(root, 'core/tests/fixtures/captures', f)).join(',')).split(',').filter(Boolean);
   if (caps.length) {
-    await page.goto(`http://127.0.0.1:${port}/#n=14&era=head-insert`);
+    await page.goto(`http://127.0.0.1:${port}/${process.env.BENCH_WORKERS ? `?workers=${process.env.BENCH_WORKERS}` : ""}#n=14&era=head-insert`);
     await page.waitForSelector('tr[data-config="14/head-insert"]', { timeout: 60000 });
     await page.waitForSelector('.progress progress', { state: 'detached', timeout: 60000 });
     for (const f of caps) {

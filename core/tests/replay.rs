@@ -19,6 +19,26 @@ fn gfn_ctx(gfn: u64) -> EventCtx {
     }
 }
 
+/// A replay of a header-less trace through KVM today.
+fn today() -> Replayer {
+    Replayer::new(
+        TraceMeta::default(),
+        &[ModelConfig::kvm_today()],
+        ReplayOptions::default(),
+    )
+    .unwrap()
+}
+
+/// [`today`], stopping at the first anomaly.
+fn today_strict() -> Replayer {
+    Replayer::new(
+        TraceMeta::default(),
+        &[ModelConfig::kvm_today()],
+        ReplayOptions { strict: true },
+    )
+    .unwrap()
+}
+
 #[test]
 fn one_page_aliased_1002_times_gives_1001_and_an_emptied_rmap() {
     // The host measurement: max_mmu_rmap_size = N-1, capped at 1001; the 1002nd mapping of one
@@ -55,12 +75,7 @@ fn one_page_aliased_1002_times_gives_1001_and_an_emptied_rmap() {
         assert_eq!(c.anomalies, 0);
     }
     // 1001 aliases only: no recycle, max 1000.
-    let mut r = Replayer::new(
-        TraceMeta::default(),
-        &[ModelConfig::kvm_today()],
-        ReplayOptions::default(),
-    )
-    .unwrap();
+    let mut r = today();
     r.feed_all(&events[..1001]).unwrap();
     let s = r.finish();
     assert_eq!(s.configs[0].max_rmap_size, 1000);
@@ -153,12 +168,7 @@ fn impossible_events_are_counted_or_refused_in_strict_mode() {
         Event::remove(2, 10),
         Event::remove(1, 10),
     ];
-    let mut r = Replayer::new(
-        TraceMeta::default(),
-        &[ModelConfig::kvm_today()],
-        ReplayOptions::default(),
-    )
-    .unwrap();
+    let mut r = today();
     r.feed_all(&events).unwrap();
     let s = r.finish();
     let a = &s.configs[0].anomaly_detail;
@@ -173,12 +183,7 @@ fn impossible_events_are_counted_or_refused_in_strict_mode() {
     );
     assert_eq!(s.configs[0].anomalies, 4);
     assert!(s.notes.iter().any(|n| n.contains("could not happen")));
-    let mut r = Replayer::new(
-        TraceMeta::default(),
-        &[ModelConfig::kvm_today()],
-        ReplayOptions { strict: true },
-    )
-    .unwrap();
+    let mut r = today_strict();
     let err = r.feed_all(&events).unwrap_err();
     assert!(
         matches!(err, ReplayError::Anomaly { index: 1, .. }),
@@ -194,12 +199,7 @@ fn ids_at_u64_max_and_zero_work() {
         Event::add(0, u64::MAX - 1),
         Event::remove(u64::MAX, u64::MAX),
     ];
-    let mut r = Replayer::new(
-        TraceMeta::default(),
-        &[ModelConfig::kvm_today()],
-        ReplayOptions { strict: true },
-    )
-    .unwrap();
+    let mut r = today_strict();
     r.feed_all(&events).unwrap();
     r.check_invariants().unwrap();
     let dump = r.dump_lists(0);
@@ -211,12 +211,7 @@ fn ids_at_u64_max_and_zero_work() {
 #[test]
 fn implicit_faults_are_reported() {
     let events = vec![Event::add(1, 1), Event::add(1, 2)];
-    let mut r = Replayer::new(
-        TraceMeta::default(),
-        &[ModelConfig::kvm_today()],
-        ReplayOptions::default(),
-    )
-    .unwrap();
+    let mut r = today();
     r.feed_all(&events).unwrap();
     let s = r.finish();
     assert_eq!(s.implicit_faults, 2);

@@ -10,7 +10,7 @@ use crate::components::{
     tradeoff_chart::TradeoffChart, vcpus_chart::VcpusChart,
 };
 use crate::downloads::{copy_text, download};
-use crate::protocol::{Part, ReplayJob, Request};
+use crate::protocol::{ReplayJob, Request, Split};
 use crate::state::{Action, AppState, Settings, Status, TraceSource};
 use rmaplab_core::changelog::{self, ReportFormat, ReportInput};
 use rmaplab_core::{columns, recommend};
@@ -64,7 +64,7 @@ pub fn app() -> Html {
                             tdp: settings.tdp,
                             vm: settings.vm,
                             hash_all,
-                            part: Part::WHOLE,
+                            split: Split::Lead { workers: 1 },
                         },
                         &trace,
                     )

@@ -1,10 +1,11 @@
-//! The page's side of the replay workers: one per core (`navigator.hardwareConcurrency`, at most
-//! [`MAX_WORKERS`]), each replaying its share of the configurations ([`Part`]) from the same
-//! trace; their parts are assembled here into one summary, as the CLI assembles its threads'.
-//! Requests are queued until a worker reports ready; answers become actions.
+//! The page's side of the replay workers: up to one per core (`navigator.hardwareConcurrency`,
+//! at most [`MAX_WORKERS`]). Worker 0 leads each replay: once the trace's header says how many
+//! configurations there are, it sends a plan and the page hands the other shares ([`Part`]) to
+//! as many more workers; their parts are assembled here into one summary, as the CLI assembles
+//! its threads'. Requests are queued until a worker reports ready; answers become actions.
 
 use crate::downloads::download_array;
-use crate::protocol::{Part, ReplayJob, Request, Response};
+use crate::protocol::{Part, ReplayJob, Request, Response, Split};
 use crate::state::{Action, AppState, TraceSource};
 use rmaplab_core::replay::{ReplayPart, ReplaySummary};
 use std::cell::RefCell;
@@ -52,12 +53,14 @@ struct Gather {
     sha256: Option<String>,
     /// The `Done` action was dispatched (the `Candidates` action must follow it).
     done_sent: bool,
+    /// The replay in flight and its trace, for the shares the leader's plan hands out.
+    job: Option<(ReplayJob, TraceSource)>,
 }
 
-/// The running workers (worker 0 answers the requests that are not replays).
+/// The running workers (worker 0 leads replays and answers the other requests).
 #[derive(Debug)]
 pub struct WorkerPool {
-    workers: Vec<Rc<RefCell<WorkerHandle>>>,
+    workers: Rc<RefCell<Vec<Rc<RefCell<WorkerHandle>>>>>,
     gather: Rc<RefCell<Gather>>,
 }
 
@@ -92,10 +95,10 @@ pub fn ensure_worker(
         return Ok(());
     }
     let gather = Rc::new(RefCell::new(Gather::default()));
-    let mut workers = Vec::new();
+    let workers = Rc::new(RefCell::new(Vec::new()));
     for index in 0..worker_count() {
-        match start(index, &gather, dispatch) {
-            Ok(w) => workers.push(w),
+        match start(index, &gather, &workers, dispatch) {
+            Ok(w) => workers.borrow_mut().push(w),
             // A browser that refuses more workers still replays with those it started.
             Err(e) if index > 0 => {
                 web_sys::console::warn_1(&format!("replay worker {index}: {e}").into());
@@ -112,6 +115,7 @@ pub fn ensure_worker(
 fn start(
     index: usize,
     gather: &Rc<RefCell<Gather>>,
+    workers: &Rc<RefCell<Vec<Rc<RefCell<WorkerHandle>>>>>,
     dispatch: &UseReducerDispatcher<AppState>,
 ) -> Result<Rc<RefCell<WorkerHandle>>, String> {
     let opts = web_sys::WorkerOptions::new();
@@ -120,6 +124,7 @@ fn start(
         .map_err(|e| format!("cannot start the replay worker: {e:?}"))?;
     let handle = Rc::new_cyclic(|weak: &std::rc::Weak<RefCell<WorkerHandle>>| {
         let (d, weak, gather) = (dispatch.clone(), weak.clone(), gather.clone());
+        let workers = Rc::downgrade(workers);
         let onmessage =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
                 let data = ev.data();
@@ -142,6 +147,13 @@ fn start(
                                         "cannot reach the replay worker: {e:?}"
                                     )));
                                 }
+                            }
+                        }
+                    }
+                    Ok(Response::Plan { of }) => {
+                        if let Some(workers) = workers.upgrade() {
+                            if let Err(e) = hand_out(&workers.borrow(), &gather, of) {
+                                d.dispatch(Action::Failed(e));
                             }
                         }
                     }
@@ -224,16 +236,17 @@ fn answer(
         }),
         Response::Failed(e) => d.dispatch(Action::Failed(e)),
         // Exports arrive as a bare `Uint8Array` (handled by the caller), never through serde;
-        // readiness is the caller's too.
-        Response::Exported(_) | Response::Ready => {}
+        // readiness and plans are the caller's too.
+        Response::Exported(_) | Response::Ready | Response::Plan { .. } => {}
     }
 }
 
 impl Gather {
-    /// A fresh replay over `of` workers.
-    fn new(of: usize) -> Self {
+    /// A fresh replay, led by worker 0 alone until its plan says otherwise.
+    fn new(job: ReplayJob, trace: TraceSource) -> Self {
         Gather {
-            of,
+            of: 1,
+            job: Some((job, trace)),
             ..Gather::default()
         }
     }
@@ -313,20 +326,45 @@ fn not_running() -> String {
     "the replay worker is not running (it was cancelled); change a setting to restart it".into()
 }
 
-/// Replay `trace` as `job` asks, each worker its share ([`Part`]); the answers are assembled.
+/// Replay `trace` as `job` asks: worker 0 leads (see [`hand_out`]); the answers are assembled.
 pub fn replay(slot: &WorkerSlot, job: ReplayJob, trace: &TraceSource) -> Result<(), String> {
     let pool = slot.borrow();
     let Some(pool) = pool.as_ref() else {
         return Err(not_running());
     };
-    let of = pool.workers.len();
-    *pool.gather.borrow_mut() = Gather::new(of);
-    for (index, w) in pool.workers.iter().enumerate() {
+    let workers = pool.workers.borrow();
+    let Some(leader) = workers.first() else {
+        return Err(not_running());
+    };
+    let job = ReplayJob {
+        split: Split::Lead {
+            workers: workers.len(),
+        },
+        ..job
+    };
+    *pool.gather.borrow_mut() = Gather::new(job.clone(), trace.clone());
+    send(leader, message(&Request::Replay(job), Some(trace))?)
+}
+
+/// The leader's plan: `of` workers share the replay in flight; shares 1 to `of - 1` go out.
+fn hand_out(
+    workers: &[Rc<RefCell<WorkerHandle>>],
+    gather: &Rc<RefCell<Gather>>,
+    of: usize,
+) -> Result<(), String> {
+    let mut g = gather.borrow_mut();
+    let Some((job, trace)) = g.job.clone() else {
+        return Ok(());
+    };
+    g.of = of.clamp(1, workers.len().max(1));
+    let of = g.of;
+    drop(g);
+    for (index, w) in workers.iter().enumerate().take(of).skip(1) {
         let req = Request::Replay(ReplayJob {
-            part: Part { index, of },
+            split: Split::Share(Part { index, of }),
             ..job.clone()
         });
-        send(w, message(&req, Some(trace))?)?;
+        send(w, message(&req, Some(&trace))?)?;
     }
     Ok(())
 }
@@ -334,7 +372,11 @@ pub fn replay(slot: &WorkerSlot, job: ReplayJob, trace: &TraceSource) -> Result<
 /// Send `req` (not a replay: see [`replay`]) to worker 0, with the trace when it changed.
 pub fn post(slot: &WorkerSlot, req: &Request, trace: Option<&TraceSource>) -> Result<(), String> {
     let pool = slot.borrow();
-    match pool.as_ref().and_then(|p| p.workers.first()) {
+    let Some(pool) = pool.as_ref() else {
+        return Err(not_running());
+    };
+    let workers = pool.workers.borrow();
+    match workers.first() {
         Some(w) => send(w, message(req, trace)?),
         None => Err(not_running()),
     }
@@ -343,7 +385,7 @@ pub fn post(slot: &WorkerSlot, req: &Request, trace: Option<&TraceSource>) -> Re
 /// Stop the workers (a replay in flight is abandoned); the next request starts fresh ones.
 pub fn stop(slot: &WorkerSlot) {
     if let Some(pool) = slot.borrow_mut().take() {
-        for w in &pool.workers {
+        for w in pool.workers.borrow().iter() {
             w.borrow().worker.terminate();
         }
     }

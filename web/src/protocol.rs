@@ -47,9 +47,24 @@ pub struct ReplayJob {
     /// Hash the whole trace before answering (a link names the file by hash: it is checked
     /// before its results are shown); otherwise a large trace is hashed after.
     pub hash_all: bool,
-    /// Which share of the configurations this worker replays (the page runs one worker per
-    /// core and assembles their parts).
-    pub part: Part,
+    /// Whether this worker leads the replay or replays a share the leader chose.
+    pub split: Split,
+}
+
+/// How a replay is shared between workers. The page sends the request to worker 0 as the
+/// leader; once the trace's header says how many configurations there are, the leader answers
+/// [`Response::Plan`] and goes on with its share, and the page sends the other shares to as
+/// many more workers (none when there are fewer configurations than that, so a small request
+/// never has idle workers reading the trace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Split {
+    /// Worker 0: share the replay among at most `workers` workers, itself included.
+    Lead {
+        /// Workers the page has.
+        workers: usize,
+    },
+    /// One share, as the leader's plan gave it.
+    Share(Part),
 }
 
 /// One worker's share of a replay: the configurations at positions `index`, `index + of`,
@@ -76,6 +91,34 @@ impl Part {
     pub fn is_first(self) -> bool {
         self.index == 0
     }
+
+    /// This worker's share of the second pass (the recommendation's candidates): when several
+    /// workers share the replay, the last one sits the second pass out, so that a core stays
+    /// free for the page to render the results that just arrived.
+    pub fn second_pass(self) -> Option<Part> {
+        match self.of {
+            0 | 1 => Some(Part::WHOLE),
+            of if self.index + 1 == of => None,
+            of => Some(Part {
+                index: self.index,
+                of: of - 1,
+            }),
+        }
+    }
+}
+
+impl Split {
+    /// The share of `configs` configurations this worker replays: the leader's is the first of
+    /// `min(workers, configs)`.
+    pub fn part(self, configs: usize) -> Part {
+        match self {
+            Split::Lead { workers } => Part {
+                index: 0,
+                of: workers.min(configs).max(1),
+            },
+            Split::Share(p) => p,
+        }
+    }
 }
 
 /// An rmap worth stepping through.
@@ -96,6 +139,11 @@ pub struct LongRmap {
 pub enum Response {
     /// The worker's handler is installed (messages sent before this would be lost).
     Ready,
+    /// The leader's split: `of` workers share the replay (the page starts shares 1 to `of - 1`).
+    Plan {
+        /// Workers sharing it, the leader included.
+        of: usize,
+    },
     /// Bytes decoded so far.
     Progress {
         /// Done.

@@ -4,7 +4,7 @@
 //! arrives as a `File` handle and is read in [`CHUNK`]-sized slices (`FileReaderSync`), so a
 //! multi-gigabyte upload never has to fit in memory — only the live rmap state does.
 
-use crate::protocol::{FocusEvent, LongRmap, Part, ReplayJob, Request, Response};
+use crate::protocol::{FocusEvent, LongRmap, Part, ReplayJob, Request, Response, Split};
 use crate::share::{self, SharedTrace};
 use rmaplab_core::import::ImportOptions;
 use rmaplab_core::recommend;
@@ -43,18 +43,25 @@ fn open_trace<'a>(
 /// Per rmap id: (current size, peak, events, gfn).
 type RmapSizes = HashMap<u64, (u64, u64, u64, Option<u64>), BuildHasherDefault<IdHasher>>;
 
-/// What a replay answers: this worker's part of the results (none for an empty share), how many
-/// configurations were asked for (plus KVM today), the longest rmaps (worker 0), the encoding,
-/// the trace's hash (and bytes, when small) for links when taken in this pass, and the
-/// recommendation's candidates still to replay.
-pub type Replayed = (
-    Option<ReplayPart>,
-    usize,
-    Vec<LongRmap>,
-    String,
-    Option<SharedTrace>,
-    Vec<ModelConfig>,
-);
+/// What one worker's replay answers.
+#[derive(Debug)]
+pub struct Replayed {
+    /// Its share of the configurations.
+    pub part: Part,
+    /// Its part of the results (none for an empty share).
+    pub results: Option<ReplayPart>,
+    /// How many configurations were asked for (plus KVM today).
+    pub shown: usize,
+    /// The longest rmaps (worker 0 only).
+    pub longest: Vec<LongRmap>,
+    /// The encoding detected.
+    pub encoding: String,
+    /// The trace's hash (and bytes, when small) for links, when taken in this pass (worker 0
+    /// only).
+    pub shared: Option<SharedTrace>,
+    /// The recommendation's candidates, still to replay.
+    pub candidates: Vec<ModelConfig>,
+}
 
 /// Passes a reader's bytes through while hashing them and keeping the first
 /// [`share::INLINE_MAX_RAW`] for an inline share link. Past that, it hashes on only when asked
@@ -134,18 +141,20 @@ fn tally(sizes: &mut RmapSizes, ev: &Event) {
 
 /// Decode and replay the trace `reader` yields (any encoding core reads; `total` is its size for
 /// progress) through `job`'s request resolved against its header (`job.tdp` overrides the
-/// header's) and KVM today — the share of those configurations `job.part` names — reporting
-/// progress per chunk. Worker 0 hashes the trace on the way when it is small, or whatever its
-/// size with `hash_all` (a share link that names a file by hash must check it before its
-/// results are shown), and finds the longest rmaps.
+/// header's) and KVM today, reporting progress per chunk. A leader ([`Split::Lead`]) decides how
+/// many workers share the replay once it knows the configurations, tells `on_plan`, and replays
+/// the first share; it also hashes the trace on the way when it is small, or whatever its size
+/// with `hash_all` (a share link that names a file by hash must check it before its results are
+/// shown), and finds the longest rmaps.
 pub fn replay(
     reader: &mut dyn Read,
     total: u64,
     job: &ReplayJob,
     progress: &mut dyn FnMut(u64, u64),
+    on_plan: &mut dyn FnMut(usize),
 ) -> Result<Replayed, String> {
-    let first = job.part.is_first();
-    let mut tap = Tap::new(reader, job.hash_all && first);
+    let lead = matches!(job.split, Split::Lead { .. });
+    let mut tap = Tap::new(reader, job.hash_all && lead);
     let mut t = open_trace(&mut tap, total, job.vm, progress);
     let meta = t.meta().map_err(|e| e.to_string())?;
     let asked = job
@@ -154,30 +163,43 @@ pub fn replay(
         .map_err(|e| e.to_string().replace("--tdp on|off", "the TDP setting"))?;
     let (configs, candidates) = recommend::plan(&asked, &meta);
     let shown = configs.len();
+    let part = job.split.part(shown);
+    if lead {
+        on_plan(part.of);
+    }
     let encoding = |t: &TraceReader<'_, _>| {
         t.encoding()
             .map_or("unknown", Encoding::describe)
             .to_string()
     };
-    let positions = job.part.positions(configs.len());
+    let mut out = Replayed {
+        part,
+        results: None,
+        shown,
+        longest: Vec::new(),
+        encoding: String::new(),
+        shared: None,
+        candidates,
+    };
+    let positions = part.positions(shown);
     if positions.is_empty() {
-        let encoding = encoding(&t);
-        return Ok((None, shown, Vec::new(), encoding, None, candidates));
+        out.encoding = encoding(&t);
+        return Ok(out);
     }
     let mut r = Replayer::new_part(meta, &configs, &positions, ReplayOptions::default())
         .map_err(|e| e.to_string())?;
     let mut sizes: RmapSizes = HashMap::default();
     let mut batch = Vec::with_capacity(BATCH);
     while t.next_batch(&mut batch).map_err(|e| e.to_string())? {
-        if first {
+        if lead {
             for ev in &batch {
                 tally(&mut sizes, ev);
             }
         }
         r.feed_all(&batch).map_err(|e| e.to_string())?;
     }
-    let encoding = encoding(&t);
-    let mut longest: Vec<LongRmap> = sizes
+    out.encoding = encoding(&t);
+    out.longest = sizes
         .into_iter()
         .map(|(rmap, (_, peak, events, gfn))| LongRmap {
             rmap,
@@ -186,18 +208,15 @@ pub fn replay(
             events,
         })
         .collect();
-    longest.sort_by(|a, b| b.peak.cmp(&a.peak).then(a.rmap.cmp(&b.rmap)));
-    longest.truncate(LONGEST);
+    out.longest
+        .sort_by(|a, b| b.peak.cmp(&a.peak).then(a.rmap.cmp(&b.rmap)));
+    out.longest.truncate(LONGEST);
     drop(t);
-    let shared = if first { tap.shared() } else { None };
-    Ok((
-        Some(r.finish_part()),
-        shown,
-        longest,
-        encoding,
-        shared,
-        candidates,
-    ))
+    if lead {
+        out.shared = tap.shared();
+    }
+    out.results = Some(r.finish_part());
+    Ok(out)
 }
 
 /// The second pass: the trace through `part`'s share of `configs` alone (the recommendation's
@@ -281,27 +300,37 @@ pub fn handle<'a>(
 ) {
     match req {
         Request::Replay(job) => {
-            let first = job.part.is_first();
-            let mut progress = |done, total| {
-                if first {
-                    post(Response::Progress { done, total });
-                }
+            let lead = matches!(job.split, Split::Lead { .. });
+            let r = {
+                // Progress goes out as it comes (the leader's only); the plan right away too.
+                let post = std::cell::RefCell::new(&mut *post);
+                let mut progress = |done, total| {
+                    if lead {
+                        (post.borrow_mut())(Response::Progress { done, total });
+                    }
+                };
+                let mut on_plan = |of| (post.borrow_mut())(Response::Plan { of });
+                replay(&mut open(), total, &job, &mut progress, &mut on_plan)
             };
-            match replay(&mut open(), total, &job, &mut progress) {
-                Ok((part, shown, longest, encoding, shared, candidates)) => {
-                    // Worker 0 hashes a large trace in the second pass unless asked first.
-                    let hash = first && shared.is_none();
-                    let second = hash || !job.part.positions(candidates.len()).is_empty();
+            match r {
+                Ok(done) => {
+                    // The leader hashes a large trace in the second pass unless asked first.
+                    let hash = lead && done.shared.is_none();
+                    let second_part = done.part.second_pass();
+                    let second = hash
+                        || second_part
+                            .is_some_and(|p| !p.positions(done.candidates.len()).is_empty());
                     post(Response::Done {
-                        part: part.map(Box::new),
-                        shown,
-                        shared,
-                        longest,
-                        encoding,
+                        part: done.results.map(Box::new),
+                        shown: done.shown,
+                        shared: done.shared,
+                        longest: done.longest,
+                        encoding: done.encoding,
                         candidates_pending: second,
                     });
-                    if second {
-                        let r = second_pass(&mut open(), &candidates, job.vm, hash, job.part);
+                    // A second pass always has a share: the leader's is never empty.
+                    if let (true, Some(part)) = (second, second_part) {
+                        let r = second_pass(&mut open(), &done.candidates, job.vm, hash, part);
                         post(match r {
                             Ok((part, sha256)) => Response::Candidates {
                                 part: part.map(Box::new),
@@ -530,7 +559,7 @@ mod tests {
             tdp: None,
             vm,
             hash_all,
-            part: Part::WHOLE,
+            split: Split::Lead { workers: 1 },
         }
     }
 
@@ -541,10 +570,17 @@ mod tests {
         job: &ReplayJob,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Whole, String> {
-        let (part, shown, longest, enc, shared, candidates) = replay(reader, total, job, progress)?;
-        let part = part.expect("the whole replay has every configuration");
+        let r = replay(reader, total, job, progress, &mut |of| assert_eq!(of, 1))?;
+        let part = r.results.expect("the whole replay has every configuration");
         let summary = ReplaySummary::assemble(vec![part]);
-        Ok((summary, shown, longest, enc, shared, candidates))
+        Ok((
+            summary,
+            r.shown,
+            r.longest,
+            r.encoding,
+            r.shared,
+            r.candidates,
+        ))
     }
 
     /// Replay through KVM today only, without progress.
@@ -752,12 +788,31 @@ mod tests {
             replay_whole(&mut &bytes[..], 0, &eight, &mut |_, _| {}).unwrap();
         assert_eq!(whole.configs.len(), shown);
         let (whole_candidates, _) = second_whole(&bytes, &candidates, false);
-        for of in [2, 3, 16] {
-            let mut answers = Vec::new();
-            for index in 0..of {
+        for workers in [2, 3, 16] {
+            // The leader first: its plan says how many share the replay.
+            let lead = ReplayJob {
+                split: Split::Lead { workers },
+                ..eight.clone()
+            };
+            let mut answers = vec![Vec::new()];
+            handle(
+                Request::Replay(lead),
+                bytes.len() as u64,
+                &mut || Box::new(&bytes[..]),
+                &mut |r| answers[0].push(r),
+            );
+            let Some(Response::Plan { of }) = answers[0]
+                .iter()
+                .find(|r| matches!(r, Response::Plan { .. }))
+                .cloned()
+            else {
+                panic!("no plan from the leader: {:?}", answers[0]);
+            };
+            assert_eq!(of, workers.min(shown), "{workers} workers");
+            for index in 1..of {
                 let mut out = Vec::new();
                 let job = ReplayJob {
-                    part: Part { index, of },
+                    split: Split::Share(Part { index, of }),
                     ..eight.clone()
                 };
                 handle(
@@ -769,7 +824,13 @@ mod tests {
                 answers.push(out);
             }
             let (mut parts, mut second) = (Vec::new(), Vec::new());
+            let mut second_passes = Vec::new();
             for (index, out) in answers.into_iter().enumerate() {
+                second_passes.push(
+                    out.iter()
+                        .filter(|r| matches!(r, Response::Candidates { .. }))
+                        .count(),
+                );
                 for r in out {
                     match r {
                         Response::Done {
@@ -785,16 +846,25 @@ mod tests {
                                 assert_eq!(l, longest);
                                 assert_eq!(h, shared);
                             }
-                            assert_eq!(part.is_none(), index >= shown, "worker {index}");
+                            assert!(part.is_some(), "worker {index} of {of} has a share");
                             parts.extend(part.map(|p| *p));
                         }
                         Response::Candidates { part, .. } => second.extend(part.map(|p| *p)),
                         Response::Progress { .. } => assert_eq!(index, 0, "progress from 0 only"),
+                        Response::Plan { .. } => assert_eq!(index, 0, "the leader plans"),
                         other => panic!("worker {index} of {of} answered {other:?}"),
                     }
                 }
             }
             assert_eq!(ReplaySummary::assemble(parts), whole, "{of} workers");
+            // The last worker sat the second pass out (when there were several).
+            let last = second_passes.pop();
+            assert_eq!(
+                last,
+                Some(usize::from(of == 1)),
+                "second passes: {second_passes:?}"
+            );
+            assert!(second_passes.iter().all(|&n| n == 1), "{second_passes:?}");
             assert_eq!(ReplaySummary::assemble(second).configs, whole_candidates);
         }
     }

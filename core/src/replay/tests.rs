@@ -73,13 +73,7 @@ fn configurations_of_one_group_recycle_together() {
 fn parts_assemble_into_the_whole() {
     let (meta, events) = crate::gen::benchmark_mix();
     let events = &events[..events.len().min(60_000)];
-    let configs = config_matrix(
-        &[2, 3, 14],
-        &[Era::TailAppend, Era::HeadInsert],
-        40,
-        14,
-        Some(1000),
-    );
+    let configs = benchmark_configs();
     let mut whole = Replayer::new(meta.clone(), &configs, ReplayOptions::default()).unwrap();
     whole.feed_all(events).unwrap();
     let whole = whole.finish();

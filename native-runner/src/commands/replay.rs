@@ -32,30 +32,18 @@ pub enum Tdp {
 pub struct ConfigArgs {
     /// Array sizes to compare, 2..=64, and `seed` for the seed's own rule (2 entries when the
     /// trace says TDP is on, 14 when off; see --tdp).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "2,3,4,8,14",
-        value_name = "N|seed,..."
-    )]
+    #[arg(long, value_delimiter = ',', value_name = "N|seed,...")]
+    #[arg(default_value = "2,3,4,8,14")]
     pub entries: Vec<EntriesChoice>,
     /// Kernel eras: tail-append (v5.15-v6.3), head-insert (v6.4+), null-terminated (<= v5.14).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "tail-append,head-insert",
-        value_name = "ERA,..."
-    )]
+    #[arg(long, value_delimiter = ',', value_name = "ERA,...")]
+    #[arg(default_value = "tail-append,head-insert")]
     pub era: Vec<Era>,
     /// When vCPU caches are topped up: `always` (KVM: before every fault) and/or
     /// `when-rmaps-used` (the seed's patch 4: nothing until the VM's first rmap add); each
     /// policy is a set of configurations, labelled `+lazy-topup`.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "always",
-        value_name = "POLICY,..."
-    )]
+    #[arg(long, value_delimiter = ',', value_name = "POLICY,...")]
+    #[arg(default_value = "always")]
     pub topup: Vec<TopupPolicy>,
     /// Per-vCPU cache CAPACITY/MIN (KVM: 40/14; Vipin Sharma proposed 5 and 4).
     #[arg(long, default_value = "40/14", value_name = "CAP/MIN")]
