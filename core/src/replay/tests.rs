@@ -77,7 +77,7 @@ fn parts_assemble_into_the_whole() {
     let mut whole = Replayer::new(meta.clone(), &configs, ReplayOptions::default()).unwrap();
     whole.feed_all(events).unwrap();
     let whole = whole.finish();
-    let parts: Vec<ReplayPart> = [vec![5, 1], vec![0, 2, 3], vec![4]]
+    let parts: Vec<ReplayPart> = [vec![5, 1, 7], vec![0, 2, 3], vec![4, 6]]
         .iter()
         .map(|p| {
             let mut r =
