@@ -3,21 +3,24 @@
 //! [`BinaryDecoder::next_event`] decodes one record through a bounds-checked cursor and hands
 //! it back through three layers of `Result`/`Option`; that costs about 400 instructions per
 //! event. [`BinaryDecoder::next_batch`] appends events to a caller's vector instead, and while
-//! at least [`FAST_SLACK`] bytes are buffered it decodes the common records — add, remove, zap
-//! and walk without a context block — straight from the byte slice: one bounds check per
-//! record, varints read eight bytes at a time. Everything else (context blocks, faults, stats,
-//! marks, the end record, the last bytes of the buffer, and any malformed record) goes through
-//! the one-record path, so errors and their offsets are exactly those of `next_event`.
+//! at least [`FAST_SLACK`] bytes are buffered it decodes the common records — add, remove, zap,
+//! walk (with or without a context block) and fault — straight from the byte slice, varints
+//! read eight bytes at a time. Everything else (stats, marks, the end record, varints longer
+//! than eight bytes, the last bytes of the buffer, and any malformed record) goes through the
+//! one-record path, so errors and their offsets are exactly those of `next_event`.
 
 use super::{
-    unzigzag, BinaryDecoder, OP_ADD, OP_MASK, OP_REMOVE, OP_WALK, OP_ZAP, TAG_CTX, TAG_NEXT_SPTE,
-    TAG_SAME_RMAP,
+    unzigzag, BinaryDecoder, Regs, CTX_GFN, CTX_KIND, CTX_LEVEL, CTX_RESERVED, CTX_VCPU, OP_ADD,
+    OP_FAULT, OP_MASK, OP_REMOVE, OP_WALK, OP_ZAP, TAG_CTX, TAG_NEXT_SPTE, TAG_SAME_RMAP,
+    TAG_SAME_VCPU,
 };
-use crate::trace::{Event, EventKind, TraceError};
+use crate::trace::{Event, EventKind, RmapKind, TraceError};
 
-/// Bytes a fast-path record may need at most: the tag and two 10-byte varints, rounded up so
-/// that an 8-byte read at any varint start stays inside the buffer.
-pub(super) const FAST_SLACK: usize = 1 + 10 + 10 + 8;
+/// Bytes the fast path needs in the buffer before a record: the tag, a context block (mask,
+/// three varints and a presence byte and varint for the gfn) and two more varints, each varint
+/// at most the eight bytes it accepts, plus the eight a word read at the last varint may look
+/// at beyond it.
+pub(super) const FAST_SLACK: usize = 1 + 1 + 8 + 1 + 8 + 8 + 8 + 8 + 8 + 8;
 
 /// The high bit of every byte of a little-endian word: the varint continuation flags.
 const CONTINUATION_BITS: u64 = 0x8080_8080_8080_8080;
@@ -72,8 +75,10 @@ impl BinaryDecoder {
         Ok(out.len() - start)
     }
 
-    /// The fast path: decode plain rmap records while [`FAST_SLACK`] bytes remain; stop at the
-    /// first record it does not handle, leaving it unread.
+    /// The fast path: decode add, remove, zap, walk and fault records (context blocks
+    /// included) while [`FAST_SLACK`] bytes remain; stop at the first record it does not handle
+    /// — a stat, mark or end record, a varint longer than eight bytes, or anything malformed —
+    /// leaving it unread for the one-record path.
     #[inline]
     fn fast_records(&mut self, out: &mut Vec<Event>, max: usize) {
         if self.meta.is_none() || self.ended {
@@ -81,65 +86,149 @@ impl BinaryDecoder {
         }
         let buf = self.buf.as_slice();
         let mut pos = self.pos;
-        let (mut prev_rmap, mut prev_spte) = (self.prev_rmap, self.prev_spte);
-        let regs = self.regs;
-        let mut n = 0;
-        while n < max && buf.len().saturating_sub(pos) >= FAST_SLACK {
-            let tag = buf[pos];
-            let op = tag & OP_MASK;
-            let has_spte = matches!(op, OP_ADD | OP_REMOVE);
-            let allowed = if has_spte {
-                TAG_SAME_RMAP | TAG_NEXT_SPTE | OP_MASK
-            } else {
-                TAG_SAME_RMAP | OP_MASK
-            };
-            if op > OP_WALK || tag & TAG_CTX != 0 || tag & !allowed != 0 {
-                break;
+        let mut prev = Prev {
+            rmap: self.prev_rmap,
+            spte: self.prev_spte,
+            fault_vcpu: self.prev_fault_vcpu,
+            regs: self.regs,
+        };
+        let start = out.len();
+        while out.len() - start < max && buf.len().saturating_sub(pos) >= FAST_SLACK {
+            match fast_record(buf, pos, &mut prev, out) {
+                Some(end) => pos = end,
+                None => break,
             }
-            let mut at = pos + 1;
-            let rmap = if tag & TAG_SAME_RMAP != 0 {
-                prev_rmap
-            } else {
-                let Some((z, len)) = word_at(buf, at).and_then(varint_in_word) else {
-                    break;
-                };
-                at += len;
-                prev_rmap.wrapping_add(unzigzag(z))
-            };
-            let kind = if has_spte {
-                let spte = if tag & TAG_NEXT_SPTE != 0 {
-                    prev_spte.wrapping_add(1)
-                } else {
-                    let Some((z, len)) = word_at(buf, at).and_then(varint_in_word) else {
-                        break;
-                    };
-                    at += len;
-                    prev_spte.wrapping_add(unzigzag(z))
-                };
-                prev_spte = spte;
-                if op == OP_ADD {
-                    EventKind::Add { rmap, spte }
-                } else {
-                    EventKind::Remove { rmap, spte }
-                }
-            } else if op == OP_ZAP {
-                EventKind::Zap { rmap }
-            } else {
-                EventKind::Walk { rmap }
-            };
-            prev_rmap = rmap;
-            out.push(Event {
-                kind,
-                ctx: regs.to_ctx(rmap),
-            });
-            pos = at;
-            n += 1;
         }
         self.pos = pos;
-        self.prev_rmap = prev_rmap;
-        self.prev_spte = prev_spte;
-        self.events += n as u64;
+        self.prev_rmap = prev.rmap;
+        self.prev_spte = prev.spte;
+        self.prev_fault_vcpu = prev.fault_vcpu;
+        self.regs = prev.regs;
+        self.events += (out.len() - start) as u64;
     }
+}
+
+/// What a record is decoded against: the previous record's values and the context registers.
+struct Prev {
+    rmap: u64,
+    spte: u64,
+    fault_vcpu: Option<u32>,
+    regs: Regs,
+}
+
+/// Decode the record at `pos` (at least [`FAST_SLACK`] bytes of `buf` follow it) onto `out`,
+/// updating `prev`, when the fast path handles it: where the next record starts. `None` leaves
+/// the record (and `prev`) to the one-record path, which also reports what is wrong.
+#[inline(always)] // once per record on the hot path
+fn fast_record(buf: &[u8], pos: usize, prev: &mut Prev, out: &mut Vec<Event>) -> Option<usize> {
+    let tag = *buf.get(pos)?;
+    let op = tag & OP_MASK;
+    let mut at = pos + 1;
+    let varint = |at: &mut usize| -> Option<u64> {
+        let (v, len) = varint_in_word(word_at(buf, *at)?)?;
+        *at += len;
+        Some(v)
+    };
+    if op == OP_FAULT {
+        if tag & !(TAG_SAME_VCPU | OP_MASK) != 0 {
+            return None;
+        }
+        let vcpu = if tag & TAG_SAME_VCPU != 0 {
+            prev.fault_vcpu?
+        } else {
+            u32::try_from(varint(&mut at)?).ok()?
+        };
+        prev.fault_vcpu = Some(vcpu);
+        out.push(Event::new(EventKind::Fault { vcpu }));
+        return Some(at);
+    }
+    let has_spte = matches!(op, OP_ADD | OP_REMOVE);
+    let allowed = if has_spte {
+        TAG_CTX | TAG_SAME_RMAP | TAG_NEXT_SPTE | OP_MASK
+    } else {
+        TAG_CTX | TAG_SAME_RMAP | OP_MASK
+    };
+    if op > OP_WALK || tag & !allowed != 0 {
+        return None;
+    }
+    let mut regs = prev.regs;
+    if tag & TAG_CTX != 0 {
+        context(buf, &mut at, &mut regs)?;
+    }
+    let rmap = if tag & TAG_SAME_RMAP != 0 {
+        prev.rmap
+    } else {
+        prev.rmap.wrapping_add(unzigzag(varint(&mut at)?))
+    };
+    let kind = if has_spte {
+        let spte = if tag & TAG_NEXT_SPTE != 0 {
+            prev.spte.wrapping_add(1)
+        } else {
+            prev.spte.wrapping_add(unzigzag(varint(&mut at)?))
+        };
+        prev.spte = spte;
+        if op == OP_ADD {
+            EventKind::Add { rmap, spte }
+        } else {
+            EventKind::Remove { rmap, spte }
+        }
+    } else if op == OP_ZAP {
+        EventKind::Zap { rmap }
+    } else {
+        EventKind::Walk { rmap }
+    };
+    prev.rmap = rmap;
+    prev.regs = regs;
+    out.push(Event {
+        kind,
+        ctx: regs.to_ctx(rmap),
+    });
+    Some(at)
+}
+
+/// A context block at `at` applied to `regs` (`None`: malformed, or a varint too long).
+#[inline(never)] // rarer than the records around it; keeps the record loop small
+fn context(buf: &[u8], at: &mut usize, regs: &mut Regs) -> Option<()> {
+    let varint = |at: &mut usize| -> Option<u64> {
+        let (v, len) = varint_in_word(word_at(buf, *at)?)?;
+        *at += len;
+        Some(v)
+    };
+    let mask = *buf.get(*at)?;
+    *at += 1;
+    if mask & CTX_RESERVED != 0 || mask == 0 {
+        return None;
+    }
+    if mask & CTX_VCPU != 0 {
+        regs.vcpu = match varint(at)? {
+            0 => None,
+            v => Some(u32::try_from(v - 1).ok()?),
+        };
+    }
+    if mask & CTX_GFN != 0 {
+        let present = *buf.get(*at)?;
+        *at += 1;
+        regs.gfn_off = match present {
+            0 => None,
+            1 => Some(unzigzag(varint(at)?)),
+            _ => return None,
+        };
+    }
+    if mask & CTX_LEVEL != 0 {
+        regs.level = match varint(at)? {
+            0 => None,
+            v => Some(u8::try_from(v - 1).ok()?),
+        };
+    }
+    if mask & CTX_KIND != 0 {
+        regs.kind = match varint(at)? {
+            0 => None,
+            1 => Some(RmapKind::Gfn),
+            2 => Some(RmapKind::Parent),
+            _ => return None,
+        };
+    }
+    Some(())
 }
 
 #[cfg(test)]
