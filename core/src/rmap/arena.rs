@@ -7,83 +7,63 @@ use crate::config::{ModelConfig, CACHE_LINE_SIZE, SLAB_PAGE_SIZE, SPTE_PTR_SIZE}
 
 /// What one list operation cost: descriptors visited and distinct 64-byte lines touched.
 ///
-/// Touches are kept as inclusive ranges of line numbers (a descriptor's entries are contiguous,
-/// so a scan of `k` entries is one range); a touch that overlaps or adjoins the open range
-/// extends it. The open range lives inline, so an operation on one descriptor touches no
-/// vector at all; ranges it leaves behind go to a buffer that stops growing once it holds the
-/// longest operation seen.
+/// Lines are counted once each with a stamp per line of the slab model: a line counts when its
+/// stamp is not the current operation's, and takes that stamp. That is exact whatever the order
+/// of the touches (a chain's descriptors lie anywhere in the slab, and two small objects may
+/// share a line) and costs a compare per line touched — no list of ranges to sort. The stamps
+/// take 4 bytes per 64-byte line the slab model has used.
 #[derive(Debug, Clone, Default)]
 pub struct OpCost {
     /// Descriptors whose memory the operation read or wrote.
     pub descs: u32,
-    /// Whether `open` holds a range.
-    has_open: bool,
-    /// The range the next touch may extend.
-    open: (u64, u64),
-    /// Earlier ranges of this operation.
-    closed: Vec<(u64, u64)>,
+    /// Distinct lines touched so far.
+    lines: u32,
+    /// The current operation's stamp (never 0 once an operation started).
+    stamp: u32,
+    /// The stamp each line last took.
+    seen: Vec<u32>,
 }
 
 impl OpCost {
+    /// Start a new operation.
     #[inline]
     pub(super) fn reset(&mut self) {
         self.descs = 0;
-        self.has_open = false;
-        if !self.closed.is_empty() {
-            self.closed.clear();
+        self.lines = 0;
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            // After 2^32 operations: forget every stamp rather than confuse an old one.
+            self.seen.fill(0);
+            self.stamp = 1;
         }
     }
 
+    /// Lines `first..=last` were read or written.
     #[inline]
     pub(super) fn touch(&mut self, first: u64, last: u64) {
-        let l = &mut self.open;
-        if self.has_open && first <= l.1.saturating_add(1) && last.saturating_add(1) >= l.0 {
-            l.0 = l.0.min(first);
-            l.1 = l.1.max(last);
+        if self.stamp == 0 {
+            self.stamp = 1;
+        }
+        let (Ok(first), Ok(last)) = (usize::try_from(first), usize::try_from(last)) else {
             return;
+        };
+        if last >= self.seen.len() {
+            self.seen.resize(last + 1, 0);
         }
-        if self.has_open {
-            self.closed.push(*l);
-        }
-        self.has_open = true;
-        *l = (first, last);
-    }
-
-    /// Distinct cache lines touched: the size of the union of the recorded ranges.
-    #[inline]
-    pub fn distinct_lines(&mut self) -> u32 {
-        if !self.has_open {
-            return 0;
-        }
-        let (a, b) = self.open;
-        if self.closed.is_empty() {
-            return u32::try_from(b - a + 1).unwrap_or(u32::MAX);
-        }
-        self.union_lines()
-    }
-
-    /// [`OpCost::distinct_lines`] over several ranges.
-    #[cold]
-    fn union_lines(&mut self) -> u32 {
-        let open = self.open;
-        let spans = &mut self.closed;
-        spans.push(open);
-        spans.sort_unstable();
-        let mut total = 0;
-        let (mut lo, mut hi) = spans[0];
-        for &(a, b) in &spans[1..] {
-            if a > hi {
-                total += hi - lo + 1;
-                (lo, hi) = (a, b);
-            } else {
-                hi = hi.max(b);
+        for l in first..=last {
+            if let Some(s) = self.seen.get_mut(l) {
+                if *s != self.stamp {
+                    *s = self.stamp;
+                    self.lines += 1;
+                }
             }
         }
-        // Leave the ranges as they were (sorted), the open one inline again.
-        if let Some(p) = spans.iter().position(|s| *s == open) {
-            spans.remove(p);
-        }
-        u32::try_from(total + hi - lo + 1).unwrap_or(u32::MAX)
+    }
+
+    /// Distinct cache lines touched by the operation.
+    #[inline]
+    pub fn distinct_lines(&mut self) -> u32 {
+        self.lines
     }
 }
 
