@@ -118,6 +118,20 @@ impl Series {
         self.open_window(index, value);
     }
 
+    /// Record `value` after every event `first..=last`, as that many [`Series::record`] calls
+    /// would, in one step per window (a gauge that did not move costs nothing per event).
+    pub fn fill(&mut self, first: u64, last: u64, value: u64) {
+        let mut i = first;
+        while i <= last {
+            self.record(i, value);
+            // The rest of this window would only take the same maximum again.
+            match self.cur_end.max(i.saturating_add(1)) {
+                next if next > i => i = next,
+                _ => break,
+            }
+        }
+    }
+
     /// Close the open window (if any) and open the one holding `index`.
     fn open_window(&mut self, index: u64, value: u64) {
         if let Some(done) = self.cur.take() {
@@ -157,6 +171,35 @@ impl Series {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Filling a run of events equals recording each of them, through any number of
+        /// resolution halvings.
+        #[test]
+        fn fill_equals_one_record_per_event(
+            runs in proptest::collection::vec((1u64..3000, 0u64..1000, any::<bool>()), 1..200),
+        ) {
+            let (mut each, mut filled) = (Series::default(), Series::default());
+            let mut index = 0u64;
+            for &(len, value, as_fill) in &runs {
+                for i in index..index + len {
+                    each.record(i, value);
+                }
+                if as_fill {
+                    filled.fill(index, index + len - 1, value);
+                } else {
+                    for i in index..index + len {
+                        filled.record(i, value);
+                    }
+                }
+                index += len;
+            }
+            each.finish();
+            filled.finish();
+            prop_assert_eq!(each, filled);
+        }
+    }
 
     #[test]
     fn distribution_buckets() {

@@ -16,6 +16,10 @@ pub(super) struct ConfigState {
     zap: OpCosts,
     walk: OpCosts,
     desc_event_sum: u128,
+    /// The first event not closed yet (see [`ConfigState::after_event`]).
+    next_event: u64,
+    /// Descriptors in lists after the last event closed.
+    live_descs: u64,
     idle_peak_objs: usize,
     series: Series,
     /// KVM's `max_mmu_rmap_size` under this configuration's `pte_list_add` counts.
@@ -35,6 +39,8 @@ impl ConfigState {
             zap: OpCosts::default(),
             walk: OpCosts::default(),
             desc_event_sum: 0,
+            next_event: 0,
+            live_descs: 0,
             idle_peak_objs: 0,
             series: Series::default(),
             max_rmap_size: 0,
@@ -129,11 +135,28 @@ impl ConfigState {
     }
 
     /// The gauges sampled after every event.
+    /// Close event `index`, which may have changed the lists. The events since the last one
+    /// closed did not change them (faults, stats, marks, walks), so they are closed here too,
+    /// at the value the lists kept meanwhile — in one step, not one per event.
     #[inline]
     pub(super) fn after_event(&mut self, index: u64) {
+        if index > self.next_event {
+            self.catch_up(index);
+        }
         let live = self.set.counters.live_descs;
+        self.live_descs = live;
         self.desc_event_sum += u128::from(live);
         self.series.record(index, live * self.desc_bytes);
+        self.next_event = index + 1;
+    }
+
+    /// Close events `next_event..upto`, none of which changed the lists.
+    fn catch_up(&mut self, upto: u64) {
+        let gap = upto - self.next_event;
+        self.desc_event_sum += u128::from(self.live_descs) * u128::from(gap);
+        self.series
+            .fill(self.next_event, upto - 1, self.live_descs * self.desc_bytes);
+        self.next_event = upto;
     }
 
     /// The report at the end of a replay of `events` events; `members` is the group's
@@ -143,6 +166,9 @@ impl ConfigState {
         for (d, _) in members.live() {
             self.set.walk(d);
             end_walk.record(&mut self.set);
+        }
+        if events > self.next_event {
+            self.catch_up(events);
         }
         self.series.finish();
         let cfg = *self.set.config();

@@ -57,22 +57,22 @@ impl RecycleGroup {
         Ok(())
     }
 
-    /// An event that changes no list in this group: top up `topup`'s cache if given (a fault)
-    /// and close the event in every configuration.
+    /// An event that changes no list in this group: top up `topup`'s cache if given (a fault).
+    /// The configurations close it with the next event that changes a list, or at the end.
     pub(super) fn idle(&mut self, index: u64, topup: Option<u32>) -> Result<(), ReplayError> {
-        for (_, c) in &mut self.configs {
-            if let Some(vcpu) = topup {
+        if let Some(vcpu) = topup {
+            for (_, c) in &mut self.configs {
                 c.topup(vcpu)
                     .map_err(|source| ReplayError::Model { index, source })?;
             }
-            c.after_event(index);
         }
         Ok(())
     }
 
     /// `__rmap_add` (or `pte_list_add` for a parent-PTE list) of `spte` in every configuration,
     /// after a top-up of `vcpu`'s cache when `topup` (an add with no fault event before it).
-    /// Like every event method here, it closes the event in every configuration.
+    /// It closes the event in every configuration, as remove and zap do (see
+    /// `ConfigState::after_event`).
     #[inline]
     #[allow(clippy::too_many_arguments)] // the event's fields, passed apart to stay in registers
     pub(super) fn add(
@@ -214,11 +214,10 @@ impl RecycleGroup {
         }
     }
 
-    pub(super) fn walk(&mut self, index: u64, rmap: u64) {
+    pub(super) fn walk(&mut self, rmap: u64) {
         let d = self.members.rmap(rmap);
         for (_, c) in &mut self.configs {
             c.walk(d);
-            c.after_event(index);
         }
     }
 
@@ -235,7 +234,6 @@ impl RecycleGroup {
             if let Some(model) = model {
                 c.check_stat(index, name, value, model);
             }
-            c.after_event(index);
         }
     }
 }

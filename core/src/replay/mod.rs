@@ -178,7 +178,8 @@ impl Replayer {
     pub fn feed(&mut self, ev: &Event) -> Result<(), ReplayError> {
         let index = self.events;
         let strict = self.opts.strict;
-        // Every arm closes the event in every configuration (the group methods do).
+        // The events that change lists (add, remove, zap) close the event in every
+        // configuration; the others are closed with the next such event or at the end.
         match &ev.kind {
             EventKind::Add { rmap, spte } => {
                 self.counts.add += 1;
@@ -204,7 +205,7 @@ impl Replayer {
             EventKind::Walk { rmap } => {
                 self.counts.walk += 1;
                 for g in &mut self.groups {
-                    g.walk(index, *rmap);
+                    g.walk(*rmap);
                 }
             }
             EventKind::Fault { vcpu } => {
