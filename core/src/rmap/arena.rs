@@ -5,20 +5,30 @@
 use super::{PteListDesc, RmapError, EMPTY_DESC, NIL};
 use crate::config::{ModelConfig, CACHE_LINE_SIZE, SLAB_PAGE_SIZE, SPTE_PTR_SIZE};
 
+/// Ranges beyond which [`OpCost::distinct_lines`] counts with line stamps instead of sorting.
+const SORTED_UNION_MAX: usize = 16;
+
 /// What one list operation cost: descriptors visited and distinct 64-byte lines touched.
 ///
-/// Lines are counted once each with a stamp per line of the slab model: a line counts when its
-/// stamp is not the current operation's, and takes that stamp. That is exact whatever the order
-/// of the touches (a chain's descriptors lie anywhere in the slab, and two small objects may
-/// share a line) and costs a compare per line touched — no list of ranges to sort. The stamps
-/// take 4 bytes per 64-byte line the slab model has used.
+/// Touches are kept as inclusive ranges of line numbers (a descriptor's entries are contiguous,
+/// so a scan of `k` entries is one range); a touch that overlaps or adjoins the open range
+/// extends it. The open range lives inline, so an operation on one descriptor touches no
+/// vector at all. An operation that leaves a few ranges has their union counted by sorting
+/// them; one that walks a long chain (hundreds of ranges) is counted with a stamp per line of
+/// the slab model instead — a line counts when its stamp is not this count's, and takes it —
+/// which costs a compare per line rather than a sort, and touches the stamps (4 bytes per
+/// 64-byte line) only for such long operations.
 #[derive(Debug, Clone, Default)]
 pub struct OpCost {
     /// Descriptors whose memory the operation read or wrote.
     pub descs: u32,
-    /// Distinct lines touched so far.
-    lines: u32,
-    /// The current operation's stamp (never 0 once an operation started).
+    /// Whether `open` holds a range.
+    has_open: bool,
+    /// The range the next touch may extend.
+    open: (u64, u64),
+    /// Earlier ranges of this operation.
+    closed: Vec<(u64, u64)>,
+    /// The stamp of the last count made with stamps (never 0 once one was made).
     stamp: u32,
     /// The stamp each line last took.
     seen: Vec<u32>,
@@ -29,41 +39,95 @@ impl OpCost {
     #[inline]
     pub(super) fn reset(&mut self) {
         self.descs = 0;
-        self.lines = 0;
-        self.stamp = self.stamp.wrapping_add(1);
-        if self.stamp == 0 {
-            // After 2^32 operations: forget every stamp rather than confuse an old one.
-            self.seen.fill(0);
-            self.stamp = 1;
+        self.has_open = false;
+        if !self.closed.is_empty() {
+            self.closed.clear();
         }
     }
 
     /// Lines `first..=last` were read or written.
     #[inline]
     pub(super) fn touch(&mut self, first: u64, last: u64) {
-        if self.stamp == 0 {
-            self.stamp = 1;
-        }
-        let (Ok(first), Ok(last)) = (usize::try_from(first), usize::try_from(last)) else {
+        let l = &mut self.open;
+        if self.has_open && first <= l.1.saturating_add(1) && last.saturating_add(1) >= l.0 {
+            l.0 = l.0.min(first);
+            l.1 = l.1.max(last);
             return;
-        };
-        if last >= self.seen.len() {
-            self.seen.resize(last + 1, 0);
         }
-        for l in first..=last {
-            if let Some(s) = self.seen.get_mut(l) {
-                if *s != self.stamp {
-                    *s = self.stamp;
-                    self.lines += 1;
-                }
-            }
+        if self.has_open {
+            self.closed.push(*l);
+        }
+        self.has_open = true;
+        *l = (first, last);
+    }
+
+    /// Distinct cache lines touched: the size of the union of the recorded ranges.
+    #[inline]
+    pub fn distinct_lines(&mut self) -> u32 {
+        if !self.has_open {
+            return 0;
+        }
+        let (a, b) = self.open;
+        if self.closed.is_empty() {
+            return u32::try_from(b - a + 1).unwrap_or(u32::MAX);
+        }
+        if self.closed.len() < SORTED_UNION_MAX {
+            self.sorted_union()
+        } else {
+            self.stamped_union()
         }
     }
 
-    /// Distinct cache lines touched by the operation.
-    #[inline]
-    pub fn distinct_lines(&mut self) -> u32 {
-        self.lines
+    /// The union of a few ranges, by sorting them.
+    #[cold]
+    fn sorted_union(&mut self) -> u32 {
+        let open = self.open;
+        let spans = &mut self.closed;
+        spans.push(open);
+        spans.sort_unstable();
+        let mut total = 0;
+        let (mut lo, mut hi) = spans[0];
+        for &(a, b) in &spans[1..] {
+            if a > hi {
+                total += hi - lo + 1;
+                (lo, hi) = (a, b);
+            } else {
+                hi = hi.max(b);
+            }
+        }
+        // Leave the ranges as they were (sorted), the open one inline again.
+        if let Some(p) = spans.iter().position(|s| *s == open) {
+            spans.remove(p);
+        }
+        u32::try_from(total + hi - lo + 1).unwrap_or(u32::MAX)
+    }
+
+    /// The union of many ranges, with a stamp per line.
+    #[cold]
+    fn stamped_union(&mut self) -> u32 {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            // After 2^32 counts: forget every stamp rather than confuse an old one.
+            self.seen.fill(0);
+            self.stamp = 1;
+        }
+        let (stamp, seen) = (self.stamp, &mut self.seen);
+        let mut lines = 0u32;
+        for &(a, b) in self.closed.iter().chain(std::iter::once(&self.open)) {
+            let (Ok(a), Ok(b)) = (usize::try_from(a), usize::try_from(b)) else {
+                continue;
+            };
+            if b >= seen.len() {
+                seen.resize(b + 1, 0);
+            }
+            for s in seen.iter_mut().take(b + 1).skip(a) {
+                if *s != stamp {
+                    *s = stamp;
+                    lines += 1;
+                }
+            }
+        }
+        lines
     }
 }
 
@@ -292,25 +356,30 @@ mod tests {
     use std::collections::BTreeSet;
 
     proptest! {
-        /// The inline open range and the sorted union count each line once, whatever the
-        /// order of the touches; counting again after more touches still counts them all.
+        /// Both unions (sorted for a few ranges, stamped for many) count each line once,
+        /// whatever the order of the touches; counting again after more touches still counts
+        /// them all; operations one after another do not see each other's lines.
         #[test]
         fn distinct_lines_is_the_size_of_the_set_of_lines_touched(
-            touches in proptest::collection::vec((0u64..40, 0u64..4), 0..24),
-            split in 0usize..24,
+            ops in proptest::collection::vec(
+                (proptest::collection::vec((0u64..400, 0u64..4), 0..80), 0usize..80),
+                1..4,
+            ),
         ) {
             let mut cost = OpCost::default();
-            let mut reference = BTreeSet::new();
-            for (k, &(first, len)) in touches.iter().enumerate() {
-                if k == split {
-                    prop_assert_eq!(cost.distinct_lines() as usize, reference.len());
+            for (touches, split) in &ops {
+                cost.reset();
+                prop_assert_eq!(cost.distinct_lines(), 0);
+                let mut reference = BTreeSet::new();
+                for (k, &(first, len)) in touches.iter().enumerate() {
+                    if k == *split {
+                        prop_assert_eq!(cost.distinct_lines() as usize, reference.len());
+                    }
+                    cost.touch(first, first + len);
+                    reference.extend(first..=first + len);
                 }
-                cost.touch(first, first + len);
-                reference.extend(first..=first + len);
+                prop_assert_eq!(cost.distinct_lines() as usize, reference.len());
             }
-            prop_assert_eq!(cost.distinct_lines() as usize, reference.len());
-            cost.reset();
-            prop_assert_eq!(cost.distinct_lines(), 0);
         }
     }
 }
