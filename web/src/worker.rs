@@ -583,6 +583,15 @@ mod tests {
         ))
     }
 
+    /// What the worker answers to `req` about the trace `bytes`.
+    fn answers(req: Request, bytes: &[u8]) -> Vec<Response> {
+        let mut out = Vec::new();
+        handle(req, bytes.len() as u64, &mut || Box::new(bytes), &mut |r| {
+            out.push(r)
+        });
+        out
+    }
+
     /// Replay through KVM today only, without progress.
     fn run(reader: &mut dyn Read, vm: Option<u64>, hash_all: bool) -> Result<Whole, String> {
         replay_whole(reader, 0, &job(vm, hash_all), &mut |_, _| {})
@@ -748,13 +757,7 @@ mod tests {
         assert_eq!(shared.sha256, want);
         assert_eq!(shared.inline, None, "too large to travel in a link");
         // The handler answers with the results, then the second pass with the hash.
-        let mut out = Vec::new();
-        handle(
-            Request::Replay(job(None, false)),
-            bytes.len() as u64,
-            &mut || Box::new(&bytes[..]),
-            &mut |r| out.push(r),
-        );
+        let out = answers(Request::Replay(job(None, false)), &bytes);
         let done = out.iter().position(|r| {
             matches!(
                 r,
@@ -794,38 +797,25 @@ mod tests {
                 split: Split::Lead { workers },
                 ..eight.clone()
             };
-            let mut answers = vec![Vec::new()];
-            handle(
-                Request::Replay(lead),
-                bytes.len() as u64,
-                &mut || Box::new(&bytes[..]),
-                &mut |r| answers[0].push(r),
-            );
-            let Some(Response::Plan { of }) = answers[0]
+            let mut all = vec![answers(Request::Replay(lead), &bytes)];
+            let Some(Response::Plan { of }) = all[0]
                 .iter()
                 .find(|r| matches!(r, Response::Plan { .. }))
                 .cloned()
             else {
-                panic!("no plan from the leader: {:?}", answers[0]);
+                panic!("no plan from the leader: {:?}", all[0]);
             };
             assert_eq!(of, workers.min(shown), "{workers} workers");
             for index in 1..of {
-                let mut out = Vec::new();
                 let job = ReplayJob {
                     split: Split::Share(Part { index, of }),
                     ..eight.clone()
                 };
-                handle(
-                    Request::Replay(job),
-                    bytes.len() as u64,
-                    &mut || Box::new(&bytes[..]),
-                    &mut |r| out.push(r),
-                );
-                answers.push(out);
+                all.push(answers(Request::Replay(job), &bytes));
             }
             let (mut parts, mut second) = (Vec::new(), Vec::new());
             let mut second_passes = Vec::new();
-            for (index, out) in answers.into_iter().enumerate() {
+            for (index, out) in all.into_iter().enumerate() {
                 second_passes.push(
                     out.iter()
                         .filter(|r| matches!(r, Response::Candidates { .. }))
@@ -871,13 +861,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        let mut out = Vec::new();
-        handle(
-            Request::Replay(job(None, false)),
-            9,
-            &mut || Box::new(&b"\x00\x01garbage"[..]),
-            &mut |r| out.push(r),
-        );
+        let out = answers(Request::Replay(job(None, false)), b"\x00\x01garbage");
         assert!(
             matches!(out.last(), Some(Response::Failed(m)) if m.contains("magic") || m.contains("unrecognised"))
         );
