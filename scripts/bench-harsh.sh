@@ -16,7 +16,7 @@ if ! command -v valgrind >/dev/null; then
   apt-get install -y valgrind >/dev/null 2>&1 ||
     { apt-get update >/dev/null && apt-get install -y valgrind >/dev/null; }
 fi
-cargo build --locked --release -p rmaplab-runner -p rmaplab-core --example opcost >&2
+cargo build --locked --release -p rmaplab -p rmaplab-core --example opcost >&2
 opcost=target/release/examples/opcost
 rmaplab=target/release/rmaplab
 work="$(mktemp -d)"

@@ -11,7 +11,7 @@ cd "$root"
 out="docs/benchmarks.md"
 tmp="$(mktemp)"
 trap 'rm -f "$tmp"' EXIT
-cargo build --locked --release -p rmaplab-runner >&2
+cargo build --locked --release -p rmaplab >&2
 trunk build --release --offline >&2
 (cd web-tests && npm ci --no-audit --no-fund --loglevel=error) >&2
 rmaplab=target/release/rmaplab

@@ -23,7 +23,7 @@ step "native tests"
 cargo test --locked --workspace -- --skip real_kvm_
 
 step "real-KVM tests (need root, /dev/kvm and a shadow-paging host; they print SKIPPED otherwise)"
-cargo test --locked -p rmaplab-runner --test kvm_collect -- --nocapture --test-threads=1
+cargo test --locked -p rmaplab --test kvm_collect -- --nocapture --test-threads=1
 
 step "browser tests of the playground's components and state (wasm-bindgen-test in headless Chromium)"
 CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" cargo test --locked -p rmaplab-web --target wasm32-unknown-unknown --test browser
@@ -32,7 +32,7 @@ step "playground build (trunk)"
 trunk build --release --offline
 
 step "playground end-to-end test (Playwright driving Debian's Chromium; screenshots in web-tests/out/)"
-cargo build --locked --release -p rmaplab-runner
+cargo build --locked --release -p rmaplab
 (cd web-tests && npm ci --no-audit --no-fund --loglevel=error)
 node web-tests/e2e.mjs
 

@@ -33,7 +33,7 @@ function check(cond, what) {
 // Fixtures: one trace per accepted format.
 const fx = path.join(out, 'fixtures');
 mkdirSync(fx, { recursive: true });
-if (!existsSync(rmaplab)) throw new Error(`${rmaplab} is missing: build it with cargo build --release -p rmaplab-runner`);
+if (!existsSync(rmaplab)) throw new Error(`${rmaplab} is missing: build it with cargo build --release -p rmaplab`);
 execFileSync(rmaplab, ['gen', '--vcpus', '2', 'fork', '--procs', '9', '--pages', '20', '--private', '2', '-o', path.join(fx, 'fork.rmap')], { stdio: 'ignore' });
 execFileSync(rmaplab, ['convert', path.join(fx, 'fork.rmap'), path.join(fx, 'fork.jsonl')], { stdio: 'ignore' });
 const ftrace = path.join(root, 'core/tests/fixtures/ftrace/alias15-unmap-remap-delslot.txt');

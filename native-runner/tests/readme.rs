@@ -1,7 +1,7 @@
 //! The README's command-line examples are real: every code block whose commands are all
 //! `rmaplab …` or `cat FILE` is run, in order, in one scratch directory (a `cat FILE` block
 //! writes the text shown as FILE), and each command's output must be exactly what the README
-//! shows. `RMAPLAB_BLESS_README=1 cargo test -p rmaplab-runner --test readme` rewrites the README
+//! shows. `RMAPLAB_BLESS_README=1 cargo test -p rmaplab --test readme` rewrites the README
 //! with the real output instead.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics: that is how it reports

@@ -1,7 +1,7 @@
 //! The CLI's machine-readable outputs, pinned: CSV and JSON of `replay` and `sizes`, and
 //! `report --format markdown`, on a generated trace, must equal the files in
 //! `tests/snapshots/`. A change of output is then a reviewed change of those files:
-//! `RMAPLAB_BLESS_SNAPSHOTS=1 cargo test -p rmaplab-runner --test snapshots` rewrites them.
+//! `RMAPLAB_BLESS_SNAPSHOTS=1 cargo test -p rmaplab --test snapshots` rewrites them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics: that is how it reports
 
