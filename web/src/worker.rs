@@ -10,8 +10,8 @@ use rmaplab_core::import::ImportOptions;
 use rmaplab_core::recommend;
 use rmaplab_core::replay::{IdHasher, ReplayOptions, ReplayPart, Replayer};
 use rmaplab_core::sha256::Sha256;
-use rmaplab_core::trace::binary::BinaryEncoder;
 use rmaplab_core::trace::reader::{TraceReader, BATCH};
+use rmaplab_core::trace::writer::{OutputEncoding, TraceEncoder};
 use rmaplab_core::trace::Encoding;
 use rmaplab_core::{Event, EventKind, ModelConfig};
 use std::collections::HashMap;
@@ -279,7 +279,7 @@ pub fn focus(
 
 /// The trace re-encoded as rmaplab binary (streamed decode; the output is built in memory).
 pub fn export_binary(reader: &mut dyn Read, vm: Option<u64>) -> Result<Vec<u8>, String> {
-    let mut enc = BinaryEncoder::new();
+    let mut enc = TraceEncoder::new(OutputEncoding::Binary);
     let mut out = Vec::new();
     let mut quiet = |_, _| {};
     let mut t = open_trace(reader, 0, vm, &mut quiet);

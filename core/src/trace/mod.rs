@@ -8,6 +8,7 @@
 pub mod binary;
 pub mod jsonl;
 pub mod reader;
+pub mod writer;
 
 use crate::import::{compress, CaptureFormat, CaptureImporter, ImportError, ImportOptions};
 use serde::{Deserialize, Serialize};

@@ -4,9 +4,11 @@
 use super::import::{check_import, CaptureArgs};
 use crate::{input, output};
 use anyhow::{bail, Result};
-use clap::{Args, ValueEnum};
+use clap::builder::TypedValueParser;
+use clap::Args;
 use rmaplab_core::import::ImportReport;
-use rmaplab_core::trace::{binary::BinaryEncoder, jsonl, Event, TraceMeta};
+use rmaplab_core::trace::writer::{OutputEncoding, TraceEncoder};
+use rmaplab_core::trace::{Event, TraceMeta};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -16,57 +18,45 @@ pub struct ConvertArgs {
     pub input: PathBuf,
     /// Output file; written to a temporary file and renamed when complete.
     pub output: PathBuf,
-    /// Output encoding; default: jsonl for *.jsonl / *.json, binary otherwise.
-    #[arg(long, value_enum)]
-    pub to: Option<Enc>,
+    /// Output encoding; default: jsonl for *.jsonl / *.json / *.ndjson, binary otherwise.
+    #[arg(long, value_parser = output_encoding_parser())]
+    pub to: Option<OutputEncoding>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Enc {
-    /// rmaplab binary.
-    Binary,
-    /// JSON Lines.
-    Jsonl,
+/// The encoding `path` gets: `to` when given, else as its extension asks.
+pub fn out_encoding(path: &Path, to: Option<OutputEncoding>) -> OutputEncoding {
+    to.unwrap_or_else(|| OutputEncoding::for_extension(path.extension().and_then(|e| e.to_str())))
 }
 
-pub fn out_encoding(path: &Path, to: Option<Enc>) -> Enc {
-    to.unwrap_or_else(|| match path.extension().and_then(|e| e.to_str()) {
-        Some("jsonl" | "json" | "ndjson") => Enc::Jsonl,
-        _ => Enc::Binary,
-    })
+/// `--to`'s parser: core's output encodings, listed in the help.
+pub fn output_encoding_parser() -> impl clap::builder::TypedValueParser<Value = OutputEncoding> {
+    clap::builder::PossibleValuesParser::new(OutputEncoding::ALL.map(OutputEncoding::name))
+        .try_map(|s| s.parse::<OutputEncoding>())
 }
 
 /// Writes events in either encoding into an [`output::AtomicFile`], in 1 MiB batches.
 pub struct TraceWriter {
     file: output::AtomicFile,
-    enc: Enc,
-    bin: BinaryEncoder,
+    enc: TraceEncoder,
     buf: Vec<u8>,
 }
 
 impl TraceWriter {
-    pub fn create(path: &Path, enc: Enc, meta: &TraceMeta) -> Result<Self> {
+    pub fn create(path: &Path, encoding: OutputEncoding, meta: &TraceMeta) -> Result<Self> {
         let mut w = TraceWriter {
             file: output::AtomicFile::create(path)?,
-            enc,
-            bin: BinaryEncoder::new(),
+            enc: TraceEncoder::new(encoding),
             buf: Vec::with_capacity(1 << 20),
         };
-        match enc {
-            Enc::Binary => w.bin.header(meta, &mut w.buf),
-            Enc::Jsonl => jsonl::write_header(meta, &mut w.buf),
-        }
+        w.enc.header(meta, &mut w.buf);
         Ok(w)
     }
 
     pub fn event(&mut self, ev: &rmaplab_core::Event) -> Result<(), output::OutputError> {
-        match self.enc {
-            Enc::Binary => self.bin.event(ev, &mut self.buf),
-            Enc::Jsonl => jsonl::write_event(ev, &mut self.buf),
-        }
+        self.enc.event(ev, &mut self.buf);
         if self.buf.len() >= 1 << 20 {
             self.file.write(&self.buf)?;
             self.buf.clear();
@@ -75,9 +65,7 @@ impl TraceWriter {
     }
 
     pub fn commit(mut self) -> Result<()> {
-        if self.enc == Enc::Binary {
-            self.bin.finish(&mut self.buf);
-        }
+        self.enc.finish(&mut self.buf);
         self.file.write(&self.buf)?;
         self.file.commit()?;
         Ok(())
@@ -101,7 +89,7 @@ pub fn convert(a: &ConvertArgs) -> Result<ExitCode> {
 pub fn transcode(
     input: &Path,
     output: &Path,
-    enc: Enc,
+    enc: OutputEncoding,
     quiet: bool,
     capture: Option<&CaptureArgs>,
     edit_meta: &dyn Fn(&mut TraceMeta),
