@@ -2,10 +2,10 @@
 //! trace from KVM.
 
 use super::convert::{out_encoding, TraceWriter};
-use super::gen::{workload, GenWorkload};
 use crate::collect;
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use rmaplab_core::gen::Workload;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 #[derive(Args, Debug)]
 pub struct CollectArgs {
     #[command(subcommand)]
-    pub workload: Option<GenWorkload>,
+    pub workload: Option<Workload>,
     /// Attach to an already running VMM (QEMU, Firecracker, cloud-hypervisor, another rmaplab)
     /// instead of running a workload: records the kvmmmu events of all its threads.
     #[arg(long, global = true, value_name = "PID")]
@@ -119,7 +119,7 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
         }
         (Some(w), _, _) => {
             let opts = collect::CollectOptions {
-                workload: workload(w),
+                workload: w.clone(),
                 vcpus: a.vcpus,
                 seed: a.seed,
                 buffer_kb: a.buffer_kb,

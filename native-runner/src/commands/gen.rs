@@ -1,10 +1,10 @@
-//! `rmaplab gen`: deterministic synthetic traces (core's generator), and the workload
-//! subcommands `collect` shares.
+//! `rmaplab gen`: deterministic synthetic traces (core's generator). The workload subcommands
+//! are core's `Workload` itself (its `clap` feature), shared with `collect`.
 
 use super::convert::{out_encoding, TraceWriter};
 use crate::interrupt;
 use anyhow::Result;
-use clap::{Args, Subcommand};
+use clap::Args;
 use rmaplab_core::gen::{self, GenOptions, Workload};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 #[derive(Args, Debug)]
 pub struct GenArgs {
     #[command(subcommand)]
-    pub workload: GenWorkload,
+    pub workload: Workload,
     /// Output file (`.jsonl` / `.json` = JSON Lines, anything else = binary).
     #[arg(short, long, global = true, default_value = "trace.rmap")]
     pub output: PathBuf,
@@ -24,92 +24,8 @@ pub struct GenArgs {
     pub seed: u64,
 }
 
-#[derive(Subcommand, Debug)]
-pub enum GenWorkload {
-    /// One guest page mapped at N addresses, touched, then unmapped.
-    Alias {
-        /// Number of mappings.
-        #[arg(long, default_value_t = 1002)]
-        aliases: u64,
-    },
-    /// A fork storm: P address spaces sharing M pages (plus private pages), then exit.
-    Fork {
-        /// Address spaces (parent included).
-        #[arg(long, default_value_t = 64)]
-        procs: u64,
-        /// Shared pages.
-        #[arg(long, default_value_t = 256)]
-        pages: u64,
-        /// Private pages per address space.
-        #[arg(long, default_value_t = 16)]
-        private: u64,
-    },
-    /// Many frames, few aliases: a skewed number of mappings per frame.
-    Spread {
-        /// Guest frames.
-        #[arg(long, default_value_t = 100_000)]
-        gfns: u64,
-        /// Largest alias count.
-        #[arg(long, default_value_t = 512)]
-        max_aliases: u64,
-        /// Tail exponent x10 (15 = 1.5; smaller = heavier tail).
-        #[arg(long, default_value_t = 15)]
-        skew_tenths: u64,
-    },
-    /// Map / touch / unmap churn.
-    Churn {
-        /// Rounds.
-        #[arg(long, default_value_t = 100)]
-        cycles: u64,
-        /// Mappings attempted per round.
-        #[arg(long, default_value_t = 1000)]
-        batch: u64,
-        /// Frames to choose from.
-        #[arg(long, default_value_t = 4096)]
-        gfns: u64,
-        /// Address spaces to choose from.
-        #[arg(long, default_value_t = 32)]
-        spaces: u64,
-    },
-}
-
-pub fn workload(w: &GenWorkload) -> Workload {
-    match *w {
-        GenWorkload::Alias { aliases } => Workload::Alias { aliases },
-        GenWorkload::Fork {
-            procs,
-            pages,
-            private,
-        } => Workload::Fork {
-            procs,
-            pages,
-            private,
-        },
-        GenWorkload::Spread {
-            gfns,
-            max_aliases,
-            skew_tenths,
-        } => Workload::Spread {
-            gfns,
-            max_aliases,
-            skew_tenths,
-        },
-        GenWorkload::Churn {
-            cycles,
-            batch,
-            gfns,
-            spaces,
-        } => Workload::Churn {
-            cycles,
-            batch,
-            gfns,
-            spaces,
-        },
-    }
-}
-
 pub fn gen_cmd(a: &GenArgs) -> Result<ExitCode> {
-    let w = workload(&a.workload);
+    let w = a.workload.clone();
     let opts = GenOptions {
         vcpus: a.vcpus.max(1),
         seed: a.seed,
