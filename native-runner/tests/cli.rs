@@ -5,21 +5,13 @@
 
 mod common;
 
-use common::{ok, rmaplab, s, stderr};
+use common::{jsonl_trace, ok, rmaplab, s, stderr, words};
 use std::path::Path;
 use std::process::Output;
 
 #[test]
 fn sizes_prints_the_seeds_numbers() {
-    let out = ok(&[
-        "sizes",
-        "--entries",
-        "2,4,14",
-        "--vcpus",
-        "8",
-        "--format",
-        "json",
-    ]);
+    let out = ok(&words("sizes --entries 2,4,14 --vcpus 8 --format json"));
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows[0]["desc_bytes"], 32);
@@ -123,14 +115,16 @@ fn convert_round_trips_byte_for_byte() {
 #[test]
 fn dump_lists_shows_the_chain() {
     let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("t.jsonl");
-    std::fs::write(
-        &trace,
-        "{\"format\":\"rmaplab-trace\",\"version\":1}\n\
-         {\"ev\":\"add\",\"rmap\":5,\"spte\":1}\n{\"ev\":\"add\",\"rmap\":5,\"spte\":2}\n\
-         {\"ev\":\"add\",\"rmap\":5,\"spte\":3}\n{\"ev\":\"add\",\"rmap\":6,\"spte\":4}\n",
-    )
-    .unwrap();
+    let trace = jsonl_trace(
+        dir.path(),
+        "t.jsonl",
+        &[
+            r#"{"ev":"add","rmap":5,"spte":1}"#,
+            r#"{"ev":"add","rmap":5,"spte":2}"#,
+            r#"{"ev":"add","rmap":5,"spte":3}"#,
+            r#"{"ev":"add","rmap":6,"spte":4}"#,
+        ],
+    );
     // Implicit faults fill vCPU 0's cache with objects 0..40; it hands out the last first.
     let out = ok(&[
         "replay",
@@ -319,15 +313,15 @@ fn fifty_million_adds_to_one_rmap_stream_in_bounded_memory() {
 #[test]
 fn strict_stops_at_the_first_anomaly_and_threads_do_not_change_results() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.jsonl");
-    std::fs::write(
-        &bad,
-        "{\"format\":\"rmaplab-trace\",\"version\":1}\n\
-         {\"ev\":\"add\",\"rmap\":1,\"spte\":10}\n\
-         {\"ev\":\"remove\",\"rmap\":1,\"spte\":11}\n\
-         {\"ev\":\"add\",\"rmap\":1,\"spte\":12}\n",
-    )
-    .unwrap();
+    let bad = jsonl_trace(
+        dir.path(),
+        "bad.jsonl",
+        &[
+            r#"{"ev":"add","rmap":1,"spte":10}"#,
+            r#"{"ev":"remove","rmap":1,"spte":11}"#,
+            r#"{"ev":"add","rmap":1,"spte":12}"#,
+        ],
+    );
     for threads in ["1", "2", "4"] {
         let o = rmaplab(&[
             "replay",

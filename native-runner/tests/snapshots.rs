@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{ok, s};
+use common::{ok, s, words};
 use std::path::PathBuf;
 
 fn snapshot_dir() -> PathBuf {
@@ -19,93 +19,35 @@ fn machine_readable_outputs_match_their_snapshots() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("fork.rmap");
     let t = s(&trace);
-    ok(&[
-        "gen",
-        "--vcpus",
-        "2",
-        "fork",
-        "--procs",
-        "9",
-        "--pages",
-        "20",
-        "--private",
-        "2",
-        "-o",
-        t,
-    ]);
-    let cases: [(&str, Vec<&str>); 5] = [
+    ok(&words(&format!(
+        "gen --vcpus 2 fork --procs 9 --pages 20 --private 2 -o {t}"
+    )));
+    // Each snapshot and the command line that prints it (`TRACE` stands for the trace).
+    let cases = [
         (
             "replay.csv",
-            vec![
-                "replay",
-                t,
-                "--quiet",
-                "--entries",
-                "2,14",
-                "--format",
-                "csv",
-            ],
+            "replay TRACE --quiet --entries 2,14 --format csv",
         ),
         (
             "replay.json",
-            vec![
-                "replay",
-                t,
-                "--quiet",
-                "--entries",
-                "2,14",
-                "--era",
-                "head-insert",
-                "--format",
-                "json",
-            ],
+            "replay TRACE --quiet --entries 2,14 --era head-insert --format json",
         ),
-        (
-            "sizes.csv",
-            vec![
-                "sizes",
-                "--entries",
-                "2,4,14",
-                "--vcpus",
-                "8",
-                "--format",
-                "csv",
-            ],
-        ),
+        ("sizes.csv", "sizes --entries 2,4,14 --vcpus 8 --format csv"),
         (
             "sizes.json",
-            vec![
-                "sizes",
-                "--entries",
-                "2,4,14",
-                "--vcpus",
-                "8",
-                "--format",
-                "json",
-            ],
+            "sizes --entries 2,4,14 --vcpus 8 --format json",
         ),
         (
             "report.md",
-            vec![
-                "report",
-                t,
-                "--quiet",
-                "--entries",
-                "2,4,14",
-                "--era",
-                "head-insert",
-                "--vms",
-                "4",
-                "--format",
-                "markdown",
-            ],
+            "report TRACE --quiet --entries 2,4,14 --era head-insert --vms 4 --format markdown",
         ),
-    ];
+    ]
+    .map(|(name, line)| (name, line.replace("TRACE", t)));
     let bless = std::env::var_os("RMAPLAB_BLESS_SNAPSHOTS").is_some();
     let mut stale = Vec::new();
-    for (name, args) in &cases {
+    for (name, line) in &cases {
         // The trace's path is the one part of the output that differs between runs.
-        let got = ok(args).replace(t, "fork.rmap");
+        let got = ok(&words(line)).replace(t, "fork.rmap");
         let path = snapshot_dir().join(name);
         if bless {
             std::fs::write(&path, &got).unwrap();
@@ -114,10 +56,7 @@ fn machine_readable_outputs_match_their_snapshots() {
         let want = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{}: {e} (bless to create it)", path.display()));
         if got != want {
-            stale.push(format!(
-                "{name}: `rmaplab {}` printed\n{got}",
-                args.join(" ")
-            ));
+            stale.push(format!("{name}: `rmaplab {line}` printed\n{got}"));
         }
     }
     assert!(

@@ -46,3 +46,21 @@ pub fn repo(p: &str) -> PathBuf {
     d.push(p);
     d
 }
+
+/// A command line's words (split on spaces; test paths have none).
+pub fn words(line: &str) -> Vec<&str> {
+    line.split(' ').filter(|w| !w.is_empty()).collect()
+}
+
+/// A JSON Lines trace in `dir` named `name`: the minimal header, then `events` (one JSON object
+/// per line).
+pub fn jsonl_trace(dir: &Path, name: &str, events: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    let mut text = String::from("{\"format\":\"rmaplab-trace\",\"version\":1}\n");
+    for e in events {
+        text.push_str(e);
+        text.push('\n');
+    }
+    std::fs::write(&path, text).expect("write a test trace");
+    path
+}
