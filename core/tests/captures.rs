@@ -7,12 +7,11 @@
 use rmaplab_core::import::record::RecordKind;
 use rmaplab_core::import::{import_all, perfdata, tracedat, CaptureFormat, ImportOptions};
 
+mod common;
+
+/// The bytes of `tests/fixtures/captures/{name}`.
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/captures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    common::fixture("captures", name)
 }
 
 fn set_sptes(records: &[rmaplab_core::import::record::Record]) -> usize {

@@ -8,12 +8,11 @@ use rmaplab_core::replay::{ReplayOptions, Replayer};
 use rmaplab_core::trace::{decode_all, Event, EventKind, Memslot};
 use rmaplab_core::ModelConfig;
 
+mod common;
+
+/// The bytes of `tests/fixtures/ftrace/{name}`.
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/ftrace/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    common::fixture("ftrace", name)
 }
 
 fn stat(name: &str, value: u64) -> Event {
