@@ -5,11 +5,12 @@
 //! `kvm_zap_all_rmap_sptes` as safe Rust gets, and it is only ever used to time the model
 //! against (`examples/opcost.rs`, the benchmark report).
 
-use crate::rmap::NIL;
-
 /// `struct kvm_rmap_head.val`, tagged: 0 = empty, an SPTE, or a descriptor index with bit 0 set
 /// (`KVM_RMAP_MANY`). SPTE ids must be even and non-zero (sptep addresses are 8-byte aligned).
 const KVM_RMAP_MANY: u64 = 1;
+/// The baseline's own "NULL" descriptor index (it keeps plain `u32` indices, as a minimal
+/// implementation would).
+const NIL: u32 = u32::MAX;
 
 /// The head-insert rmaps of one VM: heads indexed by the caller's rmap index.
 #[derive(Debug, Clone)]

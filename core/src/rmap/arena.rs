@@ -2,7 +2,7 @@
 //! 4 KiB pages, reused last-in first-out), the per-vCPU memory caches that hand them out, and
 //! the per-operation cost record (descriptors visited, cache lines touched).
 
-use super::{PteListDesc, RmapError, EMPTY_DESC, NIL};
+use super::{DescIndex, PteListDesc, RmapError, EMPTY_DESC, NIL};
 use crate::config::{ModelConfig, CACHE_LINE_SIZE, SLAB_PAGE_SIZE, SPTE_PTR_SIZE};
 
 /// Ranges beyond which [`OpCost::distinct_lines`] counts with line stamps instead of sorting.
@@ -146,7 +146,7 @@ pub struct DescArena {
     /// Byte address of each object in the slab model (computed once, when it is carved).
     addrs: Vec<usize>,
     /// LIFO free list of slab objects.
-    free: Vec<u32>,
+    free: Vec<DescIndex>,
     /// Objects currently allocated from the slab (in lists or idle in vCPU caches).
     pub slab_live: usize,
     /// Peak of `slab_live`.
@@ -163,13 +163,13 @@ pub struct DescArena {
 #[derive(Debug, Clone)]
 pub struct Chain<'a> {
     arena: &'a DescArena,
-    next: u32,
+    next: DescIndex,
 }
 
 impl Iterator for Chain<'_> {
-    type Item = u32;
+    type Item = DescIndex;
 
-    fn next(&mut self) -> Option<u32> {
+    fn next(&mut self) -> Option<DescIndex> {
         if self.next == NIL {
             return None;
         }
@@ -181,7 +181,7 @@ impl Iterator for Chain<'_> {
 
 impl DescArena {
     /// The chain that starts at descriptor `first`.
-    pub fn chain(&self, first: u32) -> Chain<'_> {
+    pub fn chain(&self, first: DescIndex) -> Chain<'_> {
         Chain {
             arena: self,
             next: first,
@@ -220,7 +220,7 @@ impl DescArena {
 
     /// `kmem_cache_alloc(pte_list_desc_cache)`: reuse the most recently freed object, or carve
     /// a new one at the end of the last page.
-    pub(super) fn slab_alloc(&mut self) -> Result<u32, RmapError> {
+    pub(super) fn slab_alloc(&mut self) -> Result<DescIndex, RmapError> {
         self.slab_allocs += 1;
         self.slab_live += 1;
         self.slab_peak = self.slab_peak.max(self.slab_live);
@@ -229,51 +229,52 @@ impl DescArena {
         }
         let i = u32::try_from(self.descs.len())
             .ok()
-            .filter(|&i| i != NIL)
+            .map(DescIndex)
+            .filter(|i| !i.is_nil())
             .ok_or(RmapError::ArenaFull(self.descs.len()))?;
         self.descs.push(EMPTY_DESC);
         self.sptes.resize(self.sptes.len() + self.n, 0);
-        let k = i as usize;
+        let k = i.slot();
         self.addrs
             .push((k / self.per_page) * SLAB_PAGE_SIZE + (k % self.per_page) * self.obj_size);
         Ok(i)
     }
 
     /// `mmu_free_pte_list_desc` → `kmem_cache_free`.
-    pub(super) fn slab_free(&mut self, d: u32) {
+    pub(super) fn slab_free(&mut self, d: DescIndex) {
         self.slab_frees += 1;
         self.slab_live -= 1;
-        self.descs[d as usize] = EMPTY_DESC;
+        self.descs[d.slot()] = EMPTY_DESC;
         self.free.push(d);
     }
 
     /// The header of descriptor `d`.
-    pub fn desc(&self, d: u32) -> &PteListDesc {
-        &self.descs[d as usize]
+    pub fn desc(&self, d: DescIndex) -> &PteListDesc {
+        &self.descs[d.slot()]
     }
 
-    pub(super) fn desc_mut(&mut self, d: u32) -> &mut PteListDesc {
-        &mut self.descs[d as usize]
+    pub(super) fn desc_mut(&mut self, d: DescIndex) -> &mut PteListDesc {
+        &mut self.descs[d.slot()]
     }
 
     /// `d->sptes[i]`.
-    pub fn spte(&self, d: u32, i: usize) -> u64 {
-        self.sptes[d as usize * self.n + i]
+    pub fn spte(&self, d: DescIndex, i: usize) -> u64 {
+        self.sptes[d.slot() * self.n + i]
     }
 
-    pub(super) fn set_spte(&mut self, d: u32, i: usize, v: u64) {
-        self.sptes[d as usize * self.n + i] = v;
+    pub(super) fn set_spte(&mut self, d: DescIndex, i: usize, v: u64) {
+        self.sptes[d.slot() * self.n + i] = v;
     }
 
     /// The valid entries of descriptor `d`.
-    pub fn entries(&self, d: u32) -> &[u64] {
-        let base = d as usize * self.n;
-        &self.sptes[base..base + self.descs[d as usize].spte_count as usize]
+    pub fn entries(&self, d: DescIndex) -> &[u64] {
+        let base = d.slot() * self.n;
+        &self.sptes[base..base + self.descs[d.slot()].spte_count as usize]
     }
 
     #[inline(always)] // several times per list operation; a call costs more than the body
-    pub(super) fn line(&self, d: u32, offset: usize) -> u64 {
-        ((self.addrs[d as usize] + offset) / CACHE_LINE_SIZE) as u64
+    pub(super) fn line(&self, d: DescIndex, offset: usize) -> u64 {
+        ((self.addrs[d.slot()] + offset) / CACHE_LINE_SIZE) as u64
     }
 
     /// Byte offset of `sptes[i]` (what `Era::entry_offset` gives, without the era match).
@@ -283,22 +284,28 @@ impl DescArena {
     }
 
     #[inline]
-    pub(super) fn touch_header(&self, cost: &mut OpCost, d: u32) {
+    pub(super) fn touch_header(&self, cost: &mut OpCost, d: DescIndex) {
         let l = self.line(d, self.header_offset);
         cost.touch(l, l);
     }
 
     #[inline]
-    pub(super) fn touch_entry(&self, cost: &mut OpCost, d: u32, i: usize) {
+    pub(super) fn touch_entry(&self, cost: &mut OpCost, d: DescIndex, i: usize) {
         let l = self.line(d, self.entry_offset(i));
         cost.touch(l, l);
     }
 
     /// Entries `from..to` of descriptor `d` (contiguous, so one range of lines).
     #[inline]
-    pub(super) fn touch_entry_range(&self, cost: &mut OpCost, d: u32, from: usize, to: usize) {
+    pub(super) fn touch_entry_range(
+        &self,
+        cost: &mut OpCost,
+        d: DescIndex,
+        from: usize,
+        to: usize,
+    ) {
         if from < to {
-            let base = self.addrs[d as usize];
+            let base = self.addrs[d.slot()];
             cost.touch(
                 ((base + self.entry_offset(from)) / CACHE_LINE_SIZE) as u64,
                 ((base + self.entry_offset(to - 1)) / CACHE_LINE_SIZE) as u64,
@@ -307,7 +314,7 @@ impl DescArena {
     }
 
     #[inline]
-    pub(super) fn touch_entries(&self, cost: &mut OpCost, d: u32, upto: usize) {
+    pub(super) fn touch_entries(&self, cost: &mut OpCost, d: DescIndex, upto: usize) {
         self.touch_entry_range(cost, d, 0, upto);
     }
 }
@@ -316,7 +323,7 @@ impl DescArena {
 #[derive(Debug, Clone, Default)]
 pub struct KvmMmuMemoryCache {
     /// `objects[0..nobjs]`; the last element is handed out first.
-    pub objects: Vec<u32>,
+    pub objects: Vec<DescIndex>,
 }
 
 impl KvmMmuMemoryCache {
@@ -341,7 +348,7 @@ impl KvmMmuMemoryCache {
 
     /// `kvm_mmu_memory_cache_alloc`: `objects[--nobjs]`, or (with a WARN in the kernel) a
     /// direct `GFP_ATOMIC` slab allocation when the cache is empty. The flag says which.
-    pub fn alloc(&mut self, arena: &mut DescArena) -> Result<(u32, bool), RmapError> {
+    pub fn alloc(&mut self, arena: &mut DescArena) -> Result<(DescIndex, bool), RmapError> {
         match self.objects.pop() {
             Some(d) => Ok((d, false)),
             None => Ok((arena.slab_alloc()?, true)),

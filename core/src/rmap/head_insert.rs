@@ -3,7 +3,7 @@
 //! `tail_count` says how many entries follow it — so `pte_list_add` is O(1) and a removal fills
 //! its hole from the head.
 
-use super::{RmapError, RmapHead, RmapSet, NIL};
+use super::{DescIndex, RmapError, RmapHead, RmapSet, NIL};
 
 impl RmapSet {
     /// v6.4+: `count = head.tail_count + head.spte_count`; a full head gets a new descriptor
@@ -12,7 +12,7 @@ impl RmapSet {
         &mut self,
         vcpu: u32,
         r: usize,
-        first: u32,
+        first: DescIndex,
         spte: u64,
         n: usize,
     ) -> Result<usize, RmapError> {
@@ -40,7 +40,7 @@ impl RmapSet {
 
     /// v6.4+ `pte_list_desc_remove_entry`: fill the hole at `d[i]` with the last entry of the
     /// *head* descriptor, keeping every tail descriptor full; free the head when it empties.
-    pub(super) fn remove_entry_head_insert(&mut self, r: usize, d: u32, i: usize) {
+    pub(super) fn remove_entry_head_insert(&mut self, r: usize, d: DescIndex, i: usize) {
         // Fill the hole with the last entry of the *head* descriptor, keeping every
         // tail descriptor full; free the head when it empties.
         let RmapHead::Many(head) = self.head(r) else {

@@ -1,7 +1,7 @@
 //! The rmap model: `struct kvm_rmap_head`, `struct pte_list_desc`, the per-vCPU memory cache and
 //! the list operations of `arch/x86/kvm/mmu/mmu.c`, operation for operation.
 //!
-//! Descriptors live in a [`DescArena`] addressed by `u32` indices. The arena doubles as the slab
+//! Descriptors live in a [`DescArena`] addressed by [`DescIndex`]es. The arena doubles as the slab
 //! model: objects are packed back to back in 4 KiB pages in index order and freed objects are
 //! reused last-in first-out, so an index is also an object address for the cache-line metric.
 //!
@@ -19,8 +19,42 @@ pub use snapshot::{DescSnapshot, HeadKind, RmapSnapshot};
 use crate::config::{Era, ModelConfig, TopupPolicy};
 use serde::{Deserialize, Serialize};
 
-/// The arena's "NULL".
-pub const NIL: u32 = u32::MAX;
+/// Which `struct pte_list_desc`: an index into the [`DescArena`], standing for the kernel's
+/// pointer to the object (all eras). Distinct from rmap indices, SPTE ids and vCPU numbers, which
+/// are plain integers that a descriptor index must never be mistaken for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DescIndex(u32);
+
+impl DescIndex {
+    /// The arena's `NULL`.
+    pub const NIL: DescIndex = DescIndex(u32::MAX);
+
+    /// Whether this is [`DescIndex::NIL`].
+    pub fn is_nil(self) -> bool {
+        self == DescIndex::NIL
+    }
+
+    /// Its number (the object's position in the slab model).
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// Its position in the arena's vectors.
+    #[inline(always)] // on every descriptor access
+    fn slot(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl std::fmt::Display for DescIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The arena's "NULL" ([`DescIndex::NIL`]).
+pub const NIL: DescIndex = DescIndex::NIL;
 
 /// Errors from list operations.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,7 +65,7 @@ pub enum RmapError {
         /// The SPTE id that was looked for.
         spte: u64,
     },
-    /// The arena ran out of `u32` indices.
+    /// The arena ran out of descriptor indices (`u32`).
     #[error("descriptor arena exhausted ({0} objects)")]
     ArenaFull(usize),
 }
@@ -46,7 +80,7 @@ pub enum RmapHead {
     /// `val` is the only SPTE pointer.
     Single(u64),
     /// `val == desc | KVM_RMAP_MANY`; the arena index of the first descriptor.
-    Many(u32),
+    Many(DescIndex),
 }
 
 /// The header of `struct pte_list_desc`. `spte_count` is explicit since v5.15; in the
@@ -55,7 +89,7 @@ pub enum RmapHead {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PteListDesc {
     /// `more`: the next descriptor, or [`NIL`].
-    pub more: u32,
+    pub more: DescIndex,
     /// `spte_count`: valid entries in `sptes[]`.
     pub spte_count: u32,
     /// `tail_count`: entries in all descriptors after this one (head-insert era).
@@ -249,7 +283,7 @@ impl RmapSet {
         Ok(made)
     }
 
-    fn alloc_desc(&mut self, vcpu: u32) -> Result<u32, RmapError> {
+    fn alloc_desc(&mut self, vcpu: u32) -> Result<DescIndex, RmapError> {
         let v = vcpu as usize;
         self.cache(vcpu);
         let (d, empty) = self.caches[v].alloc(&mut self.arena)?;
@@ -264,7 +298,7 @@ impl RmapSet {
         Ok(d)
     }
 
-    fn free_desc(&mut self, d: u32) {
+    fn free_desc(&mut self, d: DescIndex) {
         self.counters.frees += 1;
         self.counters.live_descs -= 1;
         self.arena.slab_free(d);
@@ -377,7 +411,7 @@ impl RmapSet {
     }
 
     /// `pte_list_desc_remove_entry`, in the era's form.
-    fn pte_list_desc_remove_entry(&mut self, r: usize, d: u32, i: usize, prev: u32) {
+    fn pte_list_desc_remove_entry(&mut self, r: usize, d: DescIndex, i: usize, prev: DescIndex) {
         match self.cfg.era {
             Era::HeadInsert => self.remove_entry_head_insert(r, d, i),
             Era::TailAppend | Era::NullTerminated => self.remove_entry_tail_append(r, d, i, prev),

@@ -1,7 +1,7 @@
 //! Views of an rmap for people and for checking: its head word and chain, and the kernel's
 //! invariants.
 
-use super::{RmapHead, RmapSet};
+use super::{DescIndex, RmapHead, RmapSet};
 use crate::config::Era;
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,7 @@ impl RmapSet {
         };
         let n = self.cfg.entries;
         // A chain longer than the objects ever carved must revisit one: a cycle.
-        let chain: Vec<u32> = self
+        let chain: Vec<DescIndex> = self
             .arena
             .chain(first)
             .take(self.arena.objects_carved() + 1)
@@ -91,7 +91,7 @@ pub enum HeadKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DescSnapshot {
     /// Slab object index (its address in the slab model).
-    pub object: u32,
+    pub object: DescIndex,
     /// `spte_count`.
     pub spte_count: u32,
     /// `tail_count` (head-insert era only).

@@ -3,7 +3,7 @@
 //! non-full descriptor and append a new one at the tail; a removal fills its hole from the same
 //! descriptor, so holes stay scattered along the chain.
 
-use super::{RmapError, RmapHead, RmapSet, NIL};
+use super::{DescIndex, RmapError, RmapHead, RmapSet, NIL};
 use crate::config::Era;
 
 impl RmapSet {
@@ -13,7 +13,7 @@ impl RmapSet {
     pub(super) fn add_tail_append(
         &mut self,
         vcpu: u32,
-        first: u32,
+        first: DescIndex,
         spte: u64,
         n: usize,
     ) -> Result<usize, RmapError> {
@@ -57,7 +57,13 @@ impl RmapSet {
     /// v5.15–v6.3 `pte_list_desc_remove_entry` (and ≤ v5.14's, which finds the last entry by
     /// scanning for NULL): fill the hole at `d[i]` with the last entry of the *same*
     /// descriptor; unlink (`prev` → `more`) and free it when it empties.
-    pub(super) fn remove_entry_tail_append(&mut self, r: usize, d: u32, i: usize, prev: u32) {
+    pub(super) fn remove_entry_tail_append(
+        &mut self,
+        r: usize,
+        d: DescIndex,
+        i: usize,
+        prev: DescIndex,
+    ) {
         // Fill the hole with the last entry of the *same* descriptor; unlink and free
         // that descriptor when it empties.
         let j = self.arena.desc(d).spte_count as usize - 1;

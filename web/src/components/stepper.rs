@@ -4,7 +4,7 @@
 use crate::protocol::{FocusEvent, LongRmap};
 use crate::state::SteppedRmap;
 use rmaplab_core::config::{MAX_ENTRIES, MIN_ENTRIES};
-use rmaplab_core::rmap::{HeadKind, RmapSet, RmapSnapshot};
+use rmaplab_core::rmap::{DescIndex, HeadKind, RmapSet, RmapSnapshot};
 use rmaplab_core::{Era, ModelConfig};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -42,7 +42,7 @@ pub struct StepView {
 }
 
 /// Each descriptor's entries, by slab object (descriptors move in the chain; objects do not).
-fn slots(snap: &RmapSnapshot) -> Vec<(u32, Vec<u64>)> {
+fn slots(snap: &RmapSnapshot) -> Vec<(DescIndex, Vec<u64>)> {
     snap.descs()
         .iter()
         .map(|d| (d.object, d.sptes.clone()))
