@@ -134,7 +134,6 @@ impl ConfigState {
         }
     }
 
-    /// The gauges sampled after every event.
     /// Close event `index`, which may have changed the lists. The events since the last one
     /// closed did not change them (faults, stats, marks, walks), so they are closed here too,
     /// at the value the lists kept meanwhile — in one step, not one per event.

@@ -160,10 +160,7 @@ impl RecycleGroup {
     ) -> Result<(), ReplayError> {
         let d = match self.members.release(spte, rmap) {
             Ok(d) => d,
-            Err(why) => {
-                self.idle(index, None)?;
-                return self.remove_anomaly(index, why, rmap, spte, strict);
-            }
+            Err(why) => return self.remove_anomaly(index, why, rmap, spte, strict),
         };
         for (_, c) in &mut self.configs {
             c.remove(d, spte)
@@ -225,15 +222,13 @@ impl RecycleGroup {
         let pages = self.members.pages;
         for (_, c) in &mut self.configs {
             let model = match name {
-                "max_mmu_rmap_size" => Some(c.max_rmap_size),
-                "pages_4k" => Some(pages[0]),
-                "pages_2m" => Some(pages[1]),
-                "pages_1g" => Some(pages[2]),
-                _ => None,
+                "max_mmu_rmap_size" => c.max_rmap_size,
+                "pages_4k" => pages[0],
+                "pages_2m" => pages[1],
+                "pages_1g" => pages[2],
+                _ => return,
             };
-            if let Some(model) = model {
-                c.check_stat(index, name, value, model);
-            }
+            c.check_stat(index, name, value, model);
         }
     }
 }

@@ -227,9 +227,6 @@ impl Replayer {
                 if self.marks.len() < MAX_MARKS {
                     self.marks.push((index, label.clone()));
                 }
-                for g in &mut self.groups {
-                    g.idle(index, None)?;
-                }
             }
         }
         self.events += 1;
