@@ -18,7 +18,7 @@
 use anyhow::{bail, Context, Result};
 use rmaplab_core::baseline::MinimalRmaps;
 use rmaplab_core::replay::{benchmark_configs, ReplayOptions, Replayer};
-use rmaplab_core::rmap::RmapSet;
+use rmaplab_core::rmap::{RmapIndex, RmapSet};
 use rmaplab_core::trace::reader::BATCH;
 use rmaplab_core::trace::{Event, EventKind, TraceDecoder, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
@@ -151,6 +151,12 @@ fn index(rmap: u64) -> Result<usize> {
     usize::try_from(rmap).context("rmap id too large for an index")
 }
 
+fn rmap_index(rmap: u64) -> Result<RmapIndex> {
+    u32::try_from(rmap)
+        .map(RmapIndex)
+        .context("rmap id too large for an rmap index")
+}
+
 #[inline(never)]
 fn measured_baseline(entries: usize, events: &[Event]) -> Result<u64> {
     let mut m = MinimalRmaps::new(entries);
@@ -178,13 +184,13 @@ fn measured_rmapset(cfg: ModelConfig, events: &[Event]) -> Result<u64> {
     for e in events {
         match e.kind {
             EventKind::Add { rmap, spte } => {
-                set.rmap_add(0, index(rmap)?, spte)?;
+                set.rmap_add(0, rmap_index(rmap)?, spte)?;
             }
             EventKind::Remove { rmap, spte } => {
-                set.pte_list_remove(index(rmap)?, spte)?;
+                set.pte_list_remove(rmap_index(rmap)?, spte)?;
             }
             EventKind::Zap { rmap } => {
-                set.kvm_zap_all_rmap_sptes(index(rmap)?);
+                set.kvm_zap_all_rmap_sptes(rmap_index(rmap)?);
             }
             _ => {}
         }

@@ -180,7 +180,7 @@ impl MinimalRmaps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rmap::RmapSet;
+    use crate::rmap::{RmapIndex, RmapSet};
     use crate::{Era, ModelConfig};
     use proptest::prelude::*;
 
@@ -194,22 +194,23 @@ mod tests {
             let mut base = MinimalRmaps::new(n);
             for (op, r, s) in ops {
                 let spte = s * 4 + r as u64; // one rmap per spte, as in the kernel
-                let present = model.entries(r).contains(&spte);
+                let ri = RmapIndex(r as u32);
+                let present = model.entries(ri).contains(&spte);
                 match op {
                     0..=5 if !present => {
-                        let want = model.pte_list_add(0, r, spte).unwrap();
+                        let want = model.pte_list_add(0, ri, spte).unwrap();
                         prop_assert_eq!(base.add(r, spte), want);
                     }
                     0..=8 if present => {
-                        model.pte_list_remove(r, spte).unwrap();
+                        model.pte_list_remove(ri, spte).unwrap();
                         prop_assert!(base.remove(r, spte).is_some());
                     }
                     9 => {
-                        prop_assert_eq!(base.zap(r), model.kvm_zap_all_rmap_sptes(r));
+                        prop_assert_eq!(base.zap(r), model.kvm_zap_all_rmap_sptes(ri));
                     }
                     _ => prop_assert!(present || base.remove(r, spte).is_none()),
                 }
-                prop_assert_eq!(base.entries(r), model.entries(r));
+                prop_assert_eq!(base.entries(r), model.entries(ri));
                 prop_assert_eq!(base.live_descs() as u64, model.counters.live_descs);
             }
         }

@@ -11,11 +11,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics: that is how it reports
 
 use proptest::prelude::*;
-use rmaplab_core::rmap::{HeadKind, RmapError, RmapSet};
+use rmaplab_core::rmap::{HeadKind, RmapError, RmapIndex, RmapSet};
 use rmaplab_core::{Era, ModelConfig};
 
 const SIZES: [usize; 8] = [2, 3, 4, 7, 14, 15, 16, 32];
 const RMAPS: usize = 4;
+
+/// The single rmap the worked examples use.
+const R0: RmapIndex = RmapIndex(0);
+
+/// Rmap `r` of the property tests (0..RMAPS).
+fn ix(r: usize) -> RmapIndex {
+    RmapIndex(u32::try_from(r).unwrap())
+}
 
 #[derive(Debug, Clone)]
 enum RefList {
@@ -200,8 +208,8 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn check_same(model: &RmapSet, reference: &RefModel, r: usize) -> Result<(), TestCaseError> {
-    model.check_invariants(r).map_err(TestCaseError::fail)?;
-    let snap = model.snapshot(r);
+    model.check_invariants(ix(r)).map_err(TestCaseError::fail)?;
+    let snap = model.snapshot(ix(r));
     match &reference.lists[r] {
         RefList::Empty => prop_assert_eq!(snap.head(), HeadKind::Empty),
         RefList::Single(s) => {
@@ -214,8 +222,8 @@ fn check_same(model: &RmapSet, reference: &RefModel, r: usize) -> Result<(), Tes
             prop_assert_eq!(&got, chain);
         }
     }
-    prop_assert_eq!(model.entries(r), reference.flat(r));
-    prop_assert_eq!(model.pte_list_count(r), reference.flat(r).len());
+    prop_assert_eq!(model.entries(ix(r)), reference.flat(r));
+    prop_assert_eq!(model.pte_list_count(ix(r)), reference.flat(r).len());
     prop_assert_eq!(model.counters.allocations, reference.allocs);
     prop_assert_eq!(model.counters.frees, reference.frees);
     prop_assert_eq!(
@@ -242,7 +250,7 @@ fn run(era: Era, n: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 model.topup(0).unwrap();
                 let spte = next_spte;
                 next_spte += 1;
-                let got = model.pte_list_add(0, r, spte).unwrap();
+                let got = model.pte_list_add(0, ix(r), spte).unwrap();
                 let before = members[r].len();
                 if era == Era::HeadInsert {
                     prop_assert_eq!(got, before, "pte_list_add returns the count before");
@@ -258,22 +266,22 @@ fn run(era: Era, n: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 }
                 let at = i % members[r].len();
                 let spte = members[r].swap_remove(at);
-                model.pte_list_remove(r, spte).unwrap();
+                model.pte_list_remove(ix(r), spte).unwrap();
                 prop_assert!(reference.remove(r, spte));
             }
             Op::RemoveMissing(r) => {
-                let e = model.pte_list_remove(r, u64::MAX);
+                let e = model.pte_list_remove(ix(r), u64::MAX);
                 prop_assert_eq!(e, Err(RmapError::SpteNotFound { spte: u64::MAX }));
                 prop_assert!(!reference.remove(r, u64::MAX));
             }
             Op::Zap(r) => {
-                let got = model.kvm_zap_all_rmap_sptes(r);
+                let got = model.kvm_zap_all_rmap_sptes(ix(r));
                 prop_assert_eq!(got, reference.zap(r));
                 prop_assert_eq!(got, members[r].len());
                 members[r].clear();
             }
             Op::Walk(r) => {
-                let got = model.walk(r);
+                let got = model.walk(ix(r));
                 prop_assert_eq!(got, members[r].len());
                 prop_assert_eq!(reference.walk(r), got);
             }
@@ -284,7 +292,7 @@ fn run(era: Era, n: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             "descriptors visited by {:?}",
             op
         );
-        let mut flat = model.entries(op_rmap(op));
+        let mut flat = model.entries(ix(op_rmap(op)));
         flat.sort_unstable();
         let mut want = members[op_rmap(op)].clone();
         want.sort_unstable();
@@ -335,11 +343,11 @@ fn head_insert_vs_tail_append_layouts_differ_as_documented() {
     for s in 1..=5 {
         hi.topup(0).unwrap();
         ta.topup(0).unwrap();
-        hi.pte_list_add(0, 0, s).unwrap();
-        ta.pte_list_add(0, 0, s).unwrap();
+        hi.pte_list_add(0, R0, s).unwrap();
+        ta.pte_list_add(0, R0, s).unwrap();
     }
     let chains = |m: &RmapSet| -> Vec<Vec<u64>> {
-        m.snapshot(0)
+        m.snapshot(R0)
             .descs()
             .iter()
             .map(|d| d.sptes.clone())
@@ -348,19 +356,19 @@ fn head_insert_vs_tail_append_layouts_differ_as_documented() {
     assert_eq!(chains(&hi), vec![vec![5], vec![3, 4], vec![1, 2]]);
     assert_eq!(chains(&ta), vec![vec![1, 2], vec![3, 4], vec![5]]);
     // tail_count of the head-insert head is the 4 entries behind it.
-    assert_eq!(hi.snapshot(0).descs()[0].tail_count, Some(4));
+    assert_eq!(hi.snapshot(R0).descs()[0].tail_count, Some(4));
     // Removing 1: head-insert fills the hole from the head (5); tail-append from the same
     // descriptor (2), leaving a partial non-tail descriptor.
-    hi.pte_list_remove(0, 1).unwrap();
-    ta.pte_list_remove(0, 1).unwrap();
+    hi.pte_list_remove(R0, 1).unwrap();
+    ta.pte_list_remove(R0, 1).unwrap();
     assert_eq!(chains(&hi), vec![vec![3, 4], vec![5, 2]]);
     assert_eq!(chains(&ta), vec![vec![2], vec![3, 4], vec![5]]);
     // The tail-append add now lands in the first non-full descriptor, the head, and (as in
     // the v5.15-v6.3 kernel) returns only the entries it walked past: 1, not the 4 in the list.
     ta.topup(0).unwrap();
-    assert_eq!(ta.pte_list_add(0, 0, 6).unwrap(), 1);
+    assert_eq!(ta.pte_list_add(0, R0, 6).unwrap(), 1);
     hi.topup(0).unwrap();
-    assert_eq!(hi.pte_list_add(0, 0, 6).unwrap(), 4);
+    assert_eq!(hi.pte_list_add(0, R0, 6).unwrap(), 4);
     assert_eq!(chains(&ta), vec![vec![2, 6], vec![3, 4], vec![5]]);
 }
 
@@ -371,14 +379,14 @@ fn caches_take_lifo_and_free_to_slab() {
     assert_eq!(m.topup(3).unwrap(), 0, "40 >= min 14: no top-up");
     assert_eq!(m.vcpu_caches().len(), 4);
     for s in 0..14 * 27 {
-        m.pte_list_add(3, 0, s).unwrap();
+        m.pte_list_add(3, R0, s).unwrap();
     }
     // 378 entries in descriptors of 14: 27 descriptors.
     assert_eq!(m.counters.allocations, 27);
     assert_eq!(m.cached_objects(), 13);
     assert_eq!(m.topup(3).unwrap(), 27, "below min 14: refill to 40");
     assert_eq!(m.arena.slab_allocs, 67);
-    m.kvm_zap_all_rmap_sptes(0);
+    m.kvm_zap_all_rmap_sptes(R0);
     assert_eq!(m.counters.frees, 27);
     assert_eq!(
         m.arena.slab_live, 40,
@@ -403,15 +411,15 @@ proptest! {
             if live.is_empty() || op % 3 > 0 {
                 a.topup(0).unwrap();
                 b.topup(0).unwrap();
-                let ra = a.rmap_add(0, 0, next).unwrap();
-                let rb = b.rmap_add(0, 0, next).unwrap();
+                let ra = a.rmap_add(0, R0, next).unwrap();
+                let rb = b.rmap_add(0, R0, next).unwrap();
                 prop_assert_eq!(ra.recycled, rb.recycled);
                 if ra.recycled { live.clear() } else { live.push(next) }
                 next += 1;
             } else {
                 let s = live.swap_remove(usize::from(op) % live.len());
-                a.pte_list_remove(0, s).unwrap();
-                b.pte_list_remove(0, s).unwrap();
+                a.pte_list_remove(R0, s).unwrap();
+                b.pte_list_remove(R0, s).unwrap();
             }
         }
     }

@@ -2,7 +2,7 @@
 //! against a Vec per rmap and the kernel's invariants after every operation.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use rmaplab_core::rmap::RmapSet;
+use rmaplab_core::rmap::{RmapIndex, RmapSet};
 use rmaplab_core::{Era, ModelConfig};
 
 const RMAPS: usize = 3;
@@ -17,10 +17,11 @@ fuzz_target!(|data: &[u8]| {
             for pair in data.chunks(2) {
                 let (op, arg) = (pair[0], pair.get(1).copied().unwrap_or(0));
                 let r = usize::from(op >> 6) % RMAPS;
+                let ri = RmapIndex(u32::try_from(r).expect("a small index"));
                 match op & 3 {
                     0 | 1 => {
                         m.topup(u32::from(arg & 3)).expect("arena");
-                        let c = m.pte_list_add(u32::from(arg & 3), r, next).expect("arena");
+                        let c = m.pte_list_add(u32::from(arg & 3), ri, next).expect("arena");
                         if era == Era::HeadInsert {
                             assert_eq!(c, reference[r].len());
                         } else {
@@ -31,20 +32,20 @@ fuzz_target!(|data: &[u8]| {
                     }
                     2 => {
                         if reference[r].is_empty() {
-                            assert!(m.pte_list_remove(r, 12345).is_err());
+                            assert!(m.pte_list_remove(ri, 12345).is_err());
                         } else {
                             let i = usize::from(arg) % reference[r].len();
                             let s = reference[r].swap_remove(i);
-                            m.pte_list_remove(r, s).expect("present spte");
+                            m.pte_list_remove(ri, s).expect("present spte");
                         }
                     }
                     _ => {
-                        assert_eq!(m.kvm_zap_all_rmap_sptes(r), reference[r].len());
+                        assert_eq!(m.kvm_zap_all_rmap_sptes(ri), reference[r].len());
                         reference[r].clear();
                     }
                 }
-                m.check_invariants(r).expect("kernel invariants");
-                let mut got = m.entries(r);
+                m.check_invariants(ri).expect("kernel invariants");
+                let mut got = m.entries(ri);
                 got.sort_unstable();
                 let mut want = reference[r].clone();
                 want.sort_unstable();

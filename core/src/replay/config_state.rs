@@ -4,7 +4,7 @@ use super::membership::Membership;
 use super::report::{ConfigReport, OpCosts, StatCheck, MAX_STAT_CHECKS};
 use crate::config::ModelConfig;
 use crate::metrics::Series;
-use crate::rmap::{RmapError, RmapSet};
+use crate::rmap::{RmapError, RmapIndex, RmapSet};
 
 /// A configuration's lists and running measurements.
 #[derive(Debug, Clone)]
@@ -74,12 +74,12 @@ impl ConfigState {
             self.idle_peak_objs = self.idle_peak_objs.max(self.set.cached_objects());
         }
         let recycled = if gfn_rmap {
-            let out = self.set.rmap_add(vcpu, d as usize, spte)?;
+            let out = self.set.rmap_add(vcpu, RmapIndex(d), spte)?;
             self.max_rmap_size = self.max_rmap_size.max(out.count as u64);
             self.recycles += u64::from(out.recycled);
             out.recycled
         } else {
-            self.set.pte_list_add(vcpu, d as usize, spte)?;
+            self.set.pte_list_add(vcpu, RmapIndex(d), spte)?;
             false
         };
         self.add.record(&mut self.set);
@@ -89,7 +89,7 @@ impl ConfigState {
     /// `pte_list_remove` of `spte` from rmap `d`.
     #[inline]
     pub(super) fn remove(&mut self, d: u32, spte: u64) -> Result<(), RmapError> {
-        self.set.pte_list_remove(d as usize, spte)?;
+        self.set.pte_list_remove(RmapIndex(d), spte)?;
         self.remove.record(&mut self.set);
         Ok(())
     }
@@ -98,7 +98,7 @@ impl ConfigState {
     pub(super) fn zap(&mut self, d: Option<u32>) {
         match d {
             Some(d) => {
-                self.set.kvm_zap_all_rmap_sptes(d as usize);
+                self.set.kvm_zap_all_rmap_sptes(RmapIndex(d));
                 self.zap.record(&mut self.set);
             }
             None => self.zap.record_nothing(),
@@ -109,7 +109,7 @@ impl ConfigState {
     pub(super) fn walk(&mut self, d: Option<u32>) {
         match d {
             Some(d) => {
-                self.set.walk(d as usize);
+                self.set.walk(RmapIndex(d));
                 self.walk.record(&mut self.set);
             }
             None => self.walk.record_nothing(),

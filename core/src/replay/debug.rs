@@ -3,6 +3,7 @@
 
 use super::Replayer;
 use crate::histogram::HistogramBuilder;
+use crate::rmap::RmapIndex;
 
 pub use super::report::RmapDump;
 
@@ -47,9 +48,9 @@ impl Replayer {
                 return Err("incremental histogram drifted from the rmaps".into());
             }
             for (_, c) in &g.configs {
-                let live: std::collections::HashMap<usize, (u64, u64)> =
+                let live: std::collections::HashMap<RmapIndex, (u64, u64)> =
                     m.live().map(|(d, i)| (d, (i.id, i.count))).collect();
-                for d in 0..m.capacity() {
+                for d in (0u32..).take(m.capacity()).map(RmapIndex) {
                     let (id, want) = live.get(&d).copied().unwrap_or((0, 0));
                     c.set
                         .check_invariants(d)

@@ -24,6 +24,7 @@
 use super::config_state::ConfigState;
 use super::membership::{Claimed, Membership, NotHeld};
 use super::ReplayError;
+use crate::rmap::RmapIndex;
 use crate::trace::{EventCtx, RmapKind};
 
 const MAX_ANOMALY_EXAMPLES: usize = 8;
@@ -99,7 +100,7 @@ impl RecycleGroup {
         // never exceeds the true size, so only a true size above the threshold can recycle.
         let may_recycle = gfn_rmap && self.recycle_threshold.is_some_and(|t| true_count > t);
         let victims = match (may_recycle, self.configs.first()) {
-            (true, Some((_, c))) => c.set.entries(d as usize),
+            (true, Some((_, c))) => c.set.entries(RmapIndex(d)),
             _ => Vec::new(),
         };
         let mut recycled = None;
@@ -196,7 +197,7 @@ impl RecycleGroup {
     pub(super) fn zap(&mut self, index: u64, rmap: u64) {
         let d = self.members.rmap(rmap);
         let victims = match (d, self.configs.first()) {
-            (Some(d), Some((_, c))) => c.set.entries(d as usize),
+            (Some(d), Some((_, c))) => c.set.entries(RmapIndex(d)),
             _ => Vec::new(),
         };
         for (_, c) in &mut self.configs {

@@ -6,6 +6,7 @@
 use super::peak::HistogramTracker;
 use super::report::Anomalies;
 use crate::histogram::PT64_LEVEL_BITS;
+use crate::rmap::RmapIndex;
 use crate::trace::{EventCtx, Memslot, RmapKind};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -116,11 +117,11 @@ impl Membership {
     }
 
     /// The live rmaps as (dense index, info).
-    pub(super) fn live(&self) -> impl Iterator<Item = (usize, &RmapInfo)> + '_ {
+    pub(super) fn live(&self) -> impl Iterator<Item = (RmapIndex, &RmapInfo)> + '_ {
         self.infos
             .iter()
-            .enumerate()
-            .filter_map(|(d, i)| i.as_ref().map(|i| (d, i)))
+            .zip(0u32..)
+            .filter_map(|(i, d)| i.as_ref().map(|i| (RmapIndex(d), i)))
     }
 
     /// Dense indices handed out so far (live or free).

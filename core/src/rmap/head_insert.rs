@@ -3,7 +3,7 @@
 //! `tail_count` says how many entries follow it — so `pte_list_add` is O(1) and a removal fills
 //! its hole from the head.
 
-use super::{DescIndex, RmapError, RmapHead, RmapSet, NIL};
+use super::{DescIndex, RmapError, RmapHead, RmapIndex, RmapSet, NIL};
 
 impl RmapSet {
     /// v6.4+: `count = head.tail_count + head.spte_count`; a full head gets a new descriptor
@@ -11,7 +11,7 @@ impl RmapSet {
     pub(super) fn add_head_insert(
         &mut self,
         vcpu: u32,
-        r: usize,
+        r: RmapIndex,
         first: DescIndex,
         spte: u64,
         n: usize,
@@ -40,7 +40,7 @@ impl RmapSet {
 
     /// v6.4+ `pte_list_desc_remove_entry`: fill the hole at `d[i]` with the last entry of the
     /// *head* descriptor, keeping every tail descriptor full; free the head when it empties.
-    pub(super) fn remove_entry_head_insert(&mut self, r: usize, d: DescIndex, i: usize) {
+    pub(super) fn remove_entry_head_insert(&mut self, r: RmapIndex, d: DescIndex, i: usize) {
         // Fill the hole with the last entry of the *head* descriptor, keeping every
         // tail descriptor full; free the head when it empties.
         let RmapHead::Many(head) = self.head(r) else {
@@ -74,7 +74,10 @@ impl RmapSet {
 #[cfg(test)]
 mod tests {
     use crate::config::{Era, ModelConfig};
-    use crate::rmap::{RmapSet, RmapSnapshot};
+    use crate::rmap::{RmapIndex, RmapSet, RmapSnapshot};
+
+    /// The one rmap these examples use.
+    const R0: RmapIndex = RmapIndex(0);
 
     fn chain(s: &RmapSnapshot) -> Vec<Vec<u64>> {
         s.descs().iter().map(|d| d.sptes.clone()).collect()
@@ -92,16 +95,16 @@ mod tests {
         let counts: Vec<usize> = (1..=5)
             .map(|spte| {
                 s.topup(0).unwrap();
-                s.pte_list_add(0, 0, spte).unwrap()
+                s.pte_list_add(0, R0, spte).unwrap()
             })
             .collect();
         assert_eq!(counts, [0, 1, 2, 3, 4]);
-        let snap = s.snapshot(0);
+        let snap = s.snapshot(R0);
         assert_eq!(chain(&snap), [vec![5], vec![3, 4], vec![1, 2]]);
         assert_eq!(snap.descs()[0].tail_count, Some(4));
         // The fifth add visited the full head and the new one: two descriptors.
         assert_eq!(s.cost.descs, 2);
-        s.check_invariants(0).unwrap();
+        s.check_invariants(R0).unwrap();
     }
 
     /// Removing from a tail descriptor takes the head's last entry into the hole; the head
@@ -111,11 +114,11 @@ mod tests {
         let mut s = set(2);
         for spte in 1..=5 {
             s.topup(0).unwrap();
-            s.pte_list_add(0, 0, spte).unwrap();
+            s.pte_list_add(0, R0, spte).unwrap();
         }
-        s.pte_list_remove(0, 1).unwrap();
-        assert_eq!(chain(&s.snapshot(0)), [vec![3, 4], vec![5, 2]]);
+        s.pte_list_remove(R0, 1).unwrap();
+        assert_eq!(chain(&s.snapshot(R0)), [vec![3, 4], vec![5, 2]]);
         assert_eq!(s.counters.live_descs, 2);
-        s.check_invariants(0).unwrap();
+        s.check_invariants(R0).unwrap();
     }
 }

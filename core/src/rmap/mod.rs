@@ -53,6 +53,28 @@ impl std::fmt::Display for DescIndex {
     }
 }
 
+/// Which rmap of an [`RmapSet`]: the dense index the caller chose for a `struct kvm_rmap_head`
+/// (the kernel finds the head by gfn and level; rmaplab's replay hands out dense indices, reused
+/// when an rmap empties). All eras. Distinct from descriptor indices, rmap ids of a trace, SPTE
+/// ids and vCPU numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RmapIndex(pub u32);
+
+impl RmapIndex {
+    /// Its position in the set's head vector.
+    #[inline(always)] // on every list operation
+    fn slot(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl std::fmt::Display for RmapIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// The arena's "NULL" ([`DescIndex::NIL`]).
 pub const NIL: DescIndex = DescIndex::NIL;
 
@@ -195,11 +217,12 @@ impl RmapSet {
     }
 
     /// The head of rmap `r`.
-    pub fn head(&self, r: usize) -> RmapHead {
-        self.heads.get(r).copied().unwrap_or_default()
+    pub fn head(&self, r: RmapIndex) -> RmapHead {
+        self.heads.get(r.slot()).copied().unwrap_or_default()
     }
 
-    fn head_slot(&mut self, r: usize) -> &mut RmapHead {
+    fn head_slot(&mut self, r: RmapIndex) -> &mut RmapHead {
+        let r = r.slot();
         if r >= self.heads.len() {
             self.heads.resize(r + 1, RmapHead::Empty);
         }
@@ -310,7 +333,7 @@ impl RmapSet {
     pub fn rmap_add(
         &mut self,
         vcpu: u32,
-        r: usize,
+        r: RmapIndex,
         spte: u64,
     ) -> Result<RmapAddOutcome, RmapError> {
         let count = self.pte_list_add(vcpu, r, spte)?;
@@ -324,7 +347,7 @@ impl RmapSet {
     /// `pte_list_add(cache, spte, rmap_head)`: returns the list's size before the add — in the
     /// older eras, as the kernel computes it: `N` per full descriptor walked past plus the
     /// entries of the descriptor stored into, which misses holes left by earlier removals.
-    pub fn pte_list_add(&mut self, vcpu: u32, r: usize, spte: u64) -> Result<usize, RmapError> {
+    pub fn pte_list_add(&mut self, vcpu: u32, r: RmapIndex, spte: u64) -> Result<usize, RmapError> {
         if !self.rmaps_used {
             self.use_rmaps(vcpu)?;
         }
@@ -374,7 +397,7 @@ impl RmapSet {
 
     /// `pte_list_remove(spte, rmap_head)`: scan from the head, entries in index order; then
     /// `pte_list_desc_remove_entry` with the era's replacement rule.
-    pub fn pte_list_remove(&mut self, r: usize, spte: u64) -> Result<(), RmapError> {
+    pub fn pte_list_remove(&mut self, r: RmapIndex, spte: u64) -> Result<(), RmapError> {
         self.cost.reset();
         match self.head(r) {
             RmapHead::Empty => Err(RmapError::SpteNotFound { spte }),
@@ -411,7 +434,13 @@ impl RmapSet {
     }
 
     /// `pte_list_desc_remove_entry`, in the era's form.
-    fn pte_list_desc_remove_entry(&mut self, r: usize, d: DescIndex, i: usize, prev: DescIndex) {
+    fn pte_list_desc_remove_entry(
+        &mut self,
+        r: RmapIndex,
+        d: DescIndex,
+        i: usize,
+        prev: DescIndex,
+    ) {
         match self.cfg.era {
             Era::HeadInsert => self.remove_entry_head_insert(r, d, i),
             Era::TailAppend | Era::NullTerminated => self.remove_entry_tail_append(r, d, i, prev),
@@ -424,13 +453,13 @@ impl RmapSet {
     /// (null-terminated era): `kvm_zap_rmapp`'s loop of `rmap_get_first` + `pte_list_remove`,
     /// which frees the same descriptors in the same order but rescans the head each time.
     /// Returns the entries cleared.
-    pub fn kvm_zap_all_rmap_sptes(&mut self, r: usize) -> usize {
+    pub fn kvm_zap_all_rmap_sptes(&mut self, r: RmapIndex) -> usize {
         self.cost.reset();
         self.zap_list(r)
     }
 
     /// [`RmapSet::kvm_zap_all_rmap_sptes`] adding to the current cost.
-    fn zap_list(&mut self, r: usize) -> usize {
+    fn zap_list(&mut self, r: RmapIndex) -> usize {
         let n = self.cfg.entries;
         match self.head(r) {
             RmapHead::Empty => 0,
@@ -478,7 +507,7 @@ impl RmapSet {
 
     /// `for_each_rmap_spte`: visit every entry (head descriptor first, index 0 upward, then
     /// `more`), recording the cost. Returns the entries visited.
-    pub fn walk(&mut self, r: usize) -> usize {
+    pub fn walk(&mut self, r: RmapIndex) -> usize {
         self.cost.reset();
         let mut seen = 0;
         match self.head(r) {
@@ -502,7 +531,7 @@ impl RmapSet {
     }
 
     /// The entries of rmap `r` in kernel iteration order (no cost recorded).
-    pub fn entries(&self, r: usize) -> Vec<u64> {
+    pub fn entries(&self, r: RmapIndex) -> Vec<u64> {
         let mut out = Vec::new();
         match self.head(r) {
             RmapHead::Empty => {}
@@ -517,7 +546,7 @@ impl RmapSet {
     }
 
     /// `pte_list_count`.
-    pub fn pte_list_count(&self, r: usize) -> usize {
+    pub fn pte_list_count(&self, r: RmapIndex) -> usize {
         match self.head(r) {
             RmapHead::Empty => 0,
             RmapHead::Single(_) => 1,

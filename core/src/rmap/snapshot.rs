@@ -1,13 +1,13 @@
 //! Views of an rmap for people and for checking: its head word and chain, and the kernel's
 //! invariants.
 
-use super::{DescIndex, RmapHead, RmapSet};
+use super::{DescIndex, RmapHead, RmapIndex, RmapSet};
 use crate::config::Era;
 use serde::{Deserialize, Serialize};
 
 impl RmapSet {
     /// The head word and descriptor chain of rmap `r`, for display and diffing.
-    pub fn snapshot(&self, r: usize) -> RmapSnapshot {
+    pub fn snapshot(&self, r: RmapIndex) -> RmapSnapshot {
         match self.head(r) {
             RmapHead::Empty => RmapSnapshot::Empty,
             RmapHead::Single(spte) => RmapSnapshot::Single { spte },
@@ -32,7 +32,7 @@ impl RmapSet {
 
     /// Check the kernel's invariants for rmap `r`: counts add up, no empty descriptor, no
     /// cycle; head-insert: every non-head descriptor full and `tail_count` exact.
-    pub fn check_invariants(&self, r: usize) -> Result<(), String> {
+    pub fn check_invariants(&self, r: RmapIndex) -> Result<(), String> {
         let RmapHead::Many(first) = self.head(r) else {
             return Ok(());
         };

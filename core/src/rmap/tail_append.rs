@@ -3,7 +3,7 @@
 //! non-full descriptor and append a new one at the tail; a removal fills its hole from the same
 //! descriptor, so holes stay scattered along the chain.
 
-use super::{DescIndex, RmapError, RmapHead, RmapSet, NIL};
+use super::{DescIndex, RmapError, RmapHead, RmapIndex, RmapSet, NIL};
 use crate::config::Era;
 
 impl RmapSet {
@@ -59,7 +59,7 @@ impl RmapSet {
     /// descriptor; unlink (`prev` → `more`) and free it when it empties.
     pub(super) fn remove_entry_tail_append(
         &mut self,
-        r: usize,
+        r: RmapIndex,
         d: DescIndex,
         i: usize,
         prev: DescIndex,
@@ -100,7 +100,10 @@ impl RmapSet {
 #[cfg(test)]
 mod tests {
     use crate::config::{Era, ModelConfig};
-    use crate::rmap::{RmapSet, RmapSnapshot};
+    use crate::rmap::{RmapIndex, RmapSet, RmapSnapshot};
+
+    /// The one rmap these examples use.
+    const R0: RmapIndex = RmapIndex(0);
 
     fn chain(s: &RmapSnapshot) -> Vec<Vec<u64>> {
         s.descs().iter().map(|d| d.sptes.clone()).collect()
@@ -110,7 +113,7 @@ mod tests {
         let mut s = RmapSet::new(ModelConfig::new(n, era).unwrap());
         for spte in sptes {
             s.topup(0).unwrap();
-            s.pte_list_add(0, 0, spte).unwrap();
+            s.pte_list_add(0, R0, spte).unwrap();
         }
         s
     }
@@ -119,10 +122,10 @@ mod tests {
     #[test]
     fn adds_append_at_the_tail_after_a_walk() {
         let s = filled(Era::TailAppend, 2, 1..=5);
-        assert_eq!(chain(&s.snapshot(0)), [vec![1, 2], vec![3, 4], vec![5]]);
+        assert_eq!(chain(&s.snapshot(R0)), [vec![1, 2], vec![3, 4], vec![5]]);
         // Two full descriptors walked past, then the new tail.
         assert_eq!(s.cost.descs, 3);
-        s.check_invariants(0).unwrap();
+        s.check_invariants(R0).unwrap();
     }
 
     /// A removal moves the last entry of the *same* descriptor into the hole; the hole it
@@ -130,14 +133,14 @@ mod tests {
     #[test]
     fn a_removal_fills_its_hole_from_the_same_descriptor() {
         let mut s = filled(Era::TailAppend, 2, 1..=5);
-        s.pte_list_remove(0, 1).unwrap();
-        assert_eq!(chain(&s.snapshot(0)), [vec![2], vec![3, 4], vec![5]]);
+        s.pte_list_remove(R0, 1).unwrap();
+        assert_eq!(chain(&s.snapshot(R0)), [vec![2], vec![3, 4], vec![5]]);
         s.topup(0).unwrap();
         // The add stores into the first non-full descriptor, the head, and counts only what
         // it walked past: 0 + 1, though the list held 4.
-        assert_eq!(s.pte_list_add(0, 0, 6).unwrap(), 1);
-        assert_eq!(chain(&s.snapshot(0)), [vec![2, 6], vec![3, 4], vec![5]]);
-        s.check_invariants(0).unwrap();
+        assert_eq!(s.pte_list_add(0, R0, 6).unwrap(), 1);
+        assert_eq!(chain(&s.snapshot(R0)), [vec![2, 6], vec![3, 4], vec![5]]);
+        s.check_invariants(R0).unwrap();
     }
 
     /// Removing a descriptor's only entry unlinks it from the middle of the chain.
@@ -145,14 +148,14 @@ mod tests {
     fn an_emptied_descriptor_is_unlinked() {
         let mut s = filled(Era::NullTerminated, 3, 1..=7);
         assert_eq!(
-            chain(&s.snapshot(0)),
+            chain(&s.snapshot(R0)),
             [vec![1, 2, 3], vec![4, 5, 6], vec![7]]
         );
         for spte in [4, 5, 6] {
-            s.pte_list_remove(0, spte).unwrap();
+            s.pte_list_remove(R0, spte).unwrap();
         }
-        assert_eq!(chain(&s.snapshot(0)), [vec![1, 2, 3], vec![7]]);
+        assert_eq!(chain(&s.snapshot(R0)), [vec![1, 2, 3], vec![7]]);
         assert_eq!(s.counters.live_descs, 2);
-        s.check_invariants(0).unwrap();
+        s.check_invariants(R0).unwrap();
     }
 }

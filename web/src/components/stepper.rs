@@ -4,10 +4,13 @@
 use crate::protocol::{FocusEvent, LongRmap};
 use crate::state::SteppedRmap;
 use rmaplab_core::config::{MAX_ENTRIES, MIN_ENTRIES};
-use rmaplab_core::rmap::{DescIndex, HeadKind, RmapSet, RmapSnapshot};
+use rmaplab_core::rmap::{DescIndex, HeadKind, RmapIndex, RmapSet, RmapSnapshot};
 use rmaplab_core::{Era, ModelConfig};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
+
+/// The stepper replays one rmap's events on a set of its own, as its only rmap.
+const THE_RMAP: RmapIndex = RmapIndex(0);
 
 /// Props of [`Stepper`].
 #[derive(Properties, PartialEq, Debug)]
@@ -65,7 +68,7 @@ pub fn snapshot_at(
     };
     let mut set = RmapSet::new(cfg);
     let mut view = StepView {
-        snap: set.snapshot(0),
+        snap: set.snapshot(THE_RMAP),
         count: None,
         recycled: false,
         descs_walked: 0,
@@ -75,25 +78,25 @@ pub fn snapshot_at(
     for (k, e) in events.iter().take(step).enumerate() {
         let last = k + 1 == step;
         if last {
-            before = slots(&set.snapshot(0));
+            before = slots(&set.snapshot(THE_RMAP));
         }
         let _ = set.topup(0);
         let (count, recycled) = match e {
-            FocusEvent::Add(s) => match set.rmap_add(0, 0, *s) {
+            FocusEvent::Add(s) => match set.rmap_add(0, THE_RMAP, *s) {
                 Ok(o) => (Some(o.count), o.recycled),
                 Err(_) => (None, false),
             },
             FocusEvent::Remove(s) => {
-                let _ = set.pte_list_remove(0, *s);
+                let _ = set.pte_list_remove(THE_RMAP, *s);
                 (None, false)
             }
             FocusEvent::Zap => {
-                set.kvm_zap_all_rmap_sptes(0);
+                set.kvm_zap_all_rmap_sptes(THE_RMAP);
                 (None, false)
             }
         };
         if last {
-            let snap = set.snapshot(0);
+            let snap = set.snapshot(THE_RMAP);
             let after = slots(&snap);
             let mut changed = Vec::new();
             for (i, (obj, d)) in after.iter().enumerate() {
@@ -114,7 +117,7 @@ pub fn snapshot_at(
         }
     }
     if step == 0 {
-        view.snap = set.snapshot(0);
+        view.snap = set.snapshot(THE_RMAP);
     }
     view
 }
