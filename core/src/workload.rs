@@ -301,25 +301,7 @@ mod tests {
 
     #[test]
     fn every_map_is_undone_by_the_end() {
-        let ws = [
-            Workload::Alias { aliases: 5 },
-            Workload::Fork {
-                procs: 3,
-                pages: 4,
-                private: 2,
-            },
-            Workload::Spread {
-                gfns: 50,
-                max_aliases: 8,
-                skew_tenths: 12,
-            },
-            Workload::Churn {
-                cycles: 4,
-                batch: 20,
-                gfns: 16,
-                spaces: 3,
-            },
-        ];
+        let ws = Workload::samples();
         for w in &ws {
             let s = script(w, 7);
             let mut live = std::collections::HashSet::new();

@@ -114,25 +114,7 @@ fn many_configurations_in_one_pass_equal_one_at_a_time() {
 
 #[test]
 fn encodings_convert_losslessly_and_binary_is_small() {
-    let workloads = [
-        Workload::Alias { aliases: 300 },
-        Workload::Fork {
-            procs: 20,
-            pages: 50,
-            private: 4,
-        },
-        Workload::Spread {
-            gfns: 2000,
-            max_aliases: 64,
-            skew_tenths: 15,
-        },
-        Workload::Churn {
-            cycles: 10,
-            batch: 100,
-            gfns: 50,
-            spaces: 8,
-        },
-    ];
+    let workloads = Workload::samples();
     for w in workloads {
         // Random churn jumps between frames and address spaces on every event: no id locality
         // to exploit, so it is checked for losslessness only.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{jsonl_trace, ok, rmaplab, s, stderr, words};
+use common::{add, jsonl_trace, ok, remove, rmaplab, s, stderr, words};
 use std::path::Path;
 use std::process::Output;
 
@@ -115,16 +115,8 @@ fn convert_round_trips_byte_for_byte() {
 #[test]
 fn dump_lists_shows_the_chain() {
     let dir = tempfile::tempdir().unwrap();
-    let trace = jsonl_trace(
-        dir.path(),
-        "t.jsonl",
-        &[
-            r#"{"ev":"add","rmap":5,"spte":1}"#,
-            r#"{"ev":"add","rmap":5,"spte":2}"#,
-            r#"{"ev":"add","rmap":5,"spte":3}"#,
-            r#"{"ev":"add","rmap":6,"spte":4}"#,
-        ],
-    );
+    let events = [add(5, 1), add(5, 2), add(5, 3), add(6, 4)];
+    let trace = jsonl_trace(dir.path(), "t.jsonl", &events);
     // Implicit faults fill vCPU 0's cache with objects 0..40; it hands out the last first.
     let out = ok(&[
         "replay",
@@ -313,15 +305,8 @@ fn fifty_million_adds_to_one_rmap_stream_in_bounded_memory() {
 #[test]
 fn strict_stops_at_the_first_anomaly_and_threads_do_not_change_results() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = jsonl_trace(
-        dir.path(),
-        "bad.jsonl",
-        &[
-            r#"{"ev":"add","rmap":1,"spte":10}"#,
-            r#"{"ev":"remove","rmap":1,"spte":11}"#,
-            r#"{"ev":"add","rmap":1,"spte":12}"#,
-        ],
-    );
+    let events = [add(1, 10), remove(1, 11), add(1, 12)];
+    let bad = jsonl_trace(dir.path(), "bad.jsonl", &events);
     for threads in ["1", "2", "4"] {
         let o = rmaplab(&[
             "replay",

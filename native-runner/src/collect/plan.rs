@@ -308,25 +308,7 @@ mod tests {
     /// parameters and seed map and unmap the same pages, to the same frames, in the same order.
     #[test]
     fn a_generated_trace_and_the_collect_plan_do_the_same_work() {
-        let ws = [
-            Workload::Alias { aliases: 700 },
-            Workload::Fork {
-                procs: 5,
-                pages: 40,
-                private: 3,
-            },
-            Workload::Spread {
-                gfns: 300,
-                max_aliases: 12,
-                skew_tenths: 11,
-            },
-            Workload::Churn {
-                cycles: 6,
-                batch: 60,
-                gfns: 50,
-                spaces: 4,
-            },
-        ];
+        let ws = Workload::samples();
         for w in &ws {
             for seed in [1, 9] {
                 let g = generated(w, seed);

@@ -52,9 +52,19 @@ pub fn words(line: &str) -> Vec<&str> {
     line.split(' ').filter(|w| !w.is_empty()).collect()
 }
 
+/// An add event as a JSON Lines trace line.
+pub fn add(rmap: u64, spte: u64) -> String {
+    format!(r#"{{"ev":"add","rmap":{rmap},"spte":{spte}}}"#)
+}
+
+/// A remove event as a JSON Lines trace line.
+pub fn remove(rmap: u64, spte: u64) -> String {
+    format!(r#"{{"ev":"remove","rmap":{rmap},"spte":{spte}}}"#)
+}
+
 /// A JSON Lines trace in `dir` named `name`: the minimal header, then `events` (one JSON object
-/// per line).
-pub fn jsonl_trace(dir: &Path, name: &str, events: &[&str]) -> PathBuf {
+/// per line, as [`add`] and [`remove`] write them).
+pub fn jsonl_trace(dir: &Path, name: &str, events: &[String]) -> PathBuf {
     let path = dir.join(name);
     let mut text = String::from("{\"format\":\"rmaplab-trace\",\"version\":1}\n");
     for e in events {
