@@ -4,24 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics: that is how it reports
 
+mod common;
+
+use common::{rmaplab, stderr, KVM_TODAY_JSON};
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../core/tests/fixtures/captures")
         .join(name)
-}
-
-fn rmaplab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rmaplab"))
-        .args(args)
-        .output()
-        .expect("run rmaplab")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The figures an import must reproduce.
@@ -35,16 +26,8 @@ struct Figures {
 }
 
 fn replay(path: &str, extra: &[&str]) -> (Figures, serde_json::Value, String) {
-    let mut args = vec![
-        "replay",
-        path,
-        "--entries",
-        "14",
-        "--era",
-        "head-insert",
-        "--format",
-        "json",
-    ];
+    let mut args = vec!["replay", path];
+    args.extend(KVM_TODAY_JSON);
     args.extend_from_slice(extra);
     let o = rmaplab(&args);
     assert!(o.status.success(), "rmaplab {args:?}: {}", stderr(&o));

@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics: that is how it reports
 
+mod common;
+
+use common::{words, KVM_TODAY_JSON};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -68,28 +71,23 @@ fn leftover_instances() -> Vec<String> {
     .collect()
 }
 
-fn collect_and_check(args: &[&str], name: &str) -> String {
+/// `rmaplab collect` of the command line `args` (after `collect -o FILE`) into `name`.rmap must
+/// reproduce KVM's counters, and an independent replay of the file must agree; its JSON.
+fn collect_and_check(args: &str, name: &str) -> String {
+    let args = words(args);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join(format!("{name}.rmap"));
     let mut full = vec!["collect", "--quiet", "-o", out.to_str().unwrap()];
-    full.extend_from_slice(args);
+    full.extend_from_slice(&args);
     let o = run(&full);
     let t = text(&o);
     assert!(o.status.success(), "collect {args:?} failed:\n{t}");
     assert!(t.contains("KVM counters reproduced"), "{t}");
     assert!(!t.contains("MISMATCH"), "{t}");
     // An independent replay of the written file agrees (strict: no anomaly, every stat).
-    let o = run(&[
-        "replay",
-        out.to_str().unwrap(),
-        "--strict",
-        "--entries",
-        "14",
-        "--era",
-        "head-insert",
-        "--format",
-        "json",
-    ]);
+    let mut args = vec!["replay", out.to_str().unwrap(), "--strict"];
+    args.extend(KVM_TODAY_JSON);
+    let o = run(&args);
     assert!(o.status.success(), "replay of {name} failed:\n{}", text(&o));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -97,7 +95,7 @@ fn collect_and_check(args: &[&str], name: &str) -> String {
 #[test]
 fn real_kvm_alias_1002_gives_1001_and_recycles() {
     require_kvm!();
-    let json = collect_and_check(&["alias", "--aliases", "1002"], "alias1002");
+    let json = collect_and_check("alias --aliases 1002", "alias1002");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["max_rmap_size"], 1001);
     assert_eq!(v[0]["recycles"], 1);
@@ -111,18 +109,7 @@ fn real_kvm_alias_1002_gives_1001_and_recycles() {
 fn real_kvm_text_pipe_matches_kvm_too() {
     require_kvm!();
     let json = collect_and_check(
-        &[
-            "--text-pipe",
-            "fork",
-            "--procs",
-            "8",
-            "--pages",
-            "64",
-            "--private",
-            "4",
-            "--vcpus",
-            "2",
-        ],
+        "--text-pipe fork --procs 8 --pages 64 --private 4 --vcpus 2",
         "fork-text",
     );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -133,20 +120,7 @@ fn real_kvm_text_pipe_matches_kvm_too() {
 #[test]
 fn real_kvm_fork_on_two_vcpus() {
     require_kvm!();
-    let json = collect_and_check(
-        &[
-            "--vcpus",
-            "2",
-            "fork",
-            "--procs",
-            "12",
-            "--pages",
-            "48",
-            "--private",
-            "4",
-        ],
-        "fork",
-    );
+    let json = collect_and_check("--vcpus 2 fork --procs 12 --pages 48 --private 4", "fork");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(
         v[0]["max_rmap_size"], 11,
@@ -158,23 +132,9 @@ fn real_kvm_fork_on_two_vcpus() {
 #[test]
 fn real_kvm_spread_and_churn() {
     require_kvm!();
+    collect_and_check("--vcpus 2 spread --gfns 1500 --max-aliases 48", "spread");
     collect_and_check(
-        &[
-            "--vcpus",
-            "2",
-            "spread",
-            "--gfns",
-            "1500",
-            "--max-aliases",
-            "48",
-        ],
-        "spread",
-    );
-    collect_and_check(
-        &[
-            "--vcpus", "3", "churn", "--cycles", "6", "--batch", "150", "--gfns", "200",
-            "--spaces", "6",
-        ],
+        "--vcpus 3 churn --cycles 6 --batch 150 --gfns 200 --spaces 6",
         "churn",
     );
 }

@@ -27,6 +27,15 @@ use super::ReplayError;
 use crate::rmap::RmapIndex;
 use crate::trace::{EventCtx, RmapKind};
 
+/// Why the membership refused an add or a remove.
+#[derive(Debug, Clone, Copy)]
+enum EventAnomaly {
+    /// The SPTE is already in a list.
+    Add(Claimed),
+    /// The SPTE is not in this rmap's list.
+    Remove(NotHeld),
+}
+
 const MAX_ANOMALY_EXAMPLES: usize = 8;
 
 /// The configurations sharing one recycle threshold.
@@ -90,7 +99,7 @@ impl RecycleGroup {
             Ok(d) => d,
             Err(why) => {
                 self.idle(index, topup.then_some(vcpu))?;
-                return self.add_anomaly(index, why, rmap, spte, strict);
+                return self.event_anomaly(index, EventAnomaly::Add(why), rmap, spte, strict);
             }
         };
         let info = self.members.info(d);
@@ -129,25 +138,39 @@ impl RecycleGroup {
         Ok(())
     }
 
+    /// An add or remove the lists cannot apply: counted, and reported (or fatal under
+    /// `strict`).
     #[cold]
-    fn add_anomaly(
+    fn event_anomaly(
         &mut self,
         index: u64,
-        why: Claimed,
+        why: EventAnomaly,
         rmap: u64,
         spte: u64,
         strict: bool,
     ) -> Result<(), ReplayError> {
-        let what = match why {
-            Claimed::InThisRmap => {
-                self.members.anomalies.add_duplicate += 1;
-                format!("add of spte {spte:#x} already in rmap {rmap:#x}")
-            }
-            Claimed::InOtherRmap => {
-                self.members.anomalies.add_in_other_rmap += 1;
-                format!("add of spte {spte:#x} to rmap {rmap:#x} while it is still in another rmap")
-            }
+        let counts = &mut self.members.anomalies;
+        let (count, what) = match why {
+            EventAnomaly::Add(Claimed::InThisRmap) => (
+                &mut counts.add_duplicate,
+                format!("add of spte {spte:#x} already in rmap {rmap:#x}"),
+            ),
+            EventAnomaly::Add(Claimed::InOtherRmap) => (
+                &mut counts.add_in_other_rmap,
+                format!(
+                    "add of spte {spte:#x} to rmap {rmap:#x} while it is still in another rmap"
+                ),
+            ),
+            EventAnomaly::Remove(NotHeld::WrongRmap) => (
+                &mut counts.remove_wrong_rmap,
+                format!("remove of spte {spte:#x} from rmap {rmap:#x}, but it is in another rmap"),
+            ),
+            EventAnomaly::Remove(NotHeld::Unknown) => (
+                &mut counts.remove_unknown,
+                format!("remove of spte {spte:#x} that is in no rmap (rmap {rmap:#x})"),
+            ),
         };
+        *count += 1;
         self.anomaly(index, what, strict)
     }
 
@@ -161,7 +184,9 @@ impl RecycleGroup {
     ) -> Result<(), ReplayError> {
         let d = match self.members.release(spte, rmap) {
             Ok(d) => d,
-            Err(why) => return self.remove_anomaly(index, why, rmap, spte, strict),
+            Err(why) => {
+                return self.event_anomaly(index, EventAnomaly::Remove(why), rmap, spte, strict)
+            }
         };
         for (_, c) in &mut self.configs {
             c.remove(d, spte)
@@ -170,28 +195,6 @@ impl RecycleGroup {
         }
         self.members.entries_changed(d, -1);
         Ok(())
-    }
-
-    #[cold]
-    fn remove_anomaly(
-        &mut self,
-        index: u64,
-        why: NotHeld,
-        rmap: u64,
-        spte: u64,
-        strict: bool,
-    ) -> Result<(), ReplayError> {
-        let what = match why {
-            NotHeld::WrongRmap => {
-                self.members.anomalies.remove_wrong_rmap += 1;
-                format!("remove of spte {spte:#x} from rmap {rmap:#x}, but it is in another rmap")
-            }
-            NotHeld::Unknown => {
-                self.members.anomalies.remove_unknown += 1;
-                format!("remove of spte {spte:#x} that is in no rmap (rmap {rmap:#x})")
-            }
-        };
-        self.anomaly(index, what, strict)
     }
 
     pub(super) fn zap(&mut self, index: u64, rmap: u64) {

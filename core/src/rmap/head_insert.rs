@@ -3,7 +3,7 @@
 //! `tail_count` says how many entries follow it — so `pte_list_add` is O(1) and a removal fills
 //! its hole from the head.
 
-use super::{DescIndex, RmapError, RmapHead, RmapIndex, RmapSet, NIL};
+use super::{DescIndex, RmapError, RmapHead, RmapIndex, RmapSet};
 
 impl RmapSet {
     /// v6.4+: `count = head.tail_count + head.spte_count`; a full head gets a new descriptor
@@ -61,12 +61,7 @@ impl RmapSet {
             return;
         }
         let more = hd.more;
-        *self.head_slot(r) = if more == NIL {
-            self.counters.many_rmaps -= 1;
-            RmapHead::Empty
-        } else {
-            RmapHead::Many(more)
-        };
+        self.unlink_first_desc(r, more);
         self.free_desc(head);
     }
 }
@@ -74,14 +69,8 @@ impl RmapSet {
 #[cfg(test)]
 mod tests {
     use crate::config::{Era, ModelConfig};
-    use crate::rmap::{RmapIndex, RmapSet, RmapSnapshot};
-
-    /// The one rmap these examples use.
-    const R0: RmapIndex = RmapIndex(0);
-
-    fn chain(s: &RmapSnapshot) -> Vec<Vec<u64>> {
-        s.descs().iter().map(|d| d.sptes.clone()).collect()
-    }
+    use crate::rmap::worked_examples::{chain, R0};
+    use crate::rmap::RmapSet;
 
     fn set(n: usize) -> RmapSet {
         RmapSet::new(ModelConfig::new(n, Era::HeadInsert).unwrap())

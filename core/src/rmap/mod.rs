@@ -12,6 +12,8 @@ mod arena;
 mod head_insert;
 mod snapshot;
 mod tail_append;
+#[cfg(test)]
+mod worked_examples;
 
 pub use arena::{Chain, DescArena, KvmMmuMemoryCache, OpCost};
 pub use snapshot::{DescSnapshot, HeadKind, RmapSnapshot};
@@ -219,6 +221,17 @@ impl RmapSet {
     /// The head of rmap `r`.
     pub fn head(&self, r: RmapIndex) -> RmapHead {
         self.heads.get(r.slot()).copied().unwrap_or_default()
+    }
+
+    /// Rmap `r`'s first descriptor has left its chain: the head now points at `more`, the rest
+    /// of the chain, or is empty when nothing is left.
+    fn unlink_first_desc(&mut self, r: RmapIndex, more: DescIndex) {
+        *self.head_slot(r) = if more == NIL {
+            self.counters.many_rmaps -= 1;
+            RmapHead::Empty
+        } else {
+            RmapHead::Many(more)
+        };
     }
 
     fn head_slot(&mut self, r: RmapIndex) -> &mut RmapHead {

@@ -3,7 +3,7 @@
 //! non-full descriptor and append a new one at the tail; a removal fills its hole from the same
 //! descriptor, so holes stay scattered along the chain.
 
-use super::{DescIndex, RmapError, RmapHead, RmapIndex, RmapSet, NIL};
+use super::{DescIndex, RmapError, RmapIndex, RmapSet, NIL};
 use crate::config::Era;
 
 impl RmapSet {
@@ -83,12 +83,7 @@ impl RmapSet {
         }
         let more = dd.more;
         if prev == NIL {
-            *self.head_slot(r) = if more == NIL {
-                self.counters.many_rmaps -= 1;
-                RmapHead::Empty
-            } else {
-                RmapHead::Many(more)
-            };
+            self.unlink_first_desc(r, more);
         } else {
             self.arena.desc_mut(prev).more = more;
             self.arena.touch_header(&mut self.cost, prev);
@@ -100,14 +95,8 @@ impl RmapSet {
 #[cfg(test)]
 mod tests {
     use crate::config::{Era, ModelConfig};
-    use crate::rmap::{RmapIndex, RmapSet, RmapSnapshot};
-
-    /// The one rmap these examples use.
-    const R0: RmapIndex = RmapIndex(0);
-
-    fn chain(s: &RmapSnapshot) -> Vec<Vec<u64>> {
-        s.descs().iter().map(|d| d.sptes.clone()).collect()
-    }
+    use crate::rmap::worked_examples::{chain, R0};
+    use crate::rmap::RmapSet;
 
     fn filled(era: Era, n: usize, sptes: std::ops::RangeInclusive<u64>) -> RmapSet {
         let mut s = RmapSet::new(ModelConfig::new(n, era).unwrap());

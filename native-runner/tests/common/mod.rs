@@ -47,6 +47,16 @@ pub fn repo(p: &str) -> PathBuf {
     d
 }
 
+/// Replay options for one configuration, KVM's today (14 entries, head-insert), as JSON.
+pub const KVM_TODAY_JSON: [&str; 6] = [
+    "--entries",
+    "14",
+    "--era",
+    "head-insert",
+    "--format",
+    "json",
+];
+
 /// A command line's words (split on spaces; test paths have none).
 pub fn words(line: &str) -> Vec<&str> {
     line.split(' ').filter(|w| !w.is_empty()).collect()
