@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 mod common;
 
-use common::{ok, rmaplab};
+use common::{ok, rmaplab, words};
 
 fn repo(p: &str) -> String {
     common::s(&common::repo(p)).to_string()
@@ -118,16 +118,7 @@ fn report_figures_equal_the_replays_on_the_default_trace() {
 fn report_figures_equal_the_replays_on_a_trace_cmd_capture() {
     let text = check_report_against_json(
         &repo("core/tests/fixtures/captures/tc-fork16v2.dat"),
-        &[
-            "--entries",
-            "2,seed",
-            "--tdp",
-            "off",
-            "--topup",
-            "always,when-rmaps-used",
-            "--vcpus",
-            "8",
-        ],
+        &words("--entries 2,seed --tdp off --topup always,when-rmaps-used --vcpus 8"),
     );
     assert!(text.contains("seed:14/tail-append"), "{text}");
     assert!(text.contains("2/head-insert+lazy-topup"), "{text}");
