@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
 
-use rmaplab_core::replay::{benchmark_configs, config_matrix, ReplayOptions, Replayer};
+use rmaplab_core::replay::{benchmark_configs, config_matrix, Replayer};
 use rmaplab_core::trace::{binary, decode_all, Event, EventKind, TraceDecoder, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
 use std::collections::HashMap;
@@ -34,9 +34,7 @@ fn paired(fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
 }
 
 fn replay(meta: &TraceMeta, events: &[Event], cfgs: &[ModelConfig]) {
-    let mut r = Replayer::new(meta.clone(), cfgs, ReplayOptions::default()).unwrap();
-    r.feed_all(events).unwrap();
-    black_box(r.finish());
+    black_box(Replayer::replay_all(meta.clone(), cfgs, events).unwrap());
 }
 
 /// The straightforward baseline: a `Vec` of SPTEs per rmap, swap-remove on removal.

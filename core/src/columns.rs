@@ -330,10 +330,10 @@ mod tests {
             ModelConfig::new(2, Era::HeadInsert).unwrap(),
             ModelConfig::kvm_today(),
         ];
-        let mut r = Replayer::new(TraceMeta::default(), &cfgs, Default::default()).unwrap();
         let evs: Vec<Event> = (0..40).map(|i| Event::add(i % 3, 100 + i)).collect();
-        r.feed_all(&evs).unwrap();
-        r.finish().configs
+        Replayer::replay_all(TraceMeta::default(), &cfgs, &evs)
+            .unwrap()
+            .configs
     }
 
     #[test]

@@ -113,9 +113,9 @@ mod tests {
     use crate::{Era, Event, ModelConfig, TraceMeta};
 
     fn replay(cfgs: &[ModelConfig], events: &[Event]) -> Vec<ConfigReport> {
-        let mut r = Replayer::new(TraceMeta::default(), cfgs, Default::default()).unwrap();
-        r.feed_all(events).unwrap();
-        r.finish().configs
+        Replayer::replay_all(TraceMeta::default(), cfgs, events)
+            .unwrap()
+            .configs
     }
 
     fn cfg(n: usize, topup: TopupPolicy) -> ModelConfig {

@@ -324,9 +324,9 @@ mod tests {
     use crate::{Event, TraceMeta};
 
     fn replay(configs: &[ModelConfig], events: &[Event]) -> Vec<ConfigReport> {
-        let mut r = Replayer::new(TraceMeta::default(), configs, Default::default()).unwrap();
-        r.feed_all(events).unwrap();
-        r.finish().configs
+        Replayer::replay_all(TraceMeta::default(), configs, events)
+            .unwrap()
+            .configs
     }
 
     fn events(w: &Workload) -> Vec<Event> {

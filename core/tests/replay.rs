@@ -104,9 +104,7 @@ fn many_configurations_in_one_pass_equal_one_at_a_time() {
     }
     let together = all.finish();
     for (i, cfg) in configs.iter().enumerate() {
-        let mut one = Replayer::new(meta.clone(), &[*cfg], ReplayOptions::default()).unwrap();
-        one.feed_all(&events).unwrap();
-        let alone = one.finish();
+        let alone = Replayer::replay_all(meta.clone(), &[*cfg], &events).unwrap();
         assert_eq!(alone.configs[0], together.configs[i], "{}", cfg.label());
     }
     assert!(together.configs.iter().all(|c| c.anomalies == 0));
@@ -222,9 +220,9 @@ fn histogram_from_replay_matches_kernel_text() {
         }],
         ..TraceMeta::default()
     };
-    let mut r = Replayer::new(meta, &[ModelConfig::kvm_today()], ReplayOptions::default()).unwrap();
-    r.feed_all(&events).unwrap();
-    let h = r.finish().histogram;
+    let h = Replayer::replay_all(meta, &[ModelConfig::kvm_today()], &events)
+        .unwrap()
+        .histogram;
     assert_eq!(
         h.kernel_text().lines().nth(1),
         Some("Level=4K:\t13\t2\t1\t0\t0\t0\t0\t0\t0\t0\t0\t")

@@ -167,9 +167,7 @@ mod tests {
         let (meta, events) = rmaplab_core::gen::benchmark_mix();
         let events = &events[..events.len().min(100_000)];
         let configs = benchmark_configs();
-        let mut one = Replayer::new(meta.clone(), &configs, ReplayOptions::default()).unwrap();
-        one.feed_all(events).unwrap();
-        let one = one.finish();
+        let one = Replayer::replay_all(meta.clone(), &configs, events).unwrap();
         for threads in [1, 2, 3, 8] {
             let mut p =
                 ParallelReplay::start(&meta, &configs, ReplayOptions::default(), threads).unwrap();

@@ -102,6 +102,18 @@ pub struct Replayer {
 }
 
 impl Replayer {
+    /// Replay `events` of a trace with `meta` through `configs`, with the default options, in
+    /// one go.
+    pub fn replay_all<'a>(
+        meta: TraceMeta,
+        configs: &[ModelConfig],
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<ReplaySummary, ReplayError> {
+        let mut r = Replayer::new(meta, configs, ReplayOptions::default())?;
+        r.feed_all(events)?;
+        Ok(r.finish())
+    }
+
     /// Prepare a replay of a trace with `meta` through `configs`.
     pub fn new(
         meta: TraceMeta,

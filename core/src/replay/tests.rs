@@ -52,10 +52,7 @@ fn configurations_of_one_group_recycle_together() {
         let together = together.finish();
         let mut recycles = 0;
         for (i, cfg) in configs.iter().enumerate() {
-            let mut alone =
-                Replayer::new(TraceMeta::default(), &[*cfg], ReplayOptions::default()).unwrap();
-            alone.feed_all(&events).unwrap();
-            let alone = alone.finish();
+            let alone = Replayer::replay_all(TraceMeta::default(), &[*cfg], &events).unwrap();
             assert_eq!(
                 together.configs[i],
                 alone.configs[0],
@@ -74,9 +71,7 @@ fn parts_assemble_into_the_whole() {
     let (meta, events) = crate::gen::benchmark_mix();
     let events = &events[..events.len().min(60_000)];
     let configs = benchmark_configs();
-    let mut whole = Replayer::new(meta.clone(), &configs, ReplayOptions::default()).unwrap();
-    whole.feed_all(events).unwrap();
-    let whole = whole.finish();
+    let whole = Replayer::replay_all(meta.clone(), &configs, events).unwrap();
     let parts: Vec<ReplayPart> = [vec![5, 1, 7], vec![0, 2, 3], vec![4, 6]]
         .iter()
         .map(|p| {

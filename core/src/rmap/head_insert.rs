@@ -51,16 +51,9 @@ impl RmapSet {
             self.arena.touch_header(&mut self.cost, head);
         }
         let j = self.arena.desc(head).spte_count as usize - 1;
-        let moved = self.arena.spte(head, j);
-        self.arena.touch_entry(&mut self.cost, head, j);
-        self.arena.set_spte(d, i, moved);
-        self.arena.set_spte(head, j, 0);
-        let hd = self.arena.desc_mut(head);
-        hd.spte_count -= 1;
-        if hd.spte_count > 0 {
+        let Some(more) = self.move_last_entry(head, j, d, i) else {
             return;
-        }
-        let more = hd.more;
+        };
         self.unlink_first_desc(r, more);
         self.free_desc(head);
     }

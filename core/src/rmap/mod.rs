@@ -223,6 +223,25 @@ impl RmapSet {
         self.heads.get(r.slot()).copied().unwrap_or_default()
     }
 
+    /// Fill the hole at entry `i` of descriptor `d` with entry `j`, the last, of descriptor
+    /// `src` (which may be `d`), and drop `src`'s count. Returns `src`'s `more` when that left
+    /// `src` empty: unlinking and freeing it is the era's part.
+    fn move_last_entry(
+        &mut self,
+        src: DescIndex,
+        j: usize,
+        d: DescIndex,
+        i: usize,
+    ) -> Option<DescIndex> {
+        let moved = self.arena.spte(src, j);
+        self.arena.touch_entry(&mut self.cost, src, j);
+        self.arena.set_spte(d, i, moved);
+        self.arena.set_spte(src, j, 0);
+        let sd = self.arena.desc_mut(src);
+        sd.spte_count -= 1;
+        (sd.spte_count == 0).then_some(sd.more)
+    }
+
     /// Rmap `r`'s first descriptor has left its chain: the head now points at `more`, the rest
     /// of the chain, or is empty when nothing is left.
     fn unlink_first_desc(&mut self, r: RmapIndex, more: DescIndex) {

@@ -72,16 +72,9 @@ impl RmapSet {
             self.arena
                 .touch_entry_range(&mut self.cost, d, j, self.cfg.entries);
         }
-        let moved = self.arena.spte(d, j);
-        self.arena.touch_entry(&mut self.cost, d, j);
-        self.arena.set_spte(d, i, moved);
-        self.arena.set_spte(d, j, 0);
-        let dd = self.arena.desc_mut(d);
-        dd.spte_count -= 1;
-        if dd.spte_count > 0 {
+        let Some(more) = self.move_last_entry(d, j, d, i) else {
             return;
-        }
-        let more = dd.more;
+        };
         if prev == NIL {
             self.unlink_first_desc(r, more);
         } else {

@@ -22,7 +22,7 @@ use recorder::{spawn_raw_reader, spawn_text_reader, Injection, Injections};
 use crate::interrupt;
 use rmaplab_core::gen::Workload;
 use rmaplab_core::import::infer::InferStats as ImportStats;
-use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
+use rmaplab_core::replay::{ReplaySummary, Replayer};
 use rmaplab_core::trace::{Event, Memslot, TraceMeta};
 use rmaplab_core::ModelConfig;
 use std::sync::Arc;
@@ -373,7 +373,5 @@ pub fn validate(
             cfg.era = e;
         }
     }
-    let mut r = Replayer::new(meta.clone(), &[cfg], ReplayOptions::default())?;
-    r.feed_all(events)?;
-    Ok(r.finish())
+    Replayer::replay_all(meta.clone(), &[cfg], events)
 }
