@@ -776,12 +776,8 @@ mod tests {
 
     #[test]
     fn workers_sharing_a_replay_assemble_what_one_worker_reports() {
-        let w = Workload::Spread {
-            gfns: 2000,
-            max_aliases: 40,
-            skew_tenths: 10,
-        };
-        let bytes = trace(&w);
+        let [.., spread, _] = Workload::samples();
+        let bytes = trace(&spread);
         let mut eight = job(None, false);
         eight.request.entries = [2, 3, 4, 14]
             .map(rmaplab_core::config::EntriesChoice::Fixed)

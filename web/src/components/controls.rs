@@ -1,6 +1,7 @@
 //! What to compare: array sizes (and the seed's rule), eras, top-up policies, per-vCPU cache,
 //! vCPUs and VMs for the memory figures, TDP, recycle threshold, tolerance.
 
+use super::field::target_value;
 use crate::state::{Settings, MAX_VCPUS, MAX_VMS};
 use rmaplab_core::config::TopupPolicy;
 use rmaplab_core::Era;
@@ -20,10 +21,6 @@ pub struct ControlsProps {
     pub trace_tdp: Option<bool>,
 }
 
-fn input_value(e: &Event) -> Option<String> {
-    e.target_dyn_into::<HtmlInputElement>().map(|i| i.value())
-}
-
 fn toggle(v: &mut Vec<TopupPolicy>, t: TopupPolicy, on: bool) {
     v.retain(|x| *x != t);
     if on {
@@ -39,7 +36,7 @@ pub fn controls(p: &ControlsProps) -> Html {
     let field = |f: fn(&mut Settings, String)| {
         let (s, cb) = (s.clone(), p.on_change.clone());
         Callback::from(move |e: Event| {
-            if let Some(v) = input_value(&e) {
+            if let Some(v) = target_value(&e) {
                 let mut n = s.clone();
                 f(&mut n, v);
                 cb.emit(n);
@@ -86,10 +83,7 @@ pub fn controls(p: &ControlsProps) -> Html {
         let sel = s.tdp;
         let (s, cb) = (s.clone(), p.on_change.clone());
         let onchange = Callback::from(move |e: Event| {
-            if let Some(v) = e
-                .target_dyn_into::<web_sys::HtmlSelectElement>()
-                .map(|x| x.value())
-            {
+            if let Some(v) = target_value(&e) {
                 let mut n = s.clone();
                 n.tdp = match v.as_str() {
                     "on" => Some(true),

@@ -1,7 +1,7 @@
 //! The examples menu: open a built-in trace in one click.
 
+use super::field::target_value;
 use crate::examples::EXAMPLES;
-use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
 /// Props of [`ExamplesMenu`].
@@ -19,7 +19,7 @@ pub fn examples_menu(p: &ExamplesMenuProps) -> Html {
     let onchange = {
         let cb = p.on_example.clone();
         Callback::from(move |e: Event| {
-            if let Some(v) = e.target_dyn_into::<HtmlSelectElement>().map(|s| s.value()) {
+            if let Some(v) = target_value(&e) {
                 if !v.is_empty() {
                     cb.emit(v);
                 }

@@ -1,9 +1,11 @@
-//! One component per file; `chart` holds the shared SVG helpers.
+//! One component per file; `chart` holds the shared SVG helpers and `field` the form-field
+//! reading.
 
 pub mod chart;
 pub mod controls;
 pub mod examples_menu;
 pub mod export;
+pub mod field;
 pub mod histogram_chart;
 pub mod how_to_capture;
 pub mod loader;

@@ -1,5 +1,6 @@
 //! Where the loaded trace came from, and what its producer inferred.
 
+use super::field::target_value;
 use rmaplab_core::import::ImportReport;
 use rmaplab_core::TraceMeta;
 use yew::prelude::*;
@@ -55,7 +56,7 @@ pub fn provenance(p: &ProvenanceProps) -> Html {
                     <select id="vm" onchange={
                         let cb = p.on_vm.clone();
                         Callback::from(move |e: Event| {
-                            let v = e.target_dyn_into::<web_sys::HtmlSelectElement>().map(|s| s.value());
+                            let v = target_value(&e);
                             cb.emit(v.and_then(|v| v.parse().ok()));
                         })
                     }>

@@ -1,12 +1,12 @@
 //! Step through one rmap: pick one of the longest lists, scrub through its events, and watch
 //! the head word and descriptor chain under each era.
 
+use super::field::{emit_parsed, target_value};
 use crate::protocol::{FocusEvent, LongRmap};
 use crate::state::SteppedRmap;
 use rmaplab_core::config::{MAX_ENTRIES, MIN_ENTRIES};
 use rmaplab_core::rmap::{DescIndex, HeadKind, RmapIndex, RmapSet, RmapSnapshot};
 use rmaplab_core::{Era, ModelConfig};
-use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 /// The stepper replays one rmap's events on a set of its own, as its only rmap.
@@ -148,21 +148,11 @@ fn chain(snap: &RmapSnapshot, changed: &[(usize, usize)]) -> Html {
 /// The stepper.
 #[function_component(Stepper)]
 pub fn stepper(p: &StepperProps) -> Html {
-    let on_pick = {
-        let cb = p.on_pick.clone();
-        Callback::from(move |e: Event| {
-            if let Some(v) = e
-                .target_dyn_into::<HtmlSelectElement>()
-                .and_then(|s| s.value().parse().ok())
-            {
-                cb.emit(v);
-            }
-        })
-    };
+    let on_pick = emit_parsed::<Event, _>(p.on_pick.clone());
     let on_gfn = {
         let cb = p.on_pick.clone();
         Callback::from(move |e: Event| {
-            if let Some(v) = e.target_dyn_into::<HtmlInputElement>().map(|i| i.value()) {
+            if let Some(v) = target_value(&e) {
                 let v = v.trim().trim_start_matches("0x");
                 if let Ok(g) = u64::from_str_radix(v, 16) {
                     // 4K gfn rmaps use the gfn as their id (collector, importer and generator).
@@ -190,28 +180,8 @@ pub fn stepper(p: &StepperProps) -> Html {
     let Some(f) = &p.focus else {
         return html! { <section class="stepper" aria-label="step through an rmap"><h2>{"Step through an rmap"}</h2>{ picker }</section> };
     };
-    let on_step = {
-        let cb = p.on_step.clone();
-        Callback::from(move |e: InputEvent| {
-            if let Some(v) = e
-                .target_dyn_into::<HtmlInputElement>()
-                .and_then(|i| i.value().parse().ok())
-            {
-                cb.emit(v);
-            }
-        })
-    };
-    let on_entries = {
-        let cb = p.on_entries.clone();
-        Callback::from(move |e: Event| {
-            if let Some(v) = e
-                .target_dyn_into::<HtmlInputElement>()
-                .and_then(|i| i.value().parse().ok())
-            {
-                cb.emit(v);
-            }
-        })
-    };
+    let on_step = emit_parsed::<InputEvent, _>(p.on_step.clone());
+    let on_entries = emit_parsed::<Event, _>(p.on_entries.clone());
     let current = f.step.checked_sub(1).and_then(|i| f.events.get(i));
     let what = match current {
         None if f.events.is_empty() => format!("no event of this trace touches rmap {:#x}", f.rmap),
