@@ -72,8 +72,9 @@ fn leftover_instances() -> Vec<String> {
 }
 
 /// `rmaplab collect` of the command line `args` (after `collect -o FILE`) into `name`.rmap must
-/// reproduce KVM's counters, and an independent replay of the file must agree; its JSON.
-fn collect_and_check(args: &str, name: &str) -> String {
+/// reproduce KVM's counters, and an independent replay of the file must agree; the replay's
+/// JSON.
+fn collect_and_check(args: &str, name: &str) -> serde_json::Value {
     let args = words(args);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join(format!("{name}.rmap"));
@@ -85,18 +86,23 @@ fn collect_and_check(args: &str, name: &str) -> String {
     assert!(t.contains("KVM counters reproduced"), "{t}");
     assert!(!t.contains("MISMATCH"), "{t}");
     // An independent replay of the written file agrees (strict: no anomaly, every stat).
-    let mut args = vec!["replay", out.to_str().unwrap(), "--strict"];
+    replay_json(&out, &["--strict"])
+}
+
+/// `rmaplab replay` of `trace` as KVM today, with `extra` options, which must succeed; its JSON.
+fn replay_json(trace: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["replay", trace.to_str().unwrap()];
     args.extend(KVM_TODAY_JSON);
+    args.extend_from_slice(extra);
     let o = run(&args);
-    assert!(o.status.success(), "replay of {name} failed:\n{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    assert!(o.status.success(), "{args:?} failed:\n{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 #[test]
 fn real_kvm_alias_1002_gives_1001_and_recycles() {
     require_kvm!();
-    let json = collect_and_check("alias --aliases 1002", "alias1002");
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let v = collect_and_check("alias --aliases 1002", "alias1002");
     assert_eq!(v[0]["max_rmap_size"], 1001);
     assert_eq!(v[0]["recycles"], 1);
     assert_eq!(v[0]["stat_mismatches"], 0);
@@ -108,11 +114,10 @@ fn real_kvm_alias_1002_gives_1001_and_recycles() {
 #[test]
 fn real_kvm_text_pipe_matches_kvm_too() {
     require_kvm!();
-    let json = collect_and_check(
+    let v = collect_and_check(
         "--text-pipe fork --procs 8 --pages 64 --private 4 --vcpus 2",
         "fork-text",
     );
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["stat_mismatches"], 0);
     assert!(v[0]["stat_checks"].as_u64().unwrap() >= 4);
 }
@@ -120,8 +125,7 @@ fn real_kvm_text_pipe_matches_kvm_too() {
 #[test]
 fn real_kvm_fork_on_two_vcpus() {
     require_kvm!();
-    let json = collect_and_check("--vcpus 2 fork --procs 12 --pages 48 --private 4", "fork");
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let v = collect_and_check("--vcpus 2 fork --procs 12 --pages 48 --private 4", "fork");
     assert_eq!(
         v[0]["max_rmap_size"], 11,
         "12 address spaces share each page"
@@ -248,18 +252,7 @@ fn real_kvm_attach_records_another_vmm() {
     unsafe { libc::kill(vm.id() as i32, libc::SIGINT) };
     let _ = vm.wait();
     assert!(attach.status.success(), "{}", text(&attach));
-    let o = run(&[
-        "replay",
-        out.to_str().unwrap(),
-        "--format",
-        "json",
-        "--entries",
-        "14",
-        "--era",
-        "head-insert",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = replay_json(&out, &[]);
     assert!(
         v[0]["allocations"].as_u64().unwrap() > 0,
         "attach recorded no rmap growth"
@@ -403,19 +396,7 @@ fn real_kvm_qmp_collect_of_a_paused_qemu_reproduces_kvm_counters() {
         leftover_instances().is_empty(),
         "tracefs instance left behind"
     );
-    let r = run(&[
-        "replay",
-        out.to_str().unwrap(),
-        "--entries",
-        "14",
-        "--era",
-        "head-insert",
-        "--strict",
-        "--format",
-        "json",
-    ]);
-    assert!(r.status.success(), "{}", text(&r));
-    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let v = replay_json(&out, &["--strict"]);
     let c = &v[0];
     assert!(c["stat_checks"].as_u64().unwrap() >= 4, "{c}");
     assert_eq!(c["stat_mismatches"], 0);

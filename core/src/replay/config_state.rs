@@ -96,24 +96,13 @@ impl ConfigState {
 
     /// Zap rmap `d` (`None`: the rmap is empty, a zap that visits nothing).
     pub(super) fn zap(&mut self, d: Option<u32>) {
-        match d {
-            Some(d) => {
-                self.set.kvm_zap_all_rmap_sptes(RmapIndex(d));
-                self.zap.record(&mut self.set);
-            }
-            None => self.zap.record_nothing(),
-        }
+        self.zap
+            .record_op(&mut self.set, d, RmapSet::kvm_zap_all_rmap_sptes);
     }
 
     /// Walk rmap `d` (`None`: the rmap is empty).
     pub(super) fn walk(&mut self, d: Option<u32>) {
-        match d {
-            Some(d) => {
-                self.set.walk(RmapIndex(d));
-                self.walk.record(&mut self.set);
-            }
-            None => self.walk.record_nothing(),
-        }
+        self.walk.record_op(&mut self.set, d, RmapSet::walk);
     }
 
     /// Compare KVM's stat `name` (one the model computes) with this configuration's value.

@@ -5,7 +5,7 @@ use super::FaultMode;
 use crate::config::ModelConfig;
 use crate::histogram::RmapHistogram;
 use crate::metrics::{Distribution, Series};
-use crate::rmap::{RmapSet, RmapSnapshot};
+use crate::rmap::{RmapIndex, RmapSet, RmapSnapshot};
 use crate::trace::{RmapKind, TraceMeta};
 use serde::{Deserialize, Serialize};
 
@@ -69,10 +69,24 @@ impl OpCosts {
         self.lines.record(u64::from(set.cost.distinct_lines()));
     }
 
-    /// Record an operation that visited nothing (an empty rmap).
-    pub(super) fn record_nothing(&mut self) {
-        self.descs.record(0);
-        self.lines.record(0);
+    /// Run `op` on rmap `d` of `set` and record its cost; `None` (an empty rmap) records an
+    /// operation that visited nothing.
+    pub(super) fn record_op<T>(
+        &mut self,
+        set: &mut RmapSet,
+        d: Option<u32>,
+        op: impl FnOnce(&mut RmapSet, RmapIndex) -> T,
+    ) {
+        match d {
+            Some(d) => {
+                op(set, RmapIndex(d));
+                self.record(set);
+            }
+            None => {
+                self.descs.record(0);
+                self.lines.record(0);
+            }
+        }
     }
 }
 

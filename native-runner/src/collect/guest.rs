@@ -78,16 +78,19 @@ fn asm_err(e: IcedError) -> GuestError {
     GuestError::Asm(e.to_string())
 }
 
-/// Ring 3: for `rcx` entries of the list at `rsi` (one VA each), read then write the quadword at
-/// that VA; then `out DONE_PORT, al`.
-pub fn touch_routine(ip: u64) -> Result<Vec<u8>, GuestError> {
+/// A loop over `rcx` list entries at `rsi`, each `stride` bytes: `body` loads the entry into
+/// `rdi` (and `rax`) and stores `rax` at `rdi`; then `out DONE_PORT, al` and `hlt`.
+fn list_loop(
+    ip: u64,
+    stride: i32,
+    body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+) -> Result<Vec<u8>, GuestError> {
     let mut a = CodeAssembler::new(64).map_err(asm_err)?;
     let mut top = a.create_label();
     a.set_label(&mut top).map_err(asm_err)?;
-    a.mov(rdi, qword_ptr(rsi)).map_err(asm_err)?;
-    a.mov(rax, qword_ptr(rdi)).map_err(asm_err)?;
+    body(&mut a).map_err(asm_err)?;
     a.mov(qword_ptr(rdi), rax).map_err(asm_err)?;
-    a.add(rsi, 8).map_err(asm_err)?;
+    a.add(rsi, stride).map_err(asm_err)?;
     a.dec(rcx).map_err(asm_err)?;
     a.jnz(top).map_err(asm_err)?;
     a.out(i32::from(DONE_PORT), al).map_err(asm_err)?;
@@ -95,21 +98,22 @@ pub fn touch_routine(ip: u64) -> Result<Vec<u8>, GuestError> {
     a.assemble(ip).map_err(asm_err)
 }
 
+/// Ring 3: for `rcx` entries of the list at `rsi` (one VA each), read then write the quadword at
+/// that VA; then `out DONE_PORT, al`.
+pub fn touch_routine(ip: u64) -> Result<Vec<u8>, GuestError> {
+    list_loop(ip, 8, |a| {
+        a.mov(rdi, qword_ptr(rsi))?;
+        a.mov(rax, qword_ptr(rdi))
+    })
+}
+
 /// Ring 0: for `rcx` entries of the list at `rsi` (address, value pairs), store the value at the
 /// address — guest page-table writes, which KVM write-tracks; then `out DONE_PORT, al`.
 pub fn store_routine(ip: u64) -> Result<Vec<u8>, GuestError> {
-    let mut a = CodeAssembler::new(64).map_err(asm_err)?;
-    let mut top = a.create_label();
-    a.set_label(&mut top).map_err(asm_err)?;
-    a.mov(rdi, qword_ptr(rsi)).map_err(asm_err)?;
-    a.mov(rax, qword_ptr(rsi + 8)).map_err(asm_err)?;
-    a.mov(qword_ptr(rdi), rax).map_err(asm_err)?;
-    a.add(rsi, 16).map_err(asm_err)?;
-    a.dec(rcx).map_err(asm_err)?;
-    a.jnz(top).map_err(asm_err)?;
-    a.out(i32::from(DONE_PORT), al).map_err(asm_err)?;
-    a.hlt().map_err(asm_err)?;
-    a.assemble(ip).map_err(asm_err)
+    list_loop(ip, 16, |a| {
+        a.mov(rdi, qword_ptr(rsi))?;
+        a.mov(rax, qword_ptr(rsi + 8))
+    })
 }
 
 /// A GDT descriptor's 8 bytes.
