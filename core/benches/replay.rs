@@ -5,9 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rmaplab_core::replay::{benchmark_configs, config_matrix, ReplayOptions, Replayer};
+use rmaplab_core::replay::{
+    benchmark_configs, benchmark_sizes_head_insert, ReplayOptions, Replayer,
+};
 use rmaplab_core::trace::{binary, TraceDecoder};
-use rmaplab_core::{Era, ModelConfig};
+use rmaplab_core::ModelConfig;
 use std::hint::black_box;
 
 fn replay(c: &mut Criterion) {
@@ -17,13 +19,7 @@ fn replay(c: &mut Criterion) {
     g.throughput(Throughput::Elements(events.len() as u64));
     let one = vec![ModelConfig::kvm_today()];
     let eight = benchmark_configs();
-    let head8 = config_matrix(
-        &[2, 3, 4, 6, 8, 14, 16, 32],
-        &[Era::HeadInsert],
-        40,
-        14,
-        Some(1000),
-    );
+    let head8 = benchmark_sizes_head_insert();
     for (name, cfgs) in [
         ("1 config", &one),
         ("8 configs (4 sizes x 2 eras)", &eight),

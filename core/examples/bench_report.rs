@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
 
-use rmaplab_core::replay::{benchmark_configs, config_matrix, Replayer};
+use rmaplab_core::replay::{benchmark_configs, benchmark_sizes_head_insert, Replayer};
 use rmaplab_core::trace::{binary, decode_all, Event, EventKind, TraceDecoder, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
 use std::collections::HashMap;
@@ -99,13 +99,7 @@ fn main() {
             secs / t[today]
         );
     }
-    let eight_hi = config_matrix(
-        &[2, 3, 4, 6, 8, 14, 16, 32],
-        &[Era::HeadInsert],
-        40,
-        14,
-        Some(1000),
-    );
+    let eight_hi = benchmark_sizes_head_insert();
     let eight_mix = benchmark_configs();
     let one = [ModelConfig::kvm_today()];
     let t = paired(&mut [

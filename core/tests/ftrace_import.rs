@@ -60,18 +60,25 @@ fn replay(
     r.finish()
 }
 
+/// The capture `name` with KVM's stats as read before the VM was destroyed
+/// (`max_mmu_rmap_size`, `pages_4k`), replayed strictly.
+fn replay_with_stats_at_destroy(
+    name: &str,
+    max_rmap_size: u64,
+    pages_4k: u64,
+) -> rmaplab_core::replay::ReplaySummary {
+    let (meta, mut events) = decode_all(&fixture(name)).unwrap();
+    let stats = [("max_mmu_rmap_size", max_rmap_size), ("pages_4k", pages_4k)];
+    insert_at_mark(&mut events, "DESTROY begin", false, &stats);
+    replay(meta, &events)
+}
+
 #[test]
 fn alias3_reproduces_kvms_counters() {
-    let (meta, mut events) = decode_all(&fixture("alias3.txt")).unwrap();
+    let (meta, _) = decode_all(&fixture("alias3.txt")).unwrap();
     assert_eq!(meta.source.as_deref(), Some("kvmmmu capture: kvmmmu text"));
     assert!(!meta.inferred.is_empty());
-    insert_at_mark(
-        &mut events,
-        "DESTROY begin",
-        false,
-        &[("max_mmu_rmap_size", 2), ("pages_4k", 4)],
-    );
-    let s = replay(meta, &events);
+    let s = replay_with_stats_at_destroy("alias3.txt", 2, 4);
     assert_eq!(s.stat_checks.len(), 2);
     assert!(s.stats_match(), "{:?}", s.stat_checks);
     assert_eq!(s.configs[0].anomalies, 0);
@@ -107,14 +114,7 @@ fn alias15_unmap_remap_delslot_reproduces_kvms_counters() {
 
 #[test]
 fn alias1002_recycles_like_kvm() {
-    let (meta, mut events) = decode_all(&fixture("alias1002-recycle.txt")).unwrap();
-    insert_at_mark(
-        &mut events,
-        "DESTROY begin",
-        false,
-        &[("max_mmu_rmap_size", 1001), ("pages_4k", 3)],
-    );
-    let s = replay(meta, &events);
+    let s = replay_with_stats_at_destroy("alias1002-recycle.txt", 1001, 3);
     assert!(s.stats_match(), "{:?}", s.stat_checks);
     assert_eq!(s.configs[0].recycles, 1);
 }

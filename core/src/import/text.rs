@@ -353,33 +353,18 @@ mod tests {
 
     #[test]
     fn every_header_form() {
-        let kernel = rec("         python3-15803   [001] ...1.   522.962393: kvm_mmu_set_spte: gfn 8 spte 16c7bfe67 (rwxu) level 1 at 1acf60040");
-        assert_eq!(
-            kernel.task,
-            Task {
-                tid: 15803,
-                tgid: None
-            }
-        );
-        assert_eq!((kernel.cpu, kernel.ts), (Some(1), Some(522_962_393_000)));
-        let tgid = rec("       CPU 0/KVM-4398    (   4394) [001] ...1.  1936.547529: kvm_mmu_set_spte: gfn 8 spte 16c7bfe67 (rwxu) level 1 at 1acf60040");
-        assert_eq!(
-            tgid.task,
-            Task {
-                tid: 4398,
-                tgid: Some(4394)
-            }
-        );
-        let perf = rec("           vcpu0 26019 [000]  1463.044718:         kvmmmu:kvm_mmu_set_spte: gfn 3 spte 195495a25 (r-xu) level 1 at 31f626018");
-        assert_eq!((perf.task.tid, perf.cpu), (26019, Some(0)));
-        let perf2 = rec("       CPU 1/KVM 26000/26020 [001]  1463.044718: kvmmmu:kvm_mmu_set_spte: gfn 3 spte 195495a25 (r-xu) level 1 at 31f626018");
-        assert_eq!(
-            perf2.task,
-            Task {
-                tid: 26020,
-                tgid: Some(26000)
-            }
-        );
+        // Each header form: the line, then its thread, thread group and CPU.
+        let forms = [
+            ("         python3-15803   [001] ...1.   522.962393: kvm_mmu_set_spte: gfn 8 spte 16c7bfe67 (rwxu) level 1 at 1acf60040", 15803, None, Some(1)),
+            ("       CPU 0/KVM-4398    (   4394) [001] ...1.  1936.547529: kvm_mmu_set_spte: gfn 8 spte 16c7bfe67 (rwxu) level 1 at 1acf60040", 4398, Some(4394), Some(1)),
+            ("           vcpu0 26019 [000]  1463.044718:         kvmmmu:kvm_mmu_set_spte: gfn 3 spte 195495a25 (r-xu) level 1 at 31f626018", 26019, None, Some(0)),
+            ("       CPU 1/KVM 26000/26020 [001]  1463.044718: kvmmmu:kvm_mmu_set_spte: gfn 3 spte 195495a25 (r-xu) level 1 at 31f626018", 26020, Some(26000), Some(1)),
+        ];
+        for (line, tid, tgid, cpu) in forms {
+            let r = rec(line);
+            assert_eq!((r.task, r.cpu), (Task { tid, tgid }, cpu), "{line}");
+        }
+        assert_eq!(rec(forms[0].0).ts, Some(522_962_393_000));
         let lat = rec("   vcpu0-26173   0...1.   593.972458: kvm_mmu_set_spte:     gfn 3 spte 208312a25 (r-xu) level 1 at 268a92018");
         assert_eq!((lat.task.tid, lat.cpu), (26173, Some(0)));
         let diff = rec("           vcpu0-26173 [000]   593.972458: (+2)     kvm_mmu_set_spte:     gfn 3 spte 208312a25 (r-xu) level 1 at 268a92018");

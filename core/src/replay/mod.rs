@@ -18,8 +18,8 @@ mod report;
 pub use debug::RmapDump;
 pub use membership::IdHasher;
 pub use report::{
-    benchmark_configs, config_matrix, Anomalies, ConfigReport, EventCounts, OpCosts, ReplayPart,
-    ReplaySummary, StatCheck, MAX_MARKS, MAX_STAT_CHECKS,
+    benchmark_configs, benchmark_sizes_head_insert, config_matrix, Anomalies, ConfigReport,
+    EventCounts, OpCosts, ReplayPart, ReplaySummary, StatCheck, MAX_MARKS, MAX_STAT_CHECKS,
 };
 
 use crate::config::ModelConfig;

@@ -262,9 +262,23 @@ pub struct RmapDump {
 /// The eight configurations the benchmarks compare: 2, 3, 4 and 14 entries × tail-append and
 /// head-insert, with KVM's cache settings and recycle threshold.
 pub fn benchmark_configs() -> Vec<ModelConfig> {
-    config_matrix(
+    kvm_cache_matrix(
         &[2, 3, 4, 14],
         &[crate::Era::TailAppend, crate::Era::HeadInsert],
+    )
+}
+
+/// The eight sizes the benchmarks also compare in one era: 2, 3, 4, 6, 8, 14, 16 and 32 entries
+/// at head-insert, with KVM's cache settings and recycle threshold.
+pub fn benchmark_sizes_head_insert() -> Vec<ModelConfig> {
+    kvm_cache_matrix(&[2, 3, 4, 6, 8, 14, 16, 32], &[crate::Era::HeadInsert])
+}
+
+/// Sizes × eras with KVM's cache settings and recycle threshold.
+fn kvm_cache_matrix(entries: &[usize], eras: &[crate::Era]) -> Vec<ModelConfig> {
+    config_matrix(
+        entries,
+        eras,
         crate::config::KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE,
         crate::config::PTE_LIST_DESC_CACHE_MIN,
         Some(crate::config::RMAP_RECYCLE_THRESHOLD),
