@@ -68,8 +68,8 @@ fn main() -> Result<()> {
         .count();
     let cfg = ModelConfig::new(entries, era)?;
     match mode.as_str() {
-        "baseline" => black_box(measured_baseline(entries, &events)?),
-        "rmapset" => black_box(measured_rmapset(cfg, &events)?),
+        "baseline" => black_box(measured_lists(MinimalRmaps::new(entries), &events)?),
+        "rmapset" => black_box(measured_lists(RmapSet::new(cfg), &events)?),
         "replay" => black_box(measured_replay(meta, &[cfg], &events)?),
         "replay8" => {
             let cfgs = benchmark_configs();
@@ -157,45 +157,59 @@ fn rmap_index(rmap: u64) -> Result<RmapIndex> {
         .context("rmap id too large for an rmap index")
 }
 
-#[inline(never)]
-fn measured_baseline(entries: usize, events: &[Event]) -> Result<u64> {
-    let mut m = MinimalRmaps::new(entries);
-    for e in events {
-        match e.kind {
-            EventKind::Add { rmap, spte } => {
-                m.add(index(rmap)?, spte);
-            }
-            EventKind::Remove { rmap, spte } => {
-                m.remove(index(rmap)?, spte)
-                    .context("remove of an absent spte")?;
-            }
-            EventKind::Zap { rmap } => {
-                m.zap(index(rmap)?);
-            }
-            _ => {}
-        }
+/// The list operations of a stream, for the two list-only implementations measured.
+trait ListOps {
+    fn add(&mut self, rmap: u64, spte: u64) -> Result<()>;
+    fn remove(&mut self, rmap: u64, spte: u64) -> Result<()>;
+    fn zap(&mut self, rmap: u64) -> Result<()>;
+    fn live_descs(&self) -> u64;
+}
+
+impl ListOps for MinimalRmaps {
+    fn add(&mut self, rmap: u64, spte: u64) -> Result<()> {
+        MinimalRmaps::add(self, index(rmap)?, spte);
+        Ok(())
     }
-    Ok(m.live_descs() as u64)
+    fn remove(&mut self, rmap: u64, spte: u64) -> Result<()> {
+        MinimalRmaps::remove(self, index(rmap)?, spte).context("remove of an absent spte")
+    }
+    fn zap(&mut self, rmap: u64) -> Result<()> {
+        MinimalRmaps::zap(self, index(rmap)?);
+        Ok(())
+    }
+    fn live_descs(&self) -> u64 {
+        MinimalRmaps::live_descs(self) as u64
+    }
+}
+
+impl ListOps for RmapSet {
+    fn add(&mut self, rmap: u64, spte: u64) -> Result<()> {
+        self.rmap_add(0, rmap_index(rmap)?, spte)?;
+        Ok(())
+    }
+    fn remove(&mut self, rmap: u64, spte: u64) -> Result<()> {
+        Ok(self.pte_list_remove(rmap_index(rmap)?, spte)?)
+    }
+    fn zap(&mut self, rmap: u64) -> Result<()> {
+        self.kvm_zap_all_rmap_sptes(rmap_index(rmap)?);
+        Ok(())
+    }
+    fn live_descs(&self) -> u64 {
+        self.counters.live_descs
+    }
 }
 
 #[inline(never)]
-fn measured_rmapset(cfg: ModelConfig, events: &[Event]) -> Result<u64> {
-    let mut set = RmapSet::new(cfg);
+fn measured_lists<L: ListOps>(mut lists: L, events: &[Event]) -> Result<u64> {
     for e in events {
         match e.kind {
-            EventKind::Add { rmap, spte } => {
-                set.rmap_add(0, rmap_index(rmap)?, spte)?;
-            }
-            EventKind::Remove { rmap, spte } => {
-                set.pte_list_remove(rmap_index(rmap)?, spte)?;
-            }
-            EventKind::Zap { rmap } => {
-                set.kvm_zap_all_rmap_sptes(rmap_index(rmap)?);
-            }
+            EventKind::Add { rmap, spte } => lists.add(rmap, spte)?,
+            EventKind::Remove { rmap, spte } => lists.remove(rmap, spte)?,
+            EventKind::Zap { rmap } => lists.zap(rmap)?,
             _ => {}
         }
     }
-    Ok(set.counters.live_descs)
+    Ok(lists.live_descs())
 }
 
 #[inline(never)]
