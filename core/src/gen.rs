@@ -352,6 +352,14 @@ pub fn benchmark_mix() -> (TraceMeta, Vec<Event>) {
     (meta_for(&parts[0], &opts, "benchmark mix"), events)
 }
 
+/// The first `n` events of [`benchmark_mix`] (its skewed guest), for tests that replay a
+/// realistic stream many ways.
+pub fn benchmark_mix_head(n: usize) -> (TraceMeta, Vec<Event>) {
+    let (meta, mut events) = benchmark_mix();
+    events.truncate(n);
+    (meta, events)
+}
+
 /// Generate into a vector.
 pub fn generate_vec(w: &Workload, opts: &GenOptions) -> Vec<Event> {
     let mut v = Vec::new();

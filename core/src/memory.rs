@@ -109,14 +109,8 @@ impl Footprint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::Replayer;
-    use crate::{Era, Event, ModelConfig, TraceMeta};
-
-    fn replay(cfgs: &[ModelConfig], events: &[Event]) -> Vec<ConfigReport> {
-        Replayer::replay_all(TraceMeta::default(), cfgs, events)
-            .unwrap()
-            .configs
-    }
+    use crate::replay::test_reports as replay;
+    use crate::{Era, Event, ModelConfig};
 
     fn cfg(n: usize, topup: TopupPolicy) -> ModelConfig {
         ModelConfig {

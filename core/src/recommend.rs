@@ -320,14 +320,8 @@ pub fn recommend(
 mod tests {
     use super::*;
     use crate::gen::{generate_vec, GenOptions, Workload};
-    use crate::replay::Replayer;
+    use crate::replay::test_reports as replay;
     use crate::{Event, TraceMeta};
-
-    fn replay(configs: &[ModelConfig], events: &[Event]) -> Vec<ConfigReport> {
-        Replayer::replay_all(TraceMeta::default(), configs, events)
-            .unwrap()
-            .configs
-    }
 
     fn events(w: &Workload) -> Vec<Event> {
         generate_vec(w, &GenOptions::default())

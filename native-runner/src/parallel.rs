@@ -164,14 +164,13 @@ mod tests {
 
     #[test]
     fn threads_report_what_one_thread_reports() {
-        let (meta, events) = rmaplab_core::gen::benchmark_mix();
-        let events = &events[..events.len().min(100_000)];
+        let (meta, events) = rmaplab_core::gen::benchmark_mix_head(100_000);
         let configs = benchmark_configs();
-        let one = Replayer::replay_all(meta.clone(), &configs, events).unwrap();
+        let one = Replayer::replay_all(meta.clone(), &configs, &events).unwrap();
         for threads in [1, 2, 3, 8] {
             let mut p =
                 ParallelReplay::start(&meta, &configs, ReplayOptions::default(), threads).unwrap();
-            for e in events {
+            for e in &events {
                 assert!(p.feed(e.clone()));
             }
             assert_eq!(p.finish().unwrap(), one, "{threads} threads");

@@ -307,18 +307,9 @@ impl CaptureImporter {
             CaptureFormat::TraceDat => {
                 let dat = tracedat::read(&self.bytes)?;
                 self.bytes = Vec::new();
-                let mut report = ImportReport {
-                    format: format!(
-                        "trace.dat v{}{}",
-                        dat.version,
-                        dat.compression
-                            .as_deref()
-                            .map(|c| format!(" ({c})"))
-                            .unwrap_or_default()
-                    ),
-                    ..ImportReport::default()
-                };
-                count_records(&dat.records, &mut report);
+                let compression = in_parens(dat.compression.as_deref());
+                let format = format!("trace.dat v{}{compression}", dat.version);
+                let report = whole_capture_report(format, &dat.records);
                 if let Some(u) = &dat.uname {
                     meta.kernel = u.split_whitespace().nth(2).map(str::to_string);
                 }
@@ -328,17 +319,9 @@ impl CaptureImporter {
                 let pd = perfdata::read(&self.bytes)
                     .map_err(|e| ImportError::PerfData(e.to_string()))?;
                 self.bytes = Vec::new();
-                let mut report = ImportReport {
-                    format: format!(
-                        "perf.data{}",
-                        pd.perf_version
-                            .as_deref()
-                            .map(|v| format!(" (perf {v})"))
-                            .unwrap_or_default()
-                    ),
-                    ..ImportReport::default()
-                };
-                count_records(&pd.records, &mut report);
+                let version = pd.perf_version.as_deref().map(|v| format!("perf {v}"));
+                let format = format!("perf.data{}", in_parens(version.as_deref()));
+                let report = whole_capture_report(format, &pd.records);
                 meta.kernel.clone_from(&pd.os_release);
                 (pd.records, report)
             }
@@ -371,6 +354,21 @@ fn text_format_name(records: &[Record]) -> String {
     } else {
         "kvmmmu text".into()
     }
+}
+
+/// The report of a capture read whole (`format` names it), its `records` counted.
+fn whole_capture_report(format: String, records: &[Record]) -> ImportReport {
+    let mut report = ImportReport {
+        format,
+        ..ImportReport::default()
+    };
+    count_records(records, &mut report);
+    report
+}
+
+/// ` (what)`, or nothing.
+fn in_parens(what: Option<&str>) -> String {
+    what.map(|w| format!(" ({w})")).unwrap_or_default()
 }
 
 fn count_records(records: &[Record], report: &mut ImportReport) {

@@ -294,3 +294,12 @@ impl Replayer {
 
 #[cfg(test)]
 mod tests;
+
+/// Each configuration's report of `events` replayed without metadata (for the unit tests of
+/// what builds on the reports).
+#[cfg(test)]
+pub(crate) fn test_reports(configs: &[ModelConfig], events: &[Event]) -> Vec<ConfigReport> {
+    Replayer::replay_all(TraceMeta::default(), configs, events)
+        .expect("the test's events replay")
+        .configs
+}

@@ -68,16 +68,15 @@ fn configurations_of_one_group_recycle_together() {
 /// Parts of a replay run apart and assembled report what one replay reports.
 #[test]
 fn parts_assemble_into_the_whole() {
-    let (meta, events) = crate::gen::benchmark_mix();
-    let events = &events[..events.len().min(60_000)];
+    let (meta, events) = crate::gen::benchmark_mix_head(60_000);
     let configs = benchmark_configs();
-    let whole = Replayer::replay_all(meta.clone(), &configs, events).unwrap();
+    let whole = Replayer::replay_all(meta.clone(), &configs, &events).unwrap();
     let parts: Vec<ReplayPart> = [vec![5, 1, 7], vec![0, 2, 3], vec![4, 6]]
         .iter()
         .map(|p| {
             let mut r =
                 Replayer::new_part(meta.clone(), &configs, p, ReplayOptions::default()).unwrap();
-            r.feed_all(events).unwrap();
+            r.feed_all(&events).unwrap();
             r.finish_part()
         })
         .collect();
