@@ -127,31 +127,31 @@ fn the_kvm_plugin_form_is_refused_with_the_remedy() {
     assert!(o.stdout.is_empty(), "no table for a refused capture");
 }
 
+/// `rmaplab replay` of a text capture `text`, which must be refused with no table; its stderr.
+fn refused_text_capture(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("capture.txt");
+    std::fs::write(&p, text).unwrap();
+    let o = rmaplab(&["replay", p.to_str().unwrap()]);
+    assert!(!o.status.success(), "{text}");
+    assert!(o.stdout.is_empty(), "no table for a refused capture");
+    stderr(&o)
+}
+
 #[test]
 fn captures_without_kvmmmu_events_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("other.txt");
-    std::fs::write(
-        &p,
+    let err = refused_text_capture(
         "cpus=2\n   bash-100 [000] 5.000001: sched_switch: prev_comm=bash prev_pid=100\n   bash-100 [000] 5.000002: sys_enter: NR 1\n",
-    )
-    .unwrap();
-    let o = rmaplab(&["replay", p.to_str().unwrap()]);
-    assert!(!o.status.success());
-    let err = stderr(&o);
+    );
     assert!(
         err.contains("no kvmmmu events") && err.contains("-e kvmmmu"),
         "{err}"
     );
     // Only set_spte-less kvmmmu lines: no adds.
-    std::fs::write(
-        &p,
+    let err = refused_text_capture(
         "vcpu0-1 [000] 5.000001: kvm_mmu_get_page: sp gen 0 gfn 4 l1 8-byte q0 wux nxe ad root 0 sync new\n",
-    )
-    .unwrap();
-    let o = rmaplab(&["replay", p.to_str().unwrap()]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("kvm_mmu_set_spte"), "{}", stderr(&o));
+    );
+    assert!(err.contains("kvm_mmu_set_spte"), "{err}");
 }
 
 #[test]

@@ -697,13 +697,8 @@ mod tests {
 
     #[test]
     fn streamed_reads_export_and_read_errors() {
-        let w = Workload::Churn {
-            cycles: 6,
-            batch: 50,
-            gfns: 40,
-            spaces: 4,
-        };
-        let bytes = trace(&w);
+        let [.., churn] = Workload::samples();
+        let bytes = trace(&churn);
         let whole = run(&mut &bytes[..], None, false).unwrap();
         let mut dribble = Dribble {
             bytes: &bytes,
