@@ -2,8 +2,8 @@
 //!
 //! Every constant here is named after the kernel symbol it mirrors.
 
+use crate::named::named_choice;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::str::FromStr;
 
 /// `PTE_LIST_EXT`: entries per `struct pte_list_desc` upstream since v5.15 (Peter Xu, 2021).
@@ -149,23 +149,12 @@ impl Era {
     }
 }
 
-impl fmt::Display for Era {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Era {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "null-terminated" | "v5.14" => Ok(Era::NullTerminated),
-            "tail-append" | "v5.15" => Ok(Era::TailAppend),
-            "head-insert" | "v6.4" => Ok(Era::HeadInsert),
-            other => Err(ConfigError::UnknownEra(other.to_string())),
-        }
-    }
-}
+// Each era is also named by the first kernel of its list code.
+named_choice!(Era, ConfigError, ConfigError::UnknownEra, |e| match e {
+    Era::NullTerminated => &["v5.14"],
+    Era::TailAppend => &["v5.15"],
+    Era::HeadInsert => &["v6.4"],
+});
 
 /// Errors building a [`ModelConfig`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -233,22 +222,15 @@ impl TopupPolicy {
     }
 }
 
-impl fmt::Display for TopupPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+named_choice!(
+    TopupPolicy,
+    ConfigError,
+    ConfigError::UnknownTopup,
+    |t| match t {
+        TopupPolicy::Always => &[],
+        TopupPolicy::WhenRmapsUsed => &["lazy"],
     }
-}
-
-impl FromStr for TopupPolicy {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "always" => Ok(TopupPolicy::Always),
-            "when-rmaps-used" | "lazy" => Ok(TopupPolicy::WhenRmapsUsed),
-            other => Err(ConfigError::UnknownTopup(other.to_string())),
-        }
-    }
-}
+);
 
 /// One array size asked for: a number, or the seed's rule (resolved from the trace's `tdp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -523,6 +505,28 @@ pub fn parse_cache_spec(s: &str) -> Result<(usize, usize), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_aliases_parse_back() {
+        for e in Era::ALL {
+            assert_eq!(e.to_string().parse::<Era>(), Ok(e));
+        }
+        for t in TopupPolicy::ALL {
+            assert_eq!(format!(" {t} ").parse::<TopupPolicy>(), Ok(t));
+        }
+        assert_eq!("v5.14".parse::<Era>(), Ok(Era::NullTerminated));
+        assert_eq!("v5.15".parse::<Era>(), Ok(Era::TailAppend));
+        assert_eq!("v6.4".parse::<Era>(), Ok(Era::HeadInsert));
+        assert_eq!("lazy".parse(), Ok(TopupPolicy::WhenRmapsUsed));
+        assert_eq!(
+            "v6.5".parse::<Era>(),
+            Err(ConfigError::UnknownEra("v6.5".into()))
+        );
+        assert_eq!(
+            "never".parse::<TopupPolicy>(),
+            Err(ConfigError::UnknownTopup("never".into()))
+        );
+    }
 
     #[test]
     fn object_sizes_match_the_kernel() {

@@ -19,6 +19,7 @@ pub mod histogram;
 pub mod import;
 pub mod memory;
 pub mod metrics;
+mod named;
 pub mod recommend;
 pub mod replay;
 pub mod rmap;

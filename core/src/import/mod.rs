@@ -148,11 +148,7 @@ struct TextState {
 
 impl TextState {
     fn push(&mut self, chunk: &[u8]) -> Result<(), ImportError> {
-        if self.pos > 0 && self.pos * 2 >= self.buf.len() {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(chunk);
+        crate::trace::push_chunk(&mut self.buf, &mut self.pos, chunk);
         self.pump(false)
     }
 

@@ -41,19 +41,30 @@ impl DescIndex {
     pub fn get(self) -> u32 {
         self.0
     }
-
-    /// Its position in the arena's vectors.
-    #[inline(always)] // on every descriptor access
-    fn slot(self) -> usize {
-        self.0 as usize
-    }
 }
 
-impl std::fmt::Display for DescIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
+/// What the model's two dense indices share: the slot they name in a vector, and their
+/// display as a plain number.
+macro_rules! dense_index {
+    ($index:ident, $vector:literal) => {
+        impl $index {
+            #[doc = concat!("Its position in ", $vector, ".")]
+            #[inline(always)] // on every list operation and descriptor access
+            fn slot(self) -> usize {
+                self.0 as usize
+            }
+        }
+
+        impl std::fmt::Display for $index {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
+
+dense_index!(DescIndex, "the arena's vectors");
+dense_index!(RmapIndex, "the set's head vector");
 
 /// Which rmap of an [`RmapSet`]: the dense index the caller chose for a `struct kvm_rmap_head`
 /// (the kernel finds the head by gfn and level; rmaplab's replay hands out dense indices, reused
@@ -62,20 +73,6 @@ impl std::fmt::Display for DescIndex {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RmapIndex(pub u32);
-
-impl RmapIndex {
-    /// Its position in the set's head vector.
-    #[inline(always)] // on every list operation
-    fn slot(self) -> usize {
-        self.0 as usize
-    }
-}
-
-impl std::fmt::Display for RmapIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// The arena's "NULL" ([`DescIndex::NIL`]).
 pub const NIL: DescIndex = DescIndex::NIL;

@@ -141,11 +141,7 @@ impl JsonlDecoder {
 
     /// Feed bytes.
     pub fn push(&mut self, chunk: &[u8]) {
-        if self.pos > 0 && self.pos * 2 >= self.buf.len() {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(chunk);
+        super::push_chunk(&mut self.buf, &mut self.pos, chunk);
     }
 
     /// Take the next complete line, or the rest at end of input.

@@ -18,6 +18,20 @@ pub const FORMAT_NAME: &str = "rmaplab-trace";
 /// The trace format version this crate writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Append `chunk` to an incremental decoder's buffer, first dropping the consumed prefix
+/// `..pos` once it is at least half the buffer, so memory stays bounded by the unread part.
+/// Returns the bytes dropped (for decoders that report absolute offsets).
+pub(crate) fn push_chunk(buf: &mut Vec<u8>, pos: &mut usize, chunk: &[u8]) -> usize {
+    let dropped = if *pos > 0 && *pos * 2 >= buf.len() {
+        buf.drain(..*pos);
+        std::mem::take(pos)
+    } else {
+        0
+    };
+    buf.extend_from_slice(chunk);
+    dropped
+}
+
 /// What an rmap is the reverse map of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

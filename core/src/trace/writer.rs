@@ -3,9 +3,8 @@
 
 use super::binary::BinaryEncoder;
 use super::{jsonl, Encoding, Event, TraceMeta};
+use crate::named::named_choice;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// An encoding rmaplab can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -52,21 +51,12 @@ impl OutputEncoding {
     }
 }
 
-impl fmt::Display for OutputEncoding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for OutputEncoding {
-    type Err = UnknownOutputEncoding;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        OutputEncoding::ALL
-            .into_iter()
-            .find(|e| e.name() == s.trim())
-            .ok_or_else(|| UnknownOutputEncoding(s.to_string()))
-    }
-}
+named_choice!(
+    OutputEncoding,
+    UnknownOutputEncoding,
+    UnknownOutputEncoding,
+    |_| &[]
+);
 
 /// Encodes a trace in an [`OutputEncoding`] onto byte buffers: the header, each event, then
 /// the end.

@@ -249,6 +249,17 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// A context field written as value + 1, with 0 for absent: the value, which must fit `T`
+    /// (`what` names the field and its limit in the error).
+    fn plus_one<T: TryFrom<u64>>(&self, v: u64, what: &str) -> Result<Option<T>, TraceError> {
+        match v {
+            0 => Ok(None),
+            v => T::try_from(v - 1)
+                .map(Some)
+                .map_err(|_| self.err(format!("{what} exceeds its range"))),
+        }
+    }
+
     fn err(&self, msg: impl Into<String>) -> TraceError {
         TraceError::Binary {
             offset: self.base + self.pos as u64,
@@ -345,12 +356,7 @@ impl BinaryDecoder {
 
     /// Feed bytes.
     pub fn push(&mut self, chunk: &[u8]) {
-        if self.pos > 0 && self.pos * 2 >= self.buf.len() {
-            self.buf.drain(..self.pos);
-            self.base += self.pos as u64;
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(chunk);
+        self.base += super::push_chunk(&mut self.buf, &mut self.pos, chunk) as u64;
     }
 
     fn offset(&self) -> u64 {
@@ -485,10 +491,7 @@ impl BinaryDecoder {
             }
             if mask & CTX_VCPU != 0 {
                 let v = need!(c.varint()?);
-                regs.vcpu = match v {
-                    0 => None,
-                    v => Some(u32::try_from(v - 1).map_err(|_| c.err("vcpu id exceeds u32"))?),
-                };
+                regs.vcpu = c.plus_one(v, "vcpu id (u32)")?;
             }
             if mask & CTX_GFN != 0 {
                 regs.gfn_off = match need!(c.byte()) {
@@ -499,10 +502,7 @@ impl BinaryDecoder {
             }
             if mask & CTX_LEVEL != 0 {
                 let v = need!(c.varint()?);
-                regs.level = match v {
-                    0 => None,
-                    v => Some(u8::try_from(v - 1).map_err(|_| c.err("level exceeds 255"))?),
-                };
+                regs.level = c.plus_one(v, "level (u8)")?;
             }
             if mask & CTX_KIND != 0 {
                 regs.kind = match need!(c.varint()?) {

@@ -1,0 +1,28 @@
+//! Display and parsing, written once, for the closed sets of choices that the command line and
+//! the reports name: eras, top-up policies, output encodings.
+
+/// `Display` as the choice's `name()`, and `FromStr` that takes (trimmed) its name or one of
+/// `$aliases(choice)` among `ALL`, else fails with `$unknown(text)`.
+macro_rules! named_choice {
+    ($choice:ty, $err:ty, $unknown:expr, $aliases:expr) => {
+        impl std::fmt::Display for $choice {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $choice {
+            type Err = $err;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let s = s.trim();
+                let aliases: fn($choice) -> &'static [&'static str] = $aliases;
+                <$choice>::ALL
+                    .into_iter()
+                    .find(|c| c.name() == s || aliases(*c).contains(&s))
+                    .ok_or_else(|| $unknown(s.to_string()))
+            }
+        }
+    };
+}
+
+pub(crate) use named_choice;
