@@ -7,7 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
 
 use rmaplab_core::replay::{benchmark_configs, benchmark_sizes_head_insert, Replayer};
-use rmaplab_core::trace::{binary, decode_all, Event, EventKind, TraceDecoder, TraceMeta};
+use rmaplab_core::trace::{
+    binary, decode_all, Event, EventKind, RmapId, SpteId, TraceDecoder, TraceMeta,
+};
 use rmaplab_core::{Era, ModelConfig};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -39,7 +41,7 @@ fn replay(meta: &TraceMeta, events: &[Event], cfgs: &[ModelConfig]) {
 
 /// The straightforward baseline: a `Vec` of SPTEs per rmap, swap-remove on removal.
 fn naive(events: &[Event]) {
-    let mut lists: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut lists: HashMap<RmapId, Vec<SpteId>> = HashMap::new();
     for e in events {
         match e.kind {
             EventKind::Add { rmap, spte } => lists.entry(rmap).or_default().push(spte),

@@ -20,7 +20,7 @@ use rmaplab_core::baseline::MinimalRmaps;
 use rmaplab_core::replay::{benchmark_configs, ReplayOptions, Replayer};
 use rmaplab_core::rmap::{RmapIndex, RmapSet};
 use rmaplab_core::trace::reader::BATCH;
-use rmaplab_core::trace::{Event, EventKind, TraceDecoder, TraceMeta};
+use rmaplab_core::trace::{Event, EventKind, RmapId, SpteId, TraceDecoder, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
 use std::hint::black_box;
 
@@ -113,17 +113,17 @@ pub fn generate(seed: u64, ops: u64, heads: u64) -> Vec<Event> {
                 }
             };
             list.push(s);
-            out.push(Event::add(h, s));
+            out.push(Event::add(RmapId(h), SpteId(s)));
         } else if r < 995 {
             let at = (next() % list.len() as u64) as usize;
             let s = list.swap_remove(at);
             taken.remove(&s);
-            out.push(Event::remove(h, s));
+            out.push(Event::remove(RmapId(h), SpteId(s)));
         } else {
             for s in list.drain(..) {
                 taken.remove(&s);
             }
-            out.push(Event::new(EventKind::Zap { rmap: h }));
+            out.push(Event::new(EventKind::Zap { rmap: RmapId(h) }));
         }
     }
     out
@@ -203,9 +203,9 @@ impl ListOps for RmapSet {
 fn measured_lists<L: ListOps>(mut lists: L, events: &[Event]) -> Result<u64> {
     for e in events {
         match e.kind {
-            EventKind::Add { rmap, spte } => lists.add(rmap, spte)?,
-            EventKind::Remove { rmap, spte } => lists.remove(rmap, spte)?,
-            EventKind::Zap { rmap } => lists.zap(rmap)?,
+            EventKind::Add { rmap, spte } => lists.add(rmap.0, spte.0)?,
+            EventKind::Remove { rmap, spte } => lists.remove(rmap.0, spte.0)?,
+            EventKind::Zap { rmap } => lists.zap(rmap.0)?,
             _ => {}
         }
     }

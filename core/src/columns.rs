@@ -322,6 +322,7 @@ pub fn best_values(configs: &[ConfigReport], host: HostShape) -> Vec<Option<f64>
 mod tests {
     use super::*;
     use crate::replay::Replayer;
+    use crate::trace::{RmapId, SpteId};
     use crate::{Era, Event, ModelConfig, TraceMeta};
     use std::collections::HashSet;
 
@@ -330,7 +331,9 @@ mod tests {
             ModelConfig::new(2, Era::HeadInsert).unwrap(),
             ModelConfig::kvm_today(),
         ];
-        let evs: Vec<Event> = (0..40).map(|i| Event::add(i % 3, 100 + i)).collect();
+        let evs: Vec<Event> = (0..40)
+            .map(|i| Event::add(RmapId(i % 3), SpteId(100 + i)))
+            .collect();
         Replayer::replay_all(TraceMeta::default(), &cfgs, &evs)
             .unwrap()
             .configs

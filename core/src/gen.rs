@@ -4,7 +4,8 @@
 //! callback, so traces of any length stream without being held in memory.
 
 use crate::config::RMAP_RECYCLE_THRESHOLD;
-use crate::trace::{Event, EventCtx, EventKind, Memslot, RmapKind, TraceMeta};
+use crate::trace::VcpuId;
+use crate::trace::{Event, EventCtx, EventKind, Memslot, RmapId, RmapKind, SpteId, TraceMeta};
 use crate::workload::{stream, ScriptItem, ScriptOp};
 use serde::{Deserialize, Serialize};
 
@@ -237,7 +238,7 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    fn ctx(&self, gfn: u64, vcpu: u32) -> EventCtx {
+    fn ctx(&self, gfn: u64, vcpu: VcpuId) -> EventCtx {
         EventCtx {
             vcpu: Some(vcpu),
             gfn: Some(gfn),
@@ -246,11 +247,11 @@ impl Emitter<'_> {
         }
     }
 
-    fn vcpu_of(&self, space: u64) -> u32 {
-        (space % u64::from(self.vcpus.max(1))) as u32
+    fn vcpu_of(&self, space: u64) -> VcpuId {
+        VcpuId((space % u64::from(self.vcpus.max(1))) as u32)
     }
 
-    fn fault(&mut self, vcpu: u32) {
+    fn fault(&mut self, vcpu: VcpuId) {
         (self.out)(Event::new(EventKind::Fault { vcpu }));
     }
 
@@ -259,7 +260,8 @@ impl Emitter<'_> {
         self.fault(vcpu);
         let ctx = self.ctx(gfn, vcpu);
         let spte = spte_id(space, index);
-        (self.out)(Event::add(gfn, spte).with_ctx(ctx));
+        // A 4K gfn rmap's id is its gfn.
+        (self.out)(Event::add(RmapId(gfn), SpteId(spte)).with_ctx(ctx));
         let set = self.live.entry(gfn).or_default();
         if set.len() as u64 > RMAP_RECYCLE_THRESHOLD {
             // __rmap_add zaps the whole rmap.
@@ -282,7 +284,7 @@ impl Emitter<'_> {
         }
         let vcpu = self.vcpu_of(space);
         let ctx = self.ctx(gfn, vcpu);
-        (self.out)(Event::remove(gfn, spte).with_ctx(ctx));
+        (self.out)(Event::remove(RmapId(gfn), SpteId(spte)).with_ctx(ctx));
     }
 
     fn mark(&mut self, label: &str) {

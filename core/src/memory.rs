@@ -110,6 +110,7 @@ impl Footprint {
 mod tests {
     use super::*;
     use crate::replay::test_reports as replay;
+    use crate::trace::{RmapId, SpteId, VcpuId};
     use crate::{Era, Event, ModelConfig};
 
     fn cfg(n: usize, topup: TopupPolicy) -> ModelConfig {
@@ -122,7 +123,10 @@ mod tests {
     #[test]
     fn the_seeds_per_vcpu_figures_and_peters_pages() {
         // One gfn mapped twice on vCPU 0: one descriptor in a list.
-        let evs = [Event::add(1, 10), Event::add(1, 11)];
+        let evs = [
+            Event::add(RmapId(1), SpteId(10)),
+            Event::add(RmapId(1), SpteId(11)),
+        ];
         let host = HostShape { vcpus: 8, vms: 4 };
         let r = replay(
             &[
@@ -157,7 +161,7 @@ mod tests {
     #[test]
     fn patch_4_costs_nothing_before_the_first_add() {
         // Faults on four vCPUs, no add: the VM never uses rmaps.
-        let faults: Vec<Event> = (0..4).map(Event::fault).collect();
+        let faults: Vec<Event> = (0..4).map(|v| Event::fault(VcpuId(v))).collect();
         let lazy = cfg(2, TopupPolicy::WhenRmapsUsed);
         let eager = cfg(2, TopupPolicy::Always);
         let r = replay(&[eager, lazy], &faults);
@@ -172,9 +176,9 @@ mod tests {
         assert_eq!(fl.vm_slab_pages, 0);
         // Once the VM adds, the lazy policy behaves as today from that fault on.
         let mut evs = faults.clone();
-        evs.push(Event::fault(1));
-        evs.push(Event::add(5, 50));
-        evs.push(Event::add(5, 51));
+        evs.push(Event::fault(VcpuId(1)));
+        evs.push(Event::add(RmapId(5), SpteId(50)));
+        evs.push(Event::add(RmapId(5), SpteId(51)));
         let r = replay(&[eager, lazy], &evs);
         assert!(r[1].rmaps_used);
         assert_eq!(r[1].empty_cache_allocations, 0);
@@ -190,10 +194,10 @@ mod tests {
             cache_min: 5,
             ..ModelConfig::new(2, Era::HeadInsert).unwrap()
         };
-        let mut evs = vec![Event::fault(0)];
+        let mut evs = vec![Event::fault(VcpuId(0))];
         for g in 0..8u64 {
-            evs.push(Event::add(g, 100 + 2 * g));
-            evs.push(Event::add(g, 101 + 2 * g));
+            evs.push(Event::add(RmapId(g), SpteId(100 + 2 * g)));
+            evs.push(Event::add(RmapId(g), SpteId(101 + 2 * g)));
         }
         let r = replay(
             &[small, ModelConfig::new(2, Era::HeadInsert).unwrap()],

@@ -321,6 +321,7 @@ mod tests {
     use super::*;
     use crate::gen::{generate_vec, GenOptions, Workload};
     use crate::replay::test_reports as replay;
+    use crate::trace::{RmapId, SpteId};
     use crate::{Event, TraceMeta};
 
     fn events(w: &Workload) -> Vec<Event> {
@@ -384,7 +385,9 @@ mod tests {
     fn a_vm_without_aliases_gets_the_smallest_array() {
         // Every gfn mapped once: no descriptor is ever needed, so work is 0 everywhere and
         // only the caches' memory differs.
-        let evs: Vec<Event> = (0..100).map(|g| Event::add(g, 1000 + g)).collect();
+        let evs: Vec<Event> = (0..100)
+            .map(|g| Event::add(RmapId(g), SpteId(1000 + g)))
+            .collect();
         let host = HostShape { vcpus: 8, vms: 1 };
         let r = replay(&with_recommendation_configs(&[], Era::HeadInsert), &evs);
         let rec = recommend(&r, Era::HeadInsert, host, 10).unwrap();

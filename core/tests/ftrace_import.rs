@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics: that is how it reports
 
 use rmaplab_core::replay::{ReplayOptions, Replayer};
-use rmaplab_core::trace::{decode_all, Event, EventKind, Memslot};
+use rmaplab_core::trace::{decode_all, Event, EventKind, Memslot, RmapId};
 use rmaplab_core::ModelConfig;
 
 mod common;
@@ -159,7 +159,13 @@ fn guest_pte_writes_never_touch_direct_shadow_pages() {
     let removed: Vec<_> = std::iter::from_fn(|| imp.pop()).collect();
     assert_eq!(removed.len(), 1);
     assert!(
-        matches!(removed[0].kind, EventKind::Remove { rmap: 0x900, .. }),
+        matches!(
+            removed[0].kind,
+            EventKind::Remove {
+                rmap: RmapId(0x900),
+                ..
+            }
+        ),
         "{removed:?}"
     );
 }

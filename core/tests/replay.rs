@@ -6,13 +6,14 @@
 use rmaplab_core::gen::{generate_vec, meta_for, GenOptions, Workload};
 use rmaplab_core::replay::{config_matrix, ReplayError, ReplayOptions, Replayer};
 use rmaplab_core::trace::{
-    binary, decode_all, jsonl, Event, EventCtx, EventKind, Memslot, RmapKind, TraceMeta,
+    binary, decode_all, jsonl, Event, EventCtx, EventKind, Memslot, RmapId, RmapKind, SpteId,
+    TraceMeta, VcpuId,
 };
 use rmaplab_core::{Era, ModelConfig};
 
 fn gfn_ctx(gfn: u64) -> EventCtx {
     EventCtx {
-        vcpu: Some(0),
+        vcpu: Some(VcpuId(0)),
         gfn: Some(gfn),
         level: Some(1),
         kind: Some(RmapKind::Gfn),
@@ -44,7 +45,7 @@ fn one_page_aliased_1002_times_gives_1001_and_an_emptied_rmap() {
     // The host measurement: max_mmu_rmap_size = N-1, capped at 1001; the 1002nd mapping of one
     // gfn empties its rmap.
     let mut events: Vec<Event> = (0..1002u64)
-        .map(|i| Event::add(0x400, 0x1000 + i).with_ctx(gfn_ctx(0x400)))
+        .map(|i| Event::add(RmapId(0x400), SpteId(0x1000 + i)).with_ctx(gfn_ctx(0x400)))
         .collect();
     events.push(Event::new(EventKind::Stat {
         name: "max_mmu_rmap_size".into(),
@@ -141,12 +142,12 @@ fn encodings_convert_losslessly_and_binary_is_small() {
 #[test]
 fn impossible_events_are_counted_or_refused_in_strict_mode() {
     let events = vec![
-        Event::add(1, 10),
-        Event::add(1, 10),
-        Event::remove(1, 99),
-        Event::add(2, 10),
-        Event::remove(2, 10),
-        Event::remove(1, 10),
+        Event::add(RmapId(1), SpteId(10)),
+        Event::add(RmapId(1), SpteId(10)),
+        Event::remove(RmapId(1), SpteId(99)),
+        Event::add(RmapId(2), SpteId(10)),
+        Event::remove(RmapId(2), SpteId(10)),
+        Event::remove(RmapId(1), SpteId(10)),
     ];
     let mut r = today();
     r.feed_all(&events).unwrap();
@@ -174,23 +175,26 @@ fn impossible_events_are_counted_or_refused_in_strict_mode() {
 #[test]
 fn ids_at_u64_max_and_zero_work() {
     let events = vec![
-        Event::add(u64::MAX, u64::MAX),
-        Event::add(u64::MAX, 0),
-        Event::add(0, u64::MAX - 1),
-        Event::remove(u64::MAX, u64::MAX),
+        Event::add(RmapId(u64::MAX), SpteId(u64::MAX)),
+        Event::add(RmapId(u64::MAX), SpteId(0)),
+        Event::add(RmapId(0), SpteId(u64::MAX - 1)),
+        Event::remove(RmapId(u64::MAX), SpteId(u64::MAX)),
     ];
     let mut r = today_strict();
     r.feed_all(&events).unwrap();
     r.check_invariants().unwrap();
     let dump = r.dump_lists(0);
     assert_eq!(dump.len(), 2);
-    assert_eq!(dump[1].rmap, u64::MAX);
+    assert_eq!(dump[1].rmap, RmapId(u64::MAX));
     assert_eq!(dump[1].list.descs()[0].sptes, vec![0]);
 }
 
 #[test]
 fn implicit_faults_are_reported() {
-    let events = vec![Event::add(1, 1), Event::add(1, 2)];
+    let events = vec![
+        Event::add(RmapId(1), SpteId(1)),
+        Event::add(RmapId(1), SpteId(2)),
+    ];
     let mut r = today();
     r.feed_all(&events).unwrap();
     let s = r.finish();
@@ -210,7 +214,7 @@ fn histogram_from_replay_matches_kernel_text() {
     for (gfn, n) in [(0x10u64, 3), (0x11, 6), (0x12, 1)] {
         for _ in 0..n {
             s += 1;
-            events.push(Event::add(gfn, s).with_ctx(gfn_ctx(gfn)));
+            events.push(Event::add(RmapId(gfn), SpteId(s)).with_ctx(gfn_ctx(gfn)));
         }
     }
     let meta = TraceMeta {
@@ -237,9 +241,9 @@ fn eras_agree_on_kvms_stat_even_though_tail_append_counts_skip_holes() {
         recycle_threshold: Some(20),
         ..ModelConfig::new(4, era).unwrap()
     };
-    let mut events: Vec<Event> = (0..21).map(|i| Event::add(7, i)).collect();
-    events.extend((0..6).map(|i| Event::remove(7, i * 3)));
-    events.extend((100..130).map(|i| Event::add(7, i)));
+    let mut events: Vec<Event> = (0..21).map(|i| Event::add(RmapId(7), SpteId(i))).collect();
+    events.extend((0..6).map(|i| Event::remove(RmapId(7), SpteId(i * 3))));
+    events.extend((100..130).map(|i| Event::add(RmapId(7), SpteId(i))));
     let mut r = Replayer::new(
         TraceMeta::default(),
         &[cfg(Era::HeadInsert), cfg(Era::TailAppend)],

@@ -26,7 +26,7 @@
 
 use super::record::{Record, RecordKind, ShadowPage};
 use crate::config::RMAP_RECYCLE_THRESHOLD;
-use crate::trace::{Event, EventCtx, EventKind, RmapKind};
+use crate::trace::{Event, EventCtx, EventKind, RmapId, RmapKind, SpteId, VcpuId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -90,14 +90,14 @@ impl VmMap {
 
 /// The rmap id for (VM, gfn, level): `gfn >> 9(level-1)` in the low bits, the VM index from
 /// bit [`RMAP_VM_SHIFT`], `level - 1` from bit 60.
-pub fn rmap_id(vm: u32, gfn: u64, level: u8) -> u64 {
+pub fn rmap_id(vm: u32, gfn: u64, level: u8) -> RmapId {
     let l = u64::from(level.clamp(1, 3) - 1);
     let idx = (gfn >> (LEVEL_BITS as u64 * l)) & ((1 << RMAP_VM_SHIFT) - 1);
-    idx | (u64::from(vm % MAX_VMS) << RMAP_VM_SHIFT) | (l << RMAP_LEVEL_SHIFT)
+    RmapId(idx | (u64::from(vm % MAX_VMS) << RMAP_VM_SHIFT) | (l << RMAP_LEVEL_SHIFT))
 }
 
 /// Inverse of [`rmap_id`]: the (VM, base gfn, level) of an rmap id.
-pub fn rmap_vm_gfn_level(rmap: u64) -> (u32, u64, u8) {
+pub fn rmap_vm_gfn_level(RmapId(rmap): RmapId) -> (u32, u64, u8) {
     let l = ((rmap >> RMAP_LEVEL_SHIFT) & 0x3) as u8;
     let vm = ((rmap >> RMAP_VM_SHIFT) & u64::from(MAX_VMS - 1)) as u32;
     let idx = rmap & ((1 << RMAP_VM_SHIFT) - 1);
@@ -106,7 +106,7 @@ pub fn rmap_vm_gfn_level(rmap: u64) -> (u32, u64, u8) {
 
 #[derive(Debug, Clone, Copy)]
 struct Held {
-    rmap: u64,
+    rmap: RmapId,
     pfn: u64,
 }
 
@@ -178,7 +178,7 @@ pub struct Inference {
     /// sptep (physical address) → what it holds; BTreeMap so a page's SPTEs iterate in order.
     held: BTreeMap<u64, Held>,
     /// rmap → number of SPTEs held (for the recycle rule).
-    rmap_len: HashMap<u64, u64>,
+    rmap_len: HashMap<RmapId, u64>,
     recycle_threshold: Option<u64>,
     /// Tasks linked by shared SPTE pages.
     links: UnionFind,
@@ -264,22 +264,22 @@ impl Inference {
         groups
     }
 
-    fn vcpu(&mut self, tid: u64) -> u32 {
+    fn vcpu(&mut self, tid: u64) -> VcpuId {
         let n = self.tasks.len() as u32;
-        *self.tasks.entry(tid).or_insert(n)
+        VcpuId(*self.tasks.entry(tid).or_insert(n))
     }
 
-    fn anon(&mut self, sptep: u64) -> u64 {
+    fn anon(&mut self, sptep: u64) -> SpteId {
         if self.raw_addresses {
-            return sptep;
+            return SpteId(sptep);
         }
         let page = sptep >> PAGE_SHIFT;
         let n = self.page_ids.len() as u64;
         let id = *self.page_ids.entry(page).or_insert(n);
-        (id << LEVEL_BITS) | ((sptep >> 3) & (SPTE_ENT_PER_PAGE - 1))
+        SpteId((id << LEVEL_BITS) | ((sptep >> 3) & (SPTE_ENT_PER_PAGE - 1)))
     }
 
-    fn emit_remove(&mut self, sptep: u64, h: Held, vcpu: Option<u32>) {
+    fn emit_remove(&mut self, sptep: u64, h: Held, vcpu: Option<VcpuId>) {
         let spte = self.anon(sptep);
         let (_, gfn, level) = rmap_vm_gfn_level(h.rmap);
         self.out
@@ -527,7 +527,7 @@ mod tests {
 
     #[test]
     fn rmap_ids_round_trip_and_keep_vms_apart() {
-        assert_eq!(rmap_id(0, 0x400, 1), 0x400);
+        assert_eq!(rmap_id(0, 0x400, 1), RmapId(0x400));
         assert_eq!(rmap_vm_gfn_level(rmap_id(0, 0x400, 1)), (0, 0x400, 1));
         assert_eq!(rmap_vm_gfn_level(rmap_id(3, 0x200, 2)), (3, 0x200, 2));
         assert_ne!(rmap_id(0, 0x400, 1), rmap_id(1, 0x400, 1));

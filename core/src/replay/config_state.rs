@@ -5,6 +5,7 @@ use super::report::{ConfigReport, OpCosts, StatCheck, MAX_STAT_CHECKS};
 use crate::config::ModelConfig;
 use crate::metrics::Series;
 use crate::rmap::{RmapError, RmapIndex, RmapSet};
+use crate::trace::{SpteId, VcpuId};
 
 /// A configuration's lists and running measurements.
 #[derive(Debug, Clone)]
@@ -52,9 +53,9 @@ impl ConfigState {
 
     /// `mmu_topup_memory_caches` on `vcpu`.
     #[inline]
-    pub(super) fn topup(&mut self, vcpu: u32) -> Result<(), RmapError> {
+    pub(super) fn topup(&mut self, vcpu: VcpuId) -> Result<(), RmapError> {
         // Idle objects only grow at a top-up, so their peak is taken here.
-        if self.set.topup(vcpu)? > 0 {
+        if self.set.topup(vcpu.0)? > 0 {
             self.idle_peak_objs = self.idle_peak_objs.max(self.set.cached_objects());
         }
         Ok(())
@@ -65,11 +66,13 @@ impl ConfigState {
     #[inline]
     pub(super) fn add(
         &mut self,
-        vcpu: u32,
+        vcpu: VcpuId,
         d: u32,
-        spte: u64,
+        spte: SpteId,
         gfn_rmap: bool,
     ) -> Result<bool, RmapError> {
+        // The model's lists hold the SPTE ids' numbers and index caches by vCPU number.
+        let (vcpu, spte) = (vcpu.0, spte.0);
         if !self.set.rmaps_used() && self.set.use_rmaps(vcpu)? > 0 {
             self.idle_peak_objs = self.idle_peak_objs.max(self.set.cached_objects());
         }
@@ -88,8 +91,8 @@ impl ConfigState {
 
     /// `pte_list_remove` of `spte` from rmap `d`.
     #[inline]
-    pub(super) fn remove(&mut self, d: u32, spte: u64) -> Result<(), RmapError> {
-        self.set.pte_list_remove(RmapIndex(d), spte)?;
+    pub(super) fn remove(&mut self, d: u32, spte: SpteId) -> Result<(), RmapError> {
+        self.set.pte_list_remove(RmapIndex(d), spte.0)?;
         self.remove.record(&mut self.set);
         Ok(())
     }

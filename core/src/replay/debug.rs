@@ -4,6 +4,7 @@
 use super::Replayer;
 use crate::histogram::HistogramBuilder;
 use crate::rmap::RmapIndex;
+use crate::trace::RmapId;
 
 pub use super::report::RmapDump;
 
@@ -48,10 +49,10 @@ impl Replayer {
                 return Err("incremental histogram drifted from the rmaps".into());
             }
             for (_, c) in &g.configs {
-                let live: std::collections::HashMap<RmapIndex, (u64, u64)> =
+                let live: std::collections::HashMap<RmapIndex, (RmapId, u64)> =
                     m.live().map(|(d, i)| (d, (i.id, i.count))).collect();
                 for d in (0u32..).take(m.capacity()).map(RmapIndex) {
-                    let (id, want) = live.get(&d).copied().unwrap_or((0, 0));
+                    let (id, want) = live.get(&d).copied().unwrap_or_default();
                     c.set
                         .check_invariants(d)
                         .map_err(|e| format!("{}: rmap {id:#x}: {e}", c.set.config().label()))?;

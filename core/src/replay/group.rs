@@ -25,7 +25,7 @@ use super::config_state::ConfigState;
 use super::membership::{Claimed, Membership, NotHeld};
 use super::ReplayError;
 use crate::rmap::RmapIndex;
-use crate::trace::{EventCtx, RmapKind};
+use crate::trace::{EventCtx, RmapId, RmapKind, SpteId, VcpuId};
 
 /// Why the membership refused an add or a remove.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +69,7 @@ impl RecycleGroup {
 
     /// An event that changes no list in this group: top up `topup`'s cache if given (a fault).
     /// The configurations close it with the next event that changes a list, or at the end.
-    pub(super) fn idle(&mut self, index: u64, topup: Option<u32>) -> Result<(), ReplayError> {
+    pub(super) fn idle(&mut self, index: u64, topup: Option<VcpuId>) -> Result<(), ReplayError> {
         if let Some(vcpu) = topup {
             for (_, c) in &mut self.configs {
                 c.topup(vcpu)
@@ -89,9 +89,9 @@ impl RecycleGroup {
         &mut self,
         index: u64,
         ctx: &EventCtx,
-        vcpu: u32,
-        rmap: u64,
-        spte: u64,
+        vcpu: VcpuId,
+        rmap: RmapId,
+        spte: SpteId,
         strict: bool,
         topup: bool,
     ) -> Result<(), ReplayError> {
@@ -130,7 +130,7 @@ impl RecycleGroup {
         if recycled == Some(true) {
             // The recycle zap emptied the rmap: forget its members, the new SPTE included.
             for &s in &victims {
-                self.members.forget(s);
+                self.members.forget(SpteId(s));
             }
             self.members.forget(spte);
             self.members.entries_changed(d, -(victims.len() as i64 + 1));
@@ -145,8 +145,8 @@ impl RecycleGroup {
         &mut self,
         index: u64,
         why: EventAnomaly,
-        rmap: u64,
-        spte: u64,
+        rmap: RmapId,
+        spte: SpteId,
         strict: bool,
     ) -> Result<(), ReplayError> {
         let counts = &mut self.members.anomalies;
@@ -178,8 +178,8 @@ impl RecycleGroup {
     pub(super) fn remove(
         &mut self,
         index: u64,
-        rmap: u64,
-        spte: u64,
+        rmap: RmapId,
+        spte: SpteId,
         strict: bool,
     ) -> Result<(), ReplayError> {
         let d = match self.members.release(spte, rmap) {
@@ -197,7 +197,7 @@ impl RecycleGroup {
         Ok(())
     }
 
-    pub(super) fn zap(&mut self, index: u64, rmap: u64) {
+    pub(super) fn zap(&mut self, index: u64, rmap: RmapId) {
         let d = self.members.rmap(rmap);
         let victims = match (d, self.configs.first()) {
             (Some(d), Some((_, c))) => c.set.entries(RmapIndex(d)),
@@ -209,13 +209,13 @@ impl RecycleGroup {
         }
         if let Some(d) = d {
             for &s in &victims {
-                self.members.forget(s);
+                self.members.forget(SpteId(s));
             }
             self.members.entries_changed(d, -(victims.len() as i64));
         }
     }
 
-    pub(super) fn walk(&mut self, rmap: u64) {
+    pub(super) fn walk(&mut self, rmap: RmapId) {
         let d = self.members.rmap(rmap);
         for (_, c) in &mut self.configs {
             c.walk(d);

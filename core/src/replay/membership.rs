@@ -7,7 +7,7 @@ use super::peak::HistogramTracker;
 use super::report::Anomalies;
 use crate::histogram::PT64_LEVEL_BITS;
 use crate::rmap::RmapIndex;
-use crate::trace::{EventCtx, Memslot, RmapKind};
+use crate::trace::{EventCtx, Memslot, RmapId, RmapKind, SpteId};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -31,13 +31,13 @@ impl Hasher for IdHasher {
     }
 }
 
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// What the replay knows about one live rmap.
 #[derive(Debug, Clone)]
 pub(super) struct RmapInfo {
     /// The trace's rmap id.
-    pub(super) id: u64,
+    pub(super) id: RmapId,
     /// Entries now.
     pub(super) count: u64,
     pub(super) gfn: Option<u64>,
@@ -86,10 +86,10 @@ pub(super) enum NotHeld {
 /// The shared membership state of a group.
 #[derive(Debug, Clone)]
 pub(super) struct Membership {
-    ids: IdMap<u32>,
+    ids: IdMap<RmapId, u32>,
     infos: Vec<Option<RmapInfo>>,
     free: Vec<u32>,
-    sptes: IdMap<u32>,
+    sptes: IdMap<SpteId, u32>,
     /// Present SPTEs in gfn rmaps per level (KVM's `pages_4k`, `pages_2m`, `pages_1g`).
     pub(super) pages: [u64; 3],
     pub(super) anomalies: Anomalies,
@@ -112,7 +112,7 @@ impl Membership {
     }
 
     /// The dense index of live rmap `id`.
-    pub(super) fn rmap(&self, id: u64) -> Option<u32> {
+    pub(super) fn rmap(&self, id: RmapId) -> Option<u32> {
         self.ids.get(&id).copied()
     }
 
@@ -140,7 +140,12 @@ impl Membership {
 
     /// An add of `spte` to rmap `rmap`: record the SPTE as held by the rmap (created if new) and
     /// return its dense index, or say why the add cannot happen.
-    pub(super) fn claim(&mut self, spte: u64, rmap: u64, ctx: &EventCtx) -> Result<u32, Claimed> {
+    pub(super) fn claim(
+        &mut self,
+        spte: SpteId,
+        rmap: RmapId,
+        ctx: &EventCtx,
+    ) -> Result<u32, Claimed> {
         match self.sptes.entry(spte) {
             Entry::Occupied(o) => Err(if self.ids.get(&rmap) == Some(o.get()) {
                 Claimed::InThisRmap
@@ -181,7 +186,7 @@ impl Membership {
 
     /// A remove of `spte` from rmap `rmap`: forget the SPTE and return the rmap's dense index, or
     /// say why it cannot be removed (then nothing changes).
-    pub(super) fn release(&mut self, spte: u64, rmap: u64) -> Result<u32, NotHeld> {
+    pub(super) fn release(&mut self, spte: SpteId, rmap: RmapId) -> Result<u32, NotHeld> {
         let held = self.sptes.remove(&spte).ok_or(NotHeld::Unknown)?;
         // The holder's own id says whether the event names it (no second lookup).
         if self.info(held).id == rmap {
@@ -193,7 +198,7 @@ impl Membership {
     }
 
     /// Forget `spte` (its rmap was zapped).
-    pub(super) fn forget(&mut self, spte: u64) {
+    pub(super) fn forget(&mut self, spte: SpteId) {
         self.sptes.remove(&spte);
     }
 

@@ -24,7 +24,7 @@ pub use report::{
 
 use crate::config::ModelConfig;
 use crate::rmap::RmapError;
-use crate::trace::{Event, EventKind, TraceMeta};
+use crate::trace::{Event, EventKind, TraceMeta, VcpuId};
 use config_state::ConfigState;
 use group::RecycleGroup;
 use membership::Membership;
@@ -96,7 +96,7 @@ pub struct Replayer {
     events: u64,
     counts: EventCounts,
     fault_mode: FaultMode,
-    current_vcpu: u32,
+    current_vcpu: VcpuId,
     implicit_faults: u64,
     marks: Vec<(u64, String)>,
 }
@@ -175,7 +175,7 @@ impl Replayer {
             events: 0,
             counts: EventCounts::default(),
             fault_mode,
-            current_vcpu: 0,
+            current_vcpu: VcpuId::default(),
             implicit_faults: 0,
             marks: Vec::new(),
         })

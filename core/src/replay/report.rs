@@ -6,7 +6,7 @@ use crate::config::ModelConfig;
 use crate::histogram::RmapHistogram;
 use crate::metrics::{Distribution, Series};
 use crate::rmap::{RmapIndex, RmapSet, RmapSnapshot};
-use crate::trace::{RmapKind, TraceMeta};
+use crate::trace::{RmapId, RmapKind, TraceMeta};
 use serde::{Deserialize, Serialize};
 
 /// Marks kept in the summary (later ones are counted, not kept).
@@ -246,7 +246,7 @@ pub struct EventCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RmapDump {
     /// The trace's rmap id.
-    pub rmap: u64,
+    pub rmap: RmapId,
     /// Its gfn, when the trace said.
     pub gfn: Option<u64>,
     /// Its level.

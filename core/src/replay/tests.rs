@@ -1,4 +1,5 @@
 use super::*;
+use crate::trace::{RmapId, SpteId};
 use crate::Era;
 
 /// Configurations that share a recycle threshold recycle at the same adds whatever their era
@@ -31,14 +32,16 @@ fn configurations_of_one_group_recycle_together() {
                 next += 1;
                 let s = next * 4 + r as u64;
                 live[r].push(s);
-                events.push(Event::add(r as u64, s));
+                events.push(Event::add(RmapId(r as u64), SpteId(s)));
             } else if x % 100 < 99 {
                 let at = ((x >> 20) as usize) % live[r].len();
                 let s = live[r].swap_remove(at);
-                events.push(Event::remove(r as u64, s));
+                events.push(Event::remove(RmapId(r as u64), SpteId(s)));
             } else {
                 live[r].clear();
-                events.push(Event::new(EventKind::Zap { rmap: r as u64 }));
+                events.push(Event::new(EventKind::Zap {
+                    rmap: RmapId(r as u64),
+                }));
             }
         }
         let mut together =

@@ -3,6 +3,7 @@
 //! 1-based line number.
 
 use super::{check_header, Event, EventCtx, EventKind, RmapKind, TraceError, TraceMeta};
+use super::{RmapId, SpteId, VcpuId};
 use super::{FORMAT_NAME, FORMAT_VERSION};
 use serde::Deserialize;
 
@@ -13,9 +14,9 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 struct RawEvent<'a> {
     #[serde(borrow)]
     ev: Option<std::borrow::Cow<'a, str>>,
-    rmap: Option<u64>,
-    spte: Option<u64>,
-    vcpu: Option<u32>,
+    rmap: Option<RmapId>,
+    spte: Option<SpteId>,
+    vcpu: Option<VcpuId>,
     gfn: Option<u64>,
     level: Option<u8>,
     kind: Option<RmapKind>,
@@ -40,23 +41,21 @@ pub fn parse_event_line(line: &[u8], lineno: u64) -> Result<Event, TraceError> {
     let ev = raw.ev.as_deref().ok_or_else(|| {
         err("missing \"ev\" field (add, remove, zap, walk, fault, stat, mark)".into())
     })?;
-    let need_u64 = |v: Option<u64>, field: &str| {
-        v.ok_or_else(|| err(format!("\"{ev}\" event needs a numeric \"{field}\" field")))
-    };
+    let need = |field: &str| err(format!("\"{ev}\" event needs a numeric \"{field}\" field"));
     let kind = match ev {
         "add" => EventKind::Add {
-            rmap: need_u64(raw.rmap, "rmap")?,
-            spte: need_u64(raw.spte, "spte")?,
+            rmap: raw.rmap.ok_or_else(|| need("rmap"))?,
+            spte: raw.spte.ok_or_else(|| need("spte"))?,
         },
         "remove" => EventKind::Remove {
-            rmap: need_u64(raw.rmap, "rmap")?,
-            spte: need_u64(raw.spte, "spte")?,
+            rmap: raw.rmap.ok_or_else(|| need("rmap"))?,
+            spte: raw.spte.ok_or_else(|| need("spte"))?,
         },
         "zap" => EventKind::Zap {
-            rmap: need_u64(raw.rmap, "rmap")?,
+            rmap: raw.rmap.ok_or_else(|| need("rmap"))?,
         },
         "walk" => EventKind::Walk {
-            rmap: need_u64(raw.rmap, "rmap")?,
+            rmap: raw.rmap.ok_or_else(|| need("rmap"))?,
         },
         "fault" => EventKind::Fault {
             vcpu: raw
@@ -68,7 +67,7 @@ pub fn parse_event_line(line: &[u8], lineno: u64) -> Result<Event, TraceError> {
                 .name
                 .ok_or_else(|| err("\"stat\" event needs a \"name\" string".into()))?
                 .into_owned(),
-            value: need_u64(raw.value, "value")?,
+            value: raw.value.ok_or_else(|| need("value"))?,
         },
         "mark" => EventKind::Mark {
             label: raw.label.map(|l| l.into_owned()).unwrap_or_default(),
@@ -300,6 +299,7 @@ pub fn write_event(ev: &Event, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::{RmapId, SpteId, VcpuId};
 
     fn decode(text: &str) -> Result<Vec<Event>, TraceError> {
         let mut d = JsonlDecoder::new();
@@ -321,8 +321,14 @@ mod tests {
                  \n{\"ev\":\"stat\",\"name\":\"pages_4k\",\"value\":3}";
         let v = decode(t).unwrap();
         assert_eq!(v.len(), 2);
-        assert_eq!(v[0].kind, EventKind::Add { rmap: 1, spte: 2 });
-        assert_eq!(v[0].ctx.vcpu, Some(1));
+        assert_eq!(
+            v[0].kind,
+            EventKind::Add {
+                rmap: RmapId(1),
+                spte: SpteId(2)
+            }
+        );
+        assert_eq!(v[0].ctx.vcpu, Some(VcpuId(1)));
     }
 
     #[test]

@@ -6,9 +6,12 @@
 //! The format is specified in `docs/trace-format.md`.
 
 pub mod binary;
+mod ids;
 pub mod jsonl;
 pub mod reader;
 pub mod writer;
+
+pub use ids::{RmapId, SpteId, VcpuId};
 
 use crate::import::{compress, CaptureFormat, CaptureImporter, ImportError, ImportOptions};
 use serde::{Deserialize, Serialize};
@@ -47,7 +50,7 @@ pub enum RmapKind {
 pub struct EventCtx {
     /// The vCPU that performed the operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vcpu: Option<u32>,
+    pub vcpu: Option<VcpuId>,
     /// The guest frame the rmap belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gfn: Option<u64>,
@@ -64,32 +67,32 @@ pub struct EventCtx {
 pub enum EventKind {
     /// An SPTE was added to an rmap (`__rmap_add` → `pte_list_add`).
     Add {
-        /// Opaque rmap id.
-        rmap: u64,
-        /// Opaque SPTE id (the sptep).
-        spte: u64,
+        /// The rmap.
+        rmap: RmapId,
+        /// The SPTE (the sptep).
+        spte: SpteId,
     },
     /// An SPTE was removed from an rmap (`pte_list_remove`).
     Remove {
-        /// Opaque rmap id.
-        rmap: u64,
-        /// Opaque SPTE id.
-        spte: u64,
+        /// The rmap.
+        rmap: RmapId,
+        /// The SPTE.
+        spte: SpteId,
     },
     /// Every SPTE of the rmap was cleared (`kvm_zap_all_rmap_sptes`).
     Zap {
-        /// Opaque rmap id.
-        rmap: u64,
+        /// The rmap.
+        rmap: RmapId,
     },
     /// The rmap was walked without changes (`for_each_rmap_spte`, e.g. write-protection).
     Walk {
-        /// Opaque rmap id.
-        rmap: u64,
+        /// The rmap.
+        rmap: RmapId,
     },
     /// A vCPU took a page fault: its memory caches are topped up.
     Fault {
         /// The vCPU.
-        vcpu: u32,
+        vcpu: VcpuId,
     },
     /// KVM's own counter at this point, for validation.
     Stat {
@@ -130,22 +133,22 @@ impl Event {
     }
 
     /// `add` shorthand.
-    pub fn add(rmap: u64, spte: u64) -> Self {
+    pub fn add(rmap: RmapId, spte: SpteId) -> Self {
         Event::new(EventKind::Add { rmap, spte })
     }
 
     /// `fault` shorthand (a fault on `vcpu`, which tops up its caches).
-    pub fn fault(vcpu: u32) -> Self {
+    pub fn fault(vcpu: VcpuId) -> Self {
         Event::new(EventKind::Fault { vcpu })
     }
 
     /// `remove` shorthand.
-    pub fn remove(rmap: u64, spte: u64) -> Self {
+    pub fn remove(rmap: RmapId, spte: SpteId) -> Self {
         Event::new(EventKind::Remove { rmap, spte })
     }
 
     /// The rmap this event is about, if any.
-    pub fn rmap(&self) -> Option<u64> {
+    pub fn rmap(&self) -> Option<RmapId> {
         match self.kind {
             EventKind::Add { rmap, .. }
             | EventKind::Remove { rmap, .. }

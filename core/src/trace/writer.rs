@@ -108,6 +108,7 @@ impl TraceEncoder {
 mod tests {
     use super::*;
     use crate::trace::decode_all;
+    use crate::trace::{RmapId, SpteId, VcpuId};
 
     #[test]
     fn names_round_trip_and_either_encoding_decodes_to_the_events_written() {
@@ -125,7 +126,11 @@ mod tests {
             workload: Some("writer test".into()),
             ..TraceMeta::default()
         };
-        let events = vec![Event::fault(1), Event::add(7, 70), Event::remove(7, 70)];
+        let events = vec![
+            Event::fault(VcpuId(1)),
+            Event::add(RmapId(7), SpteId(70)),
+            Event::remove(RmapId(7), SpteId(70)),
+        ];
         for e in OutputEncoding::ALL {
             let mut enc = TraceEncoder::new(e);
             let mut out = Vec::new();

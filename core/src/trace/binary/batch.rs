@@ -14,7 +14,7 @@ use super::{
     OP_FAULT, OP_MASK, OP_REMOVE, OP_WALK, OP_ZAP, TAG_CTX, TAG_NEXT_SPTE, TAG_SAME_RMAP,
     TAG_SAME_VCPU,
 };
-use crate::trace::{Event, EventKind, RmapKind, TraceError};
+use crate::trace::{Event, EventKind, RmapId, RmapKind, SpteId, TraceError, VcpuId};
 
 /// Bytes the fast path needs in the buffer before a record: the tag, a context block (mask,
 /// three varints and a presence byte and varint for the gfn) and two more varints, each varint
@@ -112,7 +112,7 @@ impl BinaryDecoder {
 struct Prev {
     rmap: u64,
     spte: u64,
-    fault_vcpu: Option<u32>,
+    fault_vcpu: Option<VcpuId>,
     regs: Regs,
 }
 
@@ -136,7 +136,7 @@ fn fast_record(buf: &[u8], pos: usize, prev: &mut Prev, out: &mut Vec<Event>) ->
         let vcpu = if tag & TAG_SAME_VCPU != 0 {
             prev.fault_vcpu?
         } else {
-            u32::try_from(varint(&mut at)?).ok()?
+            VcpuId(u32::try_from(varint(&mut at)?).ok()?)
         };
         prev.fault_vcpu = Some(vcpu);
         out.push(Event::new(EventKind::Fault { vcpu }));
@@ -167,15 +167,16 @@ fn fast_record(buf: &[u8], pos: usize, prev: &mut Prev, out: &mut Vec<Event>) ->
             prev.spte.wrapping_add(unzigzag(varint(&mut at)?))
         };
         prev.spte = spte;
+        let (rmap, spte) = (RmapId(rmap), SpteId(spte));
         if op == OP_ADD {
             EventKind::Add { rmap, spte }
         } else {
             EventKind::Remove { rmap, spte }
         }
     } else if op == OP_ZAP {
-        EventKind::Zap { rmap }
+        EventKind::Zap { rmap: RmapId(rmap) }
     } else {
-        EventKind::Walk { rmap }
+        EventKind::Walk { rmap: RmapId(rmap) }
     };
     prev.rmap = rmap;
     prev.regs = regs;
@@ -202,7 +203,7 @@ fn context(buf: &[u8], at: &mut usize, regs: &mut Regs) -> Option<()> {
     if mask & CTX_VCPU != 0 {
         regs.vcpu = match varint(at)? {
             0 => None,
-            v => Some(u32::try_from(v - 1).ok()?),
+            v => Some(VcpuId(u32::try_from(v - 1).ok()?)),
         };
     }
     if mask & CTX_GFN != 0 {
@@ -236,6 +237,7 @@ mod tests {
     use super::super::{encode_all, put_varint};
     use super::*;
     use crate::trace::{EventCtx, RmapKind, TraceMeta};
+    use crate::trace::{RmapId, SpteId, VcpuId};
     use proptest::prelude::*;
 
     proptest! {
@@ -258,7 +260,7 @@ mod tests {
 
     fn events(n: u64) -> Vec<Event> {
         let ctx = EventCtx {
-            vcpu: Some(2),
+            vcpu: Some(VcpuId(2)),
             gfn: Some(0x1234),
             level: Some(1),
             kind: Some(RmapKind::Gfn),
@@ -267,14 +269,14 @@ mod tests {
         for i in 0..n {
             let rmap = (i * 7919) % 97 + if i % 5 == 0 { u64::MAX / 3 } else { 0 };
             out.push(match i % 9 {
-                0 => Event::add(rmap, i << 40).with_ctx(ctx),
-                1 | 2 => Event::add(rmap, i),
-                3 => Event::remove(rmap, i - 1),
-                4 => Event::new(EventKind::Zap { rmap }),
-                5 => Event::new(EventKind::Walk { rmap }),
-                6 => Event::fault((i % 3) as u32),
-                7 => Event::add(rmap, u64::MAX - i),
-                _ => Event::remove(rmap, i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                0 => Event::add(RmapId(rmap), SpteId(i << 40)).with_ctx(ctx),
+                1 | 2 => Event::add(RmapId(rmap), SpteId(i)),
+                3 => Event::remove(RmapId(rmap), SpteId(i - 1)),
+                4 => Event::new(EventKind::Zap { rmap: RmapId(rmap) }),
+                5 => Event::new(EventKind::Walk { rmap: RmapId(rmap) }),
+                6 => Event::fault(VcpuId((i % 3) as u32)),
+                7 => Event::add(RmapId(rmap), SpteId(u64::MAX - i)),
+                _ => Event::remove(RmapId(rmap), SpteId(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))),
             });
         }
         out

@@ -14,6 +14,7 @@ mod batch;
 
 use super::FORMAT_VERSION;
 use super::{check_header, Event, EventCtx, EventKind, RmapKind, TraceError, TraceMeta};
+use super::{RmapId, SpteId, VcpuId};
 
 /// First eight bytes of every binary trace.
 pub const MAGIC: [u8; 8] = *b"RMAPLABT";
@@ -52,7 +53,7 @@ const CTX_RESERVED: u8 = 0b1111_0000;
 /// Context registers: the optional fields of the last rmap record (gfn as offset from rmap).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Regs {
-    vcpu: Option<u32>,
+    vcpu: Option<VcpuId>,
     gfn_off: Option<u64>,
     level: Option<u8>,
     kind: Option<RmapKind>,
@@ -111,7 +112,7 @@ fn kind_code(k: Option<RmapKind>) -> u64 {
 /// Streaming binary encoder.
 #[derive(Debug, Default)]
 pub struct BinaryEncoder {
-    prev_fault_vcpu: Option<u32>,
+    prev_fault_vcpu: Option<VcpuId>,
     prev_rmap: u64,
     prev_spte: u64,
     regs: Regs,
@@ -137,18 +138,20 @@ impl BinaryEncoder {
     pub fn event(&mut self, ev: &Event, out: &mut Vec<u8>) {
         self.events += 1;
         match &ev.kind {
-            EventKind::Add { rmap, spte } => self.rmap_op(OP_ADD, *rmap, Some(*spte), &ev.ctx, out),
-            EventKind::Remove { rmap, spte } => {
-                self.rmap_op(OP_REMOVE, *rmap, Some(*spte), &ev.ctx, out)
+            EventKind::Add { rmap, spte } => {
+                self.rmap_op(OP_ADD, rmap.0, Some(spte.0), &ev.ctx, out)
             }
-            EventKind::Zap { rmap } => self.rmap_op(OP_ZAP, *rmap, None, &ev.ctx, out),
-            EventKind::Walk { rmap } => self.rmap_op(OP_WALK, *rmap, None, &ev.ctx, out),
+            EventKind::Remove { rmap, spte } => {
+                self.rmap_op(OP_REMOVE, rmap.0, Some(spte.0), &ev.ctx, out)
+            }
+            EventKind::Zap { rmap } => self.rmap_op(OP_ZAP, rmap.0, None, &ev.ctx, out),
+            EventKind::Walk { rmap } => self.rmap_op(OP_WALK, rmap.0, None, &ev.ctx, out),
             EventKind::Fault { vcpu } => {
                 if self.prev_fault_vcpu == Some(*vcpu) {
                     out.push(OP_FAULT | TAG_SAME_VCPU);
                 } else {
                     out.push(OP_FAULT);
-                    put_varint(out, u64::from(*vcpu));
+                    put_varint(out, u64::from(vcpu.0));
                     self.prev_fault_vcpu = Some(*vcpu);
                 }
             }
@@ -186,7 +189,7 @@ impl BinaryEncoder {
         if mask != 0 {
             out.push(mask);
             if mask & CTX_VCPU != 0 {
-                put_varint(out, regs.vcpu.map_or(0, |v| u64::from(v) + 1));
+                put_varint(out, regs.vcpu.map_or(0, |v| u64::from(v.0) + 1));
             }
             if mask & CTX_GFN != 0 {
                 match regs.gfn_off {
@@ -340,7 +343,7 @@ pub struct BinaryDecoder {
     /// File offset of `buf[0]`.
     base: u64,
     meta: Option<TraceMeta>,
-    prev_fault_vcpu: Option<u32>,
+    prev_fault_vcpu: Option<VcpuId>,
     prev_rmap: u64,
     prev_spte: u64,
     regs: Regs,
@@ -454,7 +457,7 @@ impl BinaryDecoder {
                         }
                     } else {
                         let v = need!(c.varint()?);
-                        u32::try_from(v).map_err(|_| c.err("vcpu id exceeds u32"))?
+                        VcpuId(u32::try_from(v).map_err(|_| c.err("vcpu id exceeds u32"))?)
                     };
                     self.prev_fault_vcpu = Some(vcpu);
                     EventKind::Fault { vcpu }
@@ -491,7 +494,7 @@ impl BinaryDecoder {
             }
             if mask & CTX_VCPU != 0 {
                 let v = need!(c.varint()?);
-                regs.vcpu = c.plus_one(v, "vcpu id (u32)")?;
+                regs.vcpu = c.plus_one(v, "vcpu id (u32)")?.map(VcpuId);
             }
             if mask & CTX_GFN != 0 {
                 regs.gfn_off = match need!(c.byte()) {
@@ -534,10 +537,16 @@ impl BinaryDecoder {
             self.prev_spte = s;
         }
         let kind = match (op, spte) {
-            (OP_ADD, Some(spte)) => EventKind::Add { rmap, spte },
-            (OP_REMOVE, Some(spte)) => EventKind::Remove { rmap, spte },
-            (OP_ZAP, _) => EventKind::Zap { rmap },
-            _ => EventKind::Walk { rmap },
+            (OP_ADD, Some(spte)) => EventKind::Add {
+                rmap: RmapId(rmap),
+                spte: SpteId(spte),
+            },
+            (OP_REMOVE, Some(spte)) => EventKind::Remove {
+                rmap: RmapId(rmap),
+                spte: SpteId(spte),
+            },
+            (OP_ZAP, _) => EventKind::Zap { rmap: RmapId(rmap) },
+            _ => EventKind::Walk { rmap: RmapId(rmap) },
         };
         Ok(Step::Done(
             Some(Event {
@@ -623,6 +632,7 @@ impl BinaryDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::{RmapId, SpteId, VcpuId};
 
     fn sample() -> (TraceMeta, Vec<Event>) {
         let meta = TraceMeta {
@@ -630,19 +640,21 @@ mod tests {
             ..TraceMeta::default()
         };
         let ctx = EventCtx {
-            vcpu: Some(1),
+            vcpu: Some(VcpuId(1)),
             gfn: Some(0x400),
             level: Some(1),
             kind: Some(RmapKind::Gfn),
         };
         let events = vec![
-            Event::new(EventKind::Fault { vcpu: 1 }),
-            Event::add(0x400, 10).with_ctx(ctx),
-            Event::add(0x400, 11).with_ctx(ctx),
-            Event::add(u64::MAX, 0).with_ctx(EventCtx::default()),
-            Event::remove(0x400, 10).with_ctx(ctx),
-            Event::new(EventKind::Zap { rmap: 0x400 }),
-            Event::new(EventKind::Walk { rmap: 3 }),
+            Event::new(EventKind::Fault { vcpu: VcpuId(1) }),
+            Event::add(RmapId(0x400), SpteId(10)).with_ctx(ctx),
+            Event::add(RmapId(0x400), SpteId(11)).with_ctx(ctx),
+            Event::add(RmapId(u64::MAX), SpteId(0)).with_ctx(EventCtx::default()),
+            Event::remove(RmapId(0x400), SpteId(10)).with_ctx(ctx),
+            Event::new(EventKind::Zap {
+                rmap: RmapId(0x400),
+            }),
+            Event::new(EventKind::Walk { rmap: RmapId(3) }),
             Event::new(EventKind::Stat {
                 name: "max_mmu_rmap_size".into(),
                 value: 1001,
