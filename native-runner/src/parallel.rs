@@ -147,6 +147,7 @@ impl ParallelReplay {
 mod tests {
     use super::*;
     use rmaplab_core::replay::{benchmark_configs, config_matrix};
+    use rmaplab_core::trace::{RmapId, SpteId};
     use rmaplab_core::Era;
 
     #[test]
@@ -181,7 +182,12 @@ mod tests {
     fn a_strict_anomaly_stops_every_thread_at_the_same_event() {
         let meta = TraceMeta::default();
         let configs = config_matrix(&[2, 14], &[Era::HeadInsert], 40, 14, Some(1000));
-        let events = [Event::add(1, 10), Event::remove(1, 11), Event::add(1, 12)];
+        let (r, s) = (RmapId(1), SpteId);
+        let events = [
+            Event::add(r, s(10)),
+            Event::remove(r, s(11)),
+            Event::add(r, s(12)),
+        ];
         let opts = ReplayOptions { strict: true };
         let mut p = ParallelReplay::start(&meta, &configs, opts, 2).unwrap();
         for e in events {

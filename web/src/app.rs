@@ -13,6 +13,7 @@ use crate::downloads::{copy_text, download};
 use crate::protocol::{ReplayJob, Request, Split};
 use crate::state::{Action, AppState, Settings, Status, TraceSource};
 use rmaplab_core::changelog::{self, ReportFormat, ReportInput};
+use rmaplab_core::trace::RmapId;
 use rmaplab_core::{columns, recommend};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -159,7 +160,7 @@ pub fn app() -> Html {
     let on_pick = {
         let (slot, d, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
         let vm = state.settings.vm;
-        Callback::from(move |rmap: u64| {
+        Callback::from(move |rmap: RmapId| {
             if let Err(e) = post(
                 &slot,
                 &Request::Focus {

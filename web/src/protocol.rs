@@ -7,6 +7,7 @@ use rmaplab_core::config::ConfigRequest;
 use rmaplab_core::replay::ReplayPart;
 #[cfg(doc)]
 use rmaplab_core::replay::ReplaySummary;
+use rmaplab_core::trace::{RmapId, SpteId};
 use rmaplab_core::Event;
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +20,8 @@ pub enum Request {
     Replay(ReplayJob),
     /// Return the events of one rmap (for stepping through it), at most `limit`.
     Focus {
-        /// The rmap id.
-        rmap: u64,
+        /// The rmap.
+        rmap: RmapId,
         /// Most events returned.
         limit: usize,
         /// The VM kept, as in the replay.
@@ -125,7 +126,7 @@ impl Split {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LongRmap {
     /// Its id.
-    pub rmap: u64,
+    pub rmap: RmapId,
     /// Its gfn when known.
     pub gfn: Option<u64>,
     /// Its largest size in the trace.
@@ -181,7 +182,7 @@ pub enum Response {
     /// The events of the requested rmap.
     Focused {
         /// The rmap.
-        rmap: u64,
+        rmap: RmapId,
         /// Its events in order.
         events: Vec<FocusEvent>,
         /// True when more events existed than the limit.
@@ -197,16 +198,16 @@ pub enum Response {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FocusEvent {
     /// Add of an SPTE.
-    Add(u64),
+    Add(SpteId),
     /// Remove of an SPTE.
-    Remove(u64),
+    Remove(SpteId),
     /// Whole-list zap.
     Zap,
 }
 
 impl FocusEvent {
     /// The focus event for `ev` if it concerns `rmap`.
-    pub fn of(ev: &Event, rmap: u64) -> Option<Self> {
+    pub fn of(ev: &Event, rmap: RmapId) -> Option<Self> {
         use rmaplab_core::EventKind;
         match ev.kind {
             EventKind::Add { rmap: r, spte } if r == rmap => Some(FocusEvent::Add(spte)),

@@ -7,6 +7,7 @@ use crate::share::{self, SharedTrace, TraceRef};
 use rmaplab_core::config::{MAX_ENTRIES, MIN_ENTRIES, PTE_LIST_EXT};
 use rmaplab_core::replay::{ConfigReport, ReplaySummary};
 use rmaplab_core::sha256::sha256_hex;
+use rmaplab_core::trace::RmapId;
 use rmaplab_core::Era;
 use std::rc::Rc;
 use yew::Reducible;
@@ -36,7 +37,7 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SteppedRmap {
     /// Its id.
-    pub rmap: u64,
+    pub rmap: RmapId,
     /// Its events.
     pub events: Rc<Vec<FocusEvent>>,
     /// Events were cut at the limit.
@@ -349,7 +350,7 @@ pub enum Action {
     /// The events of the stepped rmap arrived.
     Focused {
         /// rmap.
-        rmap: u64,
+        rmap: RmapId,
         /// Events.
         events: Rc<Vec<FocusEvent>>,
         /// Cut at the limit.

@@ -12,7 +12,7 @@ use rmaplab_core::replay::{IdHasher, ReplayOptions, ReplayPart, Replayer};
 use rmaplab_core::sha256::Sha256;
 use rmaplab_core::trace::reader::{TraceReader, BATCH};
 use rmaplab_core::trace::writer::{OutputEncoding, TraceEncoder};
-use rmaplab_core::trace::Encoding;
+use rmaplab_core::trace::{Encoding, RmapId};
 use rmaplab_core::{Event, EventKind, ModelConfig};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -41,7 +41,7 @@ fn open_trace<'a>(
 }
 
 /// Per rmap id: (current size, peak, events, gfn).
-type RmapSizes = HashMap<u64, (u64, u64, u64, Option<u64>), BuildHasherDefault<IdHasher>>;
+type RmapSizes = HashMap<RmapId, (u64, u64, u64, Option<u64>), BuildHasherDefault<IdHasher>>;
 
 /// What one worker's replay answers.
 #[derive(Debug)]
@@ -256,7 +256,7 @@ pub fn second_pass(
 /// The events of `rmap`, at most `limit` (streamed: stops reading once the limit is passed).
 pub fn focus(
     reader: &mut dyn Read,
-    rmap: u64,
+    rmap: RmapId,
     limit: usize,
     vm: Option<u64>,
 ) -> Result<(Vec<FocusEvent>, bool), String> {

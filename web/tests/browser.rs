@@ -5,6 +5,7 @@
 
 use rmaplab_core::gen::{generate_vec, meta_for, GenOptions, Workload};
 use rmaplab_core::replay::{ReplayOptions, Replayer};
+use rmaplab_core::trace::{RmapId, SpteId};
 use rmaplab_core::ModelConfig;
 use rmaplab_web::components::results_table::{ResultsTable, ResultsTableProps};
 use rmaplab_web::components::stepper::snapshot_at;
@@ -144,8 +145,8 @@ async fn results_table_marks_the_best_and_the_baseline() {
 #[wasm_bindgen_test]
 fn stepper_snapshots_follow_the_kernel() {
     let ev: Vec<FocusEvent> = (1..=5)
-        .map(FocusEvent::Add)
-        .chain([FocusEvent::Remove(1)])
+        .map(|s| FocusEvent::Add(SpteId(s)))
+        .chain([FocusEvent::Remove(SpteId(1))])
         .collect();
     let hi = snapshot_at(&ev, 5, rmaplab_core::Era::HeadInsert, 2, Some(1000));
     assert_eq!(hi.count, Some(4));
@@ -166,7 +167,7 @@ fn stepper_snapshots_follow_the_kernel() {
 async fn stepper_applies_the_recycle_threshold() {
     use rmaplab_web::components::stepper::{Stepper, StepperProps};
     use rmaplab_web::state::SteppedRmap;
-    let ev: Vec<FocusEvent> = (1..=1500).map(FocusEvent::Add).collect();
+    let ev: Vec<FocusEvent> = (1..=1500).map(|s| FocusEvent::Add(SpteId(s))).collect();
     // The 1002nd add finds 1001 entries, more than the threshold: KVM zaps the list.
     let at = snapshot_at(&ev, 1002, rmaplab_core::Era::HeadInsert, 14, Some(1000));
     assert!(at.recycled);
@@ -181,7 +182,7 @@ async fn stepper_applies_the_recycle_threshold() {
     let root = mount::<Stepper>(StepperProps {
         longest: vec![],
         focus: Some(SteppedRmap {
-            rmap: 0x400,
+            rmap: RmapId(0x400),
             events: Rc::new(ev),
             truncated: false,
             step: 1002,
@@ -265,9 +266,9 @@ async fn loader_shows_progress_and_cancels() {
 async fn stepper_offers_ids_above_2_pow_53_exactly() {
     use rmaplab_web::components::stepper::{Stepper, StepperProps};
     use rmaplab_web::protocol::LongRmap;
-    let picked = Rc::new(std::cell::Cell::new(0u64));
+    let picked = Rc::new(std::cell::Cell::new(RmapId(0)));
     let p = picked.clone();
-    let big = u64::MAX - 1;
+    let big = RmapId(u64::MAX - 1);
     let root = mount::<Stepper>(StepperProps {
         longest: vec![
             LongRmap {
@@ -277,7 +278,7 @@ async fn stepper_offers_ids_above_2_pow_53_exactly() {
                 events: 4,
             },
             LongRmap {
-                rmap: 7,
+                rmap: RmapId(7),
                 gfn: None,
                 peak: 1,
                 events: 1,

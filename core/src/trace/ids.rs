@@ -30,9 +30,17 @@ pub struct SpteId(pub u64);
 #[serde(transparent)]
 pub struct VcpuId(pub u32);
 
-/// Ids print as their plain number, and as hex under `{:x}` / `{:#x}`.
+/// Ids print as their plain number, and as hex under `{:x}` / `{:#x}`; they parse from a
+/// plain decimal number.
 macro_rules! plain_number {
     ($id:ident) => {
+        impl std::str::FromStr for $id {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map($id)
+            }
+        }
+
         impl fmt::Display for $id {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 fmt::Display::fmt(&self.0, f)

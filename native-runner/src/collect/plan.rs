@@ -234,6 +234,7 @@ fn finish(mut b: Builder, frames: u64, mut phases: Vec<Phase>, list_bytes: u64) 
 mod tests {
     use super::*;
     use rmaplab_core::gen::{generate_vec, GenOptions, GEN_BASE_GFN, SPTES_PER_SPACE};
+    use rmaplab_core::trace::{RmapId, SpteId};
     use rmaplab_core::EventKind;
 
     /// A page mapped (space, index, frame) or unmapped (space, index, None).
@@ -245,14 +246,17 @@ mod tests {
         generate_vec(w, &opts)
             .iter()
             .filter_map(|e| match e.kind {
-                EventKind::Add { rmap, spte } => Some((
+                EventKind::Add {
+                    rmap: RmapId(gfn),
+                    spte: SpteId(spte),
+                } => Some((
                     spte / SPTES_PER_SPACE,
                     spte % SPTES_PER_SPACE,
-                    Some(rmap - GEN_BASE_GFN),
+                    Some(gfn - GEN_BASE_GFN),
                 )),
-                EventKind::Remove { spte, .. } => {
-                    Some((spte / SPTES_PER_SPACE, spte % SPTES_PER_SPACE, None))
-                }
+                EventKind::Remove {
+                    spte: SpteId(spte), ..
+                } => Some((spte / SPTES_PER_SPACE, spte % SPTES_PER_SPACE, None)),
                 _ => None,
             })
             .collect()

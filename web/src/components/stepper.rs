@@ -6,6 +6,7 @@ use crate::protocol::{FocusEvent, LongRmap};
 use crate::state::SteppedRmap;
 use rmaplab_core::config::{MAX_ENTRIES, MIN_ENTRIES};
 use rmaplab_core::rmap::{DescIndex, HeadKind, RmapIndex, RmapSet, RmapSnapshot};
+use rmaplab_core::trace::RmapId;
 use rmaplab_core::{Era, ModelConfig};
 use yew::prelude::*;
 
@@ -20,7 +21,7 @@ pub struct StepperProps {
     /// The rmap being shown.
     pub focus: Option<SteppedRmap>,
     /// An rmap was picked.
-    pub on_pick: Callback<u64>,
+    pub on_pick: Callback<RmapId>,
     /// The slider moved.
     pub on_step: Callback<usize>,
     /// The array size changed.
@@ -82,12 +83,12 @@ pub fn snapshot_at(
         }
         let _ = set.topup(0);
         let (count, recycled) = match e {
-            FocusEvent::Add(s) => match set.rmap_add(0, THE_RMAP, *s) {
+            FocusEvent::Add(s) => match set.rmap_add(0, THE_RMAP, s.0) {
                 Ok(o) => (Some(o.count), o.recycled),
                 Err(_) => (None, false),
             },
             FocusEvent::Remove(s) => {
-                let _ = set.pte_list_remove(THE_RMAP, *s);
+                let _ = set.pte_list_remove(THE_RMAP, s.0);
                 (None, false)
             }
             FocusEvent::Zap => {
@@ -156,7 +157,7 @@ pub fn stepper(p: &StepperProps) -> Html {
                 let v = v.trim().trim_start_matches("0x");
                 if let Ok(g) = u64::from_str_radix(v, 16) {
                     // 4K gfn rmaps use the gfn as their id (collector, importer and generator).
-                    cb.emit(g);
+                    cb.emit(RmapId(g));
                 }
             }
         })
