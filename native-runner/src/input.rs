@@ -1,10 +1,10 @@
-//! Streaming trace input: read a file (or stdin) with core's [`TraceReader`], hand the header
-//! and then each event to callbacks, show progress, stop on Ctrl-C.
+//! Streaming trace input: a file (or stdin) read with core's [`TraceReader`], pulled by the
+//! command that reads it (the header, then batches of events), with progress and Ctrl-C.
 
 use crate::interrupt;
 use indicatif::{ProgressBar, ProgressStyle};
 use rmaplab_core::import::ImportOptions;
-use rmaplab_core::trace::reader::{ReadError, TraceReader, BATCH};
+use rmaplab_core::trace::reader::{ReadError, TraceReader};
 use rmaplab_core::trace::{Encoding, Event, TraceError, TraceMeta};
 use std::fs::File;
 use std::io::Read;
@@ -32,14 +32,6 @@ pub enum InputError {
         /// What is wrong and where.
         error: TraceError,
     },
-    /// The callback refused an event.
-    #[error("{path}: {msg}")]
-    Consumer {
-        /// The path.
-        path: String,
-        /// Why.
-        msg: String,
-    },
     /// Ctrl-C / SIGTERM.
     #[error("interrupted")]
     Interrupted,
@@ -56,82 +48,120 @@ pub struct InputSummary {
     pub events: u64,
 }
 
-/// Stream `path` (`-` = stdin): `on_meta` once the header is read, then `on_event` per event
-/// (handed over by value, so a consumer that keeps it does not copy it). kvmmmu captures are
-/// imported with `import`.
-pub fn stream_trace(
-    path: &Path,
-    show_progress: bool,
-    import: &ImportOptions,
-    on_meta: &mut dyn FnMut(&TraceMeta) -> Result<(), String>,
-    on_event: &mut dyn FnMut(Event) -> Result<(), String>,
-) -> Result<InputSummary, InputError> {
-    let name = path.display().to_string();
-    let io_err = |error| InputError::Io {
-        path: name.clone(),
-        error,
-    };
-    let (reader, len): (Box<dyn Read>, Option<u64>) = if name == "-" {
-        (Box::new(std::io::stdin().lock()), None)
-    } else {
-        let f = File::open(path).map_err(io_err)?;
-        let len = f.metadata().ok().map(|m| m.len());
-        (Box::new(f), len)
-    };
-    let bar = match len {
-        Some(l) if show_progress && l >= PROGRESS_MIN_BYTES => {
-            let b = ProgressBar::new(l);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            b.set_message("replaying");
-            Some(b)
-        }
-        _ => None,
-    };
-    let consumer_err = |msg| InputError::Consumer {
-        path: name.clone(),
-        msg,
-    };
-    let read_err = |e: ReadError| match e {
-        ReadError::Io(error) => InputError::Io {
-            path: name.clone(),
-            error,
-        },
-        ReadError::Trace(error) => InputError::Trace {
-            path: name.clone(),
-            error,
-        },
-        ReadError::Stopped => InputError::Interrupted,
-    };
-    let mut r = TraceReader::new(reader, import.clone()).on_chunk(|bytes| {
-        if let Some(b) = &bar {
-            b.set_position(bytes);
-        }
-        !interrupt::requested()
-    });
-    let meta = r.meta().map_err(read_err)?;
-    on_meta(&meta).map_err(consumer_err)?;
-    let mut events = 0u64;
-    let mut batch = Vec::with_capacity(BATCH);
-    while r.next_batch(&mut batch).map_err(read_err)? {
-        for ev in batch.drain(..) {
-            on_event(ev).map_err(consumer_err)?;
-            events += 1;
+/// A trace being read: [`TraceInput::meta`] first, then [`TraceInput::next_batch`] until it
+/// says the end, then [`TraceInput::finish`].
+pub struct TraceInput {
+    name: String,
+    reader: TraceReader<'static, Box<dyn Read>>,
+    bar: Option<ProgressBar>,
+    events: u64,
+}
+
+impl std::fmt::Debug for TraceInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceInput")
+            .field("name", &self.name)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TraceInput {
+    /// Open `path` (`-` = stdin); kvmmmu captures are imported with `import`. A large file
+    /// shows a progress bar when `show_progress`.
+    pub fn open(
+        path: &Path,
+        show_progress: bool,
+        import: &ImportOptions,
+    ) -> Result<Self, InputError> {
+        let name = path.display().to_string();
+        let (source, len): (Box<dyn Read>, Option<u64>) = if name == "-" {
+            (Box::new(std::io::stdin().lock()), None)
+        } else {
+            let f = File::open(path).map_err(|error| InputError::Io {
+                path: name.clone(),
+                error,
+            })?;
+            let len = f.metadata().ok().map(|m| m.len());
+            (Box::new(f), len)
+        };
+        let bar = match len {
+            Some(l) if show_progress && l >= PROGRESS_MIN_BYTES => Some(progress_bar(l)),
+            _ => None,
+        };
+        let on_chunk = bar.clone();
+        let reader = TraceReader::new(source, import.clone()).on_chunk(move |bytes| {
+            if let Some(b) = &on_chunk {
+                b.set_position(bytes);
+            }
+            !interrupt::requested()
+        });
+        Ok(TraceInput {
+            name,
+            reader,
+            bar,
+            events: 0,
+        })
+    }
+
+    /// The path as given, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The trace's metadata (for a kvmmmu capture, the whole capture is read first).
+    pub fn meta(&mut self) -> Result<TraceMeta, InputError> {
+        self.reader.meta().map_err(|e| self.read_error(e))
+    }
+
+    /// The next events in place of `batch`'s contents; `false` at the end of the trace.
+    pub fn next_batch(&mut self, batch: &mut Vec<Event>) -> Result<bool, InputError> {
+        let more = self
+            .reader
+            .next_batch(batch)
+            .map_err(|e| self.read_error(e))?;
+        self.events += batch.len() as u64;
+        Ok(more)
+    }
+
+    /// What was read (the progress bar goes with the input).
+    pub fn finish(self) -> InputSummary {
+        InputSummary {
+            encoding: self.reader.encoding().unwrap_or(Encoding::Jsonl),
+            bytes: self.reader.bytes_read(),
+            events: self.events,
         }
     }
-    let (bytes, encoding) = (r.bytes_read(), r.encoding());
-    drop(r);
-    if let Some(b) = bar {
-        b.finish_and_clear();
+
+    fn read_error(&self, e: ReadError) -> InputError {
+        let path = self.name.clone();
+        match e {
+            ReadError::Io(error) => InputError::Io { path, error },
+            ReadError::Trace(error) => InputError::Trace { path, error },
+            ReadError::Stopped => InputError::Interrupted,
+        }
     }
-    Ok(InputSummary {
-        encoding: encoding.unwrap_or(Encoding::Jsonl),
-        bytes,
-        events,
-    })
+}
+
+impl Drop for TraceInput {
+    /// However the read ends, its progress bar leaves the terminal clean for what follows.
+    fn drop(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// The progress bar of a read of `len` bytes.
+fn progress_bar(len: u64) -> ProgressBar {
+    let b = ProgressBar::new(len);
+    b.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    b.set_message("replaying");
+    b
 }

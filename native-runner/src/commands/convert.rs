@@ -2,11 +2,13 @@
 //! too.
 
 use super::import::{check_import, CaptureArgs};
-use crate::{input, output};
-use anyhow::{bail, Result};
+use crate::input::TraceInput;
+use crate::output;
+use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser;
 use clap::Args;
 use rmaplab_core::import::ImportReport;
+use rmaplab_core::trace::reader::BATCH;
 use rmaplab_core::trace::writer::{OutputEncoding, TraceEncoder};
 use rmaplab_core::trace::{Event, TraceMeta};
 use std::path::{Path, PathBuf};
@@ -95,35 +97,25 @@ pub fn transcode(
     edit_meta: &dyn Fn(&mut TraceMeta),
     append: &[Event],
 ) -> Result<ExitCode> {
-    let writer = std::cell::RefCell::new(None::<TraceWriter>);
     let import = capture.map(CaptureArgs::options).unwrap_or_default();
-    let summary = input::stream_trace(
-        input,
-        !quiet,
-        &import,
-        &mut |meta| {
-            if let Some(c) = capture {
-                if ImportReport::from_meta(meta).is_none() {
-                    return Err(
-                        "this is an rmaplab trace already; use `rmaplab convert` for those".into(),
-                    );
-                }
-                check_import(meta, c.strict, quiet)?;
-            }
-            let mut meta = meta.clone();
-            edit_meta(&mut meta);
-            let w = TraceWriter::create(output, enc, &meta).map_err(|e| format!("{e:#}"))?;
-            *writer.borrow_mut() = Some(w);
-            Ok(())
-        },
-        &mut |ev| match writer.borrow_mut().as_mut() {
-            Some(w) => w.event(&ev).map_err(|e| e.to_string()),
-            None => Err("event before the trace header".into()),
-        },
-    )?;
-    let Some(mut w) = writer.into_inner() else {
-        bail!("{}: no trace header found", input.display());
-    };
+    let mut reading = TraceInput::open(input, !quiet, &import)?;
+    let mut meta = reading.meta()?;
+    let name = reading.name().to_string();
+    if let Some(c) = capture {
+        if ImportReport::from_meta(&meta).is_none() {
+            bail!("{name}: this is an rmaplab trace already; use `rmaplab convert` for those");
+        }
+        check_import(&meta, c.strict, quiet).context(name.clone())?;
+    }
+    edit_meta(&mut meta);
+    let mut w = TraceWriter::create(output, enc, &meta)?;
+    let mut batch = Vec::with_capacity(BATCH);
+    while reading.next_batch(&mut batch)? {
+        for ev in &batch {
+            w.event(ev)?;
+        }
+    }
+    let summary = reading.finish();
     for ev in append {
         w.event(ev)?;
     }

@@ -72,7 +72,7 @@ impl CaptureArgs {
 
 /// Print a trace's import report (if it was imported from a capture) to stderr; with
 /// `strict`, refuse one that lost events.
-pub fn check_import(meta: &TraceMeta, strict: bool, quiet: bool) -> Result<(), String> {
+pub fn check_import(meta: &TraceMeta, strict: bool, quiet: bool) -> Result<(), LostEvents> {
     let Some(rep) = ImportReport::from_meta(meta) else {
         return Ok(());
     };
@@ -82,13 +82,15 @@ pub fn check_import(meta: &TraceMeta, strict: bool, quiet: bool) -> Result<(), S
         }
     }
     if strict && rep.lost_events > 0 {
-        return Err(format!(
-            "--strict: the capture lost {} events, so its figures are not exact; record again with a larger buffer (trace-cmd record -b KB, perf record -m PAGES)",
-            rep.lost_events
-        ));
+        return Err(LostEvents(rep.lost_events));
     }
     Ok(())
 }
+
+/// A capture that lost events, which `--strict` refuses.
+#[derive(Debug, thiserror::Error)]
+#[error("--strict: the capture lost {0} events, so its figures are not exact; record again with a larger buffer (trace-cmd record -b KB, perf record -m PAGES)")]
+pub struct LostEvents(pub u64);
 
 pub fn parse_u64(s: &str) -> Result<u64> {
     let s = s.trim();

@@ -3,7 +3,7 @@
 
 use super::import::{check_import, CaptureArgs};
 use crate::cli::Format;
-use crate::input::{self, InputSummary};
+use crate::input::{InputError, InputSummary, TraceInput};
 use crate::parallel::ParallelReplay;
 use crate::render;
 use anyhow::{bail, Context, Result};
@@ -12,7 +12,8 @@ use rmaplab_core::config::{CacheSpec, ConfigRequest, EntriesChoice, RecycleSpec,
 use rmaplab_core::import::ImportOptions;
 use rmaplab_core::memory::HostShape;
 use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
-use rmaplab_core::trace::TraceMeta;
+use rmaplab_core::trace::reader::BATCH;
+use rmaplab_core::trace::{Event, TraceMeta};
 use rmaplab_core::Era;
 use rmaplab_core::ModelConfig;
 use std::path::{Path, PathBuf};
@@ -177,41 +178,37 @@ pub fn run(
         usize::from,
     );
     let opts = ReplayOptions { strict: o.strict };
-    // The header always precedes events, so the replay exists when events arrive; it lives
-    // in a cell shared by both callbacks.
-    let cell = std::cell::RefCell::new(None::<ParallelReplay>);
-    let streamed = input::stream_trace(
-        o.trace,
-        !o.quiet,
-        &o.import,
-        &mut |meta| {
-            check_import(meta, o.strict, o.quiet)?;
-            let cfgs = configs(meta).map_err(|e| format!("{e:#}"))?;
-            let r = ParallelReplay::start(meta, &cfgs, opts, threads).map_err(|e| e.to_string())?;
-            *cell.borrow_mut() = Some(r);
-            Ok(())
-        },
-        &mut |ev| match cell.borrow_mut().as_mut() {
-            // A replay thread that stopped has its error collected by `finish` below; stop
-            // reading at once.
-            Some(r) => {
-                if r.feed(ev) {
-                    Ok(())
-                } else {
-                    Err("a replay thread stopped".into())
-                }
-            }
-            None => Err("event before the trace header".into()),
-        },
-    );
-    let Some(r) = cell.into_inner() else {
-        streamed?;
-        bail!("{}: no trace header found", o.trace.display());
-    };
+    let mut input = TraceInput::open(o.trace, !o.quiet, &o.import)?;
+    let meta = input.meta()?;
+    let name = input.name().to_string();
+    check_import(&meta, o.strict, o.quiet).context(name.clone())?;
+    let cfgs = configs(&meta).context(name.clone())?;
+    let mut r = ParallelReplay::start(&meta, &cfgs, opts, threads).context(name.clone())?;
+    let mut batch = Vec::with_capacity(BATCH);
+    // A replay thread that stops (an anomaly under --strict) stops the reading at once.
+    let read = feed_batches(&mut input, &mut batch, |ev| r.feed(ev));
     // A replay error names the event it stopped at: it is the reason the reading stopped, so it
     // is reported before whatever the reading says.
-    let s = r.finish().with_context(|| o.trace.display().to_string())?;
-    Ok((s, streamed?))
+    let s = r.finish().context(name)?;
+    read?;
+    Ok((s, input.finish()))
+}
+
+/// Pull every event of `input` through `feed` until it returns false (the consumer stopped;
+/// its own error says why) or the trace ends.
+fn feed_batches(
+    input: &mut TraceInput,
+    batch: &mut Vec<Event>,
+    mut feed: impl FnMut(Event) -> bool,
+) -> Result<(), InputError> {
+    while input.next_batch(batch)? {
+        for ev in batch.drain(..) {
+            if !feed(ev) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Notes and mismatches on stderr (for outputs that are data, not text for people).
@@ -273,29 +270,21 @@ fn replay_dump_lists(
     let opts = ReplayOptions {
         strict: a.read.capture.strict,
     };
-    let cell = std::cell::RefCell::new(None::<(Replayer, ModelConfig)>);
-    input::stream_trace(
-        &a.trace,
-        !a.read.quiet,
-        import,
-        &mut |meta| {
-            check_import(meta, a.read.capture.strict, a.read.quiet)?;
-            let cfgs = build(meta).map_err(|e| format!("{e:#}"))?;
-            let [cfg] = cfgs[..] else {
-                return Err("--dump-lists shows one configuration: pass a single --entries N, a single --era E and a single --topup policy".into());
-            };
-            let r = Replayer::new(meta.clone(), &[cfg], opts).map_err(|e| e.to_string())?;
-            *cell.borrow_mut() = Some((r, cfg));
-            Ok(())
-        },
-        &mut |ev| match cell.borrow_mut().as_mut() {
-            Some((r, _)) => r.feed(&ev).map_err(|e| e.to_string()),
-            None => Err("event before the trace header".into()),
-        },
-    )?;
-    let Some((r, cfg)) = cell.into_inner() else {
-        bail!("{}: no trace header found", a.trace.display());
+    let mut input = TraceInput::open(&a.trace, !a.read.quiet, import)?;
+    let meta = input.meta()?;
+    let name = input.name().to_string();
+    check_import(&meta, a.read.capture.strict, a.read.quiet).context(name.clone())?;
+    let cfgs = build(&meta).context(name.clone())?;
+    let [cfg] = cfgs[..] else {
+        bail!("--dump-lists shows one configuration: pass a single --entries N, a single --era E and a single --topup policy");
     };
+    let mut r = Replayer::new(meta, &[cfg], opts).context(name.clone())?;
+    let mut batch = Vec::with_capacity(BATCH);
+    while input.next_batch(&mut batch)? {
+        for ev in &batch {
+            r.feed(ev).context(name.clone())?;
+        }
+    }
     let dumps = r.dump_lists(0);
     match a.format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&dumps)?),
