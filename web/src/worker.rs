@@ -6,11 +6,12 @@
 
 use crate::protocol::{FocusEvent, LongRmap, Part, ReplayJob, Request, Response, Split};
 use crate::share::{self, SharedTrace};
+use rmaplab_core::config::ConfigError;
 use rmaplab_core::import::ImportOptions;
 use rmaplab_core::recommend;
-use rmaplab_core::replay::{IdHasher, ReplayOptions, ReplayPart, Replayer};
+use rmaplab_core::replay::{IdHasher, ReplayError, ReplayOptions, ReplayPart, Replayer};
 use rmaplab_core::sha256::Sha256;
-use rmaplab_core::trace::reader::{TraceReader, BATCH};
+use rmaplab_core::trace::reader::{ReadError, TraceReader, BATCH};
 use rmaplab_core::trace::writer::{OutputEncoding, TraceEncoder};
 use rmaplab_core::trace::{Encoding, RmapId};
 use rmaplab_core::{Event, EventKind, ModelConfig};
@@ -42,6 +43,23 @@ fn open_trace<'a>(
 
 /// Per rmap id: (current size, peak, events, gfn).
 type RmapSizes = HashMap<RmapId, (u64, u64, u64, Option<u64>), BuildHasherDefault<IdHasher>>;
+
+/// What stops a worker's pass over the trace; the page shows it as text.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// Reading or decoding the trace failed (or the capture was refused).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The settings cannot apply to this trace (the seed's rule needs to know about TDP).
+    #[error("{}", .0.to_string().replace("--tdp on|off", "the TDP setting"))]
+    Settings(#[from] ConfigError),
+    /// The replay refused the configurations or an event.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// Reading the rest of the trace for its hash failed.
+    #[error("{0}")]
+    Hash(std::io::Error),
+}
 
 /// What one worker's replay answers.
 #[derive(Debug)]
@@ -152,15 +170,12 @@ pub fn replay(
     job: &ReplayJob,
     progress: &mut dyn FnMut(u64, u64),
     on_plan: &mut dyn FnMut(usize),
-) -> Result<Replayed, String> {
+) -> Result<Replayed, WorkerError> {
     let lead = matches!(job.split, Split::Lead { .. });
     let mut tap = Tap::new(reader, job.hash_all && lead);
     let mut t = open_trace(&mut tap, total, job.vm, progress);
-    let meta = t.meta().map_err(|e| e.to_string())?;
-    let asked = job
-        .request
-        .resolve(job.tdp.or(meta.tdp))
-        .map_err(|e| e.to_string().replace("--tdp on|off", "the TDP setting"))?;
+    let meta = t.meta()?;
+    let asked = job.request.resolve(job.tdp.or(meta.tdp))?;
     let (configs, candidates) = recommend::plan(&asked, &meta);
     let shown = configs.len();
     let part = job.split.part(shown);
@@ -186,17 +201,16 @@ pub fn replay(
         out.encoding = encoding(&t);
         return Ok(out);
     }
-    let mut r = Replayer::new_part(meta, &configs, &positions, ReplayOptions::default())
-        .map_err(|e| e.to_string())?;
+    let mut r = Replayer::new_part(meta, &configs, &positions, ReplayOptions::default())?;
     let mut sizes: RmapSizes = HashMap::default();
     let mut batch = Vec::with_capacity(BATCH);
-    while t.next_batch(&mut batch).map_err(|e| e.to_string())? {
+    while t.next_batch(&mut batch)? {
         if lead {
             for ev in &batch {
                 tally(&mut sizes, ev);
             }
         }
-        r.feed_all(&batch).map_err(|e| e.to_string())?;
+        r.feed_all(&batch)?;
     }
     out.encoding = encoding(&t);
     out.longest = sizes
@@ -228,24 +242,23 @@ pub fn second_pass(
     vm: Option<u64>,
     hash: bool,
     part: Part,
-) -> Result<(Option<ReplayPart>, Option<String>), String> {
+) -> Result<(Option<ReplayPart>, Option<String>), WorkerError> {
     let hash = hash && part.is_first();
     let positions = part.positions(configs.len());
     let mut tap = Tap::new(reader, hash);
     let reports = if positions.is_empty() {
         if hash {
-            std::io::copy(&mut tap, &mut std::io::sink()).map_err(|e| e.to_string())?;
+            std::io::copy(&mut tap, &mut std::io::sink()).map_err(WorkerError::Hash)?;
         }
         None
     } else {
         let mut quiet = |_, _| {};
         let mut t = open_trace(&mut tap, 0, vm, &mut quiet);
-        let meta = t.meta().map_err(|e| e.to_string())?;
-        let mut r = Replayer::new_part(meta, configs, &positions, ReplayOptions::default())
-            .map_err(|e| e.to_string())?;
+        let meta = t.meta()?;
+        let mut r = Replayer::new_part(meta, configs, &positions, ReplayOptions::default())?;
         let mut batch = Vec::with_capacity(BATCH);
-        while t.next_batch(&mut batch).map_err(|e| e.to_string())? {
-            r.feed_all(&batch).map_err(|e| e.to_string())?;
+        while t.next_batch(&mut batch)? {
+            r.feed_all(&batch)?;
         }
         Some(r.finish_part())
     };
@@ -259,13 +272,13 @@ pub fn focus(
     rmap: RmapId,
     limit: usize,
     vm: Option<u64>,
-) -> Result<(Vec<FocusEvent>, bool), String> {
+) -> Result<(Vec<FocusEvent>, bool), WorkerError> {
     let mut out = Vec::new();
     let mut truncated = false;
     let mut quiet = |_, _| {};
     let mut t = open_trace(reader, 0, vm, &mut quiet);
-    t.meta().map_err(|e| e.to_string())?;
-    while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
+    t.meta()?;
+    while let Some(ev) = t.next_event()? {
         if let Some(f) = FocusEvent::of(&ev, rmap) {
             if out.len() == limit {
                 truncated = true;
@@ -278,13 +291,13 @@ pub fn focus(
 }
 
 /// The trace re-encoded as rmaplab binary (streamed decode; the output is built in memory).
-pub fn export_binary(reader: &mut dyn Read, vm: Option<u64>) -> Result<Vec<u8>, String> {
+pub fn export_binary(reader: &mut dyn Read, vm: Option<u64>) -> Result<Vec<u8>, WorkerError> {
     let mut enc = TraceEncoder::new(OutputEncoding::Binary);
     let mut out = Vec::new();
     let mut quiet = |_, _| {};
     let mut t = open_trace(reader, 0, vm, &mut quiet);
-    enc.header(&t.meta().map_err(|e| e.to_string())?, &mut out);
-    while let Some(ev) = t.next_event().map_err(|e| e.to_string())? {
+    enc.header(&t.meta()?, &mut out);
+    while let Some(ev) = t.next_event()? {
         enc.event(&ev, &mut out);
     }
     enc.finish(&mut out);
@@ -340,7 +353,7 @@ pub fn handle<'a>(
                         });
                     }
                 }
-                Err(e) => post(Response::Failed(e)),
+                Err(e) => post(Response::Failed(e.to_string())),
             }
         }
         Request::Focus { rmap, limit, vm } => post(match focus(&mut open(), rmap, limit, vm) {
@@ -349,7 +362,7 @@ pub fn handle<'a>(
                 events,
                 truncated,
             },
-            Err(e) => Response::Failed(e),
+            Err(e) => Response::Failed(e.to_string()),
         }),
         Request::Export { vm } => post(match export_binary(&mut open(), vm) {
             Ok(bytes) => Response::Exported(bytes),
@@ -569,7 +582,7 @@ mod tests {
         total: u64,
         job: &ReplayJob,
         progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Whole, String> {
+    ) -> Result<Whole, WorkerError> {
         let r = replay(reader, total, job, progress, &mut |of| assert_eq!(of, 1))?;
         let part = r.results.expect("the whole replay has every configuration");
         let summary = ReplaySummary::assemble(vec![part]);
@@ -593,7 +606,7 @@ mod tests {
     }
 
     /// Replay through KVM today only, without progress.
-    fn run(reader: &mut dyn Read, vm: Option<u64>, hash_all: bool) -> Result<Whole, String> {
+    fn run(reader: &mut dyn Read, vm: Option<u64>, hash_all: bool) -> Result<Whole, WorkerError> {
         replay_whole(reader, 0, &job(vm, hash_all), &mut |_, _| {})
     }
 
@@ -724,7 +737,7 @@ mod tests {
             step: 7,
             fail_at: Some(3),
         };
-        let err = run(&mut failing, None, false).unwrap_err();
+        let err = run(&mut failing, None, false).unwrap_err().to_string();
         assert!(err.contains("could not read"), "{err}");
     }
 
