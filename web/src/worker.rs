@@ -635,6 +635,24 @@ mod tests {
         }
     }
 
+    /// The seed's rule on a trace that does not say whether TDP was on: the page is told to
+    /// set it in the page's own words, not the CLI's flag.
+    #[test]
+    fn the_seeds_rule_asks_for_the_tdp_setting() {
+        let bytes = trace(&Workload::Alias { aliases: 5 });
+        let mut seed = job(None, false);
+        seed.request.entries = vec![rmaplab_core::config::EntriesChoice::Seed];
+        let err = replay_whole(&mut &bytes[..], 0, &seed, &mut |_, _| {}).unwrap_err();
+        assert!(matches!(err, WorkerError::Settings(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("the TDP setting") && !text.contains("--tdp"),
+            "{text}"
+        );
+        seed.tdp = Some(true);
+        assert!(replay_whole(&mut &bytes[..], 0, &seed, &mut |_, _| {}).is_ok());
+    }
+
     #[test]
     fn replays_with_progress_and_finds_long_rmaps() {
         let w = Workload::Fork {
