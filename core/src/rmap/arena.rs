@@ -68,14 +68,15 @@ impl OpCost {
             return 0;
         }
         let (a, b) = self.open;
-        if self.closed.is_empty() {
-            return u32::try_from(b - a + 1).unwrap_or(u32::MAX);
-        }
-        if self.closed.len() < SORTED_UNION_MAX {
-            self.sorted_union()
-        } else {
-            self.stamped_union()
-        }
+        let lines = match self.closed[..] {
+            [] => b - a + 1,
+            // Two ranges (the common case: a header line and an entry line): their sizes less
+            // their overlap, no sort.
+            [(c, d)] => (b - a + 1) + (d - c + 1) - (b.min(d) + 1).saturating_sub(a.max(c)),
+            _ if self.closed.len() < SORTED_UNION_MAX => return self.sorted_union(),
+            _ => return self.stamped_union(),
+        };
+        u32::try_from(lines).unwrap_or(u32::MAX)
     }
 
     /// The union of a few ranges, by sorting them.
@@ -361,6 +362,26 @@ mod tests {
     use super::OpCost;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+
+    /// Two ranges, apart, adjacent, overlapping and nested (the open one grown over the
+    /// closed one): each line counts once.
+    #[test]
+    fn two_ranges_count_each_line_once() {
+        for (touches, want) in [
+            (&[(10, 11), (20, 20)][..], 3),
+            (&[(10, 11), (13, 14), (12, 12)][..], 5),
+            (&[(10, 12), (20, 21), (13, 19)][..], 12),
+            (&[(10, 12), (14, 14), (13, 13), (8, 9)][..], 7),
+            (&[(5, 6), (20, 21), (4, 30)][..], 27),
+        ] {
+            let mut cost = OpCost::default();
+            cost.reset();
+            for &(a, b) in touches {
+                cost.touch(a, b);
+            }
+            assert_eq!(cost.distinct_lines(), want, "{touches:?}");
+        }
+    }
 
     proptest! {
         /// Both unions (sorted for a few ranges, stamped for many) count each line once,
