@@ -296,6 +296,24 @@ impl DescArena {
         cost.touch(l, l);
     }
 
+    /// The header of descriptor `d` and its entries `0..upto`, as a list walk reads them. Where
+    /// the entries follow the header (v5.15+: `more` and the counts, then `sptes[]`), the two
+    /// are one range of lines; where the header follows the entries (NULL-terminated era) and
+    /// the walk stops short of the last slot, they may be two.
+    #[inline]
+    pub(super) fn touch_header_and_entries(&self, cost: &mut OpCost, d: DescIndex, upto: usize) {
+        if self.header_offset < self.entry_base && upto > 0 {
+            let base = self.addrs[d.slot()];
+            cost.touch(
+                ((base + self.header_offset) / CACHE_LINE_SIZE) as u64,
+                ((base + self.entry_offset(upto) - 1) / CACHE_LINE_SIZE) as u64,
+            );
+        } else {
+            self.touch_header(cost, d);
+            self.touch_entries(cost, d, upto);
+        }
+    }
+
     /// Entries `from..to` of descriptor `d` (contiguous, so one range of lines).
     #[inline]
     pub(super) fn touch_entry_range(

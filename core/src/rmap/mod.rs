@@ -400,8 +400,7 @@ impl RmapSet {
                 desc.spte_count = 2;
                 desc.tail_count = 0;
                 self.cost.descs += 1;
-                self.arena.touch_header(&mut self.cost, d);
-                self.arena.touch_entries(&mut self.cost, d, 2);
+                self.arena.touch_header_and_entries(&mut self.cost, d, 2);
                 *self.head_slot(r) = RmapHead::Many(d);
                 self.counters.many_rmaps += 1;
                 self.counters.single_rmaps -= 1;
@@ -446,10 +445,9 @@ impl RmapSet {
                 let mut prev = NIL;
                 let found = arena.chain(first).find_map(|d| {
                     cost.descs += 1;
-                    arena.touch_header(cost, d);
                     let pos = arena.entries(d).iter().position(|&s| s == spte);
                     let scanned = pos.map_or(arena.desc(d).spte_count as usize, |p| p + 1);
-                    arena.touch_entries(cost, d, scanned);
+                    arena.touch_header_and_entries(cost, d, scanned);
                     let at = pos.map(|i| (prev, d, i));
                     prev = d;
                     at
@@ -509,8 +507,7 @@ impl RmapSet {
                         Era::HeadInsert | Era::TailAppend => {
                             // `spte_count`, every entry and `more`, once per descriptor.
                             self.cost.descs += 1;
-                            self.arena.touch_header(&mut self.cost, d);
-                            self.arena.touch_entries(&mut self.cost, d, c);
+                            self.arena.touch_header_and_entries(&mut self.cost, d, c);
                         }
                         Era::NullTerminated => {
                             // Each pte_list_remove of sptes[0] visits the head, reads entry 0
@@ -549,10 +546,9 @@ impl RmapSet {
                 for d in self.arena.chain(first) {
                     let c = self.arena.desc(d).spte_count as usize;
                     self.cost.descs += 1;
-                    self.arena.touch_header(&mut self.cost, d);
                     // The NULL-terminated iterator also reads the terminating NULL.
                     let read = if null_terminated { (c + 1).min(n) } else { c };
-                    self.arena.touch_entries(&mut self.cost, d, read);
+                    self.arena.touch_header_and_entries(&mut self.cost, d, read);
                     seen += c;
                 }
             }
