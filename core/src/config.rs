@@ -506,14 +506,10 @@ pub fn parse_cache_spec(s: &str) -> Result<(usize, usize), ConfigError> {
 mod tests {
     use super::*;
 
+    /// Each era is also named by its first kernel; `lazy` is the seed's name for its top-up
+    /// policy (the names themselves round-trip in `named.rs`).
     #[test]
-    fn names_and_aliases_parse_back() {
-        for e in Era::ALL {
-            assert_eq!(e.to_string().parse::<Era>(), Ok(e));
-        }
-        for t in TopupPolicy::ALL {
-            assert_eq!(format!(" {t} ").parse::<TopupPolicy>(), Ok(t));
-        }
+    fn aliases_parse_and_unknown_names_are_refused() {
         assert_eq!("v5.14".parse::<Era>(), Ok(Era::NullTerminated));
         assert_eq!("v5.15".parse::<Era>(), Ok(Era::TailAppend));
         assert_eq!("v6.4".parse::<Era>(), Ok(Era::HeadInsert));

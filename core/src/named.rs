@@ -26,3 +26,30 @@ macro_rules! named_choice {
 }
 
 pub(crate) use named_choice;
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Era, TopupPolicy};
+    use crate::trace::writer::OutputEncoding;
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    /// A choice prints as its name and parses back from it, spaces around it ignored.
+    fn round_trips<T>(all: &[T], name: fn(T) -> &'static str)
+    where
+        T: Copy + PartialEq + std::fmt::Debug + Display + FromStr,
+        T::Err: std::fmt::Debug,
+    {
+        for &c in all {
+            assert_eq!(c.to_string(), name(c));
+            assert_eq!(format!(" {c} ").parse::<T>().ok(), Some(c));
+        }
+    }
+
+    #[test]
+    fn every_name_parses_back() {
+        round_trips(&Era::ALL, Era::name);
+        round_trips(&TopupPolicy::ALL, TopupPolicy::name);
+        round_trips(&OutputEncoding::ALL, OutputEncoding::name);
+    }
+}

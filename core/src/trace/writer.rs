@@ -111,11 +111,7 @@ mod tests {
     use crate::trace::{RmapId, SpteId, VcpuId};
 
     #[test]
-    fn names_round_trip_and_either_encoding_decodes_to_the_events_written() {
-        for e in OutputEncoding::ALL {
-            assert_eq!(e.name().parse::<OutputEncoding>(), Ok(e));
-            assert_eq!(e.to_string(), e.name());
-        }
+    fn either_encoding_decodes_to_the_events_written() {
         assert!("text".parse::<OutputEncoding>().is_err());
         assert_eq!(
             OutputEncoding::for_extension(Some("ndjson")),
