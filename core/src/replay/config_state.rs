@@ -1,7 +1,7 @@
 //! One configuration's lists and the measurements taken on them during a replay.
 
 use super::membership::Membership;
-use super::report::{ConfigReport, OpCosts, StatCheck, MAX_STAT_CHECKS};
+use super::report::{ConfigReport, OpTally, StatCheck, MAX_STAT_CHECKS};
 use crate::config::ModelConfig;
 use crate::metrics::Series;
 use crate::rmap::{RmapError, RmapIndex, RmapSet};
@@ -12,10 +12,10 @@ use crate::trace::{SpteId, VcpuId};
 pub(super) struct ConfigState {
     pub(super) set: RmapSet,
     desc_bytes: u64,
-    add: OpCosts,
-    remove: OpCosts,
-    zap: OpCosts,
-    walk: OpCosts,
+    add: OpTally,
+    remove: OpTally,
+    zap: OpTally,
+    walk: OpTally,
     desc_event_sum: u128,
     /// The first event not closed yet (see [`ConfigState::after_event`]).
     next_event: u64,
@@ -35,10 +35,10 @@ impl ConfigState {
         ConfigState {
             desc_bytes: cfg.desc_bytes() as u64,
             set: RmapSet::new(cfg),
-            add: OpCosts::default(),
-            remove: OpCosts::default(),
-            zap: OpCosts::default(),
-            walk: OpCosts::default(),
+            add: OpTally::default(),
+            remove: OpTally::default(),
+            zap: OpTally::default(),
+            walk: OpTally::default(),
             desc_event_sum: 0,
             next_event: 0,
             live_descs: 0,
@@ -126,15 +126,23 @@ impl ConfigState {
         }
     }
 
-    /// Close event `index`, which may have changed the lists. The events since the last one
-    /// closed did not change them (faults, stats, marks, walks), so they are closed here too,
-    /// at the value the lists kept meanwhile — in one step, not one per event.
+    /// Close event `index`, which may have changed the lists' memory. The events since the last
+    /// one closed did not change it (faults, stats, marks, walks, and adds and removes that
+    /// kept every descriptor), so they are closed here too, at the value the lists kept
+    /// meanwhile — in one step, not one per event. An event that changed nothing is left open
+    /// for the next change or the report to close with its run.
     #[inline]
     pub(super) fn after_event(&mut self, index: u64) {
+        let live = self.set.counters.live_descs;
+        if live == self.live_descs {
+            // Unchanged (most adds and removes store into or take from a descriptor that
+            // stays): the event joins the run since the last change, which the next change
+            // or the report closes in one step.
+            return;
+        }
         if index > self.next_event {
             self.catch_up(index);
         }
-        let live = self.set.counters.live_descs;
         self.live_descs = live;
         self.desc_event_sum += u128::from(live);
         self.series.record(index, live * self.desc_bytes);
@@ -153,7 +161,7 @@ impl ConfigState {
     /// The report at the end of a replay of `events` events; `members` is the group's
     /// membership (the live rmaps are walked once more for the end-of-trace walk cost).
     pub(super) fn report(&mut self, events: u64, members: &Membership) -> ConfigReport {
-        let mut end_walk = OpCosts::default();
+        let mut end_walk = OpTally::default();
         for (d, _) in members.live() {
             self.set.walk(d);
             end_walk.record(&mut self.set);
@@ -206,11 +214,11 @@ impl ConfigState {
             recycles: self.recycles,
             anomalies: members.anomalies.total(),
             anomaly_detail: members.anomalies.clone(),
-            add_cost: self.add.clone(),
-            remove_cost: self.remove.clone(),
-            zap_cost: self.zap.clone(),
-            walk_cost: self.walk.clone(),
-            end_walk_cost: end_walk,
+            add_cost: self.add.costs(),
+            remove_cost: self.remove.costs(),
+            zap_cost: self.zap.costs(),
+            walk_cost: self.walk.costs(),
+            end_walk_cost: end_walk.costs(),
             descs_per_chain_at_peak: if peak.many_rmaps == 0 {
                 0.0
             } else {

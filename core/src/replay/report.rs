@@ -4,7 +4,7 @@
 use super::FaultMode;
 use crate::config::ModelConfig;
 use crate::histogram::RmapHistogram;
-use crate::metrics::{Distribution, Series};
+use crate::metrics::{Distribution, Series, Tally};
 use crate::rmap::{RmapIndex, RmapSet, RmapSnapshot};
 use crate::trace::{RmapId, RmapKind, TraceMeta};
 use serde::{Deserialize, Serialize};
@@ -61,7 +61,14 @@ pub struct OpCosts {
     pub lines: Distribution,
 }
 
-impl OpCosts {
+/// [`OpCosts`] while they are being recorded: one [`Tally`] per quantity.
+#[derive(Debug, Clone, Default)]
+pub(super) struct OpTally {
+    descs: Tally,
+    lines: Tally,
+}
+
+impl OpTally {
     /// Record the cost of the operation `set` just did.
     #[inline]
     pub(super) fn record(&mut self, set: &mut RmapSet) {
@@ -86,6 +93,14 @@ impl OpCosts {
                 self.descs.record(0);
                 self.lines.record(0);
             }
+        }
+    }
+
+    /// The distributions recorded so far.
+    pub(super) fn costs(&self) -> OpCosts {
+        OpCosts {
+            descs: self.descs.distribution(),
+            lines: self.lines.distribution(),
         }
     }
 }
