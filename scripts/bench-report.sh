@@ -34,6 +34,13 @@ rmaplab=target/release/rmaplab
     best=$(python3 -c "print(min($best, $s))")
   done
   rss=$( { /usr/bin/time -f "%M" "$rmaplab" replay "$trace" --entries 2,3,4,14 --quiet --format csv > /dev/null; } 2>&1 | tail -1)
+  # One core each: native --threads 1 against the browser's one worker (the per-core target).
+  best1=999999
+  for _ in 1 2 3; do
+    s=$( { /usr/bin/time -f "%e" "$rmaplab" replay "$trace" --entries 2,3,4,14 --threads 1 --quiet --format csv > /dev/null; } 2>&1 | tail -1)
+    best1=$(python3 -c "print(min($best1, $s))")
+  done
+  one_worker_ms=$(grep '^browser.*1 worker' "$tmp" | sed 's/.*: \([0-9]*\) ms.*/\1/')
   echo "| run | result |"
   echo "|---|---|"
   echo "| trace | $(grep '^trace:' "$tmp" | sed 's/^trace: //') |"
@@ -41,6 +48,8 @@ rmaplab=target/release/rmaplab
   echo "| browser: load + replay in one worker + render, same 8 configurations | $(grep '^browser.*1 worker' "$tmp" | sed 's/.*: //') |"
   echo "| browser: the same, configurations shared by one worker per core ($(grep '^browser.*workers' "$tmp" | sed 's/.*, \([0-9]*\) workers.*/\1/')) | $(grep '^browser.*workers' "$tmp" | sed 's/.*: //') |"
   echo "| page responsiveness during the browser replay | $(grep '^main-thread' "$tmp" | sed 's/.*replay: //') |"
+  echo
+  echo "Per core: native \`--threads 1\` takes ${best1} s (best of 3) for the same 8 configurations; the browser's one worker, upload and rendering included, takes $(python3 -c "print(f'{$one_worker_ms / 1000 / $best1:.2f}')")× that."
   echo
   echo "### Capture import in the browser (upload to rendered results, 14/head-insert)"
   echo
