@@ -55,12 +55,15 @@ echo "| path | N=14 head-insert | N=14 tail-append | N=2 head-insert | N=2 tail-
 echo "|---|---|---|---|---|"
 echo "| kernel C list code (quoted) | 54 | 54 | 103–116 | 103–116 |"
 echo "| minimal list-only Rust (\`rmaplab_core::baseline\`, head-insert only) | $(per_op baseline "$trace" 14) | – | $(per_op baseline "$trace" 2) | – |"
+echo "| floor of any replay: the trace's SPTE and rmap ids resolved through two hash maps, then the minimal list code; no metric (\`opcost floor\`, head-insert only) | $(per_op floor "$trace" 14) | – | $(per_op floor "$trace" 2) | – |"
 row() {
   local name="$1" mode="$2"
   echo "| $name | $(per_op "$mode" "$trace" 14 head-insert) | $(per_op "$mode" "$trace" 14 tail-append) | $(per_op "$mode" "$trace" 2 head-insert) | $(per_op "$mode" "$trace" 2 tail-append) |"
 }
 row "\`RmapSet\` (list operations with their cost recording)" rmapset
 row "\`Replayer\`, one configuration, every metric on" replay
+echo
+echo "The floor row is what replaying a trace costs before any metric: the kernel's list code is handed the rmap head and the SPTE pointer, while a trace names both by id, so a replay must map the ids (and know which rmap holds each SPTE, to refuse a capture that lost or repeated events)."
 echo
 one=$(per_op replay "$trace" 14 head-insert)
 eight=$(per_op replay8 "$trace")

@@ -10,6 +10,10 @@
 //!   kept);
 //! - `baseline`: the minimal list-only implementation in `rmaplab_core::baseline`;
 //! - `rmapset`: [`RmapSet`] list operations alone (rmap ids used as indices);
+//! - `floor`: what any replay of a trace must do, and nothing more: the trace's SPTE and rmap
+//!   ids resolved through two hash maps (which rmap holds each SPTE, which dense index each
+//!   rmap has, indices reused when an rmap empties — the replay's membership, with its hasher)
+//!   and the minimal list code; no metric, no cost record;
 //! - `replay`: one configuration through [`Replayer`], every metric on;
 //! - `replay8`: the eight configurations 2, 3, 4, 14 × both eras in one pass.
 
@@ -17,17 +21,19 @@
 
 use anyhow::{bail, Context, Result};
 use rmaplab_core::baseline::MinimalRmaps;
-use rmaplab_core::replay::{benchmark_configs, ReplayOptions, Replayer};
+use rmaplab_core::replay::{benchmark_configs, IdHasher, ReplayOptions, Replayer};
 use rmaplab_core::rmap::{RmapIndex, RmapSet};
 use rmaplab_core::trace::reader::BATCH;
 use rmaplab_core::trace::{Event, EventKind, RmapId, SpteId, TraceDecoder, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::hint::black_box;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(mode), Some(path)) = (args.first(), args.get(1)) else {
-        bail!("usage: opcost decode|baseline|rmapset|replay|replay8 TRACE [ENTRIES] [ERA] | opcost gen SEED OPS HEADS OUT");
+        bail!("usage: opcost decode|baseline|rmapset|floor|replay|replay8 TRACE [ENTRIES] [ERA] | opcost gen SEED OPS HEADS OUT");
     };
     if mode == "gen" {
         let num = |i: usize| -> Result<u64> {
@@ -67,9 +73,10 @@ fn main() -> Result<()> {
         })
         .count();
     let cfg = ModelConfig::new(entries, era)?;
-    match mode.as_str() {
+    let result = match mode.as_str() {
         "baseline" => black_box(measured_lists(MinimalRmaps::new(entries), &events)?),
         "rmapset" => black_box(measured_lists(RmapSet::new(cfg), &events)?),
+        "floor" => black_box(measured_lists(Floor::new(entries), &events)?),
         "replay" => black_box(measured_replay(meta, &[cfg], &events)?),
         "replay8" => {
             let cfgs = benchmark_configs();
@@ -77,7 +84,12 @@ fn main() -> Result<()> {
         }
         other => bail!("unknown mode {other}"),
     };
-    println!("{} events, {ops} list operations", events.len());
+    // Live descriptors at the end (summed over configurations for the replays): the list
+    // modes agree with each other on one stream, a check that each did the same operations.
+    println!(
+        "{} events, {ops} list operations, {result} live descriptors at the end",
+        events.len()
+    );
     Ok(())
 }
 
@@ -199,6 +211,100 @@ impl ListOps for RmapSet {
     }
 }
 
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// The `floor` mode: ids resolved as the replay's membership resolves them, then the minimal
+/// list code on dense indices.
+struct Floor {
+    lists: MinimalRmaps,
+    /// SPTE id → dense index of the rmap holding it.
+    sptes: IdMap<u32>,
+    /// Rmap id → dense index.
+    ids: IdMap<u32>,
+    /// Per dense index: its rmap id and entries (the index is released at 0).
+    rmaps: Vec<(u64, u64)>,
+    free: Vec<u32>,
+}
+
+impl Floor {
+    fn new(entries: usize) -> Self {
+        Floor {
+            lists: MinimalRmaps::new(entries),
+            sptes: IdMap::default(),
+            ids: IdMap::default(),
+            rmaps: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    fn changed(&mut self, d: u32, delta: i64) -> Result<()> {
+        let slot = self
+            .rmaps
+            .get_mut(d as usize)
+            .context("dense index out of range")?;
+        slot.1 = slot.1.wrapping_add_signed(delta);
+        if slot.1 == 0 {
+            self.ids.remove(&slot.0);
+            self.free.push(d);
+        }
+        Ok(())
+    }
+}
+
+impl ListOps for Floor {
+    fn add(&mut self, rmap: u64, spte: u64) -> Result<()> {
+        let std::collections::hash_map::Entry::Vacant(v) = self.sptes.entry(spte) else {
+            bail!("add of an SPTE already in an rmap");
+        };
+        let d = match self.ids.entry(rmap) {
+            std::collections::hash_map::Entry::Occupied(o) => *o.get(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let d = match self.free.pop() {
+                    Some(d) => {
+                        self.rmaps[d as usize] = (rmap, 0);
+                        d
+                    }
+                    None => {
+                        self.rmaps.push((rmap, 0));
+                        u32::try_from(self.rmaps.len() - 1).context("too many rmaps")?
+                    }
+                };
+                *slot.insert(d)
+            }
+        };
+        v.insert(d);
+        self.lists.add(d as usize, spte);
+        self.changed(d, 1)
+    }
+    fn remove(&mut self, rmap: u64, spte: u64) -> Result<()> {
+        let d = self
+            .sptes
+            .remove(&spte)
+            .context("remove of an absent spte")?;
+        if self.rmaps.get(d as usize).map(|r| r.0) != Some(rmap) {
+            bail!("remove from the wrong rmap");
+        }
+        self.lists
+            .remove(d as usize, spte)
+            .context("remove of an absent spte")?;
+        self.changed(d, -1)
+    }
+    fn zap(&mut self, rmap: u64) -> Result<()> {
+        let Some(&d) = self.ids.get(&rmap) else {
+            return Ok(());
+        };
+        let victims = self.lists.entries(d as usize);
+        for s in &victims {
+            self.sptes.remove(s);
+        }
+        self.lists.zap(d as usize);
+        self.changed(d, -(victims.len() as i64))
+    }
+    fn live_descs(&self) -> u64 {
+        self.lists.live_descs() as u64
+    }
+}
+
 #[inline(never)]
 fn measured_lists<L: ListOps>(mut lists: L, events: &[Event]) -> Result<u64> {
     for e in events {
@@ -217,5 +323,5 @@ fn measured_replay(meta: TraceMeta, cfgs: &[ModelConfig], events: &[Event]) -> R
     let mut r = Replayer::new(meta, cfgs, ReplayOptions::default())?;
     r.feed_all(events)?;
     let s = r.finish();
-    Ok(s.configs.iter().map(|c| c.peak_descs).sum())
+    Ok(s.configs.iter().map(|c| c.live_descs).sum())
 }
