@@ -70,7 +70,7 @@ pub(super) struct OpTally {
 
 impl OpTally {
     /// Record the cost of the operation `set` just did.
-    #[inline]
+    #[inline(always)] // after every add and remove of every configuration
     pub(super) fn record(&mut self, set: &mut RmapSet) {
         self.descs.record(u64::from(set.cost.descs));
         self.lines.record(u64::from(set.cost.distinct_lines()));
