@@ -135,9 +135,6 @@ impl ConfigState {
     pub(super) fn after_event(&mut self, index: u64) {
         let live = self.set.counters.live_descs;
         if live == self.live_descs {
-            // Unchanged (most adds and removes store into or take from a descriptor that
-            // stays): the event joins the run since the last change, which the next change
-            // or the report closes in one step.
             return;
         }
         if index > self.next_event {
