@@ -26,6 +26,7 @@ use rmaplab_core::rmap::{RmapIndex, RmapSet};
 use rmaplab_core::trace::reader::BATCH;
 use rmaplab_core::trace::{Event, EventKind, RmapId, SpteId, TraceDecoder, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::hint::black_box;
@@ -253,12 +254,12 @@ impl Floor {
 
 impl ListOps for Floor {
     fn add(&mut self, rmap: u64, spte: u64) -> Result<()> {
-        let std::collections::hash_map::Entry::Vacant(v) = self.sptes.entry(spte) else {
+        let Entry::Vacant(v) = self.sptes.entry(spte) else {
             bail!("add of an SPTE already in an rmap");
         };
         let d = match self.ids.entry(rmap) {
-            std::collections::hash_map::Entry::Occupied(o) => *o.get(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
+            Entry::Occupied(o) => *o.get(),
+            Entry::Vacant(slot) => {
                 let d = match self.free.pop() {
                     Some(d) => {
                         self.rmaps[d as usize] = (rmap, 0);
