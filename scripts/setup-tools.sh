@@ -6,6 +6,8 @@
 #   --browser   also install Debian's chromium + chromium-driver (browser tests)
 #   --fuzz      also install cargo-fuzz
 #   --valgrind  also install Debian's valgrind (benchmark instruction counts)
+#   --qemu      also install Debian's qemu-system-x86 where /dev/kvm exists (the real-KVM QMP
+#               tests drive it; without /dev/kvm they are skipped, so it is not needed)
 set -euo pipefail
 
 RMAPLAB_TOOLS="${RMAPLAB_TOOLS:-$HOME/.cache/rmaplab/tools}"
@@ -56,6 +58,13 @@ if [[ " $* " == *" --valgrind "* ]] && ! command -v valgrind >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y valgrind >/dev/null 2>&1 ||
     { apt-get update >/dev/null && apt-get install -y valgrind >/dev/null; }
+fi
+
+if [[ " $* " == *" --qemu "* ]] && [[ -e /dev/kvm ]] && ! command -v qemu-system-x86_64 >/dev/null; then
+  say "installing Debian's qemu-system-x86 (the real-KVM tests attach to a QEMU guest)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y qemu-system-x86 >/dev/null 2>&1 ||
+    { apt-get update >/dev/null && apt-get install -y qemu-system-x86 >/dev/null; }
 fi
 
 # Trunk runs offline; make sure every crate is in the local registry cache.

@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=setup-tools.sh
-source "$root/scripts/setup-tools.sh" --browser
+source "$root/scripts/setup-tools.sh" --browser --qemu
 cd "$root"
 
 step() { printf '\n==> %s\n' "$*"; }

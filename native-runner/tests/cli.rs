@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{add, jsonl_trace, ok, remove, rmaplab, s, stderr, words};
+use common::{add, jsonl_trace, ok, remove, rmaplab, s, stderr, stdout, words};
 use std::path::Path;
 use std::process::Output;
 
@@ -329,4 +329,36 @@ fn strict_stops_at_the_first_anomaly_and_threads_do_not_change_results() {
     let o = rmaplab(&["replay", s(&trace), "--threads", "0"]);
     assert_eq!(o.status.code(), Some(2), "a usage error: {}", stderr(&o));
     assert!(stderr(&o).contains("--threads"), "{}", stderr(&o));
+}
+
+/// A trace without a single SPTE add (a VM recorded before it mapped anything) is no result:
+/// `replay` and `report` warn "no SPTEs" on stderr whatever the format, `--strict` exits 3, and
+/// a trace with adds gets no such warning.
+#[test]
+fn a_trace_of_no_sptes_warns_and_strict_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = jsonl_trace(
+        dir.path(),
+        "empty.jsonl",
+        &[r#"{"ev":"mark","label":"firmware only"}"#.to_string()],
+    );
+    for cmd in ["replay", "report"] {
+        let o = rmaplab(&[cmd, s(&empty)]);
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("warning: no SPTEs: the trace holds no SPTE add"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+        let o = rmaplab(&[cmd, s(&empty), "--strict"]);
+        assert_eq!(o.status.code(), Some(3), "{cmd}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--strict"), "{cmd}: {}", stderr(&o));
+    }
+    let o = rmaplab(&["replay", s(&empty), "--format", "json"]);
+    assert!(stderr(&o).contains("warning: no SPTEs"), "{}", stderr(&o));
+    let one = jsonl_trace(dir.path(), "one.jsonl", &[add(1, 10)]);
+    let o = rmaplab(&["replay", s(&one), "--strict"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("no SPTEs"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("no SPTEs"), "{}", stdout(&o));
 }

@@ -189,7 +189,7 @@ fn real_kvm_interrupted_collector_cleans_up() {
         let out = dir.path().join("never.rmap");
         let mut child = spawn_long_collector(&out);
         assert!(
-            wait_for_instance(child.id(), Duration::from_secs(30)),
+            wait_for_instance(child.id(), PATIENCE),
             "the collector never created its instance"
         );
         std::thread::sleep(Duration::from_millis(500));
@@ -214,7 +214,7 @@ fn real_kvm_attach_records_another_vmm() {
     let dir = tempfile::tempdir().unwrap();
     let vm_out = dir.path().join("vm.rmap");
     let mut vm = spawn_long_collector(&vm_out);
-    assert!(wait_for_instance(vm.id(), Duration::from_secs(30)));
+    assert!(wait_for_instance(vm.id(), PATIENCE));
     // Attach once the VMM holds its VM's stats fd: it opens it after creating the VM and
     // populating guest memory, so waiting for the kvm-vm fd alone races with that (and the
     // "at attach" stats mark below would then be missing).
@@ -229,7 +229,7 @@ fn real_kvm_attach_records_another_vmm() {
             .unwrap_or(false)
     };
     let t0 = std::time::Instant::now();
-    while !has_stats_fd(vm.id()) && t0.elapsed() < Duration::from_secs(30) {
+    while !has_stats_fd(vm.id()) && t0.elapsed() < PATIENCE {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
@@ -293,31 +293,27 @@ fn real_kvm_attach_records_another_vmm() {
     assert!(leftover_instances().is_empty());
 }
 
-/// `qemu-system-x86_64`, installed from Debian where missing (the test needs a real VMM).
-fn qemu() -> String {
-    let found = |b: &str| {
+/// The VMM the QMP tests drive: Debian's QEMU (`scripts/setup-tools.sh --qemu` installs it).
+const QEMU: &str = "qemu-system-x86_64";
+
+/// Why the QMP tests cannot run here, if they cannot: QEMU, or the assembler and linker that
+/// build the test guest, missing.
+fn why_no_qemu() -> Option<String> {
+    let runs = |b: &str| {
         Command::new(b)
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    let bin = "qemu-system-x86_64";
-    if !found(bin) {
-        eprintln!("installing Debian's qemu-system-x86 for the QMP test");
-        let apt = |args: &[&str]| {
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !apt(&["install", "-y", "-q", "qemu-system-x86"]) {
-            apt(&["update", "-q"]);
-            apt(&["install", "-y", "-q", "qemu-system-x86"]);
-        }
+    if !runs(QEMU) {
+        return Some(format!(
+            "{QEMU} not found (scripts/setup-tools.sh --qemu installs Debian's qemu-system-x86)"
+        ));
     }
-    assert!(found(bin), "{bin} is missing and could not be installed");
-    bin.into()
+    ["gcc", "ld", "objcopy"]
+        .into_iter()
+        .find(|b| !runs(b))
+        .map(|b| format!("{b} not found: it builds the multiboot test guest"))
 }
 
 /// The tiny multiboot guest of tests/qemu (ring 3: 1500 aliases of one frame, then 512
@@ -347,51 +343,99 @@ fn multiboot_guest(dir: &Path) -> std::path::PathBuf {
     elf
 }
 
-/// `collect --qmp` of a QEMU started paused (-S): rmaplab finds QEMU's pid and vCPU threads
-/// through QMP, resumes the VM once tracing runs, reads KVM's stats with query-stats at the
-/// end, and the replay of the trace reproduces them.
-#[test]
-fn real_kvm_qmp_collect_of_a_paused_qemu_reproduces_kvm_counters() {
-    require_kvm!();
-    let qemu = qemu();
-    let dir = tempfile::tempdir().unwrap();
-    let elf = multiboot_guest(dir.path());
-    let sock = dir.path().join("qmp.sock");
-    let mut vm = Command::new(&qemu)
-        .args(["-enable-kvm", "-cpu", "qemu64", "-m", "64", "-S"])
-        .args(["-display", "none", "-serial", "null", "-monitor", "none"])
-        .arg("-kernel")
-        .arg(&elf)
-        .arg("-qmp")
-        .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// How long any wait may take before a test gives up: generous, because emulated firmware
+/// under PVM is slow and the machine may be busy; every wait ends as soon as its condition
+/// holds, so this is a backstop, never a guess at how long something takes.
+const PATIENCE: Duration = Duration::from_secs(600);
+
+/// Wait until `cond` holds, at most `limit`; whether it did.
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let t0 = Instant::now();
-    while !sock.exists() && t0.elapsed() < Duration::from_secs(20) {
+    while t0.elapsed() < limit {
+        if cond() {
+            return true;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    cond()
+}
+
+/// QEMU started paused (`-S`, so nothing runs before rmaplab attaches) with `-no-shutdown`
+/// (the VM stays after the guest powers off) and a QMP socket in `dir`; `kernel` is a multiboot
+/// ELF, or `None` for SeaBIOS alone with nothing to boot. Returns once the socket exists.
+fn start_paused_qemu(
+    dir: &Path,
+    kernel: Option<&Path>,
+) -> (std::process::Child, std::path::PathBuf) {
+    let sock = dir.join("qmp.sock");
+    let mut cmd = Command::new(QEMU);
+    cmd.args([
+        "-enable-kvm",
+        "-cpu",
+        "qemu64",
+        "-m",
+        "64",
+        "-S",
+        "-no-reboot",
+        "-no-shutdown",
+    ])
+    .args([
+        "-display", "none", "-serial", "null", "-monitor", "none", "-nic", "none",
+    ])
+    .arg("-qmp")
+    .arg(format!("unix:{},server=on,wait=off", sock.display()))
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    if let Some(k) = kernel {
+        cmd.arg("-kernel").arg(k);
+    }
+    let vm = cmd.spawn().unwrap();
+    assert!(
+        wait_until(PATIENCE, || sock.exists()),
+        "QEMU never created its QMP socket"
+    );
+    (vm, sock)
+}
+
+/// `collect --qmp --until-shutdown` of a QEMU started paused (-S -no-shutdown): rmaplab finds
+/// QEMU's pid and vCPU threads through QMP, resumes the VM once tracing runs, records until the
+/// guest powers off (however long SeaBIOS takes: the bound is only a backstop), reads KVM's
+/// stats with query-stats, quits QEMU, and the replay of the trace reproduces the stats.
+#[test]
+fn real_kvm_qmp_collect_until_shutdown_reproduces_kvm_counters() {
+    require_kvm!();
+    if let Some(why) = why_no_qemu() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let elf = multiboot_guest(dir.path());
+    let (mut vm, sock) = start_paused_qemu(dir.path(), Some(&elf));
     let out = dir.path().join("qemu.rmap");
+    let bound = format!("{}s", PATIENCE.as_secs());
     let o = run(&[
         "collect",
         "--qmp",
         sock.to_str().unwrap(),
+        "--until-shutdown",
         "--duration",
-        "4s",
+        &bound,
+        "--strict",
         "-o",
         out.to_str().unwrap(),
     ]);
+    let t = text(&o);
+    // rmaplab quit QEMU once the guest was off: it ends by itself.
+    let quit = wait_until(PATIENCE, || vm.try_wait().unwrap().is_some());
     let _ = vm.kill();
     let qemu_out = vm.wait_with_output().unwrap();
-    let t = text(&o);
-    assert!(
-        o.status.success(),
-        "{t}\nQEMU: {}",
-        String::from_utf8_lossy(&qemu_out.stderr)
-    );
+    let qemu_said = String::from_utf8_lossy(&qemu_out.stderr);
+    assert!(o.status.success(), "{t}\nQEMU: {qemu_said}");
+    assert!(quit, "QEMU still ran after the recording:\n{t}");
     assert!(t.contains("from its first instruction"), "{t}");
+    assert!(t.contains("the guest shut down after"), "{t}");
     assert!(t.contains("KVM stats (QMP) at the end"), "{t}");
+    assert!(!t.contains("no SPTEs"), "{t}");
     assert!(
         leftover_instances().is_empty(),
         "tracefs instance left behind"
@@ -403,4 +447,52 @@ fn real_kvm_qmp_collect_of_a_paused_qemu_reproduces_kvm_counters() {
     // 1500 aliases of one frame: KVM recycles the rmap at the 1002nd.
     assert_eq!(c["max_rmap_size"], 1001);
     assert_eq!(c["recycles"], 1);
+}
+
+/// A recording of a VM that never leaves its firmware (SeaBIOS with nothing to boot, emulated
+/// in ring 0: no SPTEs at all) must not read as a success: it warns "no SPTEs", and `--strict`
+/// fails, in `collect` and in `replay` of the written trace.
+#[test]
+fn real_kvm_qmp_recording_of_firmware_only_says_no_sptes() {
+    require_kvm!();
+    if let Some(why) = why_no_qemu() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut vm, sock) = start_paused_qemu(dir.path(), None);
+    let out = dir.path().join("bios.rmap");
+    let args = |strict: bool| {
+        let mut a = vec![
+            "collect",
+            "--qmp",
+            sock.to_str().unwrap(),
+            "--duration",
+            "1s",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        if strict {
+            a.push("--strict");
+        }
+        a
+    };
+    let strict = run(&args(true));
+    let plain = run(&args(false));
+    let _ = vm.kill();
+    let _ = vm.wait();
+    let t = text(&strict);
+    assert_eq!(strict.status.code(), Some(3), "{t}");
+    assert!(t.contains("warning: no SPTEs"), "{t}");
+    let t = text(&plain);
+    assert!(plain.status.success(), "{t}");
+    assert!(t.contains("warning: no SPTEs"), "{t}");
+    let mut replay = vec!["replay", out.to_str().unwrap()];
+    replay.extend(KVM_TODAY_JSON);
+    let o = run(&replay);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("warning: no SPTEs"), "{}", text(&o));
+    replay.push("--strict");
+    let o = run(&replay);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }

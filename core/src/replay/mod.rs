@@ -20,6 +20,7 @@ pub use membership::IdHasher;
 pub use report::{
     benchmark_configs, benchmark_sizes_head_insert, config_matrix, Anomalies, ConfigReport,
     EventCounts, OpCosts, ReplayPart, ReplaySummary, StatCheck, MAX_MARKS, MAX_STAT_CHECKS,
+    NO_SPTES,
 };
 
 use crate::config::ModelConfig;

@@ -231,10 +231,19 @@ pub struct ReplaySummary {
     pub configs: Vec<ConfigReport>,
 }
 
+/// Why a trace without a single SPTE add is no result, in the words both front-ends show.
+pub const NO_SPTES: &str = "no SPTEs: the trace holds no SPTE add, so the recorded VM never mapped a page through the shadow MMU (a guest still in its firmware or in ring-0 code, which KVM emulates under PVM without SPTEs; a TDP host; the wrong process), and every figure here, counters \"reproduced\" included, describes empty rmaps; record the guest's whole run, until its workload has run";
+
 impl ReplaySummary {
     /// True when every checked stat matched.
     pub fn stats_match(&self) -> bool {
         self.stat_checks.iter().all(|c| c.matches)
+    }
+
+    /// True when the trace holds no SPTE add: nothing was recorded that an rmap could hold, so
+    /// matching counters prove nothing ([`NO_SPTES`] says why).
+    pub fn made_no_sptes(&self) -> bool {
+        self.counts.add == 0
     }
 }
 
@@ -399,6 +408,9 @@ impl ReplaySummary {
         configs.sort_by_key(|c| c.index);
         let meta = first.meta;
         let mut notes = Vec::new();
+        if first.counts.add == 0 {
+            notes.push(NO_SPTES.to_string());
+        }
         if first.implicit_faults > 0 {
             notes.push(format!(
                 "{} adds had no fault event before them: each was treated as following a fault on its vCPU (vCPU 0 when the event names none), which tops up that vCPU's cache",

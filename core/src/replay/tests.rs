@@ -90,3 +90,28 @@ fn parts_assemble_into_the_whole() {
         .collect();
     assert_eq!(ReplaySummary::assemble(parts), whole);
 }
+
+/// A trace without a single add (a VM recorded before it mapped anything) says so in its notes
+/// and through `made_no_sptes`, even when its stat events all "match"; one add and it does not.
+#[test]
+fn a_trace_of_no_adds_is_marked_as_no_result() {
+    let cfg = [ModelConfig::kvm_today()];
+    let stat = |v| {
+        Event::new(EventKind::Stat {
+            name: "max_mmu_rmap_size".into(),
+            value: v,
+        })
+    };
+    let empty = Replayer::replay_all(TraceMeta::default(), &cfg, &[stat(0)]).unwrap();
+    assert!(empty.made_no_sptes());
+    assert!(empty.stats_match());
+    assert!(
+        empty.notes.iter().any(|n| n == NO_SPTES),
+        "{:?}",
+        empty.notes
+    );
+    let one = [Event::add(RmapId(1), SpteId(1)), stat(0)];
+    let one = Replayer::replay_all(TraceMeta::default(), &cfg, &one).unwrap();
+    assert!(!one.made_no_sptes());
+    assert!(!one.notes.iter().any(|n| n == NO_SPTES), "{:?}", one.notes);
+}

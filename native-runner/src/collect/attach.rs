@@ -42,6 +42,15 @@ pub trait AttachSource {
     fn covers_first_instruction(&self) -> bool {
         false
     }
+    /// Whether the recording ends when the guest powers off (QMP `--until-shutdown`).
+    fn waits_for_power_off(&self) -> bool {
+        false
+    }
+    /// Polled while recording: whether the guest has powered off, which ends the recording
+    /// when [`AttachSource::waits_for_power_off`].
+    fn powered_off(&mut self, _progress: &dyn Fn(&str)) -> bool {
+        false
+    }
 }
 
 /// Attach by pid: KVM's stats from the VM stats fds the VMM holds itself.
@@ -87,8 +96,18 @@ impl AttachSource for PidSource {
     }
 }
 
+/// What `collect --qmp --until-shutdown` does with QEMU once its guest has powered off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterPowerOff {
+    /// Send QMP `quit`, as QEMU itself would have exited without `-no-shutdown`.
+    Quit,
+    /// Leave QEMU stopped in its `shutdown` state (`--keep-qemu`).
+    Leave,
+}
+
 /// Attach to QEMU through its QMP socket: pid from the socket, KVM's stats from
-/// `query-stats target=vm`, a VM started with -S resumed once tracing runs.
+/// `query-stats target=vm`, a VM started with -S resumed once tracing runs, and (with
+/// `--until-shutdown`) the recording ended when the guest powers off.
 #[derive(Debug)]
 pub struct QmpSource {
     qmp: qmp::Qmp,
@@ -96,20 +115,38 @@ pub struct QmpSource {
     prelaunch: bool,
     was_running: bool,
     resumed: bool,
+    /// `Some` when the recording ends at the guest's power-off.
+    until_power_off: Option<AfterPowerOff>,
+    /// The guest powered off during the recording.
+    off: bool,
 }
 
 impl QmpSource {
-    /// Connect to `socket`.
-    pub fn connect(socket: &std::path::Path) -> Result<Self, CollectError> {
+    /// Connect to `socket`. With `until_power_off`, QEMU is told to keep the VM when the guest
+    /// powers off (the shutdown action `pause`, as `-no-shutdown` sets it), so KVM's stats can
+    /// still be read at the end; then QEMU is quit or left as asked.
+    pub fn connect(
+        socket: &std::path::Path,
+        until_power_off: Option<AfterPowerOff>,
+    ) -> Result<Self, CollectError> {
         let mut q = qmp::Qmp::connect(socket)?;
         let pid = q.peer_pid()?;
         let st = q.status()?;
+        if st.status == qmp::STATUS_SHUTDOWN {
+            return Err(CollectError::AlreadyOff);
+        }
+        if until_power_off.is_some() {
+            q.keep_vm_on_shutdown()
+                .map_err(CollectError::NoShutdownAction)?;
+        }
         Ok(QmpSource {
             qmp: q,
             pid,
-            prelaunch: st.status == "prelaunch",
+            prelaunch: st.status == qmp::STATUS_PRELAUNCH,
             was_running: st.running,
             resumed: false,
+            until_power_off,
+            off: false,
         })
     }
 
@@ -159,12 +196,33 @@ impl AttachSource for QmpSource {
     }
 
     fn ending(&mut self, progress: &dyn Fn(&str)) {
+        if self.off {
+            return; // the vCPUs stopped when the guest powered off
+        }
         if let Err(e) = self.qmp.stop() {
             progress(&format!("could not pause the VM before the end stats: {e}"));
         }
     }
 
     fn ended(&mut self, progress: &dyn Fn(&str)) {
+        if self.off {
+            match self.until_power_off {
+                Some(AfterPowerOff::Leave) => progress(&format!(
+                    "leaving QEMU {} stopped in its shutdown state (--keep-qemu); end it with QMP quit",
+                    self.pid
+                )),
+                _ => {
+                    progress(&format!(
+                        "quitting QEMU {} (its guest powered off; --keep-qemu leaves it)",
+                        self.pid
+                    ));
+                    if let Err(e) = self.qmp.quit() {
+                        progress(&format!("could not quit QEMU: {e}"));
+                    }
+                }
+            }
+            return;
+        }
         // Leave the VM as it was found: running, unless it was paused mid-run.
         if self.was_running || self.resumed {
             if let Err(e) = self.qmp.cont() {
@@ -175,6 +233,34 @@ impl AttachSource for QmpSource {
 
     fn covers_first_instruction(&self) -> bool {
         self.prelaunch
+    }
+
+    fn waits_for_power_off(&self) -> bool {
+        self.until_power_off.is_some()
+    }
+
+    fn powered_off(&mut self, progress: &dyn Fn(&str)) -> bool {
+        if self.until_power_off.is_none() || self.off {
+            return self.off;
+        }
+        match self.qmp.guest_powered_off() {
+            Ok(Some(reason)) => {
+                self.off = true;
+                progress(&format!(
+                    "QEMU stopped the VM: SHUTDOWN, reason {reason}{}",
+                    if reason == "guest-reset" {
+                        " (a guest reset under -no-reboot)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            Ok(None) => {}
+            Err(e) => progress(&format!(
+                "QMP query-status failed while waiting for the power-off: {e}"
+            )),
+        }
+        self.off
     }
 }
 
@@ -216,15 +302,26 @@ pub fn attach_with(
         spawn_raw_reader(&instance, Arc::default(), raw)?
     };
     instance.start(&tids)?;
+    let until_off = source.waits_for_power_off();
     progress(&format!(
-        "recording {} threads of {what} for up to {:.0} s",
+        "recording {} threads of {what} {} {:.0} s",
         tids.len(),
+        if until_off {
+            "until its guest powers off, at most"
+        } else {
+            "for up to"
+        },
         duration.as_secs_f64()
     ));
     source.recording(progress)?;
     let started = Instant::now();
     let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let mut off = false;
     while started.elapsed() < duration && alive() && !interrupt::requested() {
+        if until_off && source.powered_off(progress) {
+            off = true;
+            break;
+        }
         std::thread::sleep(Duration::from_millis(50));
         // Follow threads the VMM starts later (vCPU threads, hot-plug).
         if let Ok(mut now) = threads_of(pid) {
@@ -238,6 +335,16 @@ pub fn attach_with(
     }
     let seconds = started.elapsed().as_secs_f64();
     let exited = !alive();
+    if off {
+        progress(&format!(
+            "the guest shut down after {seconds:.1} s: the recording is complete"
+        ));
+    } else if until_off && !exited && !interrupt::requested() {
+        progress(&format!(
+            "the guest did not power off within --duration {:.0} s: the recording stops there",
+            duration.as_secs_f64()
+        ));
+    }
     if !exited {
         source.ending(progress);
     }
@@ -295,7 +402,11 @@ pub fn attach_with(
         raw,
     );
     meta.tdp = Some(tdp_enabled().is_some());
-    meta.workload = Some(format!("{what}, {seconds:.1} s"));
+    meta.workload = Some(if off {
+        format!("{what}, {seconds:.1} s, until the guest shut down")
+    } else {
+        format!("{what}, {seconds:.1} s")
+    });
     if exact {
         meta.inferred.push("attach mode from the VM's first instruction (QEMU started with -S, resumed by rmaplab once tracing ran): adds are exact; removals are known at shadow-page granularity (zapped shadow pages) and from re-faults — removals by the guest's own page-table writes are not seen; KVM's counters at the end (QMP query-stats, read with the VM paused) are recorded as stat events, so the replay checks them".into());
     } else {

@@ -15,7 +15,7 @@ pub mod stats;
 pub mod tracefs;
 pub mod vmm;
 
-pub use attach::{attach_with, AttachOptions, AttachSource, PidSource, QmpSource};
+pub use attach::{attach_with, AfterPowerOff, AttachOptions, AttachSource, PidSource, QmpSource};
 pub use host::preflight;
 use recorder::{spawn_raw_reader, spawn_text_reader, Injection, Injections};
 
@@ -89,6 +89,12 @@ pub enum CollectError {
     /// QEMU's QMP socket.
     #[error(transparent)]
     Qmp(#[from] qmp::QmpError),
+    /// `--until-shutdown`: QEMU refused to keep the VM at the guest's power-off.
+    #[error("--until-shutdown: QEMU would not keep the VM when the guest powers off ({0}); it needs QEMU 6.0 or later (QMP set-action) — with an older QEMU start it with -no-shutdown and record with --duration instead")]
+    NoShutdownAction(qmp::QmpError),
+    /// The VM behind the QMP socket has already powered off: there is nothing left to record.
+    #[error("the guest behind this QMP socket has already powered off (QEMU's status is \"shutdown\"): start QEMU again (paused, with -S) and attach before it runs")]
+    AlreadyOff,
     /// Ctrl-C.
     #[error("interrupted")]
     Interrupted,

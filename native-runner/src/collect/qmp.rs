@@ -1,7 +1,8 @@
 //! A minimal QMP client (QEMU Machine Protocol over a unix socket): capabilities negotiation,
 //! `query-status`, `query-cpus-fast` (vCPU thread ids), `query-stats target=vm` (KVM's VM
-//! stats as QEMU reads them from its own stats fd), `stop` / `cont`, and the peer's pid from
-//! the socket's credentials (`SO_PEERCRED`).
+//! stats as QEMU reads them from its own stats fd), `stop` / `cont`, `set-action` and `quit`
+//! (recording until the guest powers off), the `SHUTDOWN` event, and the peer's pid from the
+//! socket's credentials (`SO_PEERCRED`).
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -45,7 +46,16 @@ pub struct Qmp {
     path: String,
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    /// The reason of the `SHUTDOWN` event QEMU sent, if it sent one (`guest-shutdown`: the
+    /// guest powered off; `guest-reset`: it reset under `-no-reboot`; `host-…`: QEMU was told).
+    shutdown: Option<String>,
 }
+
+/// QEMU's run state once the guest powered off and QEMU kept the VM (`-no-shutdown`, or the
+/// shutdown action `pause`).
+pub const STATUS_SHUTDOWN: &str = "shutdown";
+/// QEMU's run state of a VM started with `-S` that never ran.
+pub const STATUS_PRELAUNCH: &str = "prelaunch";
 
 /// The VM's run state (`query-status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +81,7 @@ impl Qmp {
             path: p,
             reader: BufReader::new(stream),
             writer,
+            shutdown: None,
         };
         let greeting = q.read()?;
         if greeting.get("QMP").is_none() {
@@ -126,7 +137,11 @@ impl Qmp {
                         .into(),
                 });
             }
-            // An asynchronous event (`{"event": …}`): not our answer.
+            // An asynchronous event (`{"event": …}`): not our answer, but a power-off is news.
+            if v.get("event").and_then(Value::as_str) == Some("SHUTDOWN") {
+                let reason = v.pointer("/data/reason").and_then(Value::as_str);
+                self.shutdown = Some(reason.unwrap_or("unknown").to_string());
+            }
         }
     }
 
@@ -199,6 +214,37 @@ impl Qmp {
     pub fn cont(&mut self) -> Result<(), QmpError> {
         self.execute("cont", None).map(|_| ())
     }
+
+    /// Keep the VM when the guest powers off (`set-action shutdown=pause`, what `-no-shutdown`
+    /// sets at start): QEMU stops the vCPUs in the `shutdown` state instead of exiting, so
+    /// KVM's stats can still be read. QEMU 6.0 or later.
+    pub fn keep_vm_on_shutdown(&mut self) -> Result<(), QmpError> {
+        self.execute("set-action", Some(json!({ "shutdown": "pause" })))
+            .map(|_| ())
+    }
+
+    /// Whether the guest has powered off, and QEMU's reason when it said one: a `SHUTDOWN`
+    /// event arrived, or QEMU's run state is `shutdown` (asked with `query-status`, which also
+    /// reads any pending events).
+    pub fn guest_powered_off(&mut self) -> Result<Option<String>, QmpError> {
+        if self.shutdown.is_none() {
+            let st = self.status()?;
+            if self.shutdown.is_none() && st.status == STATUS_SHUTDOWN {
+                self.shutdown = Some("unknown".into());
+            }
+        }
+        Ok(self.shutdown.clone())
+    }
+
+    /// Ask QEMU to exit (`quit`).
+    pub fn quit(&mut self) -> Result<(), QmpError> {
+        match self.execute("quit", None) {
+            Ok(_) => Ok(()),
+            // QEMU may close the socket before its answer arrives: it is quitting either way.
+            Err(QmpError::Protocol(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The scalar stats of a `query-stats` answer (histograms are skipped).
@@ -247,5 +293,75 @@ mod tests {
             ]
         );
         assert!(parse_stats(&json!({})).is_empty());
+    }
+
+    /// A fake QEMU on a unix socket: the greeting, then one scripted reply (lines) per command.
+    fn fake_qemu(replies: Vec<Vec<Value>>) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qmp.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut w = stream.try_clone().unwrap();
+            let mut r = BufReader::new(stream);
+            writeln!(w, "{}", json!({"QMP": {"version": {}, "capabilities": []}})).unwrap();
+            for lines in replies {
+                let mut command = String::new();
+                if r.read_line(&mut command).unwrap() == 0 {
+                    return;
+                }
+                for l in lines {
+                    writeln!(w, "{l}").unwrap();
+                }
+            }
+        });
+        (dir, path)
+    }
+
+    fn status(s: &str) -> Value {
+        json!({"return": {"status": s, "running": s == "running"}})
+    }
+
+    #[test]
+    fn the_power_off_is_seen_as_an_event_between_answers_or_as_the_run_state() {
+        let shutdown =
+            json!({"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-shutdown"}});
+        let (_d, path) = fake_qemu(vec![
+            vec![json!({"return": {}})],
+            vec![status("running")],
+            vec![shutdown, status("shutdown")],
+        ]);
+        let mut q = Qmp::connect(&path).unwrap();
+        assert_eq!(q.guest_powered_off().unwrap(), None);
+        assert_eq!(
+            q.guest_powered_off().unwrap().as_deref(),
+            Some("guest-shutdown")
+        );
+        // Once seen, it is not asked again (the fake has no more answers).
+        assert_eq!(
+            q.guest_powered_off().unwrap().as_deref(),
+            Some("guest-shutdown")
+        );
+
+        // The event missed (sent before rmaplab connected): the run state says it.
+        let (_d, path) = fake_qemu(vec![vec![json!({"return": {}})], vec![status("shutdown")]]);
+        let mut q = Qmp::connect(&path).unwrap();
+        assert_eq!(q.guest_powered_off().unwrap().as_deref(), Some("unknown"));
+    }
+
+    #[test]
+    fn a_refused_command_is_an_error_naming_it() {
+        let (_d, path) = fake_qemu(vec![
+            vec![json!({"return": {}})],
+            vec![
+                json!({"error": {"class": "CommandNotFound", "desc": "The command set-action has not been found"}}),
+            ],
+        ]);
+        let mut q = Qmp::connect(&path).unwrap();
+        let e = q.keep_vm_on_shutdown().unwrap_err().to_string();
+        assert!(
+            e.contains("set-action") && e.contains("not been found"),
+            "{e}"
+        );
     }
 }

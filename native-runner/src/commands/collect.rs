@@ -6,6 +6,7 @@ use crate::collect;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use rmaplab_core::gen::Workload;
+use rmaplab_core::replay::NO_SPTES;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,9 +26,25 @@ pub struct CollectArgs {
     /// the end go in as stat events the replay must reproduce.
     #[arg(long, global = true, value_name = "SOCKET")]
     pub qmp: Option<PathBuf>,
-    /// With --pid / --qmp: how long to record, e.g. 30s, 2m (default 30s).
-    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
-    pub duration: std::time::Duration,
+    /// With --qmp: record until the guest powers off, from its first instruction to its last,
+    /// whatever its firmware takes. rmaplab sets QEMU's shutdown action to `pause` (what
+    /// `-no-shutdown` does), so the VM stays after the power-off and KVM's stats are read from
+    /// it; then it quits QEMU (see --keep-qemu). --duration becomes an upper bound. Start QEMU
+    /// paused: `qemu-system-x86_64 -enable-kvm -S -no-shutdown -qmp
+    /// unix:SOCK,server=on,wait=off …`.
+    #[arg(long, global = true, requires = "qmp")]
+    pub until_shutdown: bool,
+    /// With --until-shutdown: leave QEMU stopped in its shutdown state instead of quitting it.
+    #[arg(long, global = true, requires = "until_shutdown")]
+    pub keep_qemu: bool,
+    /// With --pid / --qmp: how long to record, e.g. 30s, 2m (default 30s); with
+    /// --until-shutdown, the most to wait for the power-off (default 1h).
+    #[arg(long, global = true, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Exit with status 3 when the recording cannot stand as a result: the VM made no SPTEs,
+    /// or the replay does not reproduce KVM's counters.
+    #[arg(long, global = true)]
+    pub strict: bool,
     /// Output trace (`.jsonl` = JSON Lines, anything else binary); written only when complete.
     #[arg(short, long, global = true, default_value = "collected.rmap")]
     pub output: PathBuf,
@@ -56,6 +73,11 @@ pub struct CollectArgs {
     #[arg(long, global = true)]
     pub quiet: bool,
 }
+
+/// How long `--pid` / `--qmp` record without --duration.
+const ATTACH_DURATION: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long `--until-shutdown` waits for the power-off without --duration.
+const UNTIL_SHUTDOWN_BOUND: std::time::Duration = std::time::Duration::from_secs(3600);
 
 pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
     let s = s.trim();
@@ -97,7 +119,11 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
         }
         (None, pid, qmp) => {
             let opts = collect::AttachOptions {
-                duration: a.duration,
+                duration: a.duration.unwrap_or(if a.until_shutdown {
+                    UNTIL_SHUTDOWN_BOUND
+                } else {
+                    ATTACH_DURATION
+                }),
                 buffer_kb: a.buffer_kb,
                 raw_addresses: a.raw_addresses,
                 text_pipe: a.text_pipe,
@@ -106,7 +132,12 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
                 (Some(pid), _) => Box::new(collect::PidSource { pid }),
                 (None, socket) => {
                     let socket = socket.as_ref().context("give --pid PID or --qmp SOCKET")?;
-                    let mut src = collect::QmpSource::connect(socket)?;
+                    let after = a.until_shutdown.then_some(if a.keep_qemu {
+                        collect::AfterPowerOff::Leave
+                    } else {
+                        collect::AfterPowerOff::Quit
+                    });
+                    let mut src = collect::QmpSource::connect(socket, after)?;
                     progress(&format!(
                         "QMP: QEMU process {}, vCPU threads {:?}",
                         collect::AttachSource::pid(&src),
@@ -118,6 +149,9 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
             collect::attach_with(source.as_mut(), &opts, &progress)
         }
         (Some(w), _, _) => {
+            if a.duration.is_some() {
+                bail!("--duration is for --pid / --qmp: a workload runs to its end");
+            }
             let opts = collect::CollectOptions {
                 workload: w.clone(),
                 vcpus: a.vcpus,
@@ -173,9 +207,21 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
         eprintln!("KVM stats at the end: {}", interesting.join(" "));
     }
     let s = collect::validate(&c.meta, &c.events)?;
+    let empty = s.made_no_sptes();
+    if empty {
+        eprintln!("warning: {NO_SPTES}");
+    }
+    let refuse_empty = || {
+        eprintln!("error: --strict: the recorded VM made no SPTEs, so this recording is no result");
+        Ok(ExitCode::from(3))
+    };
     if s.stat_checks.is_empty() {
         outln!("no KVM counters to check in this trace (attach mode records KVM's stats at the start and end as marks: a trace that starts mid-run cannot reproduce absolute counters); {} anomalies in the replay", s.configs.first().map_or(0, |c| c.anomalies));
-        return Ok(ExitCode::SUCCESS);
+        return if empty && a.strict {
+            refuse_empty()
+        } else {
+            Ok(ExitCode::SUCCESS)
+        };
     }
     let bad = s.stat_checks.iter().filter(|c| !c.matches).count();
     let label = s
@@ -183,9 +229,14 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
         .first()
         .map_or_else(String::new, |c| c.label.clone());
     outln!(
-        "replay at {label}: {} of {} KVM counters reproduced",
+        "replay at {label}: {} of {} KVM counters reproduced{}",
         s.stat_checks.len() - bad,
-        s.stat_checks.len()
+        s.stat_checks.len(),
+        if empty {
+            " — of a VM that made no SPTEs, so they prove nothing"
+        } else {
+            ""
+        }
     );
     for chk in &s.stat_checks {
         outln!(
@@ -202,6 +253,9 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
             "error: the replay does not reproduce {bad} of KVM's counters (see MISMATCH lines)"
         );
         return Ok(ExitCode::from(3));
+    }
+    if empty && a.strict {
+        return refuse_empty();
     }
     Ok(ExitCode::SUCCESS)
 }

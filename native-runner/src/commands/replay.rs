@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use rmaplab_core::config::{CacheSpec, ConfigRequest, EntriesChoice, RecycleSpec, TopupPolicy};
 use rmaplab_core::import::ImportOptions;
 use rmaplab_core::memory::HostShape;
-use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer};
+use rmaplab_core::replay::{ReplayOptions, ReplaySummary, Replayer, NO_SPTES};
 use rmaplab_core::trace::reader::BATCH;
 use rmaplab_core::trace::{Event, TraceMeta};
 use rmaplab_core::Era;
@@ -258,7 +258,20 @@ pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
         eprintln!("error: the replay does not reproduce KVM's counters (see MISMATCH lines)");
         return Ok(ExitCode::from(3));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(refuse_no_sptes(&s, a.read.capture.strict).unwrap_or(ExitCode::SUCCESS))
+}
+
+/// A trace of a VM that made no SPTEs is no result: say so on stderr (whatever the output
+/// format), and under `--strict` give the exit status that refuses it.
+pub fn refuse_no_sptes(s: &ReplaySummary, strict: bool) -> Option<ExitCode> {
+    if !s.made_no_sptes() {
+        return None;
+    }
+    eprintln!("warning: {NO_SPTES}");
+    strict.then(|| {
+        eprintln!("error: --strict: the trace holds no SPTE add, so it is no result");
+        ExitCode::from(3)
+    })
 }
 
 /// `replay --dump-lists`: one configuration, one thread, the lists printed at the end.

@@ -15,6 +15,11 @@ const WAYS: &[(&str, &str, &str)] = &[
         "open the perf.data (or `perf script` text). Each sample carries its process id, so VMs are told apart exactly.",
     ),
     (
+        "rmaplab, a QEMU guest's whole run",
+        "qemu-system-x86_64 -enable-kvm -S -no-shutdown -qmp unix:q.sock,server=on,wait=off … & rmaplab collect --qmp q.sock --until-shutdown -o vm.rmap",
+        "records from the guest's first instruction until it powers off (however long its firmware takes) and checks KVM's own stats, read through QMP; removals by the guest's own page-table writes are still not seen.",
+    ),
+    (
         "rmaplab, a running VMM",
         "rmaplab collect --pid <VMM pid> --duration 60s -o vm.rmap",
         "records through a private tracefs instance and reads KVM's own stats from the VMM's stats fds; starts mid-run, so removals of SPTEs added before it are unknown.",
