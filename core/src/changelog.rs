@@ -272,6 +272,9 @@ pub fn report(input: &ReportInput<'_>, format: ReportFormat) -> String {
         env!("CARGO_PKG_VERSION")
     );
     d.para(&text);
+    if let Some(w) = s.exactness.warning() {
+        d.para(&w);
+    }
 
     if let Some(imp) = ImportReport::from_meta(m) {
         if imp.lost_events > 0 {
@@ -340,6 +343,10 @@ pub fn report(input: &ReportInput<'_>, format: ReportFormat) -> String {
                 front.join("; ")
             ));
         }
+        None if !s.exactness.is_exact() => d.para(&format!(
+            "No recommendation: the figures are not exact, and an array size chosen from bounds could be the wrong one. {}",
+            crate::exactness::HOW_TO_GET_EXACT
+        )),
         None => d.para("No recommendation: the candidate sizes were not replayed."),
     }
     if !s.notes.is_empty() {

@@ -3,6 +3,7 @@
 //! JSON and the page's table and CSV are all drawn from [`METRICS`], so a column cannot exist in
 //! one and be forgotten in another.
 
+use crate::exactness::{self, Dependence, Exactness};
 use crate::memory::{Footprint, HostShape};
 use crate::recommend::work_per_op;
 use crate::replay::ConfigReport;
@@ -131,9 +132,58 @@ impl Metric {
         }
     }
 
-    /// The metric's text for `row`.
+    /// The metric's text for `row`, marked as a bound (`<=`) or unknown (`?`) when the row's
+    /// figures are not exact and this metric depends on removals the trace may miss.
     pub fn text(&self, row: &Row<'_>) -> String {
-        self.format(&self.value(row))
+        self.marked(row, &self.format(&self.value(row)))
+    }
+
+    /// `text` (this metric's value for `row`, formatted) marked for what it is.
+    pub fn marked(&self, row: &Row<'_>, text: &str) -> String {
+        exactness::mark(text, self.dependence(), row.report.exactness.is_exact())
+    }
+
+    /// How this metric behaves when the trace may miss removals: list sizes, peaks and what is
+    /// built on them are upper bounds; counts and costs that missing removals move either way
+    /// are unknown; settings, object sizes and full caches do not depend on removals.
+    pub fn dependence(&self) -> Dependence {
+        match self.key {
+            "live_descs"
+            | "live_bytes"
+            | "peak_descs"
+            | "peak_bytes"
+            | "unused_slots"
+            | "unused_slots_at_peak"
+            | "slab_objects_peak"
+            | "slab_pages"
+            | "vm_bytes"
+            | "vm_slab_pages"
+            | "vm_slab_bytes"
+            | "host_bytes"
+            | "host_slab_pages"
+            | "max_rmap_size"
+            | "descs_per_chain_at_peak" => Dependence::UpperBound,
+            "allocations"
+            | "cache_dry_allocs"
+            | "slab_allocations"
+            | "frees"
+            | "avg_desc_bytes"
+            | "cache_idle_bytes"
+            | "cache_idle_bytes_peak"
+            | "recycles"
+            | "anomalies"
+            | "add_descs_mean"
+            | "add_descs_max"
+            | "remove_descs_mean"
+            | "remove_descs_max"
+            | "walk_descs_mean"
+            | "add_lines_mean"
+            | "remove_lines_mean"
+            | "zap_descs_mean"
+            | "work_per_op"
+            | "stat_mismatches" => Dependence::Unknown,
+            _ => Dependence::Independent,
+        }
     }
 }
 
@@ -249,10 +299,11 @@ pub fn csv(configs: &[ConfigReport], host: HostShape) -> String {
             .map(|m| {
                 let v = m.value(&row);
                 // CSV keeps more precision than the tables.
-                match v {
+                let text = match v {
                     Value::Float(f) => format!("{f:.4}"),
-                    other => csv_field(&m.format(&other)),
-                }
+                    other => m.format(&other),
+                };
+                csv_field(&m.marked(&row, &text))
             })
             .collect();
         let _ = writeln!(out, "{}", cells.join(","));
@@ -280,7 +331,7 @@ pub fn json_metrics(
 }
 
 /// One configuration in the JSON results: its whole report, plus every registry metric under
-/// `metrics`.
+/// `metrics`, and whether they are exact.
 #[derive(Debug, Clone, Serialize)]
 pub struct JsonConfig<'a> {
     /// The report.
@@ -288,6 +339,47 @@ pub struct JsonConfig<'a> {
     pub report: &'a ConfigReport,
     /// Every metric, by key.
     pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// Whether every metric is exact (the trace holds every removal, or KVM's counters rule the
+    /// missing ones out).
+    pub exact: bool,
+    /// When not exact: which metrics are upper bounds, which are unknown, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_exact: Option<NotExact>,
+}
+
+/// The metrics a trace that may miss removals cannot give exactly (`docs/json-output.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotExact {
+    /// Keys of the metrics that are upper bounds.
+    pub bounds: Vec<String>,
+    /// Keys of the metrics that are unknown (missing removals move them either way).
+    pub unknown: Vec<String>,
+    /// Why, one sentence per removal path the trace may miss.
+    pub why: Vec<String>,
+    /// What to record for exact figures.
+    pub fix: String,
+}
+
+impl NotExact {
+    /// The metrics `exactness` leaves bounded or unknown, or `None` when it is exact.
+    pub fn of(exactness: &Exactness) -> Option<Self> {
+        if exactness.is_exact() {
+            return None;
+        }
+        let keys = |d: Dependence| {
+            METRICS
+                .iter()
+                .filter(|m| m.dependence() == d)
+                .map(|m| m.key.to_string())
+                .collect()
+        };
+        Some(NotExact {
+            bounds: keys(Dependence::UpperBound),
+            unknown: keys(Dependence::Unknown),
+            why: exactness.why(),
+            fix: exactness::HOW_TO_GET_EXACT.to_string(),
+        })
+    }
 }
 
 /// The JSON results (the CLI's `--format json` and the page's JSON download).
@@ -297,6 +389,8 @@ pub fn json_rows(configs: &[ConfigReport], host: HostShape) -> Vec<JsonConfig<'_
         .map(|c| JsonConfig {
             report: c,
             metrics: json_metrics(c, host),
+            exact: c.exactness.is_exact(),
+            not_exact: NotExact::of(&c.exactness),
         })
         .collect()
 }

@@ -14,6 +14,7 @@ pub mod baseline;
 pub mod changelog;
 pub mod columns;
 pub mod config;
+pub mod exactness;
 pub mod gen;
 pub mod histogram;
 pub mod import;

@@ -193,13 +193,18 @@ fn saves(b: i64) -> String {
 /// Recommend an array size from `configs` (a replay that included
 /// [`recommendation_configs`]): among the Pareto front of slab memory per VM against work per
 /// operation, the least memory whose work stays within `within_pct` of 14 entries'. `None` when
-/// the candidates were not replayed.
+/// the candidates were not replayed, or when the figures are not exact (a trace that may miss
+/// removals: its bounds are no ground for choosing a size).
 pub fn recommend(
     configs: &[ConfigReport],
     era: Era,
     host: HostShape,
     within_pct: u32,
 ) -> Option<Recommendation> {
+    // Bounds and unknowns are no ground for choosing a size (crate::exactness).
+    if configs.iter().any(|c| !c.exactness.is_exact()) {
+        return None;
+    }
     let base = configs.iter().find(|c| {
         c.entries == PTE_LIST_EXT && c.era == era && c.topup == TopupPolicy::Always && !c.seed_rule
     })?;

@@ -420,7 +420,6 @@ fn real_kvm_qmp_collect_until_shutdown_reproduces_kvm_counters() {
         "--until-shutdown",
         "--duration",
         &bound,
-        "--strict",
         "-o",
         out.to_str().unwrap(),
     ]);
@@ -440,8 +439,12 @@ fn real_kvm_qmp_collect_until_shutdown_reproduces_kvm_counters() {
         leftover_instances().is_empty(),
         "tracefs instance left behind"
     );
-    let v = replay_json(&out, &["--strict"]);
+    let v = replay_json(&out, &[]);
     let c = &v[0];
+    // An attached recording cannot see the SPTEs KVM drops on the guest's own page-table
+    // writes: its figures are bounds, said so even when KVM's counters are reproduced.
+    assert!(t.contains("warning: NOT EXACT"), "{t}");
+    assert_eq!(c["exact"], false, "{c}");
     assert!(c["stat_checks"].as_u64().unwrap() >= 4, "{c}");
     assert_eq!(c["stat_mismatches"], 0);
     // 1500 aliases of one frame: KVM recycles the rmap at the 1002nd.

@@ -300,7 +300,7 @@ pub fn app() -> Html {
                 if let Some(e) = &state.error { <p class="error" role="alert">{ e }</p> }
                 if let (Some(s), Some(h)) = (&summary, host) {
                     <Provenance meta={s.meta.clone()} events={s.events} notes={s.notes.clone()} vm={settings.vm} {on_vm} />
-                    <RecommendationLine rec={rec.clone()} pending={state.recommending} />
+                    <RecommendationLine rec={rec.clone()} pending={state.recommending} not_exact={s.exactness.warning()} />
                     <ResultsTable configs={shown_configs.clone()} checks={s.stat_checks.clone()} host={h} />
                     <Export {on_csv} {on_json} {on_trace} {on_copy_link} {on_copy_text} link={link} link_ready={state.link_ready()}
                         changelog={changelog_text.clone().unwrap_or_default()}

@@ -328,6 +328,9 @@ impl CaptureImporter {
         meta.anonymised = Some(!self.opts.raw_addresses);
         meta.tool = Some(concat!("rmaplab ", env!("CARGO_PKG_VERSION"), " importer").into());
         meta.inferred = infer::inferred_rules();
+        // A capture of someone else's guest cannot show the SPTEs KVM drops on the guest's
+        // page-table writes or at the sync of unsync pages (docs/removal-paths.md).
+        meta.unseen_removals = crate::exactness::UnseenRemoval::ALL.to_vec();
         let kept: Vec<&VmInfo> = match report.kept_vm {
             Some(k) => report.vms.iter().filter(|v| v.index == k).collect(),
             None => report.vms.iter().collect(),

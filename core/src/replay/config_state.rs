@@ -222,6 +222,7 @@ impl ConfigState {
                 peak.descs as f64 / peak.many_rmaps as f64
             },
             memory_series: self.series.clone(),
+            exactness: crate::exactness::Exactness::default(),
         }
     }
 }

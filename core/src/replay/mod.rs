@@ -100,6 +100,8 @@ pub struct Replayer {
     current_vcpu: VcpuId,
     implicit_faults: u64,
     marks: Vec<(u64, String)>,
+    /// KVM's last reading of each stat in the trace (the evidence [`crate::exactness`] weighs).
+    last_stats: std::collections::BTreeMap<String, u64>,
 }
 
 impl Replayer {
@@ -179,6 +181,7 @@ impl Replayer {
             current_vcpu: VcpuId::default(),
             implicit_faults: 0,
             marks: Vec::new(),
+            last_stats: std::collections::BTreeMap::new(),
         })
     }
 
@@ -231,6 +234,11 @@ impl Replayer {
             }
             EventKind::Stat { name, value } => {
                 self.counts.stat += 1;
+                if let Some(v) = self.last_stats.get_mut(name) {
+                    *v = *value;
+                } else {
+                    self.last_stats.insert(name.clone(), *value);
+                }
                 for g in &mut self.groups {
                     g.stat(index, name, *value);
                 }
@@ -283,6 +291,7 @@ impl Replayer {
         }
         ReplayPart {
             meta: self.meta,
+            last_stats: self.last_stats,
             events: self.events,
             counts: self.counts,
             implicit_faults: self.implicit_faults,

@@ -3,11 +3,13 @@
 
 use super::FaultMode;
 use crate::config::ModelConfig;
+use crate::exactness::Exactness;
 use crate::histogram::RmapHistogram;
 use crate::metrics::{Distribution, Series, Tally};
 use crate::rmap::{RmapIndex, RmapSet, RmapSnapshot};
 use crate::trace::{RmapId, RmapKind, TraceMeta};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Marks kept in the summary (later ones are counted, not kept).
 pub const MAX_MARKS: usize = 10_000;
@@ -198,6 +200,10 @@ pub struct ConfigReport {
     pub descs_per_chain_at_peak: f64,
     /// Descriptor bytes in lists over the trace (window maxima).
     pub memory_series: Series,
+    /// Whether the figures are exact: the trace's, the same for every configuration (set when
+    /// the replay's parts are assembled).
+    #[serde(default)]
+    pub exactness: Exactness,
 }
 
 /// Results of a replay.
@@ -217,6 +223,8 @@ pub struct ReplaySummary {
     pub notes: Vec<String>,
     /// KVM's counters against the model, per recycle-threshold group (configs share them).
     pub stat_checks: Vec<StatCheck>,
+    /// Whether the figures are exact, and which removals the trace may miss.
+    pub exactness: Exactness,
     /// Stat checks not kept (beyond the limit).
     pub stat_checks_dropped: u64,
     /// The rmap length histogram at the end.
@@ -339,6 +347,8 @@ pub fn config_matrix(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplayPart {
     pub(super) meta: TraceMeta,
+    /// KVM's last reading of each stat recorded in the trace.
+    pub(super) last_stats: BTreeMap<String, u64>,
     pub(super) events: u64,
     pub(super) counts: EventCounts,
     pub(super) implicit_faults: u64,
@@ -393,6 +403,7 @@ impl ReplaySummary {
                 fault_mode: FaultMode::Implicit,
                 notes: Vec::new(),
                 stat_checks: Vec::new(),
+                exactness: Exactness::default(),
                 stat_checks_dropped: 0,
                 histogram: RmapHistogram::default(),
                 histogram_at_peak: RmapHistogram::default(),
@@ -405,9 +416,16 @@ impl ReplaySummary {
         for p in parts {
             configs.extend(p.configs);
         }
+        let exactness = Exactness::assess(&first.meta.unseen_removals, &first.last_stats);
+        for c in &mut configs {
+            c.report.exactness = exactness.clone();
+        }
         configs.sort_by_key(|c| c.index);
         let meta = first.meta;
         let mut notes = Vec::new();
+        if let Some(w) = exactness.warning() {
+            notes.push(w);
+        }
         if first.counts.add == 0 {
             notes.push(NO_SPTES.to_string());
         }
@@ -429,6 +447,7 @@ impl ReplaySummary {
             fault_mode: first.fault_mode,
             notes,
             stat_checks: Vec::new(),
+            exactness,
             stat_checks_dropped: 0,
             histogram: RmapHistogram::default(),
             histogram_at_peak: RmapHistogram::default(),

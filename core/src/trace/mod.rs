@@ -234,6 +234,11 @@ pub struct TraceMeta {
     /// What the producer inferred rather than observed, one sentence each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inferred: Vec<String>,
+    /// Ways SPTEs leave rmaps that the producer could not see (a capture of someone else's
+    /// guest); empty when every removal is in the trace (synthetic traces, rmaplab's own
+    /// guests). Decides whether the replay's figures are exact ([`crate::exactness`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unseen_removals: Vec<crate::exactness::UnseenRemoval>,
     /// Any other metadata, kept verbatim.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -272,6 +277,7 @@ impl Default for TraceMeta {
             memslots: Vec::new(),
             kvm: None,
             inferred: Vec::new(),
+            unseen_removals: Vec::new(),
             extra: serde_json::Map::new(),
         }
     }

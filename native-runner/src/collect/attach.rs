@@ -402,6 +402,9 @@ pub fn attach_with(
         raw,
     );
     meta.tdp = Some(tdp_enabled().is_some());
+    // KVM drops SPTEs on the guest's own page-table writes and unsync-page syncs with no
+    // kvmmmu event: an attached recording cannot see them (docs/removal-paths.md).
+    meta.unseen_removals = rmaplab_core::exactness::UnseenRemoval::ALL.to_vec();
     meta.workload = Some(if off {
         format!("{what}, {seconds:.1} s, until the guest shut down")
     } else {

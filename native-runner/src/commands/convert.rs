@@ -1,7 +1,7 @@
 //! `rmaplab convert`: JSON Lines ⇄ binary, lossless; and the atomic trace writer `import` uses
 //! too.
 
-use super::import::{check_import, CaptureArgs};
+use super::import::{check_exact, check_import, CaptureArgs};
 use crate::input::TraceInput;
 use crate::output;
 use anyhow::{bail, Context, Result};
@@ -106,6 +106,7 @@ pub fn transcode(
             bail!("{name}: this is an rmaplab trace already; use `rmaplab convert` for those");
         }
         check_import(&meta, c.strict, quiet).context(name.clone())?;
+        check_exact(&meta, append, c.strict).context(name.clone())?;
     }
     edit_meta(&mut meta);
     let mut w = TraceWriter::create(output, enc, &meta)?;

@@ -4,6 +4,7 @@
 use super::convert::{out_encoding, transcode};
 use anyhow::{Context, Result};
 use clap::Args;
+use rmaplab_core::exactness::Exactness;
 use rmaplab_core::import::{ImportOptions, ImportReport};
 use rmaplab_core::trace::{Event, EventKind, TraceMeta};
 use std::path::PathBuf;
@@ -86,6 +87,32 @@ pub fn check_import(meta: &TraceMeta, strict: bool, quiet: bool) -> Result<(), L
     }
     Ok(())
 }
+
+/// Whether an imported capture's figures will be exact, given the KVM counters appended to it
+/// (`--kvm-stat`): a warning on stderr when not, and with `strict` a refusal.
+pub fn check_exact(meta: &TraceMeta, stats: &[Event], strict: bool) -> Result<(), NotExact> {
+    let last: std::collections::BTreeMap<String, u64> = stats
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Stat { name, value } => Some((name.clone(), *value)),
+            _ => None,
+        })
+        .collect();
+    let exactness = Exactness::assess(&meta.unseen_removals, &last);
+    match exactness.warning() {
+        None => Ok(()),
+        Some(_) if strict => Err(NotExact(exactness.why().join("; "))),
+        Some(w) => {
+            eprintln!("warning: {w}");
+            Ok(())
+        }
+    }
+}
+
+/// A trace whose figures are not exact, which `--strict` refuses.
+#[derive(Debug, thiserror::Error)]
+#[error("--strict: the figures would not be exact ({0}). {HOW}", HOW = rmaplab_core::exactness::HOW_TO_GET_EXACT)]
+pub struct NotExact(pub String);
 
 /// A capture that lost events, which `--strict` refuses.
 #[derive(Debug, thiserror::Error)]

@@ -213,7 +213,13 @@ fn feed_batches(
 
 /// Notes and mismatches on stderr (for outputs that are data, not text for people).
 pub fn notes_to_stderr(s: &ReplaySummary) {
-    for n in &s.notes {
+    // The warnings about trust are said once, by trust_warnings.
+    let warned = s.exactness.warning();
+    for n in s
+        .notes
+        .iter()
+        .filter(|n| n.as_str() != NO_SPTES && Some(n.as_str()) != warned.as_deref())
+    {
         eprintln!("note: {n}");
     }
     for c in s.stat_checks.iter().filter(|c| !c.matches) {
@@ -258,20 +264,25 @@ pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
         eprintln!("error: the replay does not reproduce KVM's counters (see MISMATCH lines)");
         return Ok(ExitCode::from(3));
     }
-    Ok(refuse_no_sptes(&s, a.read.capture.strict).unwrap_or(ExitCode::SUCCESS))
+    Ok(trust_warnings(&s, a.read.capture.strict).unwrap_or(ExitCode::SUCCESS))
 }
 
-/// A trace of a VM that made no SPTEs is no result: say so on stderr (whatever the output
-/// format), and under `--strict` give the exit status that refuses it.
-pub fn refuse_no_sptes(s: &ReplaySummary, strict: bool) -> Option<ExitCode> {
-    if !s.made_no_sptes() {
-        return None;
+/// What a replay's figures cannot stand as: a trace of a VM that made no SPTEs is no result,
+/// and a trace that may miss removals gives bounds, not exact figures. Each is said on stderr
+/// (whatever the output format); under `--strict`, the exit status that refuses the trace.
+pub fn trust_warnings(s: &ReplaySummary, strict: bool) -> Option<ExitCode> {
+    let mut refuse = None;
+    if s.made_no_sptes() {
+        eprintln!("warning: {NO_SPTES}");
+        refuse = Some("the trace holds no SPTE add, so it is no result");
     }
-    eprintln!("warning: {NO_SPTES}");
-    strict.then(|| {
-        eprintln!("error: --strict: the trace holds no SPTE add, so it is no result");
-        ExitCode::from(3)
-    })
+    if let Some(w) = s.exactness.warning() {
+        eprintln!("warning: {w}");
+        refuse = refuse.or(Some("the figures are not exact (see the warning)"));
+    }
+    let why = refuse.filter(|_| strict)?;
+    eprintln!("error: --strict: {why}");
+    Some(ExitCode::from(3))
 }
 
 /// `replay --dump-lists`: one configuration, one thread, the lists printed at the end.

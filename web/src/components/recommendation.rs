@@ -12,11 +12,22 @@ pub struct RecommendationProps {
     /// The candidates are still being replayed.
     #[prop_or_default]
     pub pending: bool,
+    /// Why the trace's figures are not exact (core's warning), if they are not: then no size is
+    /// recommended, and this says what to record instead.
+    #[prop_or_default]
+    pub not_exact: Option<String>,
 }
 
 /// One sentence, and the Pareto front it was chosen from.
 #[function_component(RecommendationLine)]
 pub fn recommendation_line(p: &RecommendationProps) -> Html {
+    if let Some(why) = &p.not_exact {
+        return html! {
+            <p class="recommend not-exact warn" role="alert">
+                <strong>{"Not exact — no recommendation. "}</strong>{ why.clone() }
+            </p>
+        };
+    }
     let Some(r) = &p.rec else {
         return if p.pending {
             html! { <p class="recommend recommend-pending" role="status">{ format!(
