@@ -28,7 +28,7 @@ use super::record::{Record, RecordKind, ShadowPage};
 use crate::config::RMAP_RECYCLE_THRESHOLD;
 use crate::trace::{Event, EventCtx, EventKind, RmapId, RmapKind, SpteId, VcpuId};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// Bits 12..51 of an SPTE: the host physical frame.
 pub const SPTE_PFN_MASK: u64 = 0x000f_ffff_ffff_f000;
@@ -65,6 +65,10 @@ pub struct InferStats {
     pub zap_removes: u64,
     /// Zapped shadow pages whose SPTE page was never seen (nothing to remove, or unknown).
     pub zaps_unmatched: u64,
+    /// Zaps by a task outside every VM of a shadow page several VMs held, attributed to the VM
+    /// whose vCPUs had been idle longest (a judgement, not an observation).
+    #[serde(default)]
+    pub zaps_attributed_by_idleness: u64,
     /// SPTE pages whose shadow page could not be determined (their zaps cannot be applied).
     pub unmatched_pages: u64,
     /// Recycle zaps applied to the engine's state.
@@ -187,6 +191,18 @@ pub struct Inference {
     pub max_rmap_size: HashMap<u32, u64>,
     /// Keep sptep physical addresses as SPTE ids instead of anonymising them.
     pub raw_addresses: bool,
+    /// Tasks that only zap (a VMM thread tearing its VM down, a kernel worker): a zap by one
+    /// of them never links it to the owner of the page matched, because two VMs running the
+    /// same guest report the same gfn and role for their pages, so the match may be the other
+    /// VM's page. Set by the importer's first pass, which groups the vCPUs.
+    pub zap_only: HashSet<u64>,
+    /// Tasks outside every VM, each pinned to the VM its zaps were attributed to.
+    pub zapper_vm: HashMap<u64, u32>,
+    /// Per VM: the record count when one of its tasks last installed an SPTE or reported a
+    /// shadow page (a VM being torn down has stopped doing either).
+    vm_last_active: HashMap<u32, u64>,
+    /// Records seen.
+    records: u64,
     /// Inference counters.
     pub stats: InferStats,
 }
@@ -234,6 +250,10 @@ impl Inference {
             links: UnionFind::default(),
             max_rmap_size: HashMap::new(),
             raw_addresses: false,
+            zap_only: HashSet::new(),
+            zapper_vm: HashMap::new(),
+            vm_last_active: HashMap::new(),
+            records: 0,
             stats: InferStats::default(),
         }
     }
@@ -300,6 +320,15 @@ impl Inference {
     /// Feed one record.
     pub fn on_record(&mut self, r: &Record) {
         let tid = r.task.tid;
+        self.records += 1;
+        if matches!(
+            r.kind,
+            RecordKind::SetSpte { .. } | RecordKind::GetPage { .. }
+        ) {
+            if let Some(&vm) = self.vms.vm_of_tid.get(&tid) {
+                self.vm_last_active.insert(vm, self.records);
+            }
+        }
         match &r.kind {
             RecordKind::SetSpte {
                 gfn,
@@ -437,6 +466,34 @@ impl Inference {
         }
     }
 
+    /// The VM whose shadow page `sp` a task outside every VM zaps: the VM it was pinned to by
+    /// its earlier zaps, if that VM holds such a page; else the only VM that holds one; else,
+    /// among several, the one whose vCPUs have been idle longest (a VM is torn down after its
+    /// vCPUs stop). The task is then pinned to that VM: a teardown thread zaps one VM.
+    fn zapper_vm_for(&mut self, tid: u64, sp: ShadowPage) -> u32 {
+        let holders: Vec<u32> = (0..self.vm_count)
+            .filter(|v| self.sp_page.contains_key(&(*v, sp)))
+            .collect();
+        let pinned = self.zapper_vm.get(&tid).copied();
+        let vm = match (holders.as_slice(), pinned) {
+            (_, Some(p)) if holders.contains(&p) => p,
+            ([only], _) => *only,
+            ([], Some(p)) => p,
+            ([], None) => self.vms.vm(tid),
+            (many, _) => {
+                self.stats.zaps_attributed_by_idleness += 1;
+                many.iter()
+                    .copied()
+                    .min_by_key(|v| self.vm_last_active.get(v).copied().unwrap_or(0))
+                    .unwrap_or_else(|| self.vms.vm(tid))
+            }
+        };
+        if tid != 0 {
+            self.zapper_vm.insert(tid, vm);
+        }
+        vm
+    }
+
     /// `kvm_mmu_get_page` on task `tid` for the shadow page `sp`.
     pub fn on_get_page(&mut self, tid: u64, sp: ShadowPage) {
         self.stats.events_used += 1;
@@ -483,15 +540,7 @@ impl Inference {
         // the one VM that holds such a page, if only one does.
         let vm = match self.vms.vm_of_tid.get(&tid) {
             Some(&vm) => vm,
-            None => {
-                let holders: Vec<u32> = (0..self.vm_count)
-                    .filter(|v| self.sp_page.contains_key(&(*v, sp)))
-                    .collect();
-                match holders.as_slice() {
-                    [only] => *only,
-                    _ => self.vms.vm(tid),
-                }
-            }
+            None => self.zapper_vm_for(tid, sp),
         };
         for ((v, _), o) in self.orphans.iter_mut() {
             if *v == vm {
@@ -502,9 +551,10 @@ impl Inference {
             self.stats.zaps_unmatched += 1;
             return;
         };
-        // The zapping task belongs to the VM that owns the page.
+        // The zapping task belongs to the VM that owns the page (unless it only zaps: then
+        // the page matched may be another VM's of the same gfn and role).
         if let Some(owner) = self.page_task.remove(&page) {
-            if tid != 0 && owner != tid {
+            if tid != 0 && owner != tid && !self.zap_only.contains(&tid) {
                 self.vcpu(tid);
                 self.links.union(owner, tid);
             }

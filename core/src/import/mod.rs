@@ -494,6 +494,7 @@ fn process(
         // group its output is already the answer.
         let mut pass = Inference::new(opts.recycle_threshold, VmMap::default());
         pass.raw_addresses = opts.raw_addresses;
+        pass.zap_only = zap_only_tasks(&records);
         let mut events = Vec::new();
         for r in &records {
             pass.on_record(r);
@@ -512,6 +513,20 @@ fn process(
     for (i, (_, tids)) in groups.iter().enumerate() {
         for &t in tids {
             vms.vm_of_tid.insert(t, i as u32);
+        }
+    }
+    // Tasks that only zap are not linked by the first pass: with one VM they are its (its
+    // teardown); with several, the second pass pins each to the VM whose pages it zaps.
+    let zap_only = zap_only_tasks(&records);
+    if !opts.one_vm && !has_tgid && groups.len() == 1 {
+        for &t in &zap_only {
+            if !groups[0].1.contains(&t) {
+                groups[0].1.push(t);
+            }
+        }
+        groups[0].1.sort_unstable();
+        for &t in &zap_only {
+            vms.vm_of_tid.insert(t, 0);
         }
     }
     let installers: std::collections::HashSet<u64> = records
@@ -581,7 +596,35 @@ fn process(
     }
     report.inference = engine.stats;
     set_max_rmap_sizes(report, &engine.max_rmap_size);
+    for (tid, vm) in &engine.zapper_vm {
+        if let Some(v) = report.vms.get_mut(*vm as usize) {
+            if !v.tids.contains(tid) {
+                v.tids.push(*tid);
+                v.tids.sort_unstable();
+            }
+        }
+    }
     finish_checks(events, report, set_spte, others)
+}
+
+/// Tasks that zap shadow pages but never install an SPTE nor report a shadow page of their
+/// own (a VMM thread tearing its VM down, a kernel worker).
+fn zap_only_tasks(records: &[Record]) -> std::collections::HashSet<u64> {
+    let mut zappers = std::collections::HashSet::new();
+    let mut active = std::collections::HashSet::new();
+    for r in records {
+        match r.kind {
+            RecordKind::ZapPage { .. } => {
+                zappers.insert(r.task.tid);
+            }
+            RecordKind::SetSpte { .. } | RecordKind::GetPage { .. } => {
+                active.insert(r.task.tid);
+            }
+            _ => {}
+        }
+    }
+    zappers.retain(|t| *t != 0 && !active.contains(t));
+    zappers
 }
 
 fn set_max_rmap_sizes(report: &mut ImportReport, max: &HashMap<u32, u64>) {

@@ -108,6 +108,12 @@ impl ImportReport {
             "  adds {}; removals inferred: {} from zapped shadow pages, {} pfn/gfn replacements, {} from re-faults; recycle zaps {}; SPTE pages with no shadow page known {}; zapped pages that held no traced SPTE {}",
             i.adds, i.zap_removes, i.replaced, i.inferred_drops, i.recycles, i.unmatched_pages, i.zaps_unmatched
         ));
+        if i.zaps_attributed_by_idleness > 0 {
+            out.push(format!(
+                "  attributed: {} zaps by a thread outside every VM (a VMM tearing its VM down) of a shadow page several VMs held were given to the VM whose vCPUs had been idle longest, and the thread pinned to it; record process ids (perf, or tracefs options/record-tgid) to know instead",
+                i.zaps_attributed_by_idleness
+            ));
+        }
         if self.reordered > 0 {
             out.push(format!(
                 "  order: {} events were out of time order in the file and were merged by timestamp",
