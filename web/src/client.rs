@@ -55,6 +55,9 @@ struct Gather {
     done_sent: bool,
     /// The replay in flight and its trace, for the shares the leader's plan hands out.
     job: Option<(ReplayJob, TraceSource)>,
+    /// A worker's failure was dispatched: the other workers sharing the replay fail on the
+    /// same trace, and their later answers must not overwrite the first (which names the file).
+    failed: bool,
 }
 
 /// The running workers (worker 0 leads replays and answers the other requests).
@@ -234,7 +237,12 @@ fn answer(
             events: Rc::new(events),
             truncated,
         }),
-        Response::Failed(e) => d.dispatch(Action::Failed(e)),
+        Response::Failed(e) => {
+            let first = !std::mem::replace(&mut gather.borrow_mut().failed, true);
+            if first {
+                d.dispatch(Action::Failed(e));
+            }
+        }
         // Exports arrive as a bare `Uint8Array` (handled by the caller), never through serde;
         // readiness and plans are the caller's too.
         Response::Exported(_) | Response::Ready | Response::Plan { .. } => {}
