@@ -87,7 +87,14 @@ impl Footprint {
         } else {
             0
         };
-        let vm_objs = c.peak_descs + cache_objs * host.vcpus + split_objs;
+        // A trace of several VMs: the worst VM's own peak, not all VMs' lists together.
+        let lists = c
+            .vm_peak_descs
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or(c.peak_descs);
+        let vm_objs = lists + cache_objs * host.vcpus + split_objs;
         let vm_bytes = vm_objs * obj;
         let vm_slab_pages = vm_objs.div_ceil(per_page);
         Footprint {

@@ -68,6 +68,20 @@ pub fn replay_table(s: &ReplaySummary, host: HostShape) -> String {
     for m in metrics.iter().skip(1) {
         let _ = writeln!(out, "  {:<13} {}", m.header, m.doc);
     }
+    if s.configs.iter().any(|c| !c.vm_peak_descs.is_empty()) {
+        out.push_str("
+per VM (the trace holds several; B/VM and pages/VM are the worst VM's): descriptors at each VM's own peak
+");
+        for c in &s.configs {
+            let vms: Vec<String> = c
+                .vm_peak_descs
+                .iter()
+                .enumerate()
+                .map(|(i, p)| format!("VM {i} {p}"))
+                .collect();
+            let _ = writeln!(out, "  {:<14}  {}", c.label, vms.join(", "));
+        }
+    }
     if !s.stat_checks.is_empty() {
         let bad: Vec<_> = s.stat_checks.iter().filter(|c| !c.matches).collect();
         let _ = writeln!(

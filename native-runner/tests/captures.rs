@@ -229,8 +229,12 @@ fn two_vms_at_once_stay_apart() {
     let dir = tempfile::tempdir().unwrap();
     let p = overlapping_two_vms(dir.path());
     let p = p.to_str().unwrap();
-    let (got, _, err) = replay(p, &[]);
+    let (got, c, err) = replay(p, &[]);
     assert!(err.contains("VMs: 2"), "{err}");
+    // Figures per VM: each VM's own peak (the same guest in both), and the memory per VM is
+    // one VM's (1 vCPU, its own lists), not both VMs' together.
+    assert_eq!(c["vm_peak_descs"], serde_json::json!([43, 43]), "{c}");
+    assert_eq!(c["metrics"]["vcpus"], 1, "{c}");
     assert!(
         err.contains("merged by timestamp"),
         "the shift interleaves them: {err}"

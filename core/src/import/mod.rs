@@ -335,7 +335,8 @@ impl CaptureImporter {
             Some(k) => report.vms.iter().filter(|v| v.index == k).collect(),
             None => report.vms.iter().collect(),
         };
-        meta.vcpus = Some(kept.iter().map(|v| v.vcpus).sum::<u32>().max(1));
+        // vCPUs per VM: the largest VM's (the memory figures are per VM, at the worst VM).
+        meta.vcpus = Some(kept.iter().map(|v| v.vcpus).max().unwrap_or(1).max(1));
         if let Ok(v) = serde_json::to_value(&report) {
             meta.extra.insert(META_KEY.into(), v);
         }

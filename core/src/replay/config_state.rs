@@ -5,7 +5,7 @@ use super::report::{ConfigReport, OpTally, StatCheck, MAX_STAT_CHECKS};
 use crate::config::ModelConfig;
 use crate::metrics::Series;
 use crate::rmap::{RmapError, RmapIndex, RmapSet};
-use crate::trace::{SpteId, VcpuId};
+use crate::trace::{RmapId, SpteId, VcpuId};
 
 /// A configuration's lists and running measurements.
 #[derive(Debug, Clone)]
@@ -28,9 +28,26 @@ pub(super) struct ConfigState {
     pub(super) recycles: u64,
     pub(super) checks: Vec<StatCheck>,
     pub(super) checks_dropped: u64,
+    /// With several VMs in the trace: each VM's descriptors in lists now and at its peak.
+    per_vm: Option<PerVm>,
+}
+
+/// Descriptors in lists per VM (the VM index an imported trace's rmap ids carry).
+#[derive(Debug, Clone, Default)]
+struct PerVm {
+    live: Vec<u64>,
+    peak: Vec<u64>,
 }
 
 impl ConfigState {
+    /// Keep each of `vms` VMs' descriptors apart (a trace imported with several VMs).
+    pub(super) fn per_vm(&mut self, vms: usize) {
+        self.per_vm = Some(PerVm {
+            live: vec![0; vms],
+            peak: vec![0; vms],
+        });
+    }
+
     pub(super) fn new(cfg: ModelConfig) -> Self {
         ConfigState {
             desc_bytes: cfg.desc_bytes() as u64,
@@ -48,6 +65,7 @@ impl ConfigState {
             recycles: 0,
             checks: Vec::new(),
             checks_dropped: 0,
+            per_vm: None,
         }
     }
 
@@ -132,10 +150,18 @@ impl ConfigState {
     /// meanwhile — in one step, not one per event. An event that changed nothing is left open
     /// for the next change or the report to close with its run.
     #[inline]
-    pub(super) fn after_event(&mut self, index: u64) {
+    pub(super) fn after_event(&mut self, index: u64, rmap: RmapId) {
         let live = self.set.counters.live_descs;
         if live == self.live_descs {
             return;
+        }
+        if let Some(pv) = &mut self.per_vm {
+            // The event changed one rmap (a recycle zaps the rmap being added to): its VM's.
+            let vm = crate::import::infer::rmap_vm_gfn_level(rmap).0 as usize;
+            if let (Some(n), Some(p)) = (pv.live.get_mut(vm), pv.peak.get_mut(vm)) {
+                *n = (*n + live).saturating_sub(self.live_descs);
+                *p = (*p).max(*n);
+            }
         }
         if index > self.next_event {
             self.catch_up(index);
@@ -223,6 +249,11 @@ impl ConfigState {
             },
             memory_series: self.series.clone(),
             exactness: crate::exactness::Exactness::default(),
+            vm_peak_descs: self
+                .per_vm
+                .as_ref()
+                .map(|p| p.peak.clone())
+                .unwrap_or_default(),
         }
     }
 }

@@ -121,7 +121,7 @@ impl RecycleGroup {
             let r = c
                 .add(vcpu, d, spte, gfn_rmap)
                 .map_err(|source| ReplayError::Model { index, source })?;
-            c.after_event(index);
+            c.after_event(index, rmap);
             if *recycled.get_or_insert(r) != r {
                 return Err(ReplayError::RecycleDisagreement { index });
             }
@@ -191,7 +191,7 @@ impl RecycleGroup {
         for (_, c) in &mut self.configs {
             c.remove(d, spte)
                 .map_err(|source| ReplayError::Model { index, source })?;
-            c.after_event(index);
+            c.after_event(index, rmap);
         }
         self.members.entries_changed(d, -1);
         Ok(())
@@ -205,7 +205,7 @@ impl RecycleGroup {
         };
         for (_, c) in &mut self.configs {
             c.zap(d);
-            c.after_event(index);
+            c.after_event(index, rmap);
         }
         if let Some(d) = d {
             for &s in &victims {

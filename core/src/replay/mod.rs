@@ -146,6 +146,10 @@ impl Replayer {
                 source,
             })?;
         }
+        // A capture imported with several VMs: each VM's lists are measured apart too.
+        let vms = crate::import::ImportReport::from_meta(&meta)
+            .filter(|r| r.kept_vm.is_none())
+            .map_or(1, |r| r.vms.len());
         let mut groups: Vec<RecycleGroup> = Vec::new();
         for &i in part {
             let Some(cfg) = configs.get(i) else {
@@ -164,7 +168,11 @@ impl Replayer {
                     groups.len() - 1
                 }
             };
-            groups[g].configs.push((i, ConfigState::new(*cfg)));
+            let mut state = ConfigState::new(*cfg);
+            if vms > 1 {
+                state.per_vm(vms);
+            }
+            groups[g].configs.push((i, state));
         }
         let fault_mode = if meta.fault_events == Some(true) {
             FaultMode::Explicit

@@ -204,6 +204,11 @@ pub struct ConfigReport {
     /// the replay's parts are assembled).
     #[serde(default)]
     pub exactness: Exactness,
+    /// With several VMs in the trace: each VM's descriptors in lists at its own peak, by VM
+    /// index (the import report's); empty for one VM. The per-VM memory figures are the worst
+    /// VM's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vm_peak_descs: Vec<u64>,
 }
 
 /// Results of a replay.
