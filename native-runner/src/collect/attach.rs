@@ -3,8 +3,8 @@
 
 use super::host::{preflight, tdp_enabled};
 use super::meta::host_meta;
-use super::recorder::{spawn_raw_reader, spawn_text_reader};
-use super::{peer, qmp, tracefs, CollectError, Collected, MARK_END, TRACE_STATS};
+use super::recorder::{spawn_raw_reader, spawn_text_reader, Injection, Injections};
+use super::{peer, qmp, tracefs, CollectError, Collected, MARK_END, MARK_PHASE, TRACE_STATS};
 use crate::interrupt;
 use rmaplab_core::trace::{Event, EventKind};
 use std::sync::Arc;
@@ -51,6 +51,15 @@ pub trait AttachSource {
     fn powered_off(&mut self, _progress: &dyn Fn(&str)) -> bool {
         false
     }
+    /// A reading of KVM's stats the replay can check mid-run: with the vCPUs stopped (so no
+    /// SPTE change is in flight) and the recording covering the VM from its first instruction.
+    /// `None` when this source cannot give one; after `Some`, the caller marks the trace and
+    /// calls [`AttachSource::resume_after_reading`].
+    fn pause_for_reading(&mut self, _progress: &dyn Fn(&str)) -> Option<peer::Stats> {
+        None
+    }
+    /// Let the vCPUs run again after [`AttachSource::pause_for_reading`].
+    fn resume_after_reading(&mut self, _progress: &dyn Fn(&str)) {}
 }
 
 /// Attach by pid: KVM's stats from the VM stats fds the VMM holds itself.
@@ -239,6 +248,36 @@ impl AttachSource for QmpSource {
         self.until_power_off.is_some()
     }
 
+    fn pause_for_reading(&mut self, progress: &dyn Fn(&str)) -> Option<peer::Stats> {
+        if !self.prelaunch || self.off {
+            return None;
+        }
+        if let Err(e) = self.qmp.stop() {
+            progress(&format!("could not pause the VM for a stats reading: {e}"));
+            return None;
+        }
+        match self.qmp.vm_stats() {
+            Ok(v) if !v.is_empty() => Some(v),
+            Ok(_) | Err(_) => {
+                self.resume_after_reading(progress);
+                None
+            }
+        }
+    }
+
+    fn resume_after_reading(&mut self, progress: &dyn Fn(&str)) {
+        // A guest that powered off meanwhile stays stopped (cont would fail: it needs a reset).
+        if matches!(self.qmp.guest_powered_off(), Ok(Some(_))) {
+            self.off = true;
+            return;
+        }
+        if let Err(e) = self.qmp.cont() {
+            progress(&format!(
+                "could not resume the VM after a stats reading: {e}"
+            ));
+        }
+    }
+
     fn powered_off(&mut self, progress: &dyn Fn(&str)) -> bool {
         if self.until_power_off.is_none() || self.off {
             return self.off;
@@ -275,6 +314,9 @@ pub struct AttachOptions {
     pub raw_addresses: bool,
     /// Read `trace_pipe` text instead of the binary pages.
     pub text_pipe: bool,
+    /// How often to read KVM's stats mid-run with the VM paused, for the replay to check
+    /// (QMP of a VM started with -S only); `None`: at the start and the end only.
+    pub stats_every: Option<Duration>,
 }
 
 /// Record the kvmmmu events of every thread of the VMM `source` names for the options'
@@ -290,16 +332,18 @@ pub fn attach_with(
         buffer_kb,
         raw_addresses: raw,
         text_pipe,
+        stats_every,
     } = *opts;
     let pid = source.pid();
     let what = source.what();
     let mut tids = threads_of(pid).map_err(|error| CollectError::ProcessGone { pid, error })?;
     let start_stats = source.stats("at attach", progress);
     let instance = tracefs::Instance::create(buffer_kb)?;
+    let injections: Injections = Arc::default();
     let reader = if text_pipe {
-        spawn_text_reader(instance.pipe()?, Arc::default(), raw)
+        spawn_text_reader(instance.pipe()?, injections.clone(), raw)
     } else {
-        spawn_raw_reader(&instance, Arc::default(), raw)?
+        spawn_raw_reader(&instance, injections.clone(), raw)?
     };
     instance.start(&tids)?;
     let until_off = source.waits_for_power_off();
@@ -317,10 +361,42 @@ pub fn attach_with(
     let started = Instant::now();
     let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
     let mut off = false;
+    let mut readings = 0u64;
+    let mut next_reading = stats_every.map(|d| started + d);
     while started.elapsed() < duration && alive() && !interrupt::requested() {
         if until_off && source.powered_off(progress) {
             off = true;
             break;
+        }
+        if let (Some(at), Some(every)) = (next_reading, stats_every) {
+            if Instant::now() >= at {
+                next_reading = Some(Instant::now() + every);
+                if let Some(values) = source.pause_for_reading(progress) {
+                    readings += 1;
+                    let keep: Vec<(String, u64)> = values
+                        .into_iter()
+                        .filter(|(n, _)| TRACE_STATS.contains(&n.as_str()))
+                        .collect();
+                    let label = format!("{MARK_PHASE}reading-{readings}");
+                    let what = Injection {
+                        clears: Vec::new(),
+                        phase: Some((
+                            format!(
+                                "KVM stats reading {readings} at {:.2} s",
+                                started.elapsed().as_secs_f64()
+                            ),
+                            keep,
+                        )),
+                    };
+                    let marked = injections
+                        .lock()
+                        .map_err(|_| CollectError::Poisoned)
+                        .map(|mut m| m.insert(label.clone(), what))
+                        .and_then(|_| instance.mark(&label).map_err(CollectError::from));
+                    source.resume_after_reading(progress);
+                    marked?;
+                }
+            }
         }
         std::thread::sleep(Duration::from_millis(50));
         // Follow threads the VMM starts later (vCPU threads, hot-plug).
@@ -335,6 +411,11 @@ pub fn attach_with(
     }
     let seconds = started.elapsed().as_secs_f64();
     let exited = !alive();
+    if readings > 0 {
+        progress(&format!(
+            "{readings} mid-run readings of KVM's stats (VM paused for each) recorded for the replay to check"
+        ));
+    }
     if off {
         progress(&format!(
             "the guest shut down after {seconds:.1} s: the recording is complete"

@@ -4,6 +4,7 @@
 use super::convert::{out_encoding, TraceWriter};
 use super::replay::trust_warnings;
 use crate::collect;
+use crate::collect::TRACE_STATS;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use rmaplab_core::gen::Workload;
@@ -41,6 +42,12 @@ pub struct CollectArgs {
     /// --until-shutdown, the most to wait for the power-off (default 1h).
     #[arg(long, global = true, value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
+    /// With --qmp of a VM started paused (-S): read KVM's stats this often while recording,
+    /// each time with the VM paused so no SPTE change is in flight, for the replay to check
+    /// (the first divergence of the model from KVM shows when and where removals went
+    /// unseen), e.g. 250ms, 1s; `off` reads them at the start and the end only.
+    #[arg(long, global = true, default_value = "250ms", value_parser = parse_interval)]
+    pub stats_every: Interval,
     /// Exit with status 3 when the recording cannot stand as a result: the VM made no SPTEs,
     /// its figures are not exact (attach mode cannot see the SPTEs KVM drops on the guest's own
     /// page-table writes), or the replay does not reproduce KVM's counters.
@@ -75,10 +82,23 @@ pub struct CollectArgs {
     pub quiet: bool,
 }
 
+/// Most stat-check lines `collect` prints.
+const MAX_CHECK_LINES: usize = 40;
 /// How long `--pid` / `--qmp` record without --duration.
 const ATTACH_DURATION: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long `--until-shutdown` waits for the power-off without --duration.
 const UNTIL_SHUTDOWN_BOUND: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// `--stats-every`: an interval, or off.
+#[derive(Debug, Clone, Copy)]
+pub struct Interval(pub Option<std::time::Duration>);
+
+pub fn parse_interval(s: &str) -> Result<Interval> {
+    if s.trim() == "off" {
+        return Ok(Interval(None));
+    }
+    parse_duration(s).map(|d| Interval(Some(d)))
+}
 
 pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
     let s = s.trim();
@@ -128,6 +148,7 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
                 buffer_kb: a.buffer_kb,
                 raw_addresses: a.raw_addresses,
                 text_pipe: a.text_pipe,
+                stats_every: a.stats_every.0,
             };
             let mut source: Box<dyn collect::AttachSource> = match (pid, qmp) {
                 (Some(pid), _) => Box::new(collect::PidSource { pid }),
@@ -230,7 +251,30 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
             ""
         }
     );
-    for chk in &s.stat_checks {
+    // Every mismatch (the first few) and the last reading's checks; the rest are counted.
+    let last_event = s.stat_checks.last().map_or(0, |c| c.event);
+    let first_reading = s
+        .stat_checks
+        .iter()
+        .rev()
+        .take_while(|c| c.event + TRACE_STATS.len() as u64 >= last_event)
+        .count();
+    let tail_from = s.stat_checks.len() - first_reading;
+    let shown: Vec<&rmaplab_core::replay::StatCheck> = s
+        .stat_checks
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| *i >= tail_from || !c.matches)
+        .map(|(_, c)| c)
+        .take(MAX_CHECK_LINES)
+        .collect();
+    if shown.len() < s.stat_checks.len() {
+        outln!(
+            "  ({} earlier checks not listed: every mismatch is, then the last reading)",
+            s.stat_checks.len() - shown.len()
+        );
+    }
+    for chk in shown {
         outln!(
             "  {:<18} at event {:>8}: KVM {:>8}  model {:>8}  {}",
             chk.name,

@@ -41,7 +41,7 @@ pub fn how_to_capture(_p: &HowToCaptureProps) -> Html {
     html! {
         <details class="how-to-capture">
             <summary>{"How to capture your own trace"}</summary>
-            <p>{"Record kvm_mmu_set_spte with kvm_mmu_get_page and kvm_mmu_prepare_zap_page (removals have no tracepoint: rmaplab infers them from zapped shadow pages). Use a buffer large enough not to lose events: a capture that lost events is flagged."}</p>
+            <p>{"Record kvm_mmu_set_spte with kvm_mmu_get_page and kvm_mmu_prepare_zap_page (removals have no tracepoint: rmaplab infers them from zapped shadow pages). Use a buffer large enough not to lose events: a capture that lost events is flagged. No capture shows the SPTEs KVM drops when the guest writes its own page tables (every real OS does): a capture's list sizes and peaks are upper bounds, marked <=, and no size is recommended from it; rmaplab collect's own guests are exact."}</p>
             <dl>
                 { for WAYS.iter().map(|(tool, cmd, loses)| html! {
                     <>
