@@ -417,6 +417,7 @@ async fn the_recommendation_does_not_depend_on_the_sizes_typed() {
         let root = mount::<RecommendationLine>(RecommendationProps {
             rec,
             pending: false,
+            not_exact: s.exactness.warning(),
         })
         .await;
         let text = root.text_content().unwrap();
@@ -426,6 +427,30 @@ async fn the_recommendation_does_not_depend_on_the_sizes_typed() {
     }
     assert_eq!(texts[0], texts[1]);
     assert_eq!(texts[0], texts[2]);
+}
+
+/// A trace that may miss removals gets no recommendation: the line says why instead, even
+/// while (or after) the candidates are replayed.
+#[wasm_bindgen_test]
+async fn a_trace_that_is_not_exact_gets_no_recommendation() {
+    use rmaplab_core::exactness::{Exactness, UnseenRemoval};
+    use rmaplab_web::components::recommendation::{RecommendationLine, RecommendationProps};
+    let warning = Exactness::assess(&UnseenRemoval::ALL, &Default::default()).warning();
+    assert!(warning.is_some());
+    for pending in [false, true] {
+        let root = mount::<RecommendationLine>(RecommendationProps {
+            rec: None,
+            pending,
+            not_exact: warning.clone(),
+        })
+        .await;
+        let text = root.text_content().unwrap();
+        assert!(
+            text.starts_with("Not exact — no recommendation. NOT EXACT"),
+            "{text}"
+        );
+        assert!(text.contains("page tables"), "{text}");
+    }
 }
 
 #[wasm_bindgen_test]
