@@ -272,6 +272,14 @@ fn two_vms_at_once_stay_apart() {
         c["add_cost"]["descs"]["count"].as_u64().unwrap() * 2,
         all["add_cost"]["descs"]["count"].as_u64().unwrap()
     );
+    // The VMM's pid (a thread that only zaps, at teardown) names its VM too, frees included.
+    let (vmm, _, err) = replay(p, &["--vm", "4394"]);
+    assert_eq!(
+        (vmm.allocations, vmm.frees, vmm.peak_descs),
+        (43, 43, 43),
+        "{err}"
+    );
+    assert!(err.contains("kept VM 1 only"), "{err}");
     let o = rmaplab(&["replay", p, "--vm", "999999"]);
     assert!(
         !o.status.success() && stderr(&o).contains("VMs found"),

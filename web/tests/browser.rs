@@ -200,7 +200,8 @@ async fn stepper_applies_the_recycle_threshold() {
     assert!(text.contains("descriptor(s) and changed"), "{text}");
 }
 
-/// Mount `C` with `props` in a fresh element of the page and let Yew render it.
+/// Mount `C` with `props` in a fresh element of the page and wait until Yew has rendered it
+/// (its first node is in the page; no guess at how long rendering takes).
 async fn mount<C>(props: C::Properties) -> web_sys::Element
 where
     C: yew::BaseComponent,
@@ -209,9 +210,22 @@ where
     let root = doc.create_element("div").unwrap();
     doc.body().unwrap().append_child(&root).unwrap();
     yew::Renderer::<C>::with_root_and_props(root.clone(), props).render();
-    yew::platform::time::sleep(std::time::Duration::from_millis(50)).await;
+    // Yew renders on its scheduler: yield until the component's nodes appear (a backstop of
+    // many seconds only turns a component that renders nothing into a clear failure).
+    for _ in 0..RENDER_POLLS {
+        if root.first_child().is_some() {
+            break;
+        }
+        yew::platform::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(root.first_child().is_some(), "the component never rendered");
+    // Effects run after the first render: one more turn of the scheduler for them.
+    yew::platform::time::sleep(std::time::Duration::ZERO).await;
     root
 }
+
+/// Polls of 10 ms [`mount`] waits at most for a component's first render.
+const RENDER_POLLS: u32 = 3000;
 
 fn element<T: wasm_bindgen::JsCast>(root: &web_sys::Element, selector: &str) -> T {
     root.query_selector(selector)

@@ -530,6 +530,25 @@ fn process(
             vms.vm_of_tid.insert(t, 0);
         }
     }
+    if !opts.one_vm && !has_tgid && groups.len() > 1 && !zap_only.is_empty() {
+        // Several VMs: a pass over the capture pins each zap-only task to the VM whose pages
+        // it zaps, so it is listed with that VM and `--vm` may name it (a VMM's pid).
+        let mut dry = Inference::new(opts.recycle_threshold, vms.clone());
+        for r in &records {
+            dry.on_record(r);
+            while dry.pop().is_some() {}
+        }
+        for &t in &zap_only {
+            if let Some(&vm) = dry.zapper_vm.get(&t) {
+                vms.vm_of_tid.insert(t, vm);
+                if let Some(g) = groups.get_mut(vm as usize) {
+                    g.1.push(t);
+                    g.1.sort_unstable();
+                }
+            }
+        }
+        report.inference.zaps_attributed_by_idleness = dry.stats.zaps_attributed_by_idleness;
+    }
     let installers: std::collections::HashSet<u64> = records
         .iter()
         .filter(|r| matches!(r.kind, RecordKind::SetSpte { .. }))
@@ -595,16 +614,10 @@ fn process(
             events.push(e);
         }
     }
+    let attributed = report.inference.zaps_attributed_by_idleness;
     report.inference = engine.stats;
+    report.inference.zaps_attributed_by_idleness += attributed;
     set_max_rmap_sizes(report, &engine.max_rmap_size);
-    for (tid, vm) in &engine.zapper_vm {
-        if let Some(v) = report.vms.get_mut(*vm as usize) {
-            if !v.tids.contains(tid) {
-                v.tids.push(*tid);
-                v.tids.sort_unstable();
-            }
-        }
-    }
     finish_checks(events, report, set_spte, others)
 }
 
