@@ -46,6 +46,17 @@ macro_rules! require_kvm {
     };
 }
 
+/// [`require_kvm`], and QEMU with the tools that build its test guest.
+macro_rules! require_kvm_and_qemu {
+    () => {
+        require_kvm!();
+        if let Some(why) = why_no_qemu() {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+}
+
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
@@ -403,11 +414,7 @@ fn start_paused_qemu(
 /// stats with query-stats, quits QEMU, and the replay of the trace reproduces the stats.
 #[test]
 fn real_kvm_qmp_collect_until_shutdown_reproduces_kvm_counters() {
-    require_kvm!();
-    if let Some(why) = why_no_qemu() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
+    require_kvm_and_qemu!();
     let dir = tempfile::tempdir().unwrap();
     let elf = multiboot_guest(dir.path());
     let (mut vm, sock) = start_paused_qemu(dir.path(), Some(&elf));
@@ -457,11 +464,7 @@ fn real_kvm_qmp_collect_until_shutdown_reproduces_kvm_counters() {
 /// fails, in `collect` and in `replay` of the written trace.
 #[test]
 fn real_kvm_qmp_recording_of_firmware_only_says_no_sptes() {
-    require_kvm!();
-    if let Some(why) = why_no_qemu() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
+    require_kvm_and_qemu!();
     let dir = tempfile::tempdir().unwrap();
     let (mut vm, sock) = start_paused_qemu(dir.path(), None);
     let out = dir.path().join("bios.rmap");
