@@ -347,7 +347,8 @@ pub struct JsonConfig<'a> {
     pub not_exact: Option<NotExact>,
 }
 
-/// The metrics a trace that may miss removals cannot give exactly (`docs/json-output.md`).
+/// The metrics a trace that may miss removals cannot give exactly (the JSON schema is in
+/// `docs/removal-paths.md`, section 5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotExact {
     /// Keys of the metrics that are upper bounds.
