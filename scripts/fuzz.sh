@@ -13,11 +13,12 @@ export RUSTC_BOOTSTRAP=1
 cargo fuzz build -O
 # The binary capture readers start from the real captures the tests use.
 caps="$root/core/tests/fixtures/captures"
-mkdir -p seeds/trace_dat seeds/perf_data
+mkdir -p seeds/trace_dat seeds/perf_data seeds/any_input
 cp -f "$caps"/*.dat seeds/trace_dat/
+find "$caps" -size -200k -type f -exec cp -f {} seeds/any_input/ \;
 # Small seeds only: a 1 MB perf.data slows the fuzzer to a few dozen executions a second.
 find "$caps" -name '*.data' -size -200k -exec cp -f {} seeds/perf_data/ \;
-for t in binary_decode jsonl_decode ftrace_import model_ops trace_dat perf_data; do
+for t in binary_decode jsonl_decode ftrace_import model_ops trace_dat perf_data any_input; do
   mkdir -p "corpus/$t"
   echo "fuzzing $t for ${secs}s"
   cargo fuzz run "$t" -O "corpus/$t" "seeds/$t" -- -max_total_time="$secs" -print_final_stats=1 2>&1 |

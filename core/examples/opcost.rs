@@ -21,9 +21,9 @@
 
 use anyhow::{bail, Context, Result};
 use rmaplab_core::baseline::MinimalRmaps;
+use rmaplab_core::input::reader::BATCH;
 use rmaplab_core::replay::{benchmark_configs, IdHasher, ReplayOptions, Replayer};
 use rmaplab_core::rmap::{RmapIndex, RmapSet};
-use rmaplab_core::trace::reader::BATCH;
 use rmaplab_core::trace::{Event, EventKind, RmapId, SpteId, TraceDecoder, TraceMeta};
 use rmaplab_core::{Era, ModelConfig};
 use std::collections::hash_map::Entry;

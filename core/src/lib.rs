@@ -18,6 +18,7 @@ pub mod exactness;
 pub mod gen;
 pub mod histogram;
 pub mod import;
+pub mod input;
 pub mod memory;
 pub mod metrics;
 mod named;

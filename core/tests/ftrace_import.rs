@@ -5,10 +5,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics: that is how it reports
 
 use rmaplab_core::replay::{ReplayOptions, Replayer};
-use rmaplab_core::trace::{decode_all, Event, EventKind, Memslot, RmapId};
+use rmaplab_core::trace::{Event, EventKind, Memslot, RmapId, TraceMeta};
 use rmaplab_core::ModelConfig;
 
 mod common;
+
+/// Any input, read whole the way every front-end reads it.
+fn decode_all(
+    bytes: &[u8],
+) -> Result<(TraceMeta, Vec<Event>), rmaplab_core::input::reader::ReadError> {
+    rmaplab_core::input::reader::read_all(bytes, rmaplab_core::import::ImportOptions::default())
+}
 
 /// The bytes of `tests/fixtures/ftrace/{name}`.
 fn fixture(name: &str) -> Vec<u8> {

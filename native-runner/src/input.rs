@@ -3,11 +3,12 @@
 
 use crate::interrupt;
 use indicatif::{ProgressBar, ProgressStyle};
-use rmaplab_core::import::ImportOptions;
-use rmaplab_core::trace::reader::{ReadError, TraceReader};
-use rmaplab_core::trace::{Encoding, Event, TraceError, TraceMeta};
+use rmaplab_core::import::{ImportError, ImportOptions};
+use rmaplab_core::input::reader::{ReadError, TraceReader};
+use rmaplab_core::input::source::Progress;
+use rmaplab_core::input::Encoding;
+use rmaplab_core::trace::{Event, TraceError, TraceMeta};
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 /// Inputs smaller than this get no progress bar.
@@ -32,6 +33,14 @@ pub enum InputError {
         /// What is wrong and where.
         error: TraceError,
     },
+    /// The kvmmmu capture was refused or could not be read.
+    #[error("{path}: {error}")]
+    Import {
+        /// The path.
+        path: String,
+        /// What is wrong, and what to record instead.
+        error: ImportError,
+    },
     /// Ctrl-C / SIGTERM.
     #[error("interrupted")]
     Interrupted,
@@ -52,7 +61,7 @@ pub struct InputSummary {
 /// says the end, then [`TraceInput::finish`].
 pub struct TraceInput {
     name: String,
-    reader: TraceReader<'static, Box<dyn Read>>,
+    reader: TraceReader<'static>,
     bar: Option<ProgressBar>,
     events: u64,
 }
@@ -75,24 +84,30 @@ impl TraceInput {
         import: &ImportOptions,
     ) -> Result<Self, InputError> {
         let name = path.display().to_string();
-        let (source, len): (Box<dyn Read>, Option<u64>) = if name == "-" {
-            (Box::new(std::io::stdin().lock()), None)
+        let bar_len = |len: Option<u64>| match len {
+            Some(l) if show_progress && l >= PROGRESS_MIN_BYTES => Some(progress_bar(l)),
+            _ => None,
+        };
+        let (reader, bar) = if name == "-" {
+            (
+                TraceReader::new(std::io::stdin().lock(), import.clone()),
+                None,
+            )
         } else {
             let f = File::open(path).map_err(|error| InputError::Io {
                 path: name.clone(),
                 error,
             })?;
             let len = f.metadata().ok().map(|m| m.len());
-            (Box::new(f), len)
+            (TraceReader::seekable(f, len, import.clone()), bar_len(len))
         };
-        let bar = match len {
-            Some(l) if show_progress && l >= PROGRESS_MIN_BYTES => Some(progress_bar(l)),
-            _ => None,
-        };
-        let on_chunk = bar.clone();
-        let reader = TraceReader::new(source, import.clone()).on_chunk(move |bytes| {
-            if let Some(b) = &on_chunk {
-                b.set_position(bytes);
+        let on_progress = bar.clone();
+        let reader = reader.on_progress(move |p: &Progress| {
+            if let Some(b) = &on_progress {
+                if p.passes > 1 {
+                    b.set_message(format!("{} (pass {} of {})", p.stage, p.pass, p.passes));
+                }
+                b.set_position(p.bytes);
             }
             !interrupt::requested()
         });
@@ -138,6 +153,7 @@ impl TraceInput {
         match e {
             ReadError::Io(error) => InputError::Io { path, error },
             ReadError::Trace(error) => InputError::Trace { path, error },
+            ReadError::Import(error) => InputError::Import { path, error },
             ReadError::Stopped => InputError::Interrupted,
         }
     }

@@ -1,42 +1,55 @@
 //! The replay worker's logic (pure, tested natively) and its web-worker glue.
 //!
 //! The worker reads the trace itself: the embedded default trace arrives as bytes, a user's file
-//! arrives as a `File` handle and is read in [`CHUNK`]-sized slices (`FileReaderSync`), so a
-//! multi-gigabyte upload never has to fit in memory — only the live rmap state does.
+//! arrives as a `File` handle and is read by offset in slices (`FileReaderSync`), so a
+//! multi-gigabyte upload never has to fit in memory — only the live rmap state does (a capture
+//! is read in several passes, each by offset, as core's reader asks).
 
 use crate::protocol::{FocusEvent, LongRmap, Part, ReplayJob, Request, Response, Split};
 use crate::share::{self, SharedTrace};
 use rmaplab_core::config::ConfigError;
 use rmaplab_core::import::ImportOptions;
+use rmaplab_core::input::reader::{ReadError, TraceReader, BATCH};
+use rmaplab_core::input::source::{Progress, ReadSeek};
+use rmaplab_core::input::Encoding;
 use rmaplab_core::recommend;
 use rmaplab_core::replay::{IdHasher, ReplayError, ReplayOptions, ReplayPart, Replayer};
 use rmaplab_core::sha256::Sha256;
-use rmaplab_core::trace::reader::{ReadError, TraceReader, BATCH};
 use rmaplab_core::trace::writer::{OutputEncoding, TraceEncoder};
-use rmaplab_core::trace::{Encoding, RmapId};
+use rmaplab_core::trace::RmapId;
 use rmaplab_core::{Event, EventKind, ModelConfig};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::io::Read;
 
 /// Bytes read (and decoded) between progress reports.
-pub const CHUNK: usize = rmaplab_core::trace::reader::CHUNK;
+pub const CHUNK: usize = rmaplab_core::input::reader::CHUNK;
 /// Longest rmaps reported.
 pub const LONGEST: usize = 12;
 
-/// A core [`TraceReader`] over `reader`, reporting progress after each chunk.
+/// Opens a fresh reader of the worker's trace.
+pub type Open<'o, 'a> = dyn FnMut() -> Box<dyn ReadSeek + 'a> + 'o;
+
+/// Progress as the page shows it: (done, of) in bytes of one pass's worth, all passes counted.
+pub const PROGRESS_SCALE: u64 = 1 << 20;
+
+/// A core [`TraceReader`] over `reader` (`total` bytes, when known), reporting progress as the
+/// share of all its passes done.
 fn open_trace<'a>(
-    reader: &'a mut dyn Read,
+    reader: Box<dyn ReadSeek + 'a>,
     total: u64,
     vm: Option<u64>,
     progress: &'a mut dyn FnMut(u64, u64),
-) -> TraceReader<'a, &'a mut dyn Read> {
+) -> TraceReader<'a> {
     let import = ImportOptions {
         vm,
         ..ImportOptions::default()
     };
-    TraceReader::new(reader, import).on_chunk(move |done| {
-        progress(done, total.max(done));
+    let len = (total > 0).then_some(total);
+    TraceReader::seekable(reader, len, import).on_progress(move |p: &Progress| {
+        if let Some(f) = p.fraction() {
+            progress((f * PROGRESS_SCALE as f64) as u64, PROGRESS_SCALE);
+        }
         true
     })
 }
@@ -81,63 +94,41 @@ pub struct Replayed {
     pub candidates: Vec<ModelConfig>,
 }
 
-/// Passes a reader's bytes through while hashing them and keeping the first
-/// [`share::INLINE_MAX_RAW`] for an inline share link. Past that, it hashes on only when asked
-/// (`hash_all`): a large trace's hash is otherwise taken in the second pass, after the results
-/// are shown.
-struct Tap<'a> {
-    inner: &'a mut dyn Read,
-    sha: Option<Sha256>,
-    kept: Vec<u8>,
-    overflow: bool,
-    hash_all: bool,
-}
-
-impl<'a> Tap<'a> {
-    fn new(inner: &'a mut dyn Read, hash_all: bool) -> Self {
-        Tap {
-            inner,
-            sha: Some(Sha256::new()),
-            kept: Vec::new(),
-            overflow: false,
-            hash_all,
-        }
-    }
-
-    /// The trace's hash (and its bytes inlined, when small), if it was taken.
-    fn shared(self) -> Option<SharedTrace> {
-        let inline = if self.overflow {
-            None
-        } else {
-            share::inline(&self.kept)
+/// The trace's hash and, when small, its bytes for an inline share link, read in order from
+/// `reader`. Past [`share::INLINE_MAX_RAW`] bytes it hashes on only when `hash_all`; else it
+/// stops there and answers `None` (a large trace's hash is taken in the second pass, after the
+/// results are shown).
+fn take_share(reader: &mut dyn Read, hash_all: bool) -> Result<Option<SharedTrace>, WorkerError> {
+    let mut sha = Sha256::new();
+    let mut kept = Vec::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut overflow = false;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(WorkerError::Hash(e)),
         };
-        self.sha.map(|h| SharedTrace {
-            sha256: h.finish_hex(),
-            inline,
-        })
-    }
-}
-
-impl Read for Tap<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
         let got = &buf[..n];
-        if !self.overflow {
-            if self.kept.len() + n <= share::INLINE_MAX_RAW {
-                self.kept.extend_from_slice(got);
+        sha.update(got);
+        if !overflow {
+            if kept.len() + n <= share::INLINE_MAX_RAW {
+                kept.extend_from_slice(got);
             } else {
-                self.overflow = true;
-                self.kept = Vec::new();
-                if !self.hash_all {
-                    self.sha = None;
+                overflow = true;
+                kept = Vec::new();
+                if !hash_all {
+                    return Ok(None);
                 }
             }
         }
-        if let Some(h) = self.sha.as_mut() {
-            h.update(got);
-        }
-        Ok(n)
     }
+    let inline = if overflow { None } else { share::inline(&kept) };
+    Ok(Some(SharedTrace {
+        sha256: sha.finish_hex(),
+        inline,
+    }))
 }
 
 /// Count `ev` into the per-rmap sizes: (live entries, peak, events, gfn).
@@ -164,16 +155,20 @@ fn tally(sizes: &mut RmapSizes, ev: &Event) {
 /// the first share; it also hashes the trace on the way when it is small, or whatever its size
 /// with `hash_all` (a share link that names a file by hash must check it before its results are
 /// shown), and finds the longest rmaps.
-pub fn replay(
-    reader: &mut dyn Read,
+pub fn replay<'a>(
+    open: &mut Open<'_, 'a>,
     total: u64,
     job: &ReplayJob,
     progress: &mut dyn FnMut(u64, u64),
     on_plan: &mut dyn FnMut(usize),
 ) -> Result<Replayed, WorkerError> {
     let lead = matches!(job.split, Split::Lead { .. });
-    let mut tap = Tap::new(reader, job.hash_all && lead);
-    let mut t = open_trace(&mut tap, total, job.vm, progress);
+    let shared = if lead {
+        take_share(&mut open(), job.hash_all)?
+    } else {
+        None
+    };
+    let mut t = open_trace(open(), total, job.vm, progress);
     let meta = t.meta()?;
     let asked = job.request.resolve(job.tdp.or(meta.tdp))?;
     let (configs, candidates) = recommend::plan(&asked, &meta);
@@ -182,7 +177,7 @@ pub fn replay(
     if lead {
         on_plan(part.of);
     }
-    let encoding = |t: &TraceReader<'_, _>| {
+    let encoding = |t: &TraceReader<'_>| {
         t.encoding()
             .map_or("unknown", Encoding::describe)
             .to_string()
@@ -226,9 +221,7 @@ pub fn replay(
         .sort_by(|a, b| b.peak.cmp(&a.peak).then(a.rmap.cmp(&b.rmap)));
     out.longest.truncate(LONGEST);
     drop(t);
-    if lead {
-        out.shared = tap.shared();
-    }
+    out.shared = shared;
     out.results = Some(r.finish_part());
     Ok(out)
 }
@@ -236,8 +229,8 @@ pub fn replay(
 /// The second pass: the trace through `part`'s share of `configs` alone (the recommendation's
 /// candidates; `None` for an empty share), and its SHA-256 when `hash` (the first pass did not
 /// take it; worker 0 only).
-pub fn second_pass(
-    reader: &mut dyn Read,
+pub fn second_pass<'a>(
+    open: &mut Open<'_, 'a>,
     configs: &[ModelConfig],
     vm: Option<u64>,
     hash: bool,
@@ -245,15 +238,16 @@ pub fn second_pass(
 ) -> Result<(Option<ReplayPart>, Option<String>), WorkerError> {
     let hash = hash && part.is_first();
     let positions = part.positions(configs.len());
-    let mut tap = Tap::new(reader, hash);
+    let sha = if hash {
+        take_share(&mut open(), true)?.map(|s| s.sha256)
+    } else {
+        None
+    };
     let reports = if positions.is_empty() {
-        if hash {
-            std::io::copy(&mut tap, &mut std::io::sink()).map_err(WorkerError::Hash)?;
-        }
         None
     } else {
         let mut quiet = |_, _| {};
-        let mut t = open_trace(&mut tap, 0, vm, &mut quiet);
+        let mut t = open_trace(open(), 0, vm, &mut quiet);
         let meta = t.meta()?;
         let mut r = Replayer::new_part(meta, configs, &positions, ReplayOptions::default())?;
         let mut batch = Vec::with_capacity(BATCH);
@@ -262,13 +256,12 @@ pub fn second_pass(
         }
         Some(r.finish_part())
     };
-    let sha = tap.sha.filter(|_| hash).map(Sha256::finish_hex);
     Ok((reports, sha))
 }
 
 /// The events of `rmap`, at most `limit` (streamed: stops reading once the limit is passed).
 pub fn focus(
-    reader: &mut dyn Read,
+    reader: Box<dyn ReadSeek + '_>,
     rmap: RmapId,
     limit: usize,
     vm: Option<u64>,
@@ -291,7 +284,10 @@ pub fn focus(
 }
 
 /// The trace re-encoded as rmaplab binary (streamed decode; the output is built in memory).
-pub fn export_binary(reader: &mut dyn Read, vm: Option<u64>) -> Result<Vec<u8>, WorkerError> {
+pub fn export_binary(
+    reader: Box<dyn ReadSeek + '_>,
+    vm: Option<u64>,
+) -> Result<Vec<u8>, WorkerError> {
     let mut enc = TraceEncoder::new(OutputEncoding::Binary);
     let mut out = Vec::new();
     let mut quiet = |_, _| {};
@@ -308,7 +304,7 @@ pub fn export_binary(reader: &mut dyn Read, vm: Option<u64>) -> Result<Vec<u8>, 
 pub fn handle<'a>(
     req: Request,
     total: u64,
-    open: &mut dyn FnMut() -> Box<dyn Read + 'a>,
+    open: &mut Open<'_, 'a>,
     post: &mut dyn FnMut(Response),
 ) {
     match req {
@@ -323,7 +319,7 @@ pub fn handle<'a>(
                     }
                 };
                 let mut on_plan = |of| (post.borrow_mut())(Response::Plan { of });
-                replay(&mut open(), total, &job, &mut progress, &mut on_plan)
+                replay(open, total, &job, &mut progress, &mut on_plan)
             };
             match r {
                 Ok(done) => {
@@ -343,7 +339,7 @@ pub fn handle<'a>(
                     });
                     // A second pass always has a share: the leader's is never empty.
                     if let (true, Some(part)) = (second, second_part) {
-                        let r = second_pass(&mut open(), &done.candidates, job.vm, hash, part);
+                        let r = second_pass(open, &done.candidates, job.vm, hash, part);
                         post(match r {
                             Ok((part, sha256)) => Response::Candidates {
                                 part: part.map(Box::new),
@@ -356,7 +352,7 @@ pub fn handle<'a>(
                 Err(e) => post(Response::Failed(e.to_string())),
             }
         }
-        Request::Focus { rmap, limit, vm } => post(match focus(&mut open(), rmap, limit, vm) {
+        Request::Focus { rmap, limit, vm } => post(match focus(open(), rmap, limit, vm) {
             Ok((events, truncated)) => Response::Focused {
                 rmap,
                 events,
@@ -364,7 +360,7 @@ pub fn handle<'a>(
             },
             Err(e) => Response::Failed(e.to_string()),
         }),
-        Request::Export { vm } => post(match export_binary(&mut open(), vm) {
+        Request::Export { vm } => post(match export_binary(open(), vm) {
             Ok(bytes) => Response::Exported(bytes),
             Err(e) => Response::Failed(format!("cannot export the trace: {e}")),
         }),
@@ -432,11 +428,31 @@ mod glue {
         }
     }
 
+    impl std::io::Seek for FileSliceReader<'_> {
+        fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+            let new = match to {
+                std::io::SeekFrom::Start(p) => Some(p),
+                std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+                std::io::SeekFrom::End(d) => self.size.checked_add_signed(d),
+            };
+            self.pos = new.ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+            })?;
+            Ok(self.pos)
+        }
+    }
+
     /// A reader that fails at once (when the browser offers no `FileReaderSync`).
     struct Failing(String);
 
     impl Read for Failing {
         fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other(self.0.clone()))
+        }
+    }
+
+    impl std::io::Seek for Failing {
+        fn seek(&mut self, _: std::io::SeekFrom) -> std::io::Result<u64> {
             Err(std::io::Error::other(self.0.clone()))
         }
     }
@@ -449,9 +465,9 @@ mod glue {
             }
         }
 
-        fn open(&self) -> Box<dyn Read + '_> {
+        fn open(&self) -> Box<dyn rmaplab_core::input::source::ReadSeek + '_> {
             match self {
-                Source::Bytes(b) => Box::new(&b[..]),
+                Source::Bytes(b) => Box::new(std::io::Cursor::new(&b[..])),
                 Source::File(file) => match web_sys::FileReaderSync::new() {
                     Ok(reader) => Box::new(FileSliceReader {
                         file,
@@ -578,12 +594,27 @@ mod tests {
 
     /// `replay` of `job` with its one part assembled into a summary.
     fn replay_whole(
-        reader: &mut dyn Read,
+        bytes: &[u8],
         total: u64,
         job: &ReplayJob,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Whole, WorkerError> {
-        let r = replay(reader, total, job, progress, &mut |of| assert_eq!(of, 1))?;
+        replay_opened(
+            &mut || Box::new(std::io::Cursor::new(bytes)),
+            total,
+            job,
+            progress,
+        )
+    }
+
+    /// As [`replay_whole`], reading what `open` opens.
+    fn replay_opened<'a>(
+        open: &mut Open<'_, 'a>,
+        total: u64,
+        job: &ReplayJob,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Whole, WorkerError> {
+        let r = replay(open, total, job, progress, &mut |of| assert_eq!(of, 1))?;
         let part = r.results.expect("the whole replay has every configuration");
         let summary = ReplaySummary::assemble(vec![part]);
         Ok((
@@ -599,15 +630,18 @@ mod tests {
     /// What the worker answers to `req` about the trace `bytes`.
     fn answers(req: Request, bytes: &[u8]) -> Vec<Response> {
         let mut out = Vec::new();
-        handle(req, bytes.len() as u64, &mut || Box::new(bytes), &mut |r| {
-            out.push(r)
-        });
+        handle(
+            req,
+            bytes.len() as u64,
+            &mut || Box::new(std::io::Cursor::new(bytes)),
+            &mut |r| out.push(r),
+        );
         out
     }
 
     /// Replay through KVM today only, without progress.
-    fn run(reader: &mut dyn Read, vm: Option<u64>, hash_all: bool) -> Result<Whole, WorkerError> {
-        replay_whole(reader, 0, &job(vm, hash_all), &mut |_, _| {})
+    fn run(bytes: &[u8], vm: Option<u64>, hash_all: bool) -> Result<Whole, WorkerError> {
+        replay_whole(bytes, 0, &job(vm, hash_all), &mut |_, _| {})
     }
 
     /// The candidates' reports of a whole second pass, and the hash.
@@ -616,8 +650,14 @@ mod tests {
         candidates: &[ModelConfig],
         hash: bool,
     ) -> (Vec<rmaplab_core::ConfigReport>, Option<String>) {
-        let (part, sha) =
-            second_pass(&mut &bytes[..], candidates, None, hash, Part::WHOLE).unwrap();
+        let (part, sha) = second_pass(
+            &mut || Box::new(std::io::Cursor::new(bytes)),
+            candidates,
+            None,
+            hash,
+            Part::WHOLE,
+        )
+        .unwrap();
         let configs = part.map_or_else(Vec::new, |p| ReplaySummary::assemble(vec![p]).configs);
         (configs, sha)
     }
@@ -642,7 +682,7 @@ mod tests {
         let bytes = trace(&Workload::Alias { aliases: 5 });
         let mut seed = job(None, false);
         seed.request.entries = vec![rmaplab_core::config::EntriesChoice::Seed];
-        let err = replay_whole(&mut &bytes[..], 0, &seed, &mut |_, _| {}).unwrap_err();
+        let err = replay_whole(&bytes, 0, &seed, &mut |_, _| {}).unwrap_err();
         assert!(matches!(err, WorkerError::Settings(_)), "{err:?}");
         let text = err.to_string();
         assert!(
@@ -650,7 +690,7 @@ mod tests {
             "{text}"
         );
         seed.tdp = Some(true);
-        assert!(replay_whole(&mut &bytes[..], 0, &seed, &mut |_, _| {}).is_ok());
+        assert!(replay_whole(&bytes, 0, &seed, &mut |_, _| {}).is_ok());
     }
 
     #[test]
@@ -663,7 +703,7 @@ mod tests {
         let bytes = trace(&w);
         let mut calls = 0;
         let (s, shown, longest, enc, shared, candidates) = replay_whole(
-            &mut &bytes[..],
+            &bytes,
             bytes.len() as u64,
             &job(None, false),
             &mut |_, _| calls += 1,
@@ -695,10 +735,22 @@ mod tests {
         assert_eq!(enc, "rmaplab binary");
         assert_eq!(s.configs[0].max_rmap_size, 5);
         assert_eq!(longest[0].peak, 6);
-        let (ev, truncated) = focus(&mut &bytes[..], longest[0].rmap, 3, None).unwrap();
+        let (ev, truncated) = focus(
+            Box::new(std::io::Cursor::new(&bytes[..])),
+            longest[0].rmap,
+            3,
+            None,
+        )
+        .unwrap();
         assert_eq!(ev.len(), 3);
         assert!(truncated);
-        let (all, truncated) = focus(&mut &bytes[..], longest[0].rmap, 1000, None).unwrap();
+        let (all, truncated) = focus(
+            Box::new(std::io::Cursor::new(&bytes[..])),
+            longest[0].rmap,
+            1000,
+            None,
+        )
+        .unwrap();
         assert_eq!(all.len() as u64, longest[0].events);
         assert!(!truncated);
     }
@@ -707,6 +759,7 @@ mod tests {
     /// error reaches the page as a message.
     struct Dribble<'a> {
         bytes: &'a [u8],
+        pos: usize,
         step: usize,
         fail_at: Option<usize>,
     }
@@ -719,24 +772,52 @@ mod tests {
                 }
                 self.fail_at = Some(at - 1);
             }
-            let n = self.step.min(buf.len()).min(self.bytes.len());
-            buf[..n].copy_from_slice(&self.bytes[..n]);
-            self.bytes = &self.bytes[n..];
+            let rest = &self.bytes[self.pos.min(self.bytes.len())..];
+            let n = self.step.min(buf.len()).min(rest.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pos += n;
             Ok(n)
         }
+    }
+
+    impl std::io::Seek for Dribble<'_> {
+        fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+            self.pos = match to {
+                std::io::SeekFrom::Start(p) => p as usize,
+                std::io::SeekFrom::Current(d) => (self.pos as i64 + d) as usize,
+                std::io::SeekFrom::End(d) => (self.bytes.len() as i64 + d) as usize,
+            };
+            Ok(self.pos as u64)
+        }
+    }
+
+    /// [`run`] reading through a fresh [`Dribble`] each time the trace is opened.
+    fn run_dribbled(
+        bytes: &[u8],
+        step: usize,
+        fail_at: Option<usize>,
+    ) -> Result<Whole, WorkerError> {
+        replay_opened(
+            &mut || {
+                Box::new(Dribble {
+                    bytes,
+                    pos: 0,
+                    step,
+                    fail_at,
+                })
+            },
+            0,
+            &job(None, false),
+            &mut |_, _| {},
+        )
     }
 
     #[test]
     fn streamed_reads_export_and_read_errors() {
         let [.., churn] = Workload::samples();
         let bytes = trace(&churn);
-        let whole = run(&mut &bytes[..], None, false).unwrap();
-        let mut dribble = Dribble {
-            bytes: &bytes,
-            step: 7,
-            fail_at: None,
-        };
-        let parts = run(&mut dribble, None, false).unwrap();
+        let whole = run(&bytes, None, false).unwrap();
+        let parts = run_dribbled(&bytes, 7, None).unwrap();
         assert_eq!(whole.0.configs, parts.0.configs);
         // Export from JSON Lines gives the same events as the binary trace.
         let (meta, events) = rmaplab_core::trace::decode_all(&bytes).unwrap();
@@ -745,17 +826,12 @@ mod tests {
         for ev in &events {
             rmaplab_core::trace::jsonl::write_event(ev, &mut jsonl);
         }
-        let exported = export_binary(&mut &jsonl[..], None).unwrap();
+        let exported = export_binary(Box::new(std::io::Cursor::new(&jsonl[..])), None).unwrap();
         assert_eq!(
             rmaplab_core::trace::decode_all(&exported).unwrap().1,
             events
         );
-        let mut failing = Dribble {
-            bytes: &bytes,
-            step: 7,
-            fail_at: Some(3),
-        };
-        let err = run(&mut failing, None, false).unwrap_err().to_string();
+        let err = run_dribbled(&bytes, 7, Some(3)).unwrap_err().to_string();
         assert!(err.contains("could not read"), "{err}");
     }
 
@@ -774,11 +850,11 @@ mod tests {
             bytes.len()
         );
         let want = rmaplab_core::sha256::sha256_hex(&bytes);
-        let first = run(&mut &bytes[..], None, false);
+        let first = run(&bytes, None, false);
         assert!(first.unwrap().4.is_none(), "not hashed before the results");
         let (_, sha) = second_whole(&bytes, &[], true);
         assert_eq!(sha.as_deref(), Some(want.as_str()));
-        let asked = run(&mut &bytes[..], None, true);
+        let asked = run(&bytes, None, true);
         let shared = asked.unwrap().4.expect("hashed when asked");
         assert_eq!(shared.sha256, want);
         assert_eq!(shared.inline, None, "too large to travel in a link");
@@ -810,7 +886,7 @@ mod tests {
             .to_vec();
         eight.request.eras = vec![rmaplab_core::Era::HeadInsert, rmaplab_core::Era::TailAppend];
         let (whole, shown, longest, _, shared, candidates) =
-            replay_whole(&mut &bytes[..], 0, &eight, &mut |_, _| {}).unwrap();
+            replay_whole(&bytes, 0, &eight, &mut |_, _| {}).unwrap();
         assert_eq!(whole.configs.len(), shown);
         let (whole_candidates, _) = second_whole(&bytes, &candidates, false);
         for workers in [2, 3, 16] {
@@ -896,12 +972,12 @@ mod tests {
             "/../core/tests/fixtures/captures/twovm.tracefs.txt.gz"
         );
         let gz = std::fs::read(path).unwrap();
-        let (all, _, _, enc, _, _) = run(&mut &gz[..], None, false).unwrap();
+        let (all, _, _, enc, _, _) = run(&gz, None, false).unwrap();
         assert_eq!(enc, "kvmmmu text");
         let report = rmaplab_core::import::ImportReport::from_meta(&all.meta).unwrap();
         assert_eq!(report.vms.len(), 2);
         assert_eq!(report.kept_vm, None);
-        let (one, _, _, _, _, _) = run(&mut &gz[..], Some(4402), false).unwrap();
+        let (one, _, _, _, _, _) = run(&gz, Some(4402), false).unwrap();
         let report = rmaplab_core::import::ImportReport::from_meta(&one.meta).unwrap();
         assert!(report.kept_vm.is_some());
         assert_eq!(one.configs[0].max_rmap_size, 599);

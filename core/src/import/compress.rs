@@ -110,6 +110,176 @@ pub fn gzip(input: &[u8], limit: usize) -> Result<Vec<u8>, CompressError> {
         .map_err(|e| inflate_err(e, limit))
 }
 
+/// Reads the gzip header of `r` (the part before the deflate data); errors name what is wrong.
+fn skip_gzip_header<R: Read>(r: &mut R) -> std::io::Result<()> {
+    let bad = |what: &'static str| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, CompressError::Gzip(what))
+    };
+    let mut h = [0u8; GZIP_HEADER];
+    r.read_exact(&mut h).map_err(|_| bad("truncated"))?;
+    if h[..2] != GZIP_MAGIC || h[2] != CM_DEFLATE {
+        return Err(bad("not gzip with deflate"));
+    }
+    let flags = h[3];
+    let mut byte = [0u8; 1];
+    if flags & FEXTRA != 0 {
+        let mut n = [0u8; 2];
+        r.read_exact(&mut n)
+            .map_err(|_| bad("truncated extra field"))?;
+        let len = u64::from(u16::from_le_bytes(n));
+        let skipped = std::io::copy(&mut r.take(len), &mut std::io::sink())?;
+        if skipped != len {
+            return Err(bad("truncated extra field"));
+        }
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            loop {
+                r.read_exact(&mut byte)
+                    .map_err(|_| bad("unterminated name or comment"))?;
+                if byte[0] == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    if flags & FHCRC != 0 {
+        let mut crc = [0u8; 2];
+        r.read_exact(&mut crc).map_err(|_| bad("truncated"))?;
+    }
+    Ok(())
+}
+
+/// A gzip file's first member, decompressed as it is read: memory is the deflate window and
+/// the input buffer, whatever the file's size.
+pub struct GzipReader<R: std::io::BufRead> {
+    inner: R,
+    state: Box<miniz_oxide::inflate::stream::InflateState>,
+    header_read: bool,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> std::fmt::Debug for GzipReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GzipReader")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: std::io::BufRead> GzipReader<R> {
+    /// A reader of the gzip data `inner` yields.
+    pub fn new(inner: R) -> Self {
+        GzipReader {
+            inner,
+            state: miniz_oxide::inflate::stream::InflateState::new_boxed(
+                miniz_oxide::DataFormat::Raw,
+            ),
+            header_read: false,
+            done: false,
+        }
+    }
+}
+
+impl<R: std::io::BufRead> Read for GzipReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use miniz_oxide::{MZError, MZFlush, MZStatus};
+        if !self.header_read {
+            skip_gzip_header(&mut self.inner)?;
+            self.header_read = true;
+        }
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let input = self.inner.fill_buf()?;
+            let at_end = input.is_empty();
+            let flush = if at_end {
+                MZFlush::Finish
+            } else {
+                MZFlush::None
+            };
+            let r = miniz_oxide::inflate::stream::inflate(&mut self.state, input, buf, flush);
+            self.inner.consume(r.bytes_consumed);
+            match r.status {
+                Ok(MZStatus::StreamEnd) => {
+                    self.done = true;
+                    return Ok(r.bytes_written);
+                }
+                Ok(_) if r.bytes_written > 0 => return Ok(r.bytes_written),
+                Ok(_) if at_end => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        CompressError::Deflate("the gzip data ends early".into()),
+                    ))
+                }
+                Ok(_) => {}
+                Err(MZError::Buf) if !at_end => {}
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        CompressError::Deflate(format!("{e:?}")),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Every zstd frame of a stream, decompressed as it is read.
+pub struct ZstdReader<R: std::io::BufRead> {
+    dec: Option<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>,
+    inner: Option<R>,
+}
+
+impl<R: std::io::BufRead> std::fmt::Debug for ZstdReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZstdReader").finish_non_exhaustive()
+    }
+}
+
+impl<R: std::io::BufRead> ZstdReader<R> {
+    /// A reader of the zstd frames `inner` yields.
+    pub fn new(inner: R) -> Self {
+        ZstdReader {
+            dec: None,
+            inner: Some(inner),
+        }
+    }
+}
+
+fn zstd_io(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        CompressError::Zstd(e.to_string()),
+    )
+}
+
+impl<R: std::io::BufRead> Read for ZstdReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if let Some(d) = self.dec.as_mut() {
+                let n = d.read(buf).map_err(zstd_io)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                // The frame ended: another may follow.
+                self.inner = self.dec.take().map(|d| d.into_inner());
+            }
+            let Some(mut inner) = self.inner.take() else {
+                return Ok(0);
+            };
+            if inner.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            self.dec = Some(ruzstd::decoding::StreamingDecoder::new(inner).map_err(zstd_io)?);
+        }
+    }
+}
+
 /// Decompress with trace-cmd's named algorithm.
 pub fn by_name(name: &str, input: &[u8], limit: usize) -> Result<Vec<u8>, CompressError> {
     match name {
@@ -140,5 +310,10 @@ mod tests {
         g.extend_from_slice(&[0; 8]);
         assert_eq!(gzip(&g, 100).unwrap(), b"hello");
         assert_eq!(gzip(&g, 3), Err(CompressError::TooLarge(3)));
+        let mut out = String::new();
+        GzipReader::new(&g[..]).read_to_string(&mut out).unwrap();
+        assert_eq!(out, "hello");
+        let mut cut = Vec::new();
+        assert!(GzipReader::new(&g[..12]).read_to_end(&mut cut).is_err());
     }
 }

@@ -198,6 +198,11 @@ pub struct Inference {
     pub zap_only: HashSet<u64>,
     /// Tasks outside every VM, each pinned to the VM its zaps were attributed to.
     pub zapper_vm: HashMap<u64, u32>,
+    /// Link a zapping thread seen for the first time only once [`Inference::resolve_links`]
+    /// knows it is not zap-only (a pass that runs before the zap-only threads are known).
+    pub defer_zapper_links: bool,
+    /// Deferred links: (owner thread, zapping thread).
+    pending_links: Vec<(u64, u64)>,
     /// Per VM: the record count when one of its tasks last installed an SPTE or reported a
     /// shadow page (a VM being torn down has stopped doing either).
     vm_last_active: HashMap<u32, u64>,
@@ -252,6 +257,8 @@ impl Inference {
             raw_addresses: false,
             zap_only: HashSet::new(),
             zapper_vm: HashMap::new(),
+            defer_zapper_links: false,
+            pending_links: Vec::new(),
             vm_last_active: HashMap::new(),
             records: 0,
             stats: InferStats::default(),
@@ -261,6 +268,17 @@ impl Inference {
     /// The next event produced, if any.
     pub fn pop(&mut self) -> Option<Event> {
         self.out.pop_front()
+    }
+
+    /// Apply the deferred links of threads that turned out not to be in `zap_only`, as if
+    /// `zap_only` had been known during the pass.
+    pub fn resolve_links(&mut self, zap_only: &HashSet<u64>) {
+        for (owner, tid) in std::mem::take(&mut self.pending_links) {
+            if !zap_only.contains(&tid) {
+                self.vcpu(tid);
+                self.links.union(owner, tid);
+            }
+        }
     }
 
     /// Groups of tasks that shared live SPTE pages (each group one VM), smallest tid first
@@ -555,8 +573,13 @@ impl Inference {
         // the page matched may be another VM's of the same gfn and role).
         if let Some(owner) = self.page_task.remove(&page) {
             if tid != 0 && owner != tid && !self.zap_only.contains(&tid) {
-                self.vcpu(tid);
-                self.links.union(owner, tid);
+                if self.defer_zapper_links && !self.tasks.contains_key(&tid) {
+                    // Not known yet whether this thread only zaps: decided after the pass.
+                    self.pending_links.push((owner, tid));
+                } else {
+                    self.vcpu(tid);
+                    self.links.union(owner, tid);
+                }
             }
         }
         let lo = page << PAGE_SHIFT;

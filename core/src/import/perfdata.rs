@@ -11,8 +11,11 @@
 use super::format::{FormatError, Formats};
 use super::record::{Record, RecordKind, Task};
 use super::tracedat::{preamble, Cur, TraceDatError, TracingHeaders};
+use crate::input::source::Shared;
 use linux_perf_data::linux_perf_event_reader::{EventRecord, RecordType};
 use linux_perf_data::{Feature, PerfFileReader, PerfFileRecord};
+use std::io::Read;
+use std::rc::Rc;
 
 /// perf.data magic.
 pub const MAGIC: [u8; 8] = *b"PERFILE2";
@@ -34,6 +37,9 @@ pub enum PerfDataError {
     /// An embedded event format lacks a field rmaplab needs.
     #[error("perf.data event formats: {0}")]
     Format(#[from] FormatError),
+    /// The front-end stopped the read (Ctrl-C, Cancel).
+    #[error("stopped")]
+    Stopped,
 }
 
 /// A decoded perf.data.
@@ -97,17 +103,31 @@ fn le_u64(data: &[u8], at: usize) -> u64 {
     super::format::read_uint(data, at, 8, false).unwrap_or(u64::MAX)
 }
 
+/// Most bytes of the event description section checked (it holds one attribute per event).
+const MAX_EVENT_DESC: u64 = 1 << 24;
+/// Bytes of buffered reading over the data section.
+const READ_BUFFER: usize = 1 << 16;
+
+fn io(e: &std::io::Error) -> PerfDataError {
+    if crate::input::source::is_stopped(e) {
+        PerfDataError::Stopped
+    } else {
+        PerfDataError::Container(format!("cannot read: {e}"))
+    }
+}
+
 /// Check that every section the header names lies inside the file before the container reader
 /// allocates buffers of the sizes it names (a hostile header must be an error, not an
 /// allocation of exabytes).
-fn check_header(data: &[u8]) -> Result<(), PerfDataError> {
-    let len = data.len() as u64;
+fn check_header(src: &Shared<'_>, len: u64) -> Result<(), PerfDataError> {
     let bad = |what: &str| PerfDataError::Container(format!("header: {what}"));
     if len < HEADER_SIZE {
         return Err(bad("shorter than the perf.data header"));
     }
-    let header_size = le_u64(data, 8);
-    let attr_size = le_u64(data, 16);
+    let mut data = [0u8; HEADER_SIZE as usize];
+    src.read_exact_at(0, &mut data).map_err(|e| io(&e))?;
+    let header_size = le_u64(&data, 8);
+    let attr_size = le_u64(&data, 16);
     if header_size < HEADER_SIZE || header_size > len {
         return Err(bad(&format!("header size {header_size}")));
     }
@@ -117,16 +137,16 @@ fn check_header(data: &[u8]) -> Result<(), PerfDataError> {
     let within = |off: u64, size: u64| off.checked_add(size).is_some_and(|end| end <= len);
     for (i, name) in ["attributes", "data", "event types"].iter().enumerate() {
         let at = 24 + i * SECTION_SIZE as usize;
-        if !within(le_u64(data, at), le_u64(data, at + 8)) {
+        if !within(le_u64(&data, at), le_u64(&data, at + 8)) {
             return Err(bad(&format!("{name} section outside the file")));
         }
     }
     // The feature sections' table follows the data section: one entry per set bit, in bit
     // order.
-    let table = le_u64(data, 40).saturating_add(le_u64(data, 48));
+    let table = le_u64(&data, 40).saturating_add(le_u64(&data, 48));
     let mut n = 0u64;
     for bit in 0..FEATURE_BITS {
-        if le_u64(data, 72 + 8 * (bit / 64) as usize) & (1 << (bit % 64)) == 0 {
+        if le_u64(&data, 72 + 8 * (bit / 64) as usize) & (1 << (bit % 64)) == 0 {
             continue;
         }
         let at = table.saturating_add(n * SECTION_SIZE);
@@ -134,12 +154,18 @@ fn check_header(data: &[u8]) -> Result<(), PerfDataError> {
         if !within(at, SECTION_SIZE) {
             return Err(bad("feature table outside the file"));
         }
-        let (off, size) = (le_u64(data, at as usize), le_u64(data, at as usize + 8));
+        let mut entry = [0u8; SECTION_SIZE as usize];
+        src.read_exact_at(at, &mut entry).map_err(|e| io(&e))?;
+        let (off, size) = (le_u64(&entry, 0), le_u64(&entry, 8));
         if !within(off, size) {
             return Err(bad("a feature section lies outside the file"));
         }
         if bit == FEATURE_EVENT_DESC {
-            check_event_desc(&data[off as usize..(off + size) as usize])
+            if size > MAX_EVENT_DESC {
+                return Err(bad(&format!("event description section of {size} bytes")));
+            }
+            let sec = src.read_up_to(off, size as usize).map_err(|e| io(&e))?;
+            check_event_desc(&sec)
                 .map_err(|what| bad(&format!("event description section: {what}")))?;
         }
     }
@@ -155,14 +181,20 @@ const EVENT_HEADER_SIZE: u64 = 8;
 
 /// Walk the data section's record headers: every record (and an AUXTRACE record's AUX data)
 /// must end inside the section, since the container reader allocates the AUX size it reads.
-fn check_records(data: &[u8]) -> Result<(), PerfDataError> {
+fn check_records(src: &Shared<'_>) -> Result<(), PerfDataError> {
     let bad = |what: String| PerfDataError::Container(format!("data section: {what}"));
-    let (start, size) = (le_u64(data, 40), le_u64(data, 48));
+    let mut head = [0u8; HEADER_SIZE as usize];
+    src.read_exact_at(0, &mut head).map_err(|e| io(&e))?;
+    let (start, size) = (le_u64(&head, 40), le_u64(&head, 48));
     let end = start.saturating_add(size);
+    let mut r = std::io::BufReader::with_capacity(READ_BUFFER, src.at(start));
     let mut at = start;
+    let mut h = [0u8; 2 * EVENT_HEADER_SIZE as usize];
     while at.saturating_add(EVENT_HEADER_SIZE) <= end {
-        let ty = super::format::read_uint(data, at as usize, 4, false).unwrap_or(0);
-        let len = super::format::read_uint(data, at as usize + 6, 2, false).unwrap_or(0);
+        r.read_exact(&mut h[..EVENT_HEADER_SIZE as usize])
+            .map_err(|e| io(&e))?;
+        let ty = super::format::read_uint(&h, 0, 4, false).unwrap_or(0);
+        let len = super::format::read_uint(&h, 6, 2, false).unwrap_or(0);
         if len < EVENT_HEADER_SIZE {
             return Err(bad(format!("record of {len} bytes at byte {at}")));
         }
@@ -172,90 +204,185 @@ fn check_records(data: &[u8]) -> Result<(), PerfDataError> {
             ));
         }
         let mut next = at + len;
-        if ty == RECORD_AUXTRACE {
-            next = next.saturating_add(le_u64(data, (at + EVENT_HEADER_SIZE) as usize));
+        let mut consumed = EVENT_HEADER_SIZE;
+        if ty == RECORD_AUXTRACE && next <= end && len >= 2 * EVENT_HEADER_SIZE {
+            r.read_exact(&mut h[EVENT_HEADER_SIZE as usize..])
+                .map_err(|e| io(&e))?;
+            consumed += EVENT_HEADER_SIZE;
+            next = next.saturating_add(le_u64(&h, EVENT_HEADER_SIZE as usize));
         }
         if next > end {
             return Err(bad(format!("record at byte {at} runs past the section")));
         }
+        let skip = i64::try_from(next - at - consumed)
+            .map_err(|_| bad(format!("record at byte {at} runs past the section")))?;
+        r.seek_relative(skip).map_err(|e| io(&e))?;
         at = next;
     }
     Ok(())
 }
 
-/// Read a whole perf.data.
-pub fn read(data: &[u8]) -> Result<PerfData, PerfDataError> {
-    check_header(data)?;
-    check_records(data)?;
-    let PerfFileReader {
-        mut perf_file,
-        mut record_iter,
-    } = PerfFileReader::parse_file(std::io::Cursor::new(data)).map_err(container)?;
-    let tracing = perf_file
-        .feature_section_data(Feature::TRACING_DATA)
-        .ok_or(PerfDataError::NoTracingData)?
-        .to_vec();
-    let mut cur = Cur::new(&tracing, false);
-    let pre = preamble(&mut cur)?;
-    let headers = TracingHeaders::parse_v6(&mut cur, pre.version == VERSION_WITH_CMDLINES)?;
-    let mut formats = Formats::new(&headers.formats)?;
-    formats.big_endian = pre.big_endian;
-    let mut out = PerfData {
-        perf_version: perf_file
-            .feature_section_data(Feature::VERSION)
-            .and_then(header_string),
-        os_release: perf_file
-            .feature_section_data(Feature::OSRELEASE)
-            .and_then(header_string),
-        has_set_spte: formats.has_set_spte(),
-        ..PerfData::default()
-    };
-    while let Some(rec) = record_iter.next_record(&mut perf_file).map_err(container)? {
-        let PerfFileRecord::EventRecord { record, .. } = rec else {
-            continue;
-        };
-        if record.record_type == RecordType::LOST_SAMPLES {
-            let n = record.data.as_slice();
-            let count = super::format::read_uint(&n, 0, 8, pre.big_endian).unwrap_or(1);
-            out.records.push(lost(record_ts(&record), count));
-            continue;
-        }
-        // Only samples and LOST records matter; other records are not parsed at all (the
-        // reader asserts on some malformed MMAP2 records instead of failing).
-        if record.record_type != RecordType::SAMPLE && record.record_type != RecordType::LOST {
-            continue;
-        }
-        let parsed = match record.parse() {
-            Ok(p) => p,
-            Err(_) => continue,
-        };
-        match parsed {
-            EventRecord::Sample(s) => {
-                out.samples += 1;
-                let Some(raw) = s.raw else { continue };
-                let payload = raw.as_slice();
-                let Some(kind) = formats.decode(&payload) else {
-                    continue;
-                };
-                out.records.push(Record {
-                    ts: s.timestamp,
-                    cpu: s.cpu,
-                    task: Task {
-                        tid: s
-                            .tid
-                            .and_then(|t| u64::try_from(t).ok())
-                            .or_else(|| formats.pid(&payload))
-                            .unwrap_or(0),
-                        tgid: s.pid.and_then(|p| u64::try_from(p).ok()),
-                    },
-                    kind,
-                });
+/// A perf.data opened for streaming: the header and the tracing data are read; the samples
+/// are read by [`PerfDataFile::records`] in perf's own time order.
+#[derive(Debug)]
+pub struct PerfDataFile<'a> {
+    src: Shared<'a>,
+    formats: Rc<Formats>,
+    big_endian: bool,
+    /// `perf --version` of the recorder, where recorded.
+    pub perf_version: Option<String>,
+    /// Kernel release, where recorded.
+    pub os_release: Option<String>,
+    /// Whether the capture's formats include `kvm_mmu_set_spte`.
+    pub has_set_spte: bool,
+}
+
+type Reader<'a> = std::io::BufReader<Shared<'a>>;
+
+impl<'a> PerfDataFile<'a> {
+    /// Check the perf.data `src` holds and read its tracing data.
+    pub fn open(src: Shared<'a>) -> Result<Self, PerfDataError> {
+        let len = src.len().map_err(|e| io(&e))?;
+        check_header(&src, len)?;
+        check_records(&src)?;
+        let PerfFileReader { perf_file, .. } =
+            PerfFileReader::parse_file(std::io::BufReader::with_capacity(READ_BUFFER, src.at(0)))
+                .map_err(container)?;
+        let tracing = perf_file
+            .feature_section_data(Feature::TRACING_DATA)
+            .ok_or(PerfDataError::NoTracingData)?;
+        let mut cur = Cur::new(tracing, false);
+        let pre = preamble(&mut cur)?;
+        let headers = TracingHeaders::parse_v6(&mut cur, pre.version == VERSION_WITH_CMDLINES)?;
+        let mut formats = Formats::new(&headers.formats)?;
+        formats.big_endian = pre.big_endian;
+        Ok(PerfDataFile {
+            perf_version: perf_file
+                .feature_section_data(Feature::VERSION)
+                .and_then(header_string),
+            os_release: perf_file
+                .feature_section_data(Feature::OSRELEASE)
+                .and_then(header_string),
+            has_set_spte: formats.has_set_spte(),
+            big_endian: pre.big_endian,
+            formats: Rc::new(formats),
+            src,
+        })
+    }
+
+    /// A pass over the samples, in time order (perf's `FINISHED_ROUND` rule).
+    pub fn records(&self) -> Result<PerfRecords<'a>, PerfDataError> {
+        let PerfFileReader {
+            perf_file,
+            record_iter,
+        } = PerfFileReader::parse_file(std::io::BufReader::with_capacity(
+            READ_BUFFER,
+            self.src.at(0),
+        ))
+        .map_err(container)?;
+        Ok(PerfRecords {
+            perf_file,
+            record_iter,
+            formats: Rc::clone(&self.formats),
+            big_endian: self.big_endian,
+            samples: 0,
+        })
+    }
+}
+
+/// The records of a [`PerfDataFile`], pulled one at a time.
+pub struct PerfRecords<'a> {
+    perf_file: linux_perf_data::PerfFile,
+    record_iter: linux_perf_data::PerfRecordIter<Reader<'a>>,
+    formats: Rc<Formats>,
+    big_endian: bool,
+    /// Samples read (any event).
+    pub samples: u64,
+}
+
+impl std::fmt::Debug for PerfRecords<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerfRecords")
+            .field("samples", &self.samples)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PerfRecords<'_> {
+    /// The next kvmmmu record or lost-event marker.
+    pub fn next_record(&mut self) -> Result<Option<Record>, PerfDataError> {
+        loop {
+            let rec = match self.record_iter.next_record(&mut self.perf_file) {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ok(None),
+                Err(linux_perf_data::Error::IoError(e)) => return Err(io(&e)),
+                Err(e) => return Err(container(e)),
+            };
+            let PerfFileRecord::EventRecord { record, .. } = rec else {
+                continue;
+            };
+            if record.record_type == RecordType::LOST_SAMPLES {
+                let n = record.data.as_slice();
+                let count = super::format::read_uint(&n, 0, 8, self.big_endian).unwrap_or(1);
+                return Ok(Some(lost(record_ts(&record), count)));
             }
-            EventRecord::Lost(l) => out.records.push(lost(None, l.count)),
-            _ => {}
+            // Only samples and LOST records matter; other records are not parsed at all (the
+            // reader asserts on some malformed MMAP2 records instead of failing).
+            if record.record_type != RecordType::SAMPLE && record.record_type != RecordType::LOST {
+                continue;
+            }
+            let Ok(parsed) = record.parse() else {
+                continue;
+            };
+            match parsed {
+                EventRecord::Sample(s) => {
+                    self.samples += 1;
+                    let Some(raw) = s.raw else { continue };
+                    let payload = raw.as_slice();
+                    let Some(kind) = self.formats.decode(&payload) else {
+                        continue;
+                    };
+                    return Ok(Some(Record {
+                        ts: s.timestamp,
+                        cpu: s.cpu,
+                        task: Task {
+                            tid: s
+                                .tid
+                                .and_then(|t| u64::try_from(t).ok())
+                                .or_else(|| self.formats.pid(&payload))
+                                .unwrap_or(0),
+                            tgid: s.pid.and_then(|p| u64::try_from(p).ok()),
+                        },
+                        kind,
+                    }));
+                }
+                EventRecord::Lost(l) => return Ok(Some(lost(None, l.count))),
+                _ => {}
+            }
         }
     }
-    Ok(out)
+}
+
+/// Read a whole perf.data held in memory.
+pub fn read(data: &[u8]) -> Result<PerfData, PerfDataError> {
+    let src = Shared::new(
+        Box::new(std::io::Cursor::new(data)),
+        Some(data.len() as u64),
+        None,
+    );
+    let f = PerfDataFile::open(src)?;
+    let mut recs = f.records()?;
+    let mut records = Vec::new();
+    while let Some(r) = recs.next_record()? {
+        records.push(r);
+    }
+    Ok(PerfData {
+        perf_version: f.perf_version.clone(),
+        os_release: f.os_release.clone(),
+        samples: recs.samples,
+        records,
+        has_set_spte: f.has_set_spte,
+    })
 }
 
 /// A `perf_header_string` (`u32 len`, then `len` bytes, NUL-padded), bounds-checked.

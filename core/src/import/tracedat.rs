@@ -4,10 +4,16 @@
 //! option sections, zstd/zlib-compressed sections and chunked compressed CPU data), decoded
 //! with [`super::ringbuf`] and merged across CPUs by timestamp.
 
-use super::compress::{self, CompressError, MAX_DECOMPRESSED};
+use super::compress::{self, CompressError};
+use super::format::read_uint;
 use super::format::{EventFormat, FormatError, Formats};
 use super::record::{Record, RecordKind};
 use super::ringbuf::{decode_page, PageLayout, RingBufError};
+use crate::input::source::Shared;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::{Read, Seek};
+use std::rc::Rc;
 
 /// The first 10 bytes of a trace.dat and of perf's tracing data: `\x17\x08\x44tracing`.
 pub const MAGIC: [u8; 10] = *b"\x17\x08Dtracing";
@@ -54,6 +60,17 @@ pub enum TraceDatError {
     /// An embedded event format lacks a field rmaplab needs.
     #[error("trace.dat event formats: {0}")]
     Format(#[from] FormatError),
+    /// Reading the file failed.
+    #[error("trace.dat byte {at}: cannot read: {error}")]
+    Read {
+        /// Offset.
+        at: u64,
+        /// The I/O error.
+        error: String,
+    },
+    /// The front-end stopped the read (Ctrl-C, Cancel).
+    #[error("stopped")]
+    Stopped,
     /// A ring-buffer page is inconsistent.
     #[error("trace.dat CPU {cpu} data, page {page}: {error}")]
     Page {
@@ -246,9 +263,12 @@ struct CpuData {
     cpu: u32,
     offset: u64,
     size: u64,
+    /// v7: the data is a list of compressed chunks.
+    compressed: bool,
 }
 
-/// A decoded trace.dat.
+/// A decoded trace.dat, read whole ([`read`]; tests and tools — imports stream with
+/// [`TraceDatFile`]).
 #[derive(Debug, Clone, Default)]
 pub struct TraceDat {
     /// File format version (`6`, `7`).
@@ -271,91 +291,562 @@ fn usize_of(v: u64, at: usize, what: &'static str) -> Result<usize, TraceDatErro
     usize::try_from(v).map_err(|_| TraceDatError::Truncated { at, what })
 }
 
-/// Read a whole trace.dat.
-pub fn read(data: &[u8]) -> Result<TraceDat, TraceDatError> {
-    let mut cur = Cur::new(data, false);
-    let pre = preamble(&mut cur)?;
-    let mut out = TraceDat {
-        version: pre.version.clone(),
-        ..TraceDat::default()
-    };
-    let (headers, buffers, compression) = match pre.version.as_str() {
-        "6" => {
-            let h = TracingHeaders::parse_v6(&mut cur, true)?;
-            (h, read_v6_buffers(&mut cur)?, None)
+/// First bytes read for the header blocks; doubled while they do not fit, up to
+/// [`MAX_HEADER_BYTES`].
+const FIRST_HEADER_READ: usize = 1 << 20;
+/// Most bytes the header blocks (formats, kallsyms, printk formats, cmdlines) may take.
+const MAX_HEADER_BYTES: usize = 1 << 28;
+/// Most bytes of one v7 section (formats, options) or one compressed chunk's output.
+const MAX_SECTION_BYTES: usize = 1 << 28;
+/// Ring-buffer pages read at once from uncompressed CPU data.
+const PAGES_PER_READ: usize = 16;
+
+/// An I/O failure while reading at `at` (a stop asked by the front-end stays a stop).
+fn io_error(at: u64, e: &std::io::Error, what: &'static str) -> TraceDatError {
+    if crate::input::source::is_stopped(e) {
+        TraceDatError::Stopped
+    } else if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        TraceDatError::Truncated {
+            at: usize::try_from(at).unwrap_or(usize::MAX),
+            what,
         }
-        "7" => read_v7(&mut cur, &mut out)?,
-        v => return Err(TraceDatError::Version(v.to_string())),
-    };
-    out.compression.clone_from(&compression);
-    let mut formats = Formats::new(&headers.formats)?;
-    formats.big_endian = pre.big_endian;
-    out.has_set_spte = formats.has_set_spte();
-    let layout = headers.page_layout.unwrap_or_default();
-    let mut per_cpu: Vec<Vec<Record>> = Vec::new();
-    for (compressed, cpus) in &buffers {
-        for c in cpus {
-            let at = usize_of(c.offset, 0, "CPU data offset")?;
-            let size = usize_of(c.size, at, "CPU data size")?;
-            let raw = data
-                .get(at..at.saturating_add(size))
-                .ok_or(TraceDatError::Truncated {
-                    at,
+    } else {
+        TraceDatError::Read {
+            at,
+            error: e.to_string(),
+        }
+    }
+}
+
+/// What every CPU cursor decodes pages with.
+#[derive(Debug)]
+struct Decoding {
+    formats: Formats,
+    layout: PageLayout,
+    page_size: usize,
+    compression: Option<String>,
+    big_endian: bool,
+}
+
+/// A trace.dat opened for streaming: the headers are read, the CPU data stays in the file and
+/// is read page by page by [`TraceDatFile::records`].
+#[derive(Debug)]
+pub struct TraceDatFile<'a> {
+    src: Shared<'a>,
+    /// File format version (`6`, `7`).
+    pub version: String,
+    /// Compression (`zstd`, `zlib`), if the file is compressed.
+    pub compression: Option<String>,
+    /// trace-cmd's version, where recorded.
+    pub tracecmd_version: Option<String>,
+    /// `uname` of the traced host, where recorded.
+    pub uname: Option<String>,
+    /// Whether the capture's formats include `kvm_mmu_set_spte`.
+    pub has_set_spte: bool,
+    decoding: Rc<Decoding>,
+    cpus: Vec<CpuData>,
+}
+
+/// The first bytes of the file, as many as the header blocks need (v6 keeps them in one run
+/// from the start).
+fn header_prefix<T>(
+    src: &Shared<'_>,
+    len: u64,
+    parse: impl Fn(&[u8]) -> Result<T, TraceDatError>,
+) -> Result<T, TraceDatError> {
+    let mut want = FIRST_HEADER_READ;
+    loop {
+        let data = src
+            .read_up_to(0, want)
+            .map_err(|e| io_error(0, &e, "the header"))?;
+        match parse(&data) {
+            Err(TraceDatError::Truncated { .. })
+                if (data.len() as u64) < len && want < MAX_HEADER_BYTES =>
+            {
+                want = want.saturating_mul(4).min(MAX_HEADER_BYTES);
+            }
+            Err(TraceDatError::Truncated { .. }) if (data.len() as u64) < len => {
+                return Err(TraceDatError::Bad {
+                    at: 0,
+                    what: format!("header blocks larger than {MAX_HEADER_BYTES} bytes"),
+                })
+            }
+            r => return r,
+        }
+    }
+}
+
+impl<'a> TraceDatFile<'a> {
+    /// Read the headers of the trace.dat `src` holds.
+    pub fn open(src: Shared<'a>) -> Result<Self, TraceDatError> {
+        let len = src.len().map_err(|e| io_error(0, &e, "the file size"))?;
+        let pre = header_prefix(&src, len, |d| preamble(&mut Cur::new(d, false)))?;
+        let mut out = TraceDatFile {
+            src,
+            version: pre.version.clone(),
+            compression: None,
+            tracecmd_version: None,
+            uname: None,
+            has_set_spte: false,
+            decoding: Rc::new(Decoding {
+                formats: Formats::default(),
+                layout: PageLayout::default(),
+                page_size: pre.page_size,
+                compression: None,
+                big_endian: pre.big_endian,
+            }),
+            cpus: Vec::new(),
+        };
+        let (headers, cpus, compression) = match pre.version.as_str() {
+            "6" => {
+                let (h, cpus) = header_prefix(&out.src, len, |d| {
+                    let mut cur = Cur::new(d, false);
+                    preamble(&mut cur)?;
+                    let h = TracingHeaders::parse_v6(&mut cur, true)?;
+                    Ok((h, read_v6_buffers(&mut cur)?))
+                })?;
+                (h, cpus, None)
+            }
+            "7" => out.read_v7(len, pre.big_endian)?,
+            v => return Err(TraceDatError::Version(v.to_string())),
+        };
+        let mut formats = Formats::new(&headers.formats)?;
+        formats.big_endian = pre.big_endian;
+        out.has_set_spte = formats.has_set_spte();
+        out.compression.clone_from(&compression);
+        out.decoding = Rc::new(Decoding {
+            formats,
+            layout: headers.page_layout.unwrap_or_default(),
+            page_size: pre.page_size,
+            compression,
+            big_endian: pre.big_endian,
+        });
+        for c in &cpus {
+            if !c.compressed && c.offset.checked_add(c.size).is_none_or(|e| e > len) {
+                return Err(TraceDatError::Truncated {
+                    at: usize::try_from(c.offset).unwrap_or(usize::MAX),
                     what: "CPU data",
-                })?;
-            let pages = match (&compression, compressed) {
-                // The recorded size counts the compressed bytes only, not the chunk headers:
-                // the chunk list is read from the offset on.
-                (Some(alg), true) => decompress_chunks(&data[at..], alg, pre.big_endian, at)?,
-                _ => raw.to_vec(),
-            };
-            let mut recs = Vec::new();
-            for (i, page) in pages.chunks(pre.page_size).enumerate() {
-                decode_page(page, layout, &formats, Some(c.cpu), &mut recs).map_err(|error| {
-                    TraceDatError::Page {
-                        cpu: c.cpu,
-                        page: i,
-                        error,
-                    }
-                })?;
+                });
             }
-            if !recs.is_empty() {
-                out.cpus += 1;
-            }
-            per_cpu.push(recs);
+        }
+        out.cpus = cpus;
+        Ok(out)
+    }
+
+    /// The records of every CPU: merged by timestamp when `ordered` (equal timestamps in CPU
+    /// order, then file order), else CPU after CPU (cheaper, for counting).
+    pub fn records(&self, ordered: bool) -> TraceDatRecords<'a> {
+        let cursors = self
+            .cpus
+            .iter()
+            .map(|c| CpuCursor::new(c, &self.src, Rc::clone(&self.decoding)))
+            .collect();
+        TraceDatRecords {
+            cursors,
+            ordered,
+            heap: BinaryHeap::new(),
+            started: false,
+            current: 0,
         }
     }
-    out.records = merge_by_time(per_cpu);
-    Ok(out)
-}
 
-/// Merge per-CPU record lists (each in time order) into one, stable for equal times.
-pub fn merge_by_time(per_cpu: Vec<Vec<Record>>) -> Vec<Record> {
-    let mut all: Vec<Record> = per_cpu.into_iter().flatten().collect();
-    all.sort_by_key(|r| r.ts.unwrap_or(0));
-    all
-}
-
-fn decompress_chunks(raw: &[u8], alg: &str, be: bool, at: usize) -> Result<Vec<u8>, TraceDatError> {
-    let mut cur = Cur::new(raw, be);
-    let n = cur.u32("chunk count")?;
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let csize = cur.u32("chunk compressed size")? as usize;
-        let usize_ = cur.u32("chunk size")? as usize;
-        let chunk = cur
-            .bytes(csize, "compressed chunk")
-            .map_err(|_| TraceDatError::Truncated {
-                at: at + cur.pos,
-                what: "compressed chunk",
-            })?;
-        let room = MAX_DECOMPRESSED.saturating_sub(out.len()).min(usize_);
-        out.extend_from_slice(&compress::by_name(alg, chunk, room)?);
+    fn read_v7(&mut self, len: u64, be: bool) -> Result<V7, TraceDatError> {
+        let (compression, first) = header_prefix(&self.src, len, |d| {
+            let mut cur = Cur::new(d, be);
+            preamble(&mut cur)?;
+            let alg = cur.cstr("compression name")?.to_string();
+            cur.cstr("compression version")?;
+            let compression = (alg != "none" && !alg.is_empty()).then_some(alg);
+            Ok((compression, cur.u64("first options offset")?))
+        })?;
+        let mut next = first;
+        let mut headers = TracingHeaders::default();
+        let mut buffers = Vec::new();
+        let mut seen = 0;
+        while next != 0 {
+            seen += 1;
+            if seen > MAX_OPTION_SECTIONS {
+                return Err(TraceDatError::Bad {
+                    at: next as usize,
+                    what: "options sections form a loop".into(),
+                });
+            }
+            let (_, body) = self.section(next, len, be, &compression, Some(OPT_DONE))?;
+            next = 0;
+            let mut oc = Cur::new(&body, be);
+            while oc.pos < body.len() {
+                let id = oc.u16("option id")?;
+                let size = oc.u32("option size")? as usize;
+                let opt = oc.bytes(size, "option data")?;
+                let mut o = Cur::new(opt, be);
+                match id {
+                    OPT_DONE => {
+                        next = o.u64("next options offset").unwrap_or(0);
+                        break;
+                    }
+                    OPT_HEADER_INFO => {
+                        let (_, s) = self.section(o.u64("offset")?, len, be, &compression, None)?;
+                        headers.header_page(&mut Cur::new(&s, be))?;
+                    }
+                    OPT_FTRACE_EVENTS => {
+                        let (_, s) = self.section(o.u64("offset")?, len, be, &compression, None)?;
+                        headers.ftrace_formats(&mut Cur::new(&s, be))?;
+                    }
+                    OPT_EVENT_FORMATS => {
+                        let (_, s) = self.section(o.u64("offset")?, len, be, &compression, None)?;
+                        headers.event_formats(&mut Cur::new(&s, be))?;
+                    }
+                    OPT_BUFFER => {
+                        let sec = o.u64("buffer section offset")?;
+                        o.cstr("buffer name")?;
+                        o.cstr("buffer clock")?;
+                        o.u32("buffer page size")?;
+                        let n = o.u32("buffer CPU count")?;
+                        if n > MAX_CPUS {
+                            return Err(TraceDatError::Bad {
+                                at: sec as usize,
+                                what: format!("{n} CPUs"),
+                            });
+                        }
+                        // The buffer section's own header says whether its data is compressed.
+                        let mut flags = [0u8; 4];
+                        self.src
+                            .read_exact_at(sec, &mut flags)
+                            .map_err(|e| io_error(sec, &e, "buffer section"))?;
+                        let flags = read_uint(&flags, 2, 2, be).unwrap_or(0) as u16;
+                        let compressed = flags & SECTION_COMPRESSED != 0;
+                        for _ in 0..n {
+                            let cpu = o.u32("CPU id")?;
+                            let offset = o.u64("CPU data offset")?;
+                            let size = o.u64("CPU data size")?;
+                            buffers.push(CpuData {
+                                cpu,
+                                offset,
+                                size,
+                                compressed: compressed && compression.is_some(),
+                            });
+                        }
+                    }
+                    OPT_UNAME => self.uname = o.cstr("uname").ok().map(str::to_string),
+                    OPT_VERSION => {
+                        self.tracecmd_version = o.cstr("version").ok().map(str::to_string)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok((headers, buffers, compression))
     }
-    Ok(out)
+
+    /// A v7 section's content (decompressed when flagged).
+    fn section(
+        &self,
+        offset: u64,
+        len: u64,
+        be: bool,
+        compression: &Option<String>,
+        expect_id: Option<u16>,
+    ) -> Result<(u16, Vec<u8>), TraceDatError> {
+        let at = usize_of(offset, 0, "section offset")?;
+        if offset > len {
+            return Err(TraceDatError::Truncated {
+                at,
+                what: "section",
+            });
+        }
+        let mut head = [0u8; SECTION_HEADER];
+        self.src
+            .read_exact_at(offset, &mut head)
+            .map_err(|e| io_error(offset, &e, "section header"))?;
+        let mut cur = Cur::new(&head, be);
+        let id = cur.u16("section id")?;
+        let flags = cur.u16("section flags")?;
+        cur.u32("section description")?;
+        let size = cur.u64("section size")?;
+        if let Some(e) = expect_id.filter(|&e| e != id) {
+            return Err(TraceDatError::Bad {
+                at,
+                what: format!("section id {id}, expected {e}"),
+            });
+        }
+        let body_at = offset + SECTION_HEADER as u64;
+        let read = |n: u64, what: &'static str| -> Result<Vec<u8>, TraceDatError> {
+            if body_at.checked_add(n).is_none_or(|e| e > len) {
+                return Err(TraceDatError::Truncated {
+                    at: usize_of(body_at, at, what)?,
+                    what,
+                });
+            }
+            let n = usize_of(n, at, what)?;
+            if n > MAX_SECTION_BYTES {
+                return Err(TraceDatError::Bad {
+                    at,
+                    what: format!("a section of {n} bytes"),
+                });
+            }
+            let mut v = vec![0; n];
+            self.src
+                .read_exact_at(body_at, &mut v)
+                .map_err(|e| io_error(body_at, &e, what))?;
+            Ok(v)
+        };
+        if flags & SECTION_COMPRESSED != 0 {
+            let sizes = read(8, "compressed section sizes")?;
+            let mut c = Cur::new(&sizes, be);
+            let csize = u64::from(c.u32("compressed size")?);
+            let usize_ = c.u32("uncompressed size")? as usize;
+            let whole = read(8 + csize, "compressed section")?;
+            let alg = compression.as_deref().ok_or(TraceDatError::Bad {
+                at,
+                what: "compressed section in an uncompressed file".into(),
+            })?;
+            let out = compress::by_name(alg, &whole[8..], usize_.min(MAX_SECTION_BYTES))?;
+            Ok((id, out))
+        } else {
+            Ok((id, read(size, "section data")?))
+        }
+    }
 }
 
-fn read_v6_buffers(cur: &mut Cur<'_>) -> Result<Vec<(bool, Vec<CpuData>)>, TraceDatError> {
+/// Bytes of a v7 section header: id, flags, description, size.
+const SECTION_HEADER: usize = 16;
+
+/// One CPU's data, read page by page (compressed data chunk by chunk).
+struct CpuCursor<'a> {
+    cpu: u32,
+    src: Shared<'a>,
+    decoding: Rc<Decoding>,
+    compressed: bool,
+    /// Uncompressed: bytes of CPU data not yet read. Compressed: chunks not yet read
+    /// (`None` before the chunk count is read).
+    left: u64,
+    chunks_left: Option<u32>,
+    /// Bytes read and not yet decoded as pages.
+    buf: Vec<u8>,
+    buf_at: usize,
+    page: usize,
+    recs: VecDeque<Record>,
+    done: bool,
+    /// Whether any page held a record.
+    had_records: bool,
+}
+
+impl<'a> CpuCursor<'a> {
+    fn new(c: &CpuData, src: &Shared<'a>, decoding: Rc<Decoding>) -> Self {
+        CpuCursor {
+            cpu: c.cpu,
+            src: src.at(c.offset),
+            decoding,
+            compressed: c.compressed,
+            left: c.size,
+            chunks_left: None,
+            buf: Vec::new(),
+            buf_at: 0,
+            page: 0,
+            recs: VecDeque::new(),
+            done: false,
+            had_records: false,
+        }
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8], what: &'static str) -> Result<(), TraceDatError> {
+        let at = self.src.stream_position().unwrap_or(0);
+        self.src.read_exact(buf).map_err(|e| io_error(at, &e, what))
+    }
+
+    /// Read more CPU data into the buffer; `false` at its end.
+    fn fill(&mut self) -> Result<bool, TraceDatError> {
+        self.buf.drain(..self.buf_at);
+        self.buf_at = 0;
+        let d = Rc::clone(&self.decoding);
+        if !self.compressed {
+            if self.left == 0 {
+                return Ok(false);
+            }
+            let n = (d.page_size * PAGES_PER_READ)
+                .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+            let old = self.buf.len();
+            self.buf.resize(old + n, 0);
+            let mut chunk = std::mem::take(&mut self.buf);
+            let r = self.read_exact(&mut chunk[old..], "CPU data");
+            self.buf = chunk;
+            r?;
+            self.left -= n as u64;
+            return Ok(true);
+        }
+        let be = d.big_endian;
+        let left = match self.chunks_left {
+            Some(n) => n,
+            None => {
+                let mut n = [0u8; 4];
+                self.read_exact(&mut n, "chunk count")?;
+                read_uint(&n, 0, 4, be).unwrap_or(0) as u32
+            }
+        };
+        if left == 0 {
+            self.chunks_left = Some(0);
+            return Ok(false);
+        }
+        self.chunks_left = Some(left - 1);
+        let mut sizes = [0u8; 8];
+        self.read_exact(&mut sizes, "chunk sizes")?;
+        let csize = read_uint(&sizes, 0, 4, be).unwrap_or(0) as usize;
+        let usize_ = read_uint(&sizes, 4, 4, be).unwrap_or(0) as usize;
+        if csize > MAX_SECTION_BYTES {
+            return Err(TraceDatError::Bad {
+                at: self.src.stream_position().unwrap_or(0) as usize,
+                what: format!("a compressed chunk of {csize} bytes"),
+            });
+        }
+        let mut chunk = vec![0u8; csize];
+        self.read_exact(&mut chunk, "compressed chunk")?;
+        let alg = d.compression.as_deref().unwrap_or("none");
+        let out = compress::by_name(alg, &chunk, usize_.min(MAX_SECTION_BYTES))?;
+        self.buf.extend_from_slice(&out);
+        Ok(true)
+    }
+
+    /// Decode pages until some records are ready; `false` at the end of the CPU's data.
+    fn next_page(&mut self) -> Result<bool, TraceDatError> {
+        loop {
+            if self.done {
+                return Ok(false);
+            }
+            let page_size = self.decoding.page_size;
+            let have = self.buf.len() - self.buf_at;
+            let page_end = if have >= page_size {
+                Some(self.buf_at + page_size)
+            } else if !self.fill()? {
+                self.done = true;
+                // A last partial page is decoded as it is (an error if too short).
+                (self.buf.len() > self.buf_at).then_some(self.buf.len())
+            } else {
+                continue;
+            };
+            let Some(end) = page_end else {
+                return Ok(false);
+            };
+            let d = &self.decoding;
+            let mut out = Vec::new();
+            decode_page(
+                &self.buf[self.buf_at..end],
+                d.layout,
+                &d.formats,
+                Some(self.cpu),
+                &mut out,
+            )
+            .map_err(|error| TraceDatError::Page {
+                cpu: self.cpu,
+                page: self.page,
+                error,
+            })?;
+            self.buf_at = end;
+            self.page += 1;
+            if !out.is_empty() {
+                self.had_records = true;
+                self.recs.extend(out);
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The next record of this CPU.
+    fn next(&mut self) -> Result<Option<Record>, TraceDatError> {
+        if self.recs.is_empty() && !self.next_page()? {
+            return Ok(None);
+        }
+        Ok(self.recs.pop_front())
+    }
+}
+
+/// The records of a [`TraceDatFile`], pulled one at a time.
+pub struct TraceDatRecords<'a> {
+    cursors: Vec<CpuCursor<'a>>,
+    ordered: bool,
+    /// Ordered: the head record of every CPU with one, keyed by (timestamp, CPU position).
+    heap: BinaryHeap<Reverse<(u64, usize)>>,
+    started: bool,
+    /// Unordered: the CPU being read.
+    current: usize,
+}
+
+impl std::fmt::Debug for TraceDatRecords<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceDatRecords")
+            .field("cpus", &self.cursors.len())
+            .field("ordered", &self.ordered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TraceDatRecords<'_> {
+    /// CPUs whose pages read so far held a record.
+    pub fn cpus_with_data(&self) -> usize {
+        self.cursors.iter().filter(|c| c.had_records).count()
+    }
+
+    fn push_head(&mut self, i: usize) -> Result<(), TraceDatError> {
+        let c = &mut self.cursors[i];
+        if c.recs.is_empty() && !c.next_page()? {
+            return Ok(());
+        }
+        if let Some(r) = c.recs.front() {
+            self.heap.push(Reverse((r.ts.unwrap_or(0), i)));
+        }
+        Ok(())
+    }
+
+    /// The next record: in time order when ordered.
+    pub fn next_record(&mut self) -> Result<Option<Record>, TraceDatError> {
+        if !self.ordered {
+            while let Some(c) = self.cursors.get_mut(self.current) {
+                if let Some(r) = c.next()? {
+                    return Ok(Some(r));
+                }
+                self.current += 1;
+            }
+            return Ok(None);
+        }
+        if !self.started {
+            self.started = true;
+            for i in 0..self.cursors.len() {
+                self.push_head(i)?;
+            }
+        }
+        let Some(Reverse((_, i))) = self.heap.pop() else {
+            return Ok(None);
+        };
+        let r = self.cursors[i].recs.pop_front();
+        self.push_head(i)?;
+        Ok(r)
+    }
+}
+
+/// Read a whole trace.dat held in memory (records merged by time).
+pub fn read(data: &[u8]) -> Result<TraceDat, TraceDatError> {
+    let src = Shared::new(
+        Box::new(std::io::Cursor::new(data)),
+        Some(data.len() as u64),
+        None,
+    );
+    let f = TraceDatFile::open(src)?;
+    let mut recs = f.records(true);
+    let mut records = Vec::new();
+    while let Some(r) = recs.next_record()? {
+        records.push(r);
+    }
+    Ok(TraceDat {
+        version: f.version.clone(),
+        compression: f.compression.clone(),
+        tracecmd_version: f.tracecmd_version.clone(),
+        uname: f.uname.clone(),
+        cpus: recs.cpus_with_data(),
+        records,
+        has_set_spte: f.has_set_spte,
+    })
+}
+
+fn read_v6_buffers(cur: &mut Cur<'_>) -> Result<Vec<CpuData>, TraceDatError> {
     let cpus = cur.u32("CPU count")?;
     if cpus > MAX_CPUS {
         return Err(TraceDatError::Bad {
@@ -380,9 +871,14 @@ fn read_v6_buffers(cur: &mut Cur<'_>) -> Result<Vec<(bool, Vec<CpuData>)>, Trace
                 for cpu in 0..cpus {
                     let offset = cur.u64("CPU data offset")?;
                     let size = cur.u64("CPU data size")?;
-                    list.push(CpuData { cpu, offset, size });
+                    list.push(CpuData {
+                        cpu,
+                        offset,
+                        size,
+                        compressed: false,
+                    });
                 }
-                return Ok(vec![(false, list)]);
+                return Ok(list);
             }
             b"latency  \0" => {
                 return Err(TraceDatError::Bad {
@@ -400,128 +896,7 @@ fn read_v6_buffers(cur: &mut Cur<'_>) -> Result<Vec<(bool, Vec<CpuData>)>, Trace
     }
 }
 
-/// A v7 section's content (decompressed when flagged).
-fn section<'a>(
-    data: &'a [u8],
-    offset: u64,
-    be: bool,
-    compression: &Option<String>,
-    expect_id: Option<u16>,
-) -> Result<(u16, std::borrow::Cow<'a, [u8]>), TraceDatError> {
-    let at = usize_of(offset, 0, "section offset")?;
-    let mut cur = Cur::new(data, be);
-    cur.pos = at.min(data.len());
-    if at > data.len() {
-        return Err(TraceDatError::Truncated {
-            at,
-            what: "section",
-        });
-    }
-    let id = cur.u16("section id")?;
-    let flags = cur.u16("section flags")?;
-    cur.u32("section description")?;
-    let size = usize_of(cur.u64("section size")?, cur.pos, "section size")?;
-    if let Some(e) = expect_id.filter(|&e| e != id) {
-        return Err(TraceDatError::Bad {
-            at,
-            what: format!("section id {id}, expected {e}"),
-        });
-    }
-    if flags & SECTION_COMPRESSED != 0 {
-        let csize = cur.u32("compressed size")? as usize;
-        let usize_ = cur.u32("uncompressed size")? as usize;
-        let body = cur.bytes(csize, "compressed section")?;
-        let alg = compression.as_deref().ok_or(TraceDatError::Bad {
-            at,
-            what: "compressed section in an uncompressed file".into(),
-        })?;
-        let out = compress::by_name(alg, body, usize_.min(MAX_DECOMPRESSED))?;
-        Ok((id, std::borrow::Cow::Owned(out)))
-    } else {
-        let body = cur.bytes(size, "section data")?;
-        Ok((id, std::borrow::Cow::Borrowed(body)))
-    }
-}
-
-type V7 = (TracingHeaders, Vec<(bool, Vec<CpuData>)>, Option<String>);
-
-fn read_v7(cur: &mut Cur<'_>, out: &mut TraceDat) -> Result<V7, TraceDatError> {
-    let data = cur.data;
-    let be = cur.be;
-    let alg = cur.cstr("compression name")?.to_string();
-    cur.cstr("compression version")?;
-    let compression = (alg != "none" && !alg.is_empty()).then_some(alg);
-    let mut next = cur.u64("first options offset")?;
-    let mut headers = TracingHeaders::default();
-    let mut buffers = Vec::new();
-    let mut seen = 0;
-    while next != 0 {
-        seen += 1;
-        if seen > MAX_OPTION_SECTIONS {
-            return Err(TraceDatError::Bad {
-                at: next as usize,
-                what: "options sections form a loop".into(),
-            });
-        }
-        let (_, body) = section(data, next, be, &compression, Some(OPT_DONE))?;
-        next = 0;
-        let mut oc = Cur::new(&body, be);
-        while oc.pos < body.len() {
-            let id = oc.u16("option id")?;
-            let size = oc.u32("option size")? as usize;
-            let opt = oc.bytes(size, "option data")?;
-            let mut o = Cur::new(opt, be);
-            match id {
-                OPT_DONE => {
-                    next = o.u64("next options offset").unwrap_or(0);
-                    break;
-                }
-                OPT_HEADER_INFO => {
-                    let (_, s) = section(data, o.u64("offset")?, be, &compression, None)?;
-                    headers.header_page(&mut Cur::new(&s, be))?;
-                }
-                OPT_FTRACE_EVENTS => {
-                    let (_, s) = section(data, o.u64("offset")?, be, &compression, None)?;
-                    headers.ftrace_formats(&mut Cur::new(&s, be))?;
-                }
-                OPT_EVENT_FORMATS => {
-                    let (_, s) = section(data, o.u64("offset")?, be, &compression, None)?;
-                    headers.event_formats(&mut Cur::new(&s, be))?;
-                }
-                OPT_BUFFER => {
-                    let sec = o.u64("buffer section offset")?;
-                    o.cstr("buffer name")?;
-                    o.cstr("buffer clock")?;
-                    o.u32("buffer page size")?;
-                    let n = o.u32("buffer CPU count")?;
-                    if n > MAX_CPUS {
-                        return Err(TraceDatError::Bad {
-                            at: sec as usize,
-                            what: format!("{n} CPUs"),
-                        });
-                    }
-                    let mut list = Vec::new();
-                    for _ in 0..n {
-                        let cpu = o.u32("CPU id")?;
-                        let offset = o.u64("CPU data offset")?;
-                        let size = o.u64("CPU data size")?;
-                        list.push(CpuData { cpu, offset, size });
-                    }
-                    // The buffer section's own header says whether its data is compressed.
-                    let mut sc = Cur::new(data, be);
-                    sc.pos = usize_of(sec, 0, "buffer section")?.min(data.len());
-                    sc.u16("buffer section id")?;
-                    let flags = sc.u16("buffer section flags")?;
-                    buffers.push((flags & SECTION_COMPRESSED != 0, list));
-                }
-                OPT_UNAME => out.uname = o.cstr("uname").ok().map(str::to_string),
-                OPT_VERSION => out.tracecmd_version = o.cstr("version").ok().map(str::to_string),
-                _ => {}
-            }
-        }
-    }
-    Ok((headers, buffers, compression))
-}
+type V7 = (TracingHeaders, Vec<CpuData>, Option<String>);
 
 /// Count of lost-event markers and events they name.
 pub fn lost_total(records: &[Record]) -> u64 {

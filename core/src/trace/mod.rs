@@ -8,12 +8,10 @@
 pub mod binary;
 mod ids;
 pub mod jsonl;
-pub mod reader;
 pub mod writer;
 
 pub use ids::{RmapId, SpteId, VcpuId};
 
-use crate::import::{compress, CaptureFormat, CaptureImporter, ImportError, ImportOptions};
 use serde::{Deserialize, Serialize};
 
 /// The `format` value of a trace header.
@@ -325,172 +323,75 @@ pub enum TraceError {
     /// The header is not an rmaplab trace header.
     #[error("{0}")]
     BadHeader(String),
-    /// A kvmmmu capture was refused or could not be read.
-    #[error("{0}")]
-    Import(#[from] ImportError),
 }
 
-/// The encodings rmaplab reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Encoding {
+/// The rmaplab trace's two encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceEncoding {
     /// [`binary`].
     Binary,
     /// [`jsonl`].
     Jsonl,
-    /// kvmmmu tracepoint text (tracefs `trace`, `trace-cmd report`, `perf script`), imported by
-    /// [`crate::import`].
-    Ftrace,
-    /// trace-cmd's trace.dat, imported by [`crate::import`].
-    TraceDat,
-    /// perf.data, imported by [`crate::import`].
-    PerfData,
 }
 
-impl Encoding {
-    /// What the encoding is, for people ("rmaplab binary", "trace.dat", …).
-    pub fn describe(self) -> &'static str {
-        match self {
-            Encoding::Binary => "rmaplab binary",
-            Encoding::Jsonl => "JSON Lines",
-            Encoding::Ftrace => "kvmmmu text",
-            Encoding::TraceDat => "trace.dat",
-            Encoding::PerfData => "perf.data",
-        }
-    }
-}
-
-/// Guess the encoding from the first bytes (at least 8 are needed for binary).
-pub fn detect(prefix: &[u8]) -> Result<Encoding, TraceError> {
-    let trimmed: &[u8] = {
-        let start = prefix
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(prefix.len());
-        &prefix[start..]
-    };
+/// Which rmaplab encoding `prefix` starts, if it is one (`None`: not an rmaplab trace, or too
+/// few bytes to tell).
+pub fn rmaplab_encoding(prefix: &[u8]) -> Option<TraceEncoding> {
     if prefix.starts_with(&binary::MAGIC) {
-        Ok(Encoding::Binary)
-    } else if prefix.starts_with(&crate::import::tracedat::MAGIC) {
-        Ok(Encoding::TraceDat)
-    } else if prefix.starts_with(&crate::import::perfdata::MAGIC) {
-        Ok(Encoding::PerfData)
-    } else if trimmed.first() == Some(&b'{') {
-        Ok(Encoding::Jsonl)
-    } else if crate::import::text::looks_like_text_capture(trimmed) {
-        Ok(Encoding::Ftrace)
-    } else if trimmed.is_empty() {
-        Err(TraceError::Empty)
-    } else if prefix
-        .iter()
-        .take(16)
-        .any(|&b| b < 0x20 && !b.is_ascii_whitespace())
-    {
-        Err(TraceError::Binary {
-            offset: 0,
-            msg: "unrecognised binary data: rmaplab reads its own traces (magic RMAPLABT), trace-cmd's trace.dat, perf.data, and kvmmmu text, optionally .gz or .zst compressed".into(),
-        })
-    } else {
-        let shown: String = String::from_utf8_lossy(&prefix[..prefix.len().min(16)]).into_owned();
-        Err(TraceError::UnknownFormat(shown))
+        return Some(TraceEncoding::Binary);
     }
+    let first = prefix.iter().find(|b| !b.is_ascii_whitespace());
+    (first == Some(&b'{')).then_some(TraceEncoding::Jsonl)
 }
 
-/// An incremental decoder for every encoding rmaplab reads: push bytes, pull events, then
-/// `finish`. rmaplab traces stream; kvmmmu captures are imported by [`CaptureImporter`], whose
-/// events and metadata appear once the whole capture was read; `.gz` / `.zst` input is
-/// decompressed at the end and decoded as what it holds.
+/// An incremental decoder of an rmaplab trace (either encoding): push bytes, pull events, then
+/// `finish`. Memory stays bounded by one event. Reading any input — captures too — is
+/// [`crate::input::reader::TraceReader`]'s.
 #[derive(Debug)]
 pub enum TraceDecoder {
-    /// Not enough bytes seen yet to choose.
-    Undecided(Vec<u8>, ImportOptions),
+    /// Not enough bytes seen to decide.
+    Undecided(Vec<u8>),
     /// Binary.
     Binary(binary::BinaryDecoder),
     /// JSON Lines.
     Jsonl(jsonl::JsonlDecoder),
-    /// A kvmmmu capture.
-    Capture(Box<CaptureImporter>, Encoding),
-    /// Compressed input, collected until the end.
-    Compressed(Vec<u8>, ImportOptions),
-    /// What the compressed input held.
-    Inner(Box<TraceDecoder>),
 }
 
 impl Default for TraceDecoder {
     fn default() -> Self {
-        TraceDecoder::Undecided(Vec::new(), ImportOptions::default())
+        TraceDecoder::Undecided(Vec::new())
     }
 }
 
-fn is_compressed(buf: &[u8]) -> bool {
-    buf.starts_with(&compress::GZIP_MAGIC) || buf.starts_with(&compress::ZSTD_MAGIC)
-}
-
 impl TraceDecoder {
-    /// A decoder that detects the encoding.
+    /// A decoder that detects the encoding from the first bytes.
     pub fn new() -> Self {
         TraceDecoder::default()
     }
 
-    /// A decoder that imports kvmmmu captures with `opts`.
-    pub fn with_import_options(opts: ImportOptions) -> Self {
-        TraceDecoder::Undecided(Vec::new(), opts)
-    }
-
-    fn decide(enc: Encoding, opts: ImportOptions) -> Self {
-        let capture =
-            |f| TraceDecoder::Capture(Box::new(CaptureImporter::new(f, opts.clone())), enc);
+    /// A decoder of `enc`.
+    pub fn of(enc: TraceEncoding) -> Self {
         match enc {
-            Encoding::Binary => TraceDecoder::Binary(binary::BinaryDecoder::new()),
-            Encoding::Jsonl => TraceDecoder::Jsonl(jsonl::JsonlDecoder::new()),
-            Encoding::Ftrace => capture(CaptureFormat::Text),
-            Encoding::TraceDat => capture(CaptureFormat::TraceDat),
-            Encoding::PerfData => capture(CaptureFormat::PerfData),
+            TraceEncoding::Binary => TraceDecoder::Binary(binary::BinaryDecoder::new()),
+            TraceEncoding::Jsonl => TraceDecoder::Jsonl(jsonl::JsonlDecoder::new()),
         }
     }
 
-    /// Feed more input.
+    /// Feed more bytes.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), TraceError> {
         match self {
-            TraceDecoder::Undecided(buf, opts) => {
+            TraceDecoder::Undecided(buf) => {
                 buf.extend_from_slice(chunk);
-                if buf.len() >= binary::MAGIC.len() || buf.iter().any(|b| !b.is_ascii_whitespace())
-                {
-                    if is_compressed(buf) {
-                        let data = std::mem::take(buf);
-                        *self = TraceDecoder::Compressed(data, opts.clone());
-                        return Ok(());
-                    }
-                    let magics: [&[u8]; 3] = [
-                        &binary::MAGIC,
-                        &crate::import::tracedat::MAGIC,
-                        &crate::import::perfdata::MAGIC,
-                    ];
-                    let partial_magic = magics.iter().any(|m| {
-                        m.starts_with(&buf[..buf.len().min(m.len())]) && buf.len() < m.len()
-                    });
-                    if partial_magic {
-                        return Ok(());
-                    }
-                    let looks_binary = magics.iter().any(|m| buf.starts_with(m));
-                    // Text needs a few lines to be recognised as a kvmmmu capture.
-                    let first = buf
-                        .iter()
-                        .position(|b| !b.is_ascii_whitespace())
-                        .unwrap_or(0);
-                    if buf[first] != b'{'
-                        && !looks_binary
-                        && buf.len() < 4096
-                        && !crate::import::text::looks_like_text_capture(buf)
-                    {
-                        return Ok(());
-                    }
-                    let enc = detect(buf)?;
-                    let data = std::mem::take(buf);
-                    *self = Self::decide(enc, opts.clone());
-                    return self.push(&data);
+                let magic = binary::MAGIC.len();
+                let partial_magic =
+                    buf.len() < magic && binary::MAGIC.starts_with(&buf[..]) && !buf.is_empty();
+                if partial_magic || buf.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(());
                 }
-                Ok(())
+                let data = std::mem::take(buf);
+                let enc = rmaplab_encoding(&data).ok_or_else(|| not_rmaplab(&data))?;
+                *self = TraceDecoder::of(enc);
+                self.push(&data)
             }
             TraceDecoder::Binary(d) => {
                 d.push(chunk);
@@ -500,62 +401,40 @@ impl TraceDecoder {
                 d.push(chunk);
                 Ok(())
             }
-            TraceDecoder::Capture(d, _) => Ok(d.push(chunk)?),
-            TraceDecoder::Compressed(buf, _) => {
-                if buf.len().saturating_add(chunk.len()) > compress::MAX_DECOMPRESSED {
-                    return Err(ImportError::from(compress::CompressError::TooLarge(
-                        compress::MAX_DECOMPRESSED,
-                    ))
-                    .into());
-                }
-                buf.extend_from_slice(chunk);
-                Ok(())
-            }
-            TraceDecoder::Inner(d) => d.push(chunk),
         }
     }
 
-    /// The encoding, once known.
-    pub fn encoding(&self) -> Option<Encoding> {
+    /// Which encoding, once decided.
+    pub fn encoding(&self) -> Option<TraceEncoding> {
         match self {
-            TraceDecoder::Undecided(..) | TraceDecoder::Compressed(..) => None,
-            TraceDecoder::Binary(_) => Some(Encoding::Binary),
-            TraceDecoder::Jsonl(_) => Some(Encoding::Jsonl),
-            TraceDecoder::Capture(_, e) => Some(*e),
-            TraceDecoder::Inner(d) => d.encoding(),
+            TraceDecoder::Undecided(..) => None,
+            TraceDecoder::Binary(_) => Some(TraceEncoding::Binary),
+            TraceDecoder::Jsonl(_) => Some(TraceEncoding::Jsonl),
         }
     }
 
-    /// The metadata, once the header has been decoded (for kvmmmu captures: once the whole
-    /// capture was read and imported).
+    /// The header, once decoded.
     pub fn meta(&mut self) -> Result<Option<&TraceMeta>, TraceError> {
         match self {
-            TraceDecoder::Undecided(..) | TraceDecoder::Compressed(..) => Ok(None),
+            TraceDecoder::Undecided(..) => Ok(None),
             TraceDecoder::Binary(d) => d.meta(),
             TraceDecoder::Jsonl(d) => d.meta(),
-            TraceDecoder::Capture(d, _) => Ok(d.meta()),
-            TraceDecoder::Inner(d) => d.meta(),
         }
     }
 
-    /// The next complete event, or `None` when more input is needed.
+    /// The next complete event, if the bytes pushed hold one.
     pub fn next_event(&mut self) -> Result<Option<Event>, TraceError> {
         match self {
-            TraceDecoder::Undecided(..) | TraceDecoder::Compressed(..) => Ok(None),
+            TraceDecoder::Undecided(..) => Ok(None),
             TraceDecoder::Binary(d) => d.next_event(),
             TraceDecoder::Jsonl(d) => d.next_event(),
-            TraceDecoder::Capture(d, _) => Ok(d.pop()),
-            TraceDecoder::Inner(d) => d.next_event(),
         }
     }
 
-    /// Up to `max` complete events appended to `out` (how many; 0 when more input is needed),
-    /// the same events [`TraceDecoder::next_event`] would give one by one. Binary traces take
-    /// a fast path that decodes straight from the buffer.
+    /// Up to `max` complete events appended to `out`; how many.
     pub fn next_batch(&mut self, out: &mut Vec<Event>, max: usize) -> Result<usize, TraceError> {
         match self {
             TraceDecoder::Binary(d) => d.next_batch(out, max),
-            TraceDecoder::Inner(d) => d.next_batch(out, max),
             _ => {
                 let start = out.len();
                 while out.len() - start < max {
@@ -569,57 +448,40 @@ impl TraceDecoder {
         }
     }
 
-    /// Declare the input complete: returns the last event if one was pending, errors on a
-    /// truncated trace. Call repeatedly until it returns `Ok(None)`.
+    /// End of input: the last event, or an error if the trace is cut short; call until `None`.
     pub fn finish(&mut self) -> Result<Option<Event>, TraceError> {
         match self {
-            TraceDecoder::Undecided(buf, opts) => {
+            TraceDecoder::Undecided(buf) => {
                 if buf.iter().all(u8::is_ascii_whitespace) {
                     Err(TraceError::Empty)
                 } else {
-                    let data = std::mem::take(buf);
-                    let enc = detect(&data)?;
-                    if matches!(
-                        enc,
-                        Encoding::Binary | Encoding::TraceDat | Encoding::PerfData
-                    ) {
-                        return Err(TraceError::Truncated {
-                            offset: data.len() as u64,
-                            msg: "the file's magic is incomplete".into(),
-                        });
-                    }
-                    // Short text input: decide now and decode it all.
-                    *self = Self::decide(enc, opts.clone());
-                    self.push(&data)?;
-                    self.finish()
+                    Err(TraceError::Truncated {
+                        offset: buf.len() as u64,
+                        msg: "the file's magic is incomplete".into(),
+                    })
                 }
             }
             TraceDecoder::Binary(d) => d.finish(),
             TraceDecoder::Jsonl(d) => d.finish(),
-            TraceDecoder::Capture(d, _) => {
-                d.finish()?;
-                Ok(d.pop())
-            }
-            TraceDecoder::Compressed(buf, opts) => {
-                let data = std::mem::take(buf);
-                let plain = if data.starts_with(&compress::GZIP_MAGIC) {
-                    compress::gzip(&data, compress::MAX_DECOMPRESSED)
-                } else {
-                    compress::zstd(&data, compress::MAX_DECOMPRESSED)
-                }
-                .map_err(ImportError::from)?;
-                let mut inner = TraceDecoder::with_import_options(opts.clone());
-                inner.push(&plain)?;
-                *self = TraceDecoder::Inner(Box::new(inner));
-                self.finish()
-            }
-            TraceDecoder::Inner(d) => {
-                if let Some(e) = d.next_event()? {
-                    return Ok(Some(e));
-                }
-                d.finish()
-            }
         }
+    }
+}
+
+/// The error for bytes that start no rmaplab trace.
+fn not_rmaplab(prefix: &[u8]) -> TraceError {
+    if prefix
+        .iter()
+        .take(16)
+        .any(|&b| b < 0x20 && !b.is_ascii_whitespace())
+    {
+        TraceError::Binary {
+            offset: 0,
+            msg: "unrecognised binary data: not an rmaplab trace (magic RMAPLABT)".into(),
+        }
+    } else {
+        TraceError::UnknownFormat(
+            String::from_utf8_lossy(&prefix[..prefix.len().min(16)]).into_owned(),
+        )
     }
 }
 

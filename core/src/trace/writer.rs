@@ -2,7 +2,7 @@
 //! encoder for either, which the CLI's `convert`/`import`/`gen` and the playground's export use.
 
 use super::binary::BinaryEncoder;
-use super::{jsonl, Encoding, Event, TraceMeta};
+use super::{jsonl, Event, TraceEncoding, TraceMeta};
 use crate::named::named_choice;
 use serde::{Deserialize, Serialize};
 
@@ -42,11 +42,11 @@ impl OutputEncoding {
         }
     }
 
-    /// The same encoding among those rmaplab reads.
-    pub fn encoding(self) -> Encoding {
+    /// The same encoding as the decoder names it.
+    pub fn encoding(self) -> TraceEncoding {
         match self {
-            OutputEncoding::Binary => Encoding::Binary,
-            OutputEncoding::Jsonl => Encoding::Jsonl,
+            OutputEncoding::Binary => TraceEncoding::Binary,
+            OutputEncoding::Jsonl => TraceEncoding::Jsonl,
         }
     }
 }
@@ -138,7 +138,7 @@ mod tests {
             let (m, got) = decode_all(&out).unwrap();
             assert_eq!(got, events, "{e}");
             assert_eq!(m.workload, meta.workload);
-            assert_eq!(crate::trace::detect(&out).unwrap(), e.encoding());
+            assert_eq!(crate::trace::rmaplab_encoding(&out), Some(e.encoding()));
         }
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser;
 use clap::Args;
 use rmaplab_core::import::ImportReport;
-use rmaplab_core::trace::reader::BATCH;
+use rmaplab_core::input::reader::BATCH;
 use rmaplab_core::trace::writer::{OutputEncoding, TraceEncoder};
 use rmaplab_core::trace::{Event, TraceMeta};
 use std::path::{Path, PathBuf};
