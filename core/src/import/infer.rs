@@ -265,6 +265,17 @@ impl Inference {
         }
     }
 
+    /// Put thread `tid` in VM `vm` from now on (a map built as the capture is read).
+    pub fn set_vm(&mut self, tid: u64, vm: u32) {
+        self.vms.vm_of_tid.insert(tid, vm);
+        self.vm_count = self.vm_count.max(vm + 1);
+    }
+
+    /// Whether thread `tid` is in a VM.
+    pub fn has_vm(&self, tid: u64) -> bool {
+        self.vms.vm_of_tid.contains_key(&tid)
+    }
+
     /// The next event produced, if any.
     pub fn pop(&mut self) -> Option<Event> {
         self.out.pop_front()

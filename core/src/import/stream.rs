@@ -108,6 +108,18 @@ struct Count {
     raw_roles: bool,
     /// Records counted (lost-event markers too).
     records: u64,
+    /// With process ids, the last pass's inference run ahead, its VM map built as process ids
+    /// first appear (what grouping by process id gives, when the records come in time order).
+    spec: Option<Speculation>,
+}
+
+/// The final inference run during the counting pass (see [`Count::spec`]).
+struct Speculation {
+    engine: Inference,
+    vm_of_tgid: std::collections::HashMap<u64, u32>,
+    /// Threads that zapped before their first task event: if one turns out to be a vCPU
+    /// thread, the full map would have placed its zap in its VM, and the run is not the answer.
+    early_zappers: std::collections::HashSet<u64>,
 }
 
 impl Count {
@@ -122,6 +134,15 @@ impl Count {
             link_ordered: true,
             raw_roles: false,
             records: 0,
+            spec: (!opts.one_vm && opts.vm.is_none()).then(|| {
+                let mut engine = Inference::new(opts.recycle_threshold, VmMap::default());
+                engine.raw_addresses = opts.raw_addresses;
+                Speculation {
+                    engine,
+                    vm_of_tgid: std::collections::HashMap::new(),
+                    early_zappers: std::collections::HashSet::new(),
+                }
+            }),
         }
     }
 
@@ -152,8 +173,26 @@ impl Count {
             }
         }
         self.facts.note(r);
+        if let Some(sp) = self.spec.as_mut() {
+            let tid = r.task.tid;
+            if vms::is_task_event(&r.kind) {
+                if !sp.engine.has_vm(tid) {
+                    let tgid = r.task.tgid.unwrap_or(tid);
+                    let n = sp.vm_of_tgid.len() as u32;
+                    let vm = *sp.vm_of_tgid.entry(tgid).or_insert(n);
+                    sp.engine.set_vm(tid, vm);
+                }
+            } else if matches!(r.kind, RecordKind::ZapPage { .. }) && !sp.engine.has_vm(tid) {
+                sp.early_zappers.insert(tid);
+            }
+            sp.engine.on_record(r);
+            while sp.engine.pop().is_some() {}
+        }
         if self.facts.has_tgid {
             self.link = None;
+        } else if self.records > SPECULATE_UNTIL_TGID {
+            // No process ids so far: grouping will be by links, not worth running ahead.
+            self.spec = None;
         }
         if let Some(l) = self.link.as_mut() {
             l.on_record(r);
@@ -161,6 +200,10 @@ impl Count {
         }
     }
 }
+
+/// Records read without a process id before the counting pass stops running the last pass's
+/// inference ahead.
+const SPECULATE_UNTIL_TGID: u64 = 4096;
 
 /// Run `engine` over one time-ordered pass (only the VM `keep`'s tasks when set), dropping
 /// its events.
@@ -347,6 +390,7 @@ impl<'a> CaptureStream<'a> {
             link,
             link_ordered,
             records,
+            spec,
             ..
         } = self.count(&opts)?;
         if report.reordered > 0 {
@@ -492,10 +536,25 @@ impl<'a> CaptureStream<'a> {
             },
         };
         report.kept_vm = keep;
+        // With process ids and records in time order, the counting pass ran the last pass's
+        // inference already, unless a thread zapped before its first task event.
+        if reusable.is_none() && facts.has_tgid && link_ordered && keep.is_none() && !opts.one_vm {
+            if let Some(sp) = spec {
+                if sp
+                    .early_zappers
+                    .iter()
+                    .all(|t| !vms.vm_of_tid.contains_key(t))
+                    && sp.vm_of_tgid.len() == groups.len()
+                {
+                    reusable = Some(sp.engine);
+                }
+            }
+        }
         // The engine of the last pass, and its counts before any event is given out.
         let (engine_vms, stats_engine) = match reusable {
-            // One VM found by links: pass 1's inference was that engine (as one VM, the
-            // zap-only threads only zapping).
+            // Pass 1's inference was that engine: one VM found by links (as one VM, the
+            // zap-only threads only zapping), or the VMs by process id.
+            Some(link) if facts.has_tgid => (vms.clone(), link),
             Some(link) => (VmMap::default(), link),
             None => {
                 self.passes += 1;

@@ -629,6 +629,10 @@ struct CpuCursor<'a> {
     done: bool,
     /// Whether any page held a record.
     had_records: bool,
+    /// The zstd decoder, kept from chunk to chunk (its tables are reused).
+    zstd: Option<Box<ruzstd::decoding::FrameDecoder>>,
+    /// The compressed chunk being read (reused).
+    chunk: Vec<u8>,
 }
 
 impl<'a> CpuCursor<'a> {
@@ -646,6 +650,8 @@ impl<'a> CpuCursor<'a> {
             recs: VecDeque::new(),
             done: false,
             had_records: false,
+            zstd: None,
+            chunk: Vec::new(),
         }
     }
 
@@ -698,11 +704,30 @@ impl<'a> CpuCursor<'a> {
                 what: format!("a compressed chunk of {csize} bytes"),
             });
         }
-        let mut chunk = vec![0u8; csize];
-        self.read_exact(&mut chunk, "compressed chunk")?;
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.resize(csize, 0);
+        let r = self.read_exact(&mut chunk, "compressed chunk");
+        self.chunk = chunk;
+        r?;
         let alg = d.compression.as_deref().unwrap_or("none");
-        let out = compress::by_name(alg, &chunk, usize_.min(MAX_SECTION_BYTES))?;
-        self.buf.extend_from_slice(&out);
+        let limit = usize_.min(MAX_SECTION_BYTES);
+        if alg == "zstd" {
+            // Straight into the buffer's spare room, the decoder's tables reused: the chunk
+            // says how large it decompresses, and more is an error.
+            let dec = self
+                .zstd
+                .get_or_insert_with(|| Box::new(ruzstd::decoding::FrameDecoder::new()));
+            self.buf.reserve_exact(limit);
+            let before = self.buf.len();
+            dec.decode_all_to_vec(&self.chunk, &mut self.buf)
+                .map_err(|e| CompressError::Zstd(e.to_string()))?;
+            if self.buf.len() - before > limit {
+                return Err(CompressError::TooLarge(limit).into());
+            }
+        } else {
+            let out = compress::by_name(alg, &self.chunk, limit)?;
+            self.buf.extend_from_slice(&out);
+        }
         Ok(true)
     }
 
