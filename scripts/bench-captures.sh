@@ -22,7 +22,8 @@ trap 'rm -rf "$tmp"' EXIT
 measure() {
   local best=999999 rss=0 line s m
   for _ in 1 2 3; do
-    line=$( { /usr/bin/time -f "%e %M" "$@" > /dev/null 2> "$tmp/err"; } 2>&1 | tail -1)
+    /usr/bin/time -o "$tmp/time" -f "%e %M" "$@" > /dev/null 2>&1 || true
+    line=$(tail -1 "$tmp/time")
     s=${line% *}
     m=${line#* }
     if python3 -c "import sys; sys.exit(0 if $s < $best else 1)"; then
