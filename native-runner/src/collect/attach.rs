@@ -340,10 +340,22 @@ pub fn attach_with(
     let start_stats = source.stats("at attach", progress);
     let instance = tracefs::Instance::create(buffer_kb)?;
     let injections: Injections = Arc::default();
+    let mark = |when: &str, (label, values): &(String, peer::Stats)| {
+        Event::new(EventKind::Mark {
+            label: format!("KVM stats of {label} {when}: {}", peer::summary(values)),
+        })
+    };
+    // Events go to a temporary file as they are recorded: an attach of any length holds none.
+    let mut events = super::spool::EventSpool::new().map_err(CollectError::Spool)?;
+    for v in &start_stats {
+        events
+            .push(&mark("at attach", v))
+            .map_err(CollectError::Spool)?;
+    }
     let reader = if text_pipe {
-        spawn_text_reader(instance.pipe()?, injections.clone(), raw)
+        spawn_text_reader(instance.pipe()?, injections.clone(), raw, events)
     } else {
-        spawn_raw_reader(&instance, injections.clone(), raw)?
+        spawn_raw_reader(&instance, injections.clone(), raw, events)?
     };
     instance.start(&tids)?;
     let until_off = source.waits_for_power_off();
@@ -445,30 +457,28 @@ pub fn attach_with(
         return Err(CollectError::Interrupted);
     }
     end?;
-    let (recorded, import) = joined.map_err(CollectError::Reader)?;
+    let (mut events, import) = joined.map_err(CollectError::Reader)?;
     if import.lost_events > 0 {
         return Err(CollectError::Lost(import.lost_events));
     }
     let exact = source.covers_first_instruction();
-    let mark = |when: &str, (label, values): &(String, peer::Stats)| {
-        Event::new(EventKind::Mark {
-            label: format!("KVM stats of {label} {when}: {}", peer::summary(values)),
-        })
-    };
-    let mut events = Vec::with_capacity(recorded.len() + start_stats.len() + end_stats.len());
-    events.extend(start_stats.iter().map(|v| mark("at attach", v)));
-    events.extend(recorded);
-    events.extend(end_stats.iter().map(|v| mark("at the end", v)));
+    for v in &end_stats {
+        events
+            .push(&mark("at the end", v))
+            .map_err(CollectError::Spool)?;
+    }
     if exact {
         // The recording saw the VM from its first instruction: KVM's counters at the end are
         // facts the replay must reproduce, as for rmaplab's own guests.
         if let [(_, values)] = end_stats.as_slice() {
             for (name, value) in values {
                 if TRACE_STATS.contains(&name.as_str()) {
-                    events.push(Event::new(EventKind::Stat {
-                        name: name.clone(),
-                        value: *value,
-                    }));
+                    events
+                        .push(&Event::new(EventKind::Stat {
+                            name: name.clone(),
+                            value: *value,
+                        }))
+                        .map_err(CollectError::Spool)?;
                 }
             }
         }

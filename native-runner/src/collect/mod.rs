@@ -11,6 +11,7 @@ pub mod peer;
 pub mod plan;
 pub mod qmp;
 pub mod recorder;
+pub mod spool;
 pub mod stats;
 pub mod tracefs;
 pub mod vmm;
@@ -22,8 +23,8 @@ use recorder::{spawn_raw_reader, spawn_text_reader, Injection, Injections};
 use crate::interrupt;
 use rmaplab_core::gen::Workload;
 use rmaplab_core::import::infer::InferStats as ImportStats;
-use rmaplab_core::replay::{ReplaySummary, Replayer};
-use rmaplab_core::trace::{Event, Memslot, TraceMeta};
+use rmaplab_core::replay::Replayer;
+use rmaplab_core::trace::{Memslot, TraceMeta};
 use rmaplab_core::ModelConfig;
 use std::sync::Arc;
 use std::time::Instant;
@@ -95,6 +96,9 @@ pub enum CollectError {
     /// The VM behind the QMP socket has already powered off: there is nothing left to record.
     #[error("the guest behind this QMP socket has already powered off (QEMU's status is \"shutdown\"): start QEMU again (paused, with -S) and attach before it runs")]
     AlreadyOff,
+    /// The temporary files a recording goes to as it is read.
+    #[error("the recording's temporary file (in $TMPDIR): {0}")]
+    Spool(std::io::Error),
     /// Ctrl-C.
     #[error("interrupted")]
     Interrupted,
@@ -124,8 +128,8 @@ pub struct CollectOptions {
 pub struct Collected {
     /// Metadata.
     pub meta: TraceMeta,
-    /// Events.
-    pub events: Vec<Event>,
+    /// Events, spooled to a temporary file as they were recorded.
+    pub events: spool::EventSpool,
     /// What the importer inferred.
     pub import: ImportStats,
     /// Seconds the guest ran (all phases).
@@ -171,10 +175,16 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collect
     let mut tids: Vec<i32> = handles.iter().map(|h| h.tid).collect();
     tids.push(main_tid);
     let injections: Injections = Arc::default();
+    let events = spool::EventSpool::new().map_err(CollectError::Spool)?;
     let reader = if opts.text_pipe {
-        spawn_text_reader(instance.pipe()?, injections.clone(), opts.raw_addresses)
+        spawn_text_reader(
+            instance.pipe()?,
+            injections.clone(),
+            opts.raw_addresses,
+            events,
+        )
     } else {
-        spawn_raw_reader(&instance, injections.clone(), opts.raw_addresses)?
+        spawn_raw_reader(&instance, injections.clone(), opts.raw_addresses, events)?
     };
     instance.start(&tids)?;
     let started = Instant::now();
@@ -365,11 +375,9 @@ fn run_phase(
     }
 }
 
-/// Replay `events` at the trace's own kernel configuration (else KVM today).
-pub fn validate(
-    meta: &TraceMeta,
-    events: &[Event],
-) -> Result<ReplaySummary, rmaplab_core::replay::ReplayError> {
+/// A replay at the trace's own kernel configuration (else KVM today), to check the recording
+/// reproduces KVM's counters.
+pub fn validator(meta: &TraceMeta) -> Result<Replayer, rmaplab_core::replay::ReplayError> {
     let mut cfg = ModelConfig::kvm_today();
     if let Some(k) = &meta.kvm {
         if let Some(n) = k.pte_list_ext {
@@ -379,5 +387,9 @@ pub fn validate(
             cfg.era = e;
         }
     }
-    Replayer::replay_all(meta.clone(), &[cfg], events)
+    Replayer::new(
+        meta.clone(),
+        &[cfg],
+        rmaplab_core::replay::ReplayOptions::default(),
+    )
 }

@@ -3,6 +3,7 @@
 //! applying the collector's injections — its own page-table writes and KVM's stats — where
 //! their marks appear in the kernel's event stream.
 
+use super::spool::EventSpool;
 use super::{tracefs, CollectError, MARK_END};
 use rmaplab_core::import::format::{EventFormat, Formats};
 use rmaplab_core::import::infer::{InferStats as ImportStats, Inference};
@@ -11,6 +12,7 @@ use rmaplab_core::import::ringbuf::{self, PageLayout};
 use rmaplab_core::import::text::{parse_line, Line};
 use rmaplab_core::trace::{Event, EventKind};
 use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,19 +34,19 @@ pub(super) struct EventSink {
     imp: Inference,
     /// `trace_pipe` text not yet split into lines.
     text: Vec<u8>,
-    events: Vec<Event>,
+    events: EventSpool,
     inj: Injections,
     done: bool,
 }
 
 impl EventSink {
-    pub(super) fn new(inj: Injections, raw_addresses: bool) -> Self {
+    pub(super) fn new(inj: Injections, raw_addresses: bool, events: EventSpool) -> Self {
         let mut imp = Inference::default();
         imp.raw_addresses = raw_addresses;
         EventSink {
             imp,
             text: Vec::new(),
-            events: Vec::new(),
+            events,
             inj,
             done: false,
         }
@@ -59,16 +61,14 @@ impl EventSink {
 
     pub(super) fn accept(&mut self, ev: Event) -> Result<(), String> {
         let EventKind::Mark { label } = &ev.kind else {
-            self.events.push(ev);
-            return Ok(());
+            return self.spool(&ev);
         };
         if label == MARK_END {
             self.done = true;
             return Ok(());
         }
         if !label.starts_with("rmaplab:") {
-            self.events.push(ev);
-            return Ok(());
+            return self.spool(&ev);
         }
         let injected = self
             .inj
@@ -82,18 +82,23 @@ impl EventSink {
             self.imp.guest_pte_cleared(gfn, idx);
         }
         while let Some(e) = self.imp.pop() {
-            self.events.push(e);
+            self.spool(&e)?;
         }
         if let Some((phase, stats)) = injected.phase {
-            self.events.push(Event::new(EventKind::Mark {
+            self.spool(&Event::new(EventKind::Mark {
                 label: format!("{phase} done"),
-            }));
+            }))?;
             for (name, value) in stats {
-                self.events
-                    .push(Event::new(EventKind::Stat { name, value }));
+                self.spool(&Event::new(EventKind::Stat { name, value }))?;
             }
         }
         Ok(())
+    }
+
+    fn spool(&mut self, ev: &Event) -> Result<(), String> {
+        self.events
+            .push(ev)
+            .map_err(|e| format!("the recording's temporary file: {e}"))
     }
 
     pub(super) fn feed(&mut self, r: &Record) -> Result<(), String> {
@@ -121,7 +126,11 @@ impl EventSink {
     }
 }
 
-type ReaderResult = Result<(Vec<Event>, ImportStats), String>;
+type ReaderResult = Result<(EventSpool, ImportStats), String>;
+
+/// One CPU's `trace_pipe_raw` pages as read, spooled to an unnamed temporary file (each a
+/// `u32` length, then the bytes), so a long recording holds none of them in memory.
+type PageSpool = BufWriter<std::fs::File>;
 
 /// Reads the instance while the guest runs.
 pub(super) enum Reader {
@@ -132,10 +141,12 @@ pub(super) enum Reader {
     },
     /// `per_cpu/cpuN/trace_pipe_raw` pages, decoded with the `format` files, merged by time.
     Raw {
-        threads: Vec<std::thread::JoinHandle<Result<Vec<Record>, String>>>,
+        threads: Vec<std::thread::JoinHandle<Result<PageSpool, String>>>,
         stop: Arc<AtomicBool>,
         inj: Injections,
         raw_addresses: bool,
+        formats: Box<Formats>,
+        events: Box<EventSpool>,
     },
 }
 
@@ -143,12 +154,13 @@ pub(super) fn spawn_text_reader(
     pipe: std::fs::File,
     inj: Injections,
     raw_addresses: bool,
+    events: EventSpool,
 ) -> Reader {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let handle = std::thread::spawn(move || {
         let mut pipe = pipe;
-        let mut sink = EventSink::new(inj, raw_addresses);
+        let mut sink = EventSink::new(inj, raw_addresses, events);
         let mut buf = vec![0u8; 1 << 20];
         while !sink.done {
             let n =
@@ -171,6 +183,7 @@ pub(super) fn spawn_raw_reader(
     instance: &tracefs::Instance,
     inj: Injections,
     raw_addresses: bool,
+    events: EventSpool,
 ) -> Result<Reader, CollectError> {
     let mut parsed = Vec::new();
     for ev in [
@@ -190,10 +203,9 @@ pub(super) fn spawn_raw_reader(
     let mut threads = Vec::new();
     for cpu in instance.cpus()? {
         let mut pipe = instance.raw_pipe(cpu)?;
-        let formats = formats.clone();
+        let mut out: PageSpool = BufWriter::new(tempfile::tempfile().map_err(CollectError::Spool)?);
         let stop = stop.clone();
         threads.push(std::thread::spawn(move || {
-            let mut out = Vec::new();
             let mut page = vec![0u8; ringbuf::PAGE_SIZE];
             let mut idle_after_stop = 0;
             loop {
@@ -210,22 +222,21 @@ pub(super) fn spawn_raw_reader(
                     continue;
                 }
                 idle_after_stop = 0;
-                ringbuf::decode_page(
-                    &page[..n],
-                    layout,
-                    &formats,
-                    u32::try_from(cpu).ok(),
-                    &mut out,
-                )
-                .map_err(|e| format!("cpu{cpu}: {e}"))?;
+                let len = u32::try_from(n).map_err(|_| format!("cpu{cpu}: a page of {n} bytes"))?;
+                out.write_all(&len.to_le_bytes())
+                    .and_then(|()| out.write_all(&page[..n]))
+                    .map_err(|e| format!("cpu{cpu}: the recording's temporary file: {e}"))?;
             }
         }));
     }
+    let _ = layout;
     Ok(Reader::Raw {
         threads,
         stop,
         inj,
         raw_addresses,
+        formats: Box::new(formats),
+        events: Box::new(events),
     })
 }
 
@@ -271,26 +282,35 @@ impl Reader {
                 threads,
                 inj,
                 raw_addresses,
+                formats,
+                events,
                 ..
             } => {
-                let mut all = Vec::new();
+                let mut cursors = Vec::new();
                 for (cpu, t) in threads.into_iter().enumerate() {
-                    let recs = t
+                    let spool = t
                         .join()
                         .map_err(|_| "a reader thread panicked".to_string())??;
-                    all.extend(
-                        recs.into_iter()
-                            .enumerate()
-                            .map(|(i, r)| (r.ts.unwrap_or(0), cpu, i, r)),
-                    );
+                    cursors.push(PageCursor::new(spool, cpu, &formats)?);
                 }
-                // Merge the CPUs' streams by the ring buffer's clock.
-                all.sort_unstable_by_key(|(ts, cpu, i, _)| (*ts, *cpu, *i));
-                let mut sink = EventSink::new(inj, raw_addresses);
-                for (_, _, _, rec) in all {
-                    sink.feed(&rec)?;
+                // Merge the CPUs' streams by the ring buffer's clock (ties: lower CPU first).
+                let mut sink = EventSink::new(inj, raw_addresses, *events);
+                let mut heap = std::collections::BinaryHeap::new();
+                for (i, c) in cursors.iter_mut().enumerate() {
+                    if let Some(ts) = c.head_ts()? {
+                        heap.push(std::cmp::Reverse((ts, i)));
+                    }
+                }
+                while let Some(std::cmp::Reverse((_, i))) = heap.pop() {
+                    let c = &mut cursors[i];
+                    if let Some(rec) = c.recs.pop_front() {
+                        sink.feed(&rec)?;
+                    }
                     if sink.done {
                         break;
+                    }
+                    if let Some(ts) = c.head_ts()? {
+                        heap.push(std::cmp::Reverse((ts, i)));
                     }
                 }
                 if !sink.done {
@@ -299,5 +319,57 @@ impl Reader {
                 Ok((sink.events, sink.imp.stats))
             }
         }
+    }
+}
+
+/// One CPU's spooled pages, decoded a page at a time.
+struct PageCursor<'f> {
+    file: BufReader<std::fs::File>,
+    cpu: usize,
+    formats: &'f Formats,
+    page: Vec<u8>,
+    recs: std::collections::VecDeque<Record>,
+}
+
+impl<'f> PageCursor<'f> {
+    fn new(spool: PageSpool, cpu: usize, formats: &'f Formats) -> Result<Self, String> {
+        let tmp = |e: std::io::Error| format!("cpu{cpu}: the recording's temporary file: {e}");
+        let mut file = spool.into_inner().map_err(|e| tmp(e.into_error()))?;
+        file.rewind().map_err(tmp)?;
+        Ok(PageCursor {
+            file: BufReader::with_capacity(1 << 16, file),
+            cpu,
+            formats,
+            page: vec![0; ringbuf::PAGE_SIZE],
+            recs: std::collections::VecDeque::new(),
+        })
+    }
+
+    /// The timestamp of this CPU's next record (reading pages until one has a record).
+    fn head_ts(&mut self) -> Result<Option<u64>, String> {
+        let cpu = self.cpu;
+        let tmp = |e: std::io::Error| format!("cpu{cpu}: the recording's temporary file: {e}");
+        while self.recs.is_empty() {
+            let mut len = [0u8; 4];
+            match self.file.read_exact(&mut len) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(tmp(e)),
+            }
+            let n = u32::from_le_bytes(len) as usize;
+            self.page.resize(n, 0);
+            self.file.read_exact(&mut self.page).map_err(tmp)?;
+            let mut out = Vec::new();
+            ringbuf::decode_page(
+                &self.page,
+                PageLayout::default(),
+                self.formats,
+                u32::try_from(cpu).ok(),
+                &mut out,
+            )
+            .map_err(|e| format!("cpu{cpu}: {e}"))?;
+            self.recs.extend(out);
+        }
+        Ok(self.recs.front().map(|r| r.ts.unwrap_or(0)))
     }
 }

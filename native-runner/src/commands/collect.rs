@@ -197,16 +197,28 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
     };
     let enc = out_encoding(&a.output, None);
     let mut w = TraceWriter::create(&a.output, enc, &c.meta)?;
-    for e in &c.events {
-        w.event(e)?;
-    }
+    // The spooled events go to the output and through the check replay in one pass.
+    let mut check = collect::validator(&c.meta)?;
+    let count = c.events.count();
+    let mut replay_error = None;
+    c.events.events(|batch| {
+        for e in batch {
+            w.event(e)?;
+        }
+        if replay_error.is_none() {
+            if let Err(e) = check.feed_all(batch) {
+                replay_error = Some(e);
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    })?;
     w.commit()?;
     let size = std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0);
     let i = &c.import;
     eprintln!(
         "wrote {} ({} events, {} bytes); guest ran {:.2} s; {} kvmmmu events used ({:.0}/s), {} lost",
         a.output.display(),
-        c.events.len(),
+        count,
         size,
         c.guest_seconds,
         i.events_used,
@@ -228,7 +240,10 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
     if !interesting.is_empty() {
         eprintln!("KVM stats at the end: {}", interesting.join(" "));
     }
-    let s = collect::validate(&c.meta, &c.events)?;
+    if let Some(e) = replay_error {
+        return Err(e.into());
+    }
+    let s = check.finish();
     let empty = s.made_no_sptes();
     // No SPTEs, or removals the recording cannot see: said now, refused under --strict.
     let verdict = trust_warnings(&s, a.strict).unwrap_or(ExitCode::SUCCESS);
