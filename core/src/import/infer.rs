@@ -28,7 +28,51 @@ use super::record::{Record, RecordKind, ShadowPage};
 use crate::config::RMAP_RECYCLE_THRESHOLD;
 use crate::trace::{Event, EventCtx, EventKind, RmapId, RmapKind, SpteId, VcpuId};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast hasher for the importer's small keys (thread ids, shadow pages, page numbers): each
+/// word folded in with a rotate and a multiply (as rustc's FxHasher). A hostile capture can
+/// make it slow, never wrong.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FoldHasher(u64);
+
+/// Multiplier of [`FoldHasher`] (rustc's FxHasher's).
+const FOLD_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(FOLD_SEED);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+/// Shadow-page levels a role can name (`role.level` is 4 bits).
+const LEVELS: usize = 16;
+
+/// The shadow page a task's current fault reported at each level.
+type LastPages = [Option<ShadowPage>; LEVELS];
+
+/// A map with [`FoldHasher`].
+pub type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FoldHasher>>;
+/// A set with [`FoldHasher`].
+pub type HashSet<K> = std::collections::HashSet<K, BuildHasherDefault<FoldHasher>>;
 
 /// Bits 12..51 of an SPTE: the host physical frame.
 pub const SPTE_PFN_MASK: u64 = 0x000f_ffff_ffff_f000;
@@ -163,7 +207,7 @@ pub struct Inference {
     not_present_fault: HashMap<u64, bool>,
     /// Per (task, level): the shadow page `kvm_mmu_get_page` reported in the task's current
     /// fault (cleared at each `kvm_mmu_pagetable_walk`).
-    last_sp: HashMap<(u64, u8), ShadowPage>,
+    last_sp: HashMap<u64, LastPages>,
     /// Guest page-table gfn → SPTE pages of the level-1, non-direct shadow pages of that gfn.
     gpte_pages: HashMap<u64, Vec<u64>>,
     /// Shadow pages reported but not yet matched to an SPTE page, per (VM, level), oldest
@@ -239,27 +283,27 @@ impl Inference {
         Inference {
             vm_count,
             out: VecDeque::new(),
-            tasks: HashMap::new(),
+            tasks: HashMap::default(),
             vms,
-            not_present_fault: HashMap::new(),
-            last_sp: HashMap::new(),
-            gpte_pages: HashMap::new(),
-            orphans: HashMap::new(),
-            sp_page: HashMap::new(),
-            page_sp: HashMap::new(),
-            page_task: HashMap::new(),
-            page_ids: HashMap::new(),
+            not_present_fault: HashMap::default(),
+            last_sp: HashMap::default(),
+            gpte_pages: HashMap::default(),
+            orphans: HashMap::default(),
+            sp_page: HashMap::default(),
+            page_sp: HashMap::default(),
+            page_task: HashMap::default(),
+            page_ids: HashMap::default(),
             held: BTreeMap::new(),
-            rmap_len: HashMap::new(),
+            rmap_len: HashMap::default(),
             recycle_threshold,
             links: UnionFind::default(),
-            max_rmap_size: HashMap::new(),
+            max_rmap_size: HashMap::default(),
             raw_addresses: false,
-            zap_only: HashSet::new(),
-            zapper_vm: HashMap::new(),
+            zap_only: HashSet::default(),
+            zapper_vm: HashMap::default(),
             defer_zapper_links: false,
             pending_links: Vec::new(),
-            vm_last_active: HashMap::new(),
+            vm_last_active: HashMap::default(),
             records: 0,
             stats: InferStats::default(),
         }
@@ -298,7 +342,7 @@ impl Inference {
         let mut order: Vec<(u32, u64)> = self.tasks.iter().map(|(&t, &v)| (v, t)).collect();
         order.sort_unstable();
         let mut groups: Vec<Vec<u64>> = Vec::new();
-        let mut index: HashMap<u64, usize> = HashMap::new();
+        let mut index: HashMap<u64, usize> = HashMap::default();
         for (_, tid) in order {
             let root = self.links.find(tid);
             let at = *index.entry(root).or_insert_with(|| {
@@ -397,7 +441,8 @@ impl Inference {
             let vm = self.vms.vm(tid);
             let own = self
                 .last_sp
-                .get(&(tid, level))
+                .get(&tid)
+                .and_then(|p| p.get(usize::from(level))?.as_ref())
                 .filter(|k| !self.sp_page.contains_key(&(vm, **k)))
                 .copied();
             let key = own.or_else(|| match self.orphans.get(&(vm, level)).map(Vec::as_slice) {
@@ -534,13 +579,23 @@ impl Inference {
                 o.push(sp);
             }
         }
-        self.last_sp.insert((tid, sp.level), sp);
+        // `role.level` is 4 bits: a larger level (malformed text) is not remembered.
+        if let Some(slot) = self
+            .last_sp
+            .entry(tid)
+            .or_insert([None; LEVELS])
+            .get_mut(usize::from(sp.level))
+        {
+            *slot = Some(sp);
+        }
     }
 
     /// `kvm_mmu_pagetable_walk` (a guest page fault) on task `tid` with error code `pferr`.
     pub fn on_walk(&mut self, tid: u64, pferr: Option<u64>) {
         self.stats.events_used += 1;
-        self.last_sp.retain(|(p, _), _| *p != tid);
+        if let Some(pages) = self.last_sp.get_mut(&tid) {
+            *pages = [None; LEVELS];
+        }
         let vcpu = self.vcpu(tid);
         self.not_present_fault
             .insert(tid, pferr.is_some_and(|e| e & PFERR_PRESENT == 0));

@@ -85,17 +85,28 @@ impl<'a> File<'a> {
     }
 }
 
-/// The name a record's kind is counted under in the import report.
-fn kind_name(k: &RecordKind) -> &'static str {
+/// Kinds of records counted (every [`RecordKind`] but `Lost`).
+const KINDS: usize = 5;
+
+/// Where a record's kind is counted in [`Count::kinds`].
+fn kind_index(k: &RecordKind) -> usize {
     match k {
-        RecordKind::SetSpte { .. } => format::EV_SET_SPTE,
-        RecordKind::GetPage { .. } => format::EV_GET_PAGE,
-        RecordKind::ZapPage { .. } => format::EV_ZAP_PAGE,
-        RecordKind::Walk { .. } => format::EV_WALK,
-        RecordKind::Mark(_) => "trace_marker",
-        RecordKind::Lost(_) => "lost",
+        RecordKind::SetSpte { .. } => 0,
+        RecordKind::GetPage { .. } => 1,
+        RecordKind::ZapPage { .. } => 2,
+        RecordKind::Walk { .. } => 3,
+        RecordKind::Mark(_) | RecordKind::Lost(_) => 4,
     }
 }
+
+/// The report's name of each [`kind_index`].
+const KIND_NAMES: [&str; KINDS] = [
+    format::EV_SET_SPTE,
+    format::EV_GET_PAGE,
+    format::EV_ZAP_PAGE,
+    format::EV_WALK,
+    "trace_marker",
+];
 
 /// What the counting pass gathers.
 struct Count {
@@ -108,6 +119,8 @@ struct Count {
     raw_roles: bool,
     /// Records counted (lost-event markers too).
     records: u64,
+    /// Records of each kind, by [`kind_index`].
+    kinds: [u64; KINDS],
     /// With process ids, the last pass's inference run ahead, its VM map built as process ids
     /// first appear (what grouping by process id gives, when the records come in time order).
     spec: Option<Speculation>,
@@ -116,10 +129,10 @@ struct Count {
 /// The final inference run during the counting pass (see [`Count::spec`]).
 struct Speculation {
     engine: Inference,
-    vm_of_tgid: std::collections::HashMap<u64, u32>,
+    vm_of_tgid: infer::HashMap<u64, u32>,
     /// Threads that zapped before their first task event: if one turns out to be a vCPU
     /// thread, the full map would have placed its zap in its VM, and the run is not the answer.
-    early_zappers: std::collections::HashSet<u64>,
+    early_zappers: infer::HashSet<u64>,
 }
 
 impl Count {
@@ -134,13 +147,14 @@ impl Count {
             link_ordered: true,
             raw_roles: false,
             records: 0,
+            kinds: [0; KINDS],
             spec: (!opts.one_vm && opts.vm.is_none()).then(|| {
                 let mut engine = Inference::new(opts.recycle_threshold, VmMap::default());
                 engine.raw_addresses = opts.raw_addresses;
                 Speculation {
                     engine,
-                    vm_of_tgid: std::collections::HashMap::new(),
-                    early_zappers: std::collections::HashSet::new(),
+                    vm_of_tgid: infer::HashMap::default(),
+                    early_zappers: infer::HashSet::default(),
                 }
             }),
         }
@@ -162,11 +176,7 @@ impl Count {
                 }
             }
             ref k => {
-                *self
-                    .report
-                    .events_read
-                    .entry(kind_name(k).into())
-                    .or_default() += 1;
+                self.kinds[kind_index(k)] += 1;
                 if let RecordKind::GetPage { sp } | RecordKind::ZapPage { sp } = k {
                     self.raw_roles |= sp.role <= u64::from(u32::MAX);
                 }
@@ -377,6 +387,11 @@ impl<'a> CaptureStream<'a> {
                 while let Some(r) = recs.next_record()? {
                     c.note(&r, false);
                 }
+            }
+        }
+        for (name, n) in KIND_NAMES.iter().zip(c.kinds) {
+            if n > 0 {
+                c.report.events_read.insert((*name).into(), n);
             }
         }
         Ok(c)

@@ -2,8 +2,8 @@
 //! ([`TaskFacts`]), and how they become VMs ([`group`]) — by process id where the capture has
 //! one, else by the shadow pages threads shared (the inference's links).
 
+use super::infer::{HashMap, HashSet};
 use super::record::{Record, RecordKind};
-use std::collections::{HashMap, HashSet};
 
 /// What the counting pass learns about threads, whatever the order it reads records in.
 #[derive(Debug, Default)]
