@@ -40,6 +40,8 @@ measure() {
   echo "Produced by \`scripts/bench-captures.sh\` on $(date -u +%Y-%m-%d) ($(nproc) CPUs, $(uname -m)); best of 3 wall seconds, with that run's peak RSS."
   echo "rmaplab reads a capture in passes by offset and holds none of it (\`core/src/import/stream.rs\`)."
   echo
+  echo "The captures were recorded during \`rmaplab collect --vcpus 2 --mmu-pages 20000 --seed 9 churn --batch 500 --gfns 16384 --spaces 16 --cycles C\`, C = 100 (A) and 400 (B, 4x as long): trace.dat with \`trace-cmd record -b 262144 -e kvmmmu\` (B: \`-b 1048576\`; through \`record-on-this-host.sh\` of the captures fixtures), perf.data with \`perf record -a -m 8M -e 'kvmmmu:*'\`. The CLI decodes trace.dat's zstd chunks with libzstd (the page with the pure-Rust \`ruzstd\`)."
+  echo
   echo "| capture | bytes | \`rmaplab import\` | \`rmaplab replay\` (14/head-insert) | standard tool on the same file | import / tool |"
   echo "|---|---|---|---|---|---|"
   for f in churnA.dat churnB.dat churnA.perf.data churnB.perf.data; do

@@ -90,7 +90,8 @@ impl TraceInput {
         };
         let (reader, bar) = if name == "-" {
             (
-                TraceReader::new(std::io::stdin().lock(), import.clone()),
+                TraceReader::new(std::io::stdin().lock(), import.clone())
+                    .with_zstd(crate::zstd_frames::factory),
                 None,
             )
         } else {
@@ -99,7 +100,11 @@ impl TraceInput {
                 error,
             })?;
             let len = f.metadata().ok().map(|m| m.len());
-            (TraceReader::seekable(f, len, import.clone()), bar_len(len))
+            (
+                TraceReader::seekable(f, len, import.clone())
+                    .with_zstd(crate::zstd_frames::factory),
+                bar_len(len),
+            )
         };
         let on_progress = bar.clone();
         let reader = reader.on_progress(move |p: &Progress| {

@@ -32,6 +32,7 @@ mod interrupt;
 mod output;
 mod parallel;
 mod render;
+mod zstd_frames;
 
 use clap::Parser;
 use cli::{Cli, Command};

@@ -280,6 +280,62 @@ impl<R: std::io::BufRead> Read for ZstdReader<R> {
     }
 }
 
+/// Decodes whole zstd frames, as trace.dat's compressed chunks hold them. Core's own is
+/// [`Ruzstd`] (pure Rust, builds for wasm32); a front-end with a faster one (the CLI links
+/// libzstd) hands its [`ZstdFactory`] to [`crate::input::TraceReader::with_zstd`].
+pub trait ZstdFrames {
+    /// Decode the frames of `input`, appending their content to `out`; more than `limit`
+    /// bytes is [`CompressError::TooLarge`], and nothing past `limit` is ever written.
+    fn decode_frames(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), CompressError>;
+}
+
+/// Makes a [`ZstdFrames`] for one reader of compressed data (a trace.dat CPU cursor keeps its
+/// own, with its tables reused from chunk to chunk).
+pub type ZstdFactory = fn() -> Box<dyn ZstdFrames>;
+
+/// Core's zstd decoder: `ruzstd`'s frame decoder, kept from frame to frame.
+pub struct Ruzstd(ruzstd::decoding::FrameDecoder);
+
+impl std::fmt::Debug for Ruzstd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ruzstd").finish_non_exhaustive()
+    }
+}
+
+impl Ruzstd {
+    /// The [`ZstdFactory`] of core's own decoder.
+    pub fn factory() -> Box<dyn ZstdFrames> {
+        Box::new(Ruzstd(ruzstd::decoding::FrameDecoder::new()))
+    }
+}
+
+impl ZstdFrames for Ruzstd {
+    fn decode_frames(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), CompressError> {
+        // Straight into the vector's spare room: ruzstd writes no more than the room reserved
+        // and reports a frame that needs more as an error.
+        out.reserve_exact(limit);
+        let before = out.len();
+        self.0
+            .decode_all_to_vec(input, out)
+            .map_err(|e| CompressError::Zstd(e.to_string()))?;
+        if out.len() - before > limit {
+            out.truncate(before);
+            return Err(CompressError::TooLarge(limit));
+        }
+        Ok(())
+    }
+}
+
 /// Decompress with trace-cmd's named algorithm.
 pub fn by_name(name: &str, input: &[u8], limit: usize) -> Result<Vec<u8>, CompressError> {
     match name {

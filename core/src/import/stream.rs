@@ -12,6 +12,7 @@
 //!    which the metadata carries and the refusals need, before any event is given out.
 //! 5. **Emit**: the inference again, its events handed out as they come.
 
+use super::compress::{Ruzstd, ZstdFactory};
 use super::infer::{self, Inference, VmMap};
 use super::perfdata::{PerfDataFile, PerfRecords};
 use super::record::{Record, RecordKind};
@@ -268,17 +269,20 @@ impl std::fmt::Debug for CaptureStream<'_> {
 
 impl<'a> CaptureStream<'a> {
     /// Open a capture of `format` held by `src`. `open_text` opens text at a byte offset of
-    /// its (decompressed) content; it is needed for [`CaptureFormat::Text`] only.
+    /// its (decompressed) content; it is needed for [`CaptureFormat::Text`] only. `zstd`
+    /// makes the decoders of a trace.dat's compressed CPU data.
     pub fn open(
         src: Shared<'a>,
         format: CaptureFormat,
         open_text: Option<Opener<'a>>,
+        zstd: ZstdFactory,
         opts: ImportOptions,
     ) -> Result<Self, ImportError> {
         let mut meta = TraceMeta::default();
         let file = match format {
             CaptureFormat::TraceDat => {
-                let f = TraceDatFile::open(src.at(0))?;
+                let mut f = TraceDatFile::open(src.at(0))?;
+                f.use_zstd(zstd);
                 if let Some(u) = &f.uname {
                     meta.kernel = u.split_whitespace().nth(2).map(str::to_string);
                 }
@@ -686,7 +690,7 @@ pub fn import_all(
         Some(bytes.len() as u64),
         None,
     );
-    let mut s = CaptureStream::open(src, format, None, opts)?;
+    let mut s = CaptureStream::open(src, format, None, Ruzstd::factory, opts)?;
     let mut events = Vec::new();
     while s.next_batch(&mut events, usize::MAX)? > 0 {}
     Ok((s.meta.clone(), events))

@@ -4,7 +4,7 @@
 //! option sections, zstd/zlib-compressed sections and chunked compressed CPU data), decoded
 //! with [`super::ringbuf`] and merged across CPUs by timestamp.
 
-use super::compress::{self, CompressError};
+use super::compress::{self, CompressError, Ruzstd, ZstdFactory, ZstdFrames};
 use super::format::read_uint;
 use super::format::{EventFormat, FormatError, Formats};
 use super::record::{Record, RecordKind};
@@ -345,6 +345,8 @@ pub struct TraceDatFile<'a> {
     pub has_set_spte: bool,
     decoding: Rc<Decoding>,
     cpus: Vec<CpuData>,
+    /// Makes each CPU cursor's zstd decoder.
+    zstd: ZstdFactory,
 }
 
 /// The first bytes of the file, as many as the header blocks need (v6 keeps them in one run
@@ -396,6 +398,7 @@ impl<'a> TraceDatFile<'a> {
                 big_endian: pre.big_endian,
             }),
             cpus: Vec::new(),
+            zstd: Ruzstd::factory,
         };
         let (headers, cpus, compression) = match pre.version.as_str() {
             "6" => {
@@ -433,13 +436,18 @@ impl<'a> TraceDatFile<'a> {
         Ok(out)
     }
 
+    /// Decode compressed CPU data with `zstd`'s decoders instead of core's own.
+    pub fn use_zstd(&mut self, zstd: ZstdFactory) {
+        self.zstd = zstd;
+    }
+
     /// The records of every CPU: merged by timestamp when `ordered` (equal timestamps in CPU
     /// order, then file order), else CPU after CPU (cheaper, for counting).
     pub fn records(&self, ordered: bool) -> TraceDatRecords<'a> {
         let cursors = self
             .cpus
             .iter()
-            .map(|c| CpuCursor::new(c, &self.src, Rc::clone(&self.decoding)))
+            .map(|c| CpuCursor::new(c, &self.src, Rc::clone(&self.decoding), self.zstd))
             .collect();
         TraceDatRecords {
             cursors,
@@ -629,14 +637,16 @@ struct CpuCursor<'a> {
     done: bool,
     /// Whether any page held a record.
     had_records: bool,
+    /// Makes the zstd decoder, on the first compressed chunk.
+    make_zstd: ZstdFactory,
     /// The zstd decoder, kept from chunk to chunk (its tables are reused).
-    zstd: Option<Box<ruzstd::decoding::FrameDecoder>>,
+    zstd: Option<Box<dyn ZstdFrames>>,
     /// The compressed chunk being read (reused).
     chunk: Vec<u8>,
 }
 
 impl<'a> CpuCursor<'a> {
-    fn new(c: &CpuData, src: &Shared<'a>, decoding: Rc<Decoding>) -> Self {
+    fn new(c: &CpuData, src: &Shared<'a>, decoding: Rc<Decoding>, make_zstd: ZstdFactory) -> Self {
         CpuCursor {
             cpu: c.cpu,
             src: src.at(c.offset),
@@ -650,6 +660,7 @@ impl<'a> CpuCursor<'a> {
             recs: VecDeque::new(),
             done: false,
             had_records: false,
+            make_zstd,
             zstd: None,
             chunk: Vec::new(),
         }
@@ -712,18 +723,12 @@ impl<'a> CpuCursor<'a> {
         let alg = d.compression.as_deref().unwrap_or("none");
         let limit = usize_.min(MAX_SECTION_BYTES);
         if alg == "zstd" {
-            // Straight into the buffer's spare room, the decoder's tables reused: the chunk
-            // says how large it decompresses, and more is an error.
-            let dec = self
-                .zstd
-                .get_or_insert_with(|| Box::new(ruzstd::decoding::FrameDecoder::new()));
-            self.buf.reserve_exact(limit);
-            let before = self.buf.len();
-            dec.decode_all_to_vec(&self.chunk, &mut self.buf)
-                .map_err(|e| CompressError::Zstd(e.to_string()))?;
-            if self.buf.len() - before > limit {
-                return Err(CompressError::TooLarge(limit).into());
-            }
+            // Straight into the buffer, the decoder's tables reused: the chunk says how large
+            // it decompresses, and more is an error.
+            let make = self.make_zstd;
+            self.zstd
+                .get_or_insert_with(make)
+                .decode_frames(&self.chunk, &mut self.buf, limit)?;
         } else {
             let out = compress::by_name(alg, &self.chunk, limit)?;
             self.buf.extend_from_slice(&out);

@@ -9,7 +9,9 @@
 
 use super::source::{self, Counting, Meter, Progress, ProgressHook, ReadSeek, Shared, SharedMeter};
 use super::{sniff, Encoding, Magic, SNIFF_BYTES};
-use crate::import::compress::{self, GzipReader, ZstdReader, MAX_DECOMPRESSED};
+use crate::import::compress::{
+    self, GzipReader, Ruzstd, ZstdFactory, ZstdReader, MAX_DECOMPRESSED,
+};
 use crate::import::{CaptureFormat, CaptureStream, ImportError, ImportOptions};
 use crate::trace::{Event, TraceDecoder, TraceError, TraceMeta};
 use std::io::{BufRead, BufReader, Read};
@@ -109,6 +111,7 @@ enum State<'a> {
 pub struct TraceReader<'a> {
     state: State<'a>,
     import: ImportOptions,
+    zstd: ZstdFactory,
     meter: SharedMeter<'a>,
     encoding: Option<Encoding>,
     meta: Option<TraceMeta>,
@@ -167,11 +170,19 @@ impl<'a> TraceReader<'a> {
         TraceReader {
             state: State::Unopened(input),
             import,
+            zstd: Ruzstd::factory,
             meter: Meter::shared(None),
             encoding: None,
             meta: None,
             pending: Vec::new(),
         }
+    }
+
+    /// Decode a trace.dat's zstd-compressed CPU data with `zstd`'s decoders (the CLI's
+    /// libzstd) instead of core's own pure-Rust one.
+    pub fn with_zstd(mut self, zstd: ZstdFactory) -> Self {
+        self.zstd = zstd;
+        self
     }
 
     /// Call `f` as the read progresses; when it returns `false` the read stops with
@@ -338,7 +349,7 @@ impl<'a> TraceReader<'a> {
         format: CaptureFormat,
         opener: Option<crate::import::text_stream::Opener<'a>>,
     ) -> Result<State<'a>, ReadError> {
-        let s = CaptureStream::open(src, format, opener, self.import.clone())?;
+        let s = CaptureStream::open(src, format, opener, self.zstd, self.import.clone())?;
         self.meta = Some(s.meta().clone());
         Ok(State::Capture(Box::new(s)))
     }
