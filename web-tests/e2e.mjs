@@ -120,6 +120,8 @@ try {
   check(await results(page).count() >= 14, 'default trace: a row per configuration (7 sizes x 2 eras)');
   const checks = await page.locator('p.checks').innerText();
   check(/reproduces all 8 of KVM's own counters/.test(checks), `default trace reproduces KVM's counters: "${checks.slice(0, 80)}"`);
+  const trust = await page.locator('p.trust').innerText();
+  check(/^Exact — checked against 8 of KVM's own counter readings/.test(trust), `default trace: the trust line says exact and checked: "${trust.slice(0, 80)}"`);
   check(/rmaplab collect/.test(await page.locator('.provenance').innerText()), 'provenance names the collector');
   check(/Recommendation: N = \d+/.test(await page.locator('.recommend').innerText()), 'recommendation line present');
   check(await page.locator('.seed table tbody tr').count() >= 4, 'seed check panel');
@@ -205,6 +207,19 @@ try {
   // size is recommended from it.
   check(await maxRmap(page) === '<=14', 'ftrace text: max rmap size 14 as KVM reported, marked as a bound');
   check(/Not exact — no recommendation/.test(await page.locator('.recommend').innerText()), 'ftrace text: not exact, so no recommendation, and the page says why');
+  const trustCap = await page.locator('p.trust').innerText();
+  check(/^Not exact — this trace cannot show every removal/.test(trustCap) && /rmaplab collect/.test(trustCap), `ftrace text: the trust line says not exact and what to record instead: "${trustCap.slice(0, 80)}"`);
+  // The capture was imported once: a new array size replays the worker's kept copy, and the
+  // results answer the new size (the trust line stays).
+  await page.fill('#entries', '5,14');
+  await page.press('#entries', 'Tab');
+  await page.waitForSelector('tr[data-config="5/head-insert"]', { timeout: 60000 });
+  await waitIdle(page);
+  check(await maxRmap(page) === '<=14' && /^Not exact/.test(await page.locator('p.trust').innerText()), 'ftrace text: a new size replays the kept import with the same verdict');
+  await page.fill('#entries', '2,3,4,6,8,14,16');
+  await page.press('#entries', 'Tab');
+  await page.waitForSelector('tr[data-config="16/head-insert"]', { timeout: 60000 });
+  await waitIdle(page);
 
   // Bring-your-own captures (core/tests/fixtures/captures): the same fork run, KVM's
   // max_mmu_rmap_size 13, and an import report in the page.

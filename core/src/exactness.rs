@@ -126,6 +126,99 @@ impl Exactness {
     }
 }
 
+/// How far a replay's figures can be trusted: the verdict both front-ends show above every
+/// result (the page's trust line, the CLI's report), from the trace's [`Exactness`] and KVM's
+/// own counters recorded in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Trust {
+    /// Every removal is in the trace, and the replay reproduces all `checked` of KVM's own
+    /// counter readings recorded in it.
+    Checked {
+        /// KVM counter readings compared.
+        checked: usize,
+    },
+    /// Every removal is in the trace as far as its producer knows, but the trace holds no KVM
+    /// counter to check the replay against.
+    Unchecked,
+    /// The replay does not reproduce `mismatched` of `checked` KVM counter readings.
+    Mismatched {
+        /// Readings that differ.
+        mismatched: usize,
+        /// Readings compared.
+        checked: usize,
+    },
+    /// Removals the trace could not show: bounds and unknowns, no recommendation.
+    NotExact {
+        /// The paths not seen and not ruled out.
+        unseen: Vec<UnseenRemoval>,
+    },
+    /// The trace holds no SPTE add: nothing a figure could describe.
+    NoSptes,
+}
+
+/// What to give rmaplab so that a capture's replay is checked against KVM.
+pub const HOW_TO_CHECK: &str = "give KVM's own counters at the end of the run (debugfs /sys/kernel/debug/kvm/*/max_mmu_rmap_size, pages_4k, mmu_pte_write, or kvm_stat), recorded from the VM's first instruction";
+
+impl Trust {
+    /// The verdict on a replay: `exactness` of its trace, `checks` of KVM's counters
+    /// (`(readings, mismatched)`), and whether the trace added any SPTE.
+    pub fn assess(exactness: &Exactness, checks: (usize, usize), made_sptes: bool) -> Self {
+        let (checked, mismatched) = checks;
+        if !made_sptes {
+            Trust::NoSptes
+        } else if !exactness.is_exact() {
+            Trust::NotExact {
+                unseen: exactness.unseen.clone(),
+            }
+        } else if mismatched > 0 {
+            Trust::Mismatched {
+                mismatched,
+                checked,
+            }
+        } else if checked > 0 {
+            Trust::Checked { checked }
+        } else {
+            Trust::Unchecked
+        }
+    }
+
+    /// Whether a size may be recommended from these figures.
+    pub fn recommends(&self) -> bool {
+        matches!(self, Trust::Checked { .. } | Trust::Unchecked)
+    }
+
+    /// The verdict in a few words ("Exact — checked against 244 of KVM's counters").
+    pub fn headline(&self) -> String {
+        match self {
+            Trust::Checked { checked } => {
+                format!("Exact — checked against {checked} of KVM's own counter readings, all reproduced")
+            }
+            Trust::Unchecked => "Exact — not checked against KVM's counters".to_string(),
+            Trust::Mismatched {
+                mismatched,
+                checked,
+            } => format!("Not reproduced — {mismatched} of {checked} of KVM's counter readings differ from the replay"),
+            Trust::NotExact { .. } => "Not exact — this trace cannot show every removal".to_string(),
+            Trust::NoSptes => "No result — the trace holds no SPTE add".to_string(),
+        }
+    }
+
+    /// What the headline rests on, and what to do about it.
+    pub fn detail(&self) -> String {
+        match self {
+            Trust::Checked { .. } => "The replay at the host's own array size and era reproduces KVM's counters recorded in the trace (max_mmu_rmap_size and friends), so the model saw what KVM did.".to_string(),
+            Trust::Unchecked => format!("The trace's producer saw every removal path, but the trace holds no KVM counter, so nothing confirms the replay matches KVM. To check it, {HOW_TO_CHECK}."),
+            Trust::Mismatched { .. } => "The model did not see what KVM did: events are missing from the trace, or it mixes VMs. Treat every figure with care; the table lists the readings that differ.".to_string(),
+            Trust::NotExact { unseen } => {
+                let paths: Vec<&str> = unseen.iter().map(|p| p.describe()).collect();
+                format!("Missing: {}. List sizes and peaks are upper bounds (marked {BOUND_MARK}); allocations, frees and work per operation are unknown (marked {UNKNOWN_MARK}); no array size is recommended. {HOW_TO_GET_EXACT}", paths.join("; "))
+            }
+            Trust::NoSptes => crate::replay::NO_SPTES.to_string(),
+        }
+    }
+}
+
 /// What to record for an exact answer.
 pub const HOW_TO_GET_EXACT: &str = "For exact figures, record the workload with `rmaplab collect`, whose guests are exact (the collector knows every page-table write it makes). KVM's mmu_pte_write at the end of a run recorded from the VM's first instruction rules out the page-table-write path when it is 0 (`rmaplab import --kvm-stat mmu_pte_write=N`); docs/removal-paths.md lists every path and what rules it out.";
 
@@ -178,6 +271,38 @@ mod tests {
         assert_eq!(mark("12", Dependence::UpperBound, false), "<=12");
         assert_eq!(mark("12", Dependence::Unknown, false), "12?");
         assert_eq!(mark("12", Dependence::Independent, false), "12");
+    }
+
+    #[test]
+    fn the_verdict_puts_missing_removals_before_counters() {
+        let exact = Exactness::default();
+        let not = Exactness::assess(&UnseenRemoval::ALL, &BTreeMap::new());
+        assert_eq!(
+            Trust::assess(&exact, (244, 0), true),
+            Trust::Checked { checked: 244 }
+        );
+        assert_eq!(Trust::assess(&exact, (0, 0), true), Trust::Unchecked);
+        assert_eq!(
+            Trust::assess(&exact, (10, 2), true),
+            Trust::Mismatched {
+                mismatched: 2,
+                checked: 10
+            }
+        );
+        // Matching counters do not make an inexact trace exact.
+        let t = Trust::assess(&not, (244, 0), true);
+        assert_eq!(
+            t,
+            Trust::NotExact {
+                unseen: UnseenRemoval::ALL.to_vec()
+            }
+        );
+        assert!(!t.recommends());
+        assert!(t.detail().contains(BOUND_MARK) && t.detail().contains("rmaplab collect"));
+        assert_eq!(Trust::assess(&exact, (244, 0), false), Trust::NoSptes);
+        assert!(Trust::Checked { checked: 1 }.recommends() && Trust::Unchecked.recommends());
+        assert!(Trust::Unchecked.detail().contains("max_mmu_rmap_size"));
+        assert!(Trust::Checked { checked: 244 }.headline().contains("244"));
     }
 
     #[test]

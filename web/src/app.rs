@@ -7,7 +7,7 @@ use crate::components::{
     histogram_chart::HistogramChart, how_to_capture::HowToCapture, loader::Loader,
     memory_chart::MemoryChart, provenance::Provenance, recommendation::RecommendationLine,
     results_table::ResultsTable, seed_check::SeedCheck, stepper::Stepper,
-    tradeoff_chart::TradeoffChart, vcpus_chart::VcpusChart,
+    tradeoff_chart::TradeoffChart, trust_line::TrustLine, vcpus_chart::VcpusChart,
 };
 use crate::downloads::{copy_text, download};
 use crate::protocol::{ReplayJob, Request, Split};
@@ -37,8 +37,10 @@ pub fn app() -> Html {
     let dispatch = state.dispatcher();
     let copied = use_state(|| None::<Result<String, String>>);
 
-    // Replay whenever the settings or the trace change; a replay still running is superseded
-    // (its worker is stopped), not queued behind.
+    // Replay whenever the trace or a setting the replay depends on changes (vCPUs, VMs and the
+    // tolerance only change arithmetic on the results); a replay still running is superseded
+    // (its worker is stopped), not queued behind. Between replays the workers keep an imported
+    // capture, so a new setting replays it without importing it again.
     {
         let (slot, dispatch, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
         let (running, may, hash_all) = (
@@ -47,23 +49,23 @@ pub fn app() -> Html {
             state.wanted.is_some(),
         );
         use_effect_with(
-            (state.settings.clone(), state.trace_gen, may),
-            move |(settings, _, may)| {
+            (state.settings.replay_key(), state.trace_gen, may),
+            move |((request, tdp, vm), _, may)| {
                 if !*may {
                     return;
                 }
                 if running {
                     client::stop(&slot);
                 }
-                let r = settings.request().and_then(|request| {
+                let r = request.clone().and_then(|request| {
                     ensure_worker(&slot, &dispatch)?;
                     dispatch.dispatch(Action::Progress(0, trace.len()));
                     client::replay(
                         &slot,
                         ReplayJob {
                             request,
-                            tdp: settings.tdp,
-                            vm: settings.vm,
+                            tdp: *tdp,
+                            vm: *vm,
                             hash_all,
                             split: Split::Lead { workers: 1 },
                         },
@@ -300,7 +302,8 @@ pub fn app() -> Html {
                 if let Some(e) = &state.error { <p class="error" role="alert">{ e }</p> }
                 if let (Some(s), Some(h)) = (&summary, host) {
                     <Provenance meta={s.meta.clone()} events={s.events} notes={s.notes.clone()} vm={settings.vm} {on_vm} />
-                    <RecommendationLine rec={rec.clone()} pending={state.recommending} not_exact={s.exactness.warning()} />
+                    <TrustLine trust={s.trust()} />
+                    <RecommendationLine rec={rec.clone()} pending={state.recommending} trust={s.trust()} />
                     <ResultsTable configs={shown_configs.clone()} checks={s.stat_checks.clone()} host={h} />
                     <Export {on_csv} {on_json} {on_trace} {on_copy_link} {on_copy_text} link={link} link_ready={state.link_ready()}
                         changelog={changelog_text.clone().unwrap_or_default()}

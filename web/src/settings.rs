@@ -69,6 +69,14 @@ pub const MAX_VMS: u64 = 100_000;
 
 impl Settings {
     /// What to ask the worker for, or why not.
+    /// What a replay depends on: the configurations asked for, TDP and the VM kept. The other
+    /// settings (vCPUs, VMs per host, the recommendation's tolerance) only change arithmetic
+    /// on results already replayed, so changing them replays nothing.
+    pub fn replay_key(&self) -> (Result<ConfigRequest, String>, Option<bool>, Option<u64>) {
+        (self.request(), self.tdp, self.vm)
+    }
+
+    /// The configurations asked for, or why the settings cannot be replayed.
     pub fn request(&self) -> Result<ConfigRequest, String> {
         let sizes = parse_entries_list(&self.entries).map_err(|e| format!("array sizes: {e}"))?;
         if sizes.is_empty() && !self.seed {

@@ -33,6 +33,84 @@ pub type Open<'o, 'a> = dyn FnMut() -> Box<dyn ReadSeek + 'a> + 'o;
 /// Progress as the page shows it: (done, of) in bytes of one pass's worth, all passes counted.
 pub const PROGRESS_SCALE: u64 = 1 << 20;
 
+/// Most bytes of a kept copy (rmaplab binary, ~2 B per event: ~130 M events); a longer trace
+/// is read from the original each time.
+pub const KEEP_MAX: usize = 256 << 20;
+
+/// The worker's trace as it was imported, kept in rmaplab's binary format after the first pass
+/// that read it whole: later replays, the recommendation's pass, steps and exports read it
+/// instead of importing the capture again.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    /// The VM choice it was imported with (it holds that VM's events only).
+    pub vm: Option<u64>,
+    /// The original's encoding.
+    pub encoding: Encoding,
+    /// The events, with the header the import built.
+    pub bytes: std::rc::Rc<[u8]>,
+}
+
+/// Builds a [`Kept`] copy while a pass reads the original.
+struct Keeper {
+    enc: TraceEncoder,
+    out: Vec<u8>,
+}
+
+impl Keeper {
+    /// A copy of a trace read with `vm`, when its encoding is worth keeping (everything but
+    /// rmaplab's own binary, which is read as fast as a copy would be).
+    fn start(encoding: Option<Encoding>, meta: &rmaplab_core::TraceMeta) -> Option<Self> {
+        match encoding {
+            Some(Encoding::Binary) | None => None,
+            Some(_) => {
+                let mut k = Keeper {
+                    enc: TraceEncoder::new(OutputEncoding::Binary),
+                    out: Vec::new(),
+                };
+                k.enc.header(meta, &mut k.out);
+                Some(k)
+            }
+        }
+    }
+
+    /// Add `batch`; `false` once the copy passed [`KEEP_MAX`] (it is then dropped).
+    fn add(&mut self, batch: &[Event]) -> bool {
+        for ev in batch {
+            self.enc.event(ev, &mut self.out);
+        }
+        self.out.len() <= KEEP_MAX
+    }
+
+    fn finish(mut self, vm: Option<u64>, encoding: Encoding) -> Kept {
+        self.enc.finish(&mut self.out);
+        Kept {
+            vm,
+            encoding,
+            bytes: self.out.into(),
+        }
+    }
+}
+
+/// What a request reads: the kept copy when it was imported with the same VM choice (no VM is
+/// applied to it again), else the original. Returns the reader, its size, the VM to apply and
+/// the kept copy read (if any).
+fn pick<'a, 'k>(
+    open: &mut Open<'_, 'a>,
+    total: u64,
+    kept: Option<&'k Kept>,
+    vm: Option<u64>,
+) -> (Box<dyn ReadSeek + 'a>, u64, Option<u64>, Option<&'k Kept>) {
+    match kept {
+        Some(k) if k.vm == vm => (
+            Box::new(std::io::Cursor::new(std::rc::Rc::clone(&k.bytes))),
+            k.bytes.len() as u64,
+            None,
+            Some(k),
+        ),
+        _ => (open(), total, vm, None),
+    }
+}
+
 /// A core [`TraceReader`] over `reader` (`total` bytes, when known), reporting progress as the
 /// share of all its passes done.
 fn open_trace<'a>(
@@ -92,6 +170,8 @@ pub struct Replayed {
     pub shared: Option<SharedTrace>,
     /// The recommendation's candidates, still to replay.
     pub candidates: Vec<ModelConfig>,
+    /// The trace as imported, when this pass read a capture whole (for the next requests).
+    pub kept: Option<Kept>,
 }
 
 /// The trace's hash and, when small, its bytes for an inline share link, read in order from
@@ -159,6 +239,7 @@ pub fn replay<'a>(
     open: &mut Open<'_, 'a>,
     total: u64,
     job: &ReplayJob,
+    kept: Option<&Kept>,
     progress: &mut dyn FnMut(u64, u64),
     on_plan: &mut dyn FnMut(usize),
 ) -> Result<Replayed, WorkerError> {
@@ -168,7 +249,8 @@ pub fn replay<'a>(
     } else {
         None
     };
-    let mut t = open_trace(open(), total, job.vm, progress);
+    let (reader, size, vm, from_kept) = pick(open, total, kept, job.vm);
+    let mut t = open_trace(reader, size, vm, progress);
     let meta = t.meta()?;
     let asked = job.request.resolve(job.tdp.or(meta.tdp))?;
     let (configs, candidates) = recommend::plan(&asked, &meta);
@@ -178,7 +260,9 @@ pub fn replay<'a>(
         on_plan(part.of);
     }
     let encoding = |t: &TraceReader<'_>| {
-        t.encoding()
+        from_kept
+            .map(|k| k.encoding)
+            .or(t.encoding())
             .map_or("unknown", Encoding::describe)
             .to_string()
     };
@@ -190,12 +274,18 @@ pub fn replay<'a>(
         encoding: String::new(),
         shared: None,
         candidates,
+        kept: None,
     };
     let positions = part.positions(shown);
     if positions.is_empty() {
         out.encoding = encoding(&t);
         return Ok(out);
     }
+    let mut keeper = if from_kept.is_none() {
+        Keeper::start(t.encoding(), &meta)
+    } else {
+        None
+    };
     let mut r = Replayer::new_part(meta, &configs, &positions, ReplayOptions::default())?;
     let mut sizes: RmapSizes = HashMap::default();
     let mut batch = Vec::with_capacity(BATCH);
@@ -205,9 +295,15 @@ pub fn replay<'a>(
                 tally(&mut sizes, ev);
             }
         }
+        if keeper.as_mut().is_some_and(|k| !k.add(&batch)) {
+            keeper = None;
+        }
         r.feed_all(&batch)?;
     }
     out.encoding = encoding(&t);
+    if let (Some(k), Some(enc)) = (keeper, t.encoding()) {
+        out.kept = Some(k.finish(job.vm, enc));
+    }
     out.longest = sizes
         .into_iter()
         .map(|(rmap, (_, peak, events, gfn))| LongRmap {
@@ -235,6 +331,7 @@ pub fn second_pass<'a>(
     vm: Option<u64>,
     hash: bool,
     part: Part,
+    kept: Option<&Kept>,
 ) -> Result<(Option<ReplayPart>, Option<String>), WorkerError> {
     let hash = hash && part.is_first();
     let positions = part.positions(configs.len());
@@ -247,7 +344,8 @@ pub fn second_pass<'a>(
         None
     } else {
         let mut quiet = |_, _| {};
-        let mut t = open_trace(open(), 0, vm, &mut quiet);
+        let (reader, _, vm, _) = pick(open, 0, kept, vm);
+        let mut t = open_trace(reader, 0, vm, &mut quiet);
         let meta = t.meta()?;
         let mut r = Replayer::new_part(meta, configs, &positions, ReplayOptions::default())?;
         let mut batch = Vec::with_capacity(BATCH);
@@ -300,11 +398,13 @@ pub fn export_binary(
     Ok(out)
 }
 
-/// Handle one request against the worker's current trace (`open` yields a fresh reader of it).
+/// Handle one request against the worker's current trace (`open` yields a fresh reader of it;
+/// `kept` is its imported copy, which a replay that reads a capture whole replaces).
 pub fn handle<'a>(
     req: Request,
     total: u64,
     open: &mut Open<'_, 'a>,
+    kept: &mut Option<Kept>,
     post: &mut dyn FnMut(Response),
 ) {
     match req {
@@ -319,10 +419,20 @@ pub fn handle<'a>(
                     }
                 };
                 let mut on_plan = |of| (post.borrow_mut())(Response::Plan { of });
-                replay(open, total, &job, &mut progress, &mut on_plan)
+                replay(
+                    open,
+                    total,
+                    &job,
+                    kept.as_ref(),
+                    &mut progress,
+                    &mut on_plan,
+                )
             };
             match r {
-                Ok(done) => {
+                Ok(mut done) => {
+                    if let Some(k) = done.kept.take() {
+                        *kept = Some(k);
+                    }
                     // The leader hashes a large trace in the second pass unless asked first.
                     let hash = lead && done.shared.is_none();
                     let second_part = done.part.second_pass();
@@ -339,7 +449,8 @@ pub fn handle<'a>(
                     });
                     // A second pass always has a share: the leader's is never empty.
                     if let (true, Some(part)) = (second, second_part) {
-                        let r = second_pass(open, &done.candidates, job.vm, hash, part);
+                        let r =
+                            second_pass(open, &done.candidates, job.vm, hash, part, kept.as_ref());
                         post(match r {
                             Ok((part, sha256)) => Response::Candidates {
                                 part: part.map(Box::new),
@@ -352,25 +463,31 @@ pub fn handle<'a>(
                 Err(e) => post(Response::Failed(e.to_string())),
             }
         }
-        Request::Focus { rmap, limit, vm } => post(match focus(open(), rmap, limit, vm) {
-            Ok((events, truncated)) => Response::Focused {
-                rmap,
-                events,
-                truncated,
-            },
-            Err(e) => Response::Failed(e.to_string()),
-        }),
-        Request::Export { vm } => post(match export_binary(open(), vm) {
-            Ok(bytes) => Response::Exported(bytes),
-            Err(e) => Response::Failed(format!("cannot export the trace: {e}")),
-        }),
+        Request::Focus { rmap, limit, vm } => {
+            let (reader, _, vm, _) = pick(open, total, kept.as_ref(), vm);
+            post(match focus(reader, rmap, limit, vm) {
+                Ok((events, truncated)) => Response::Focused {
+                    rmap,
+                    events,
+                    truncated,
+                },
+                Err(e) => Response::Failed(e.to_string()),
+            })
+        }
+        Request::Export { vm } => {
+            let (reader, _, vm, _) = pick(open, total, kept.as_ref(), vm);
+            post(match export_binary(reader, vm) {
+                Ok(bytes) => Response::Exported(bytes),
+                Err(e) => Response::Failed(format!("cannot export the trace: {e}")),
+            })
+        }
     }
 }
 
 /// The worker's side of the page: where its trace comes from and how it reads it (wasm only).
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    use super::handle;
+    use super::{handle, Kept};
     use crate::protocol::{Request, Response};
     use std::cell::RefCell;
     use std::io::Read;
@@ -511,6 +628,11 @@ mod glue {
     pub fn run() {
         thread_local! {
             static TRACE: RefCell<Source> = const { RefCell::new(Source::Bytes(Vec::new())) };
+            static KEPT: RefCell<Option<Kept>> = const { RefCell::new(None) };
+        }
+        /// The same file as before: a request for another setting (its imported copy stays).
+        fn same_file(a: &web_sys::File, b: &web_sys::File) -> bool {
+            a.name() == b.name() && a.size() == b.size() && a.last_modified() == b.last_modified()
         }
         let Ok(scope) = js_sys::global().dyn_into::<web_sys::DedicatedWorkerGlobalScope>() else {
             return;
@@ -522,10 +644,17 @@ mod glue {
                 if let Ok(b) = js_sys::Reflect::get(&data, &"bytes".into()) {
                     if let Some(arr) = b.dyn_ref::<js_sys::Uint8Array>() {
                         TRACE.with(|t| *t.borrow_mut() = Source::Bytes(arr.to_vec()));
+                        KEPT.with(|k| *k.borrow_mut() = None);
                     }
                 }
                 if let Ok(f) = js_sys::Reflect::get(&data, &"file".into()) {
                     if let Ok(file) = f.dyn_into::<web_sys::File>() {
+                        let same = TRACE.with(
+                            |t| matches!(&*t.borrow(), Source::File(old) if same_file(old, &file)),
+                        );
+                        if !same {
+                            KEPT.with(|k| *k.borrow_mut() = None);
+                        }
                         TRACE.with(|t| *t.borrow_mut() = Source::File(file));
                     }
                 }
@@ -535,8 +664,11 @@ mod glue {
                 let mut send = |r: Response| post(&reply, r);
                 match req {
                     Ok(req) => TRACE.with(|t| {
-                        let src = t.borrow();
-                        handle(req, src.size(), &mut || src.open(), &mut send)
+                        KEPT.with(|k| {
+                            let src = t.borrow();
+                            let mut kept = k.borrow_mut();
+                            handle(req, src.size(), &mut || src.open(), &mut kept, &mut send)
+                        })
                     }),
                     Err(e) => send(Response::Failed(format!("bad request to the worker: {e}"))),
                 }
@@ -614,7 +746,9 @@ mod tests {
         job: &ReplayJob,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Whole, WorkerError> {
-        let r = replay(open, total, job, progress, &mut |of| assert_eq!(of, 1))?;
+        let r = replay(open, total, job, None, progress, &mut |of| {
+            assert_eq!(of, 1)
+        })?;
         let part = r.results.expect("the whole replay has every configuration");
         let summary = ReplaySummary::assemble(vec![part]);
         Ok((
@@ -634,6 +768,7 @@ mod tests {
             req,
             bytes.len() as u64,
             &mut || Box::new(std::io::Cursor::new(bytes)),
+            &mut None,
             &mut |r| out.push(r),
         );
         out
@@ -656,6 +791,7 @@ mod tests {
             None,
             hash,
             Part::WHOLE,
+            None,
         )
         .unwrap();
         let configs = part.map_or_else(Vec::new, |p| ReplaySummary::assemble(vec![p]).configs);
@@ -963,6 +1099,84 @@ mod tests {
         assert!(
             matches!(out.last(), Some(Response::Failed(m)) if m.contains("magic") || m.contains("unrecognised"))
         );
+    }
+
+    /// Every answer to `req` about `bytes` with the worker's kept copy `kept`, and how many
+    /// times the original was opened.
+    fn answers_kept(req: Request, bytes: &[u8], kept: &mut Option<Kept>) -> (Vec<Response>, usize) {
+        let mut out = Vec::new();
+        let mut opened = 0;
+        handle(
+            req,
+            bytes.len() as u64,
+            &mut || {
+                opened += 1;
+                Box::new(std::io::Cursor::new(bytes))
+            },
+            kept,
+            &mut |r| out.push(r),
+        );
+        (out, opened)
+    }
+
+    /// `answers` without progress reports (which count bytes of whatever was read).
+    fn results(answers: Vec<Response>) -> Vec<Response> {
+        answers
+            .into_iter()
+            .filter(|r| !matches!(r, Response::Progress { .. }))
+            .collect()
+    }
+
+    #[test]
+    fn a_capture_is_imported_once_and_later_requests_read_the_kept_copy() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../core/tests/fixtures/captures/twovm.tracefs.txt.gz"
+        );
+        let gz = std::fs::read(path).unwrap();
+        let mut kept = None;
+        let (first, opened_first) = answers_kept(Request::Replay(job(None, false)), &gz, &mut kept);
+        let k = kept.clone().expect("a capture read whole is kept");
+        assert_eq!((k.vm, k.encoding), (None, Encoding::Ftrace));
+        // The share link's hash and the import read the original; the recommendation's pass
+        // already reads the copy.
+        assert_eq!(opened_first, 2);
+        let (again, opened_again) = answers_kept(Request::Replay(job(None, false)), &gz, &mut kept);
+        // Only the share link's hash reads the original; the replays read the kept copy, and
+        // answer exactly what the import answered (the encoding named is the original's).
+        assert_eq!(opened_again, 1);
+        assert!(again.iter().any(|r| matches!(r, Response::Progress { .. })));
+        assert_eq!(results(again), results(first.clone()));
+        let Some(Response::Done { longest, .. }) =
+            first.iter().find(|r| matches!(r, Response::Done { .. }))
+        else {
+            panic!("no Done in {first:?}");
+        };
+        let rmap = longest[0].rmap;
+        let focus = Request::Focus {
+            rmap,
+            limit: 10_000,
+            vm: None,
+        };
+        let (from_kept, opened) = answers_kept(focus.clone(), &gz, &mut kept);
+        assert_eq!(opened, 0);
+        assert_eq!(from_kept, answers(focus, &gz));
+        // Another VM choice imports again, and keeps that VM's copy instead.
+        let (one, opened) = answers_kept(Request::Replay(job(Some(4402), false)), &gz, &mut kept);
+        assert_eq!(opened, 2);
+        assert_eq!(kept.as_ref().map(|k| k.vm), Some(Some(4402)));
+        assert_eq!(
+            results(one),
+            results(answers(Request::Replay(job(Some(4402), false)), &gz))
+        );
+        // rmaplab's own binary is not copied.
+        let mut none = None;
+        answers_kept(
+            Request::Replay(job(None, false)),
+            &trace(&Workload::Alias { aliases: 5 }),
+            &mut none,
+        );
+        assert!(none.is_none());
     }
 
     #[test]

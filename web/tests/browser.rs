@@ -431,7 +431,7 @@ async fn the_recommendation_does_not_depend_on_the_sizes_typed() {
         let root = mount::<RecommendationLine>(RecommendationProps {
             rec,
             pending: false,
-            not_exact: s.exactness.warning(),
+            trust: s.trust(),
         })
         .await;
         let text = root.text_content().unwrap();
@@ -444,27 +444,63 @@ async fn the_recommendation_does_not_depend_on_the_sizes_typed() {
 }
 
 /// A trace that may miss removals gets no recommendation: the line says why instead, even
-/// while (or after) the candidates are replayed.
+/// while (or after) the candidates are replayed; so does a replay that does not reproduce
+/// KVM's counters. The trust line above says what the figures are, and what to record.
 #[wasm_bindgen_test]
 async fn a_trace_that_is_not_exact_gets_no_recommendation() {
-    use rmaplab_core::exactness::{Exactness, UnseenRemoval};
+    use rmaplab_core::exactness::{Exactness, Trust, UnseenRemoval};
     use rmaplab_web::components::recommendation::{RecommendationLine, RecommendationProps};
-    let warning = Exactness::assess(&UnseenRemoval::ALL, &Default::default()).warning();
-    assert!(warning.is_some());
+    use rmaplab_web::components::trust_line::{TrustLine, TrustLineProps};
+    let not_exact = Exactness::assess(&UnseenRemoval::ALL, &Default::default());
+    let trust = Trust::assess(&not_exact, (244, 0), true);
     for pending in [false, true] {
         let root = mount::<RecommendationLine>(RecommendationProps {
             rec: None,
             pending,
-            not_exact: warning.clone(),
+            trust: trust.clone(),
         })
         .await;
         let text = root.text_content().unwrap();
         assert!(
-            text.starts_with("Not exact — no recommendation. NOT EXACT"),
+            text.starts_with("Not exact — no recommendation. "),
             "{text}"
         );
         assert!(text.contains("page tables"), "{text}");
     }
+    let root = mount::<RecommendationLine>(RecommendationProps {
+        rec: None,
+        pending: false,
+        trust: Trust::Mismatched {
+            mismatched: 2,
+            checked: 9,
+        },
+    })
+    .await;
+    let text = root.text_content().unwrap();
+    assert!(
+        text.starts_with("No recommendation: Not reproduced — 2 of 9"),
+        "{text}"
+    );
+    let root = mount::<TrustLine>(TrustLineProps { trust }).await;
+    let text = root.text_content().unwrap();
+    assert!(
+        text.starts_with("Not exact — this trace cannot show every removal."),
+        "{text}"
+    );
+    assert!(
+        text.contains("rmaplab collect") && text.contains("<="),
+        "{text}"
+    );
+    let root = mount::<TrustLine>(TrustLineProps {
+        trust: Trust::Unchecked,
+    })
+    .await;
+    let text = root.text_content().unwrap();
+    assert!(
+        text.starts_with("Exact — not checked against KVM's counters."),
+        "{text}"
+    );
+    assert!(text.contains("max_mmu_rmap_size"), "{text}");
 }
 
 #[wasm_bindgen_test]

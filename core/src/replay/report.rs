@@ -258,6 +258,16 @@ impl ReplaySummary {
     pub fn made_no_sptes(&self) -> bool {
         self.counts.add == 0
     }
+
+    /// How far these figures can be trusted: the verdict both front-ends show first.
+    pub fn trust(&self) -> crate::exactness::Trust {
+        let bad = self.stat_checks.iter().filter(|c| !c.matches).count();
+        crate::exactness::Trust::assess(
+            &self.exactness,
+            (self.stat_checks.len(), bad),
+            !self.made_no_sptes(),
+        )
+    }
 }
 
 /// Counts of events by type.

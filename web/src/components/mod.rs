@@ -16,4 +16,5 @@ pub mod results_table;
 pub mod seed_check;
 pub mod stepper;
 pub mod tradeoff_chart;
+pub mod trust_line;
 pub mod vcpus_chart;

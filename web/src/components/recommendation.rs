@@ -1,6 +1,7 @@
 //! The recommendation for the loaded trace: core's answer, which weighs slab memory per VM
 //! against work per operation over N = 2..16 whatever sizes were typed.
 
+use rmaplab_core::exactness::Trust;
 use rmaplab_core::recommend::{Recommendation, RECOMMENDATION_ENTRIES};
 use yew::prelude::*;
 
@@ -12,21 +13,32 @@ pub struct RecommendationProps {
     /// The candidates are still being replayed.
     #[prop_or_default]
     pub pending: bool,
-    /// Why the trace's figures are not exact (core's warning), if they are not: then no size is
-    /// recommended, and this says what to record instead.
-    #[prop_or_default]
-    pub not_exact: Option<String>,
+    /// The verdict on the figures: no size is recommended from figures that are not exact or
+    /// not reproduced.
+    pub trust: Trust,
 }
 
 /// One sentence, and the Pareto front it was chosen from.
 #[function_component(RecommendationLine)]
 pub fn recommendation_line(p: &RecommendationProps) -> Html {
-    if let Some(why) = &p.not_exact {
-        return html! {
-            <p class="recommend not-exact warn" role="alert">
-                <strong>{"Not exact — no recommendation. "}</strong>{ why.clone() }
-            </p>
-        };
+    match &p.trust {
+        Trust::NotExact { unseen } => {
+            let paths: Vec<&str> = unseen.iter().map(|u| u.describe()).collect();
+            return html! {
+                <p class="recommend not-exact warn" role="alert">
+                    <strong>{"Not exact — no recommendation. "}</strong>
+                    { format!("No array size is recommended from figures that are bounds: this trace cannot show {}.", paths.join("; ")) }
+                </p>
+            };
+        }
+        Trust::Mismatched { .. } | Trust::NoSptes => {
+            return html! {
+                <p class="recommend not-exact warn" role="alert">
+                    <strong>{"No recommendation: "}</strong>{ p.trust.headline() }{"."}
+                </p>
+            };
+        }
+        Trust::Checked { .. } | Trust::Unchecked => {}
     }
     let Some(r) = &p.rec else {
         return if p.pending {
