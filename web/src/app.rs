@@ -10,7 +10,7 @@ use crate::components::{
     tradeoff_chart::TradeoffChart, trust_line::TrustLine, vcpus_chart::VcpusChart,
 };
 use crate::downloads::{copy_text, download};
-use crate::protocol::{ReplayJob, Request, Split};
+use crate::protocol::{Phase, ReplayJob, Request, Split};
 use crate::state::{Action, AppState, Settings, Status, TraceSource};
 use rmaplab_core::changelog::{self, ReportFormat, ReportInput};
 use rmaplab_core::trace::RmapId;
@@ -158,6 +158,14 @@ pub fn app() -> Html {
             d.dispatch(Action::Cancel);
         })
     };
+    let on_cancel_recommendation = {
+        let (slot, d) = (slot.clone(), dispatch.clone());
+        Callback::from(move |_| {
+            client::stop(&slot);
+            d.dispatch(Action::CancelRecommendation);
+        })
+    };
+    let report_of = |phase: Phase| state.report.clone().filter(|r| r.phase == phase);
     // Every request names the trace: after a failed load the worker may still hold that file.
     let on_pick = {
         let (slot, d, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
@@ -286,6 +294,30 @@ pub fn app() -> Html {
     let on_copy_link = copy("Link", full_link);
     let on_copy_text = copy("Changelog text", changelog_text.clone().unwrap_or_default());
     let trace_meta = summary.as_ref().map(|s| &s.meta);
+    // Results of an earlier trace or settings stay on screen, dimmed and labelled, while new
+    // ones are computed or while an error stands.
+    let running = matches!(state.status, Status::Running { .. });
+    let shown_name = state
+        .shown
+        .as_ref()
+        .map_or(state.trace_name.clone(), |g| g.name.clone());
+    let stale = if running && shown_name != state.trace_name {
+        Some(format!(
+            "The results below are for {shown_name}, until {} is replayed.",
+            state.trace_name
+        ))
+    } else if running {
+        Some(
+            "The results below are for the previous settings, until the replay finishes."
+                .to_string(),
+        )
+    } else if state.error.is_some() {
+        Some(format!(
+            "The results below are for the last settings of {shown_name} that could be replayed: fix the error above to update them."
+        ))
+    } else {
+        None
+    };
     html! {
         <div class="page" {ondragover} {ondrop}>
             <header>
@@ -293,7 +325,8 @@ pub fn app() -> Html {
                 <p>{"How big should the array in KVM's "}<code>{"struct pte_list_desc"}</code>{" be? Each row replays the trace through one array size and kernel era, exactly as the kernel's list code would."}</p>
             </header>
             <main>
-                <Loader trace_name={state.trace_name.clone()} encoding={state.encoding.clone()} status={state.status.clone()} wanted={state.wanted.clone()} {on_file} {on_cancel} />
+                <Loader trace_name={state.trace_name.clone()} encoding={state.encoding.clone()} status={state.status.clone()} wanted={state.wanted.clone()} {on_file} {on_cancel}
+                    report={report_of(Phase::Replay)} eta_s={state.eta_s} />
                 <ExamplesMenu current={state.example.clone()} {on_example} />
                 <HowToCapture />
                 <Controls settings={settings.clone()} on_change={on_settings}
@@ -301,21 +334,27 @@ pub fn app() -> Html {
                     trace_tdp={trace_meta.and_then(|m| m.tdp)} />
                 if let Some(e) = &state.error { <p class="error" role="alert">{ e }</p> }
                 if let (Some(s), Some(h)) = (&summary, host) {
-                    <Provenance meta={s.meta.clone()} events={s.events} notes={s.notes.clone()} vm={settings.vm} {on_vm} />
-                    <TrustLine trust={s.trust()} />
-                    <RecommendationLine rec={rec.clone()} pending={state.recommending} trust={s.trust()} />
-                    <ResultsTable configs={shown_configs.clone()} checks={s.stat_checks.clone()} host={h} />
-                    <Export {on_csv} {on_json} {on_trace} {on_copy_link} {on_copy_text} link={link} link_ready={state.link_ready()}
-                        changelog={changelog_text.clone().unwrap_or_default()}
-                        copied={(*copied).clone()} />
-                    <div class="charts">
-                        <MemoryChart configs={shown_configs.clone()} events={s.events} />
-                        <TradeoffChart configs={shown_configs.clone()} host={h} />
-                        <VcpusChart configs={shown_configs.clone()} host={h} />
-                        <HistogramChart hist={s.histogram_at_peak.clone()} peak_entries={s.peak_entries} />
+                    if let Some(note) = &stale {
+                        <p class="stale-note" role="status">{ note }</p>
+                    }
+                    <div class={classes!("results-area", stale.is_some().then_some("stale"))} aria-busy={running.to_string()}>
+                        <Provenance meta={s.meta.clone()} events={s.events} notes={s.notes.clone()} vm={settings.vm} {on_vm} />
+                        <TrustLine trust={s.trust()} />
+                        <RecommendationLine rec={rec.clone()} pending={state.recommending} trust={s.trust()}
+                            report={report_of(Phase::Recommendation)} eta_s={state.eta_s} on_cancel={on_cancel_recommendation} />
+                        <ResultsTable configs={shown_configs.clone()} checks={s.stat_checks.clone()} host={h} />
+                        <Export {on_csv} {on_json} {on_trace} {on_copy_link} {on_copy_text} link={link} link_ready={state.link_ready()}
+                            changelog={changelog_text.clone().unwrap_or_default()}
+                            copied={(*copied).clone()} />
+                        <div class="charts">
+                            <MemoryChart configs={shown_configs.clone()} events={s.events} />
+                            <TradeoffChart configs={shown_configs.clone()} host={h} />
+                            <VcpusChart configs={shown_configs.clone()} host={h} />
+                            <HistogramChart hist={s.histogram_at_peak.clone()} peak_entries={s.peak_entries} />
+                        </div>
+                        <SeedCheck summary={(**s).clone()} capacity={settings.cache_capacity} vcpus={h.vcpus} />
+                        <Stepper longest={state.longest.clone()} focus={state.focus.clone()} {on_pick} {on_step} on_entries={on_focus_entries} recycle={settings.recycle} />
                     </div>
-                    <SeedCheck summary={(**s).clone()} capacity={settings.cache_capacity} vcpus={h.vcpus} />
-                    <Stepper longest={state.longest.clone()} focus={state.focus.clone()} {on_pick} {on_step} on_entries={on_focus_entries} recycle={settings.recycle} />
                 } else if state.status == Status::Idle && state.error.is_none() && state.wanted.is_none() {
                     <p>{"Loading…"}</p>
                 }

@@ -185,7 +185,10 @@ fn answer(
     d: &UseReducerDispatcher<AppState>,
 ) {
     match r {
-        Response::Progress { done, total } => d.dispatch(Action::Progress(done, total)),
+        Response::Progress(report) => d.dispatch(Action::Report {
+            report,
+            at_ms: js_sys::Date::now(),
+        }),
         Response::Done {
             part,
             shown,

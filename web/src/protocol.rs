@@ -135,6 +135,69 @@ pub struct LongRmap {
     pub events: u64,
 }
 
+/// What a worker's pass is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// The configurations asked for (a capture's import passes come first).
+    Replay,
+    /// The recommendation's candidates (N = 2..16), after the results are shown.
+    Recommendation,
+}
+
+/// Where the leader's pass stands, for the page's progress display.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressReport {
+    /// What the pass is for.
+    pub phase: Phase,
+    /// What the reader does now, in core's words (`reading`, `import: counting`, …).
+    pub stage: String,
+    /// This pass over the input, from 1.
+    pub pass: u32,
+    /// Passes over the input in all (a capture's import takes several).
+    pub passes: u32,
+    /// Bytes of the input read in this pass.
+    pub bytes: u64,
+    /// Bytes of the input, when known.
+    pub of_bytes: Option<u64>,
+    /// Events replayed so far.
+    pub events: u64,
+    /// Whether the pass reads the worker's kept import (no capture is imported again).
+    pub kept: bool,
+    /// The share of the whole job done, all passes counted: `done` of `total`.
+    pub done: u64,
+    /// See `done`.
+    pub total: u64,
+}
+
+impl ProgressReport {
+    /// What the pass is doing, in words.
+    pub fn label(&self) -> String {
+        match self.phase {
+            Phase::Recommendation => {
+                "working out the recommendation (replaying N = 2..16)".to_string()
+            }
+            Phase::Replay if self.kept => "replaying the kept import".to_string(),
+            Phase::Replay if self.pass < self.passes => {
+                format!("{} (pass {} of {})", self.stage, self.pass, self.passes)
+            }
+            Phase::Replay if self.passes > 1 => format!(
+                "{} and replaying (pass {} of {})",
+                self.stage, self.pass, self.passes
+            ),
+            Phase::Replay => "reading and replaying".to_string(),
+        }
+    }
+
+    /// The share done, 0..=1.
+    pub fn fraction(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            (self.done as f64 / self.total as f64).clamp(0.0, 1.0)
+        }
+    }
+}
+
 /// What the worker answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
@@ -145,13 +208,8 @@ pub enum Response {
         /// Workers sharing it, the leader included.
         of: usize,
     },
-    /// Bytes decoded so far.
-    Progress {
-        /// Done.
-        done: u64,
-        /// Total.
-        total: u64,
-    },
+    /// Where the leader's pass stands.
+    Progress(ProgressReport),
     /// This worker's share of the replay finished.
     Done {
         /// Its part of the results (`None` when its share was empty: fewer configurations than

@@ -1,7 +1,7 @@
 //! Application state as a [`Reducible`], plus the pure functions the page derives from it:
 //! configuration parsing, the share-link hash, best values, the recommendation, the seed check.
 
-use crate::protocol::{FocusEvent, LongRmap};
+use crate::protocol::{FocusEvent, LongRmap, Phase, ProgressReport};
 pub use crate::settings::{Settings, DEFAULT_ENTRIES, MAX_VCPUS, MAX_VMS};
 use crate::share::{self, SharedTrace, TraceRef};
 use rmaplab_core::config::{MAX_ENTRIES, MIN_ENTRIES, PTE_LIST_EXT};
@@ -148,6 +148,13 @@ pub struct AppState {
     pub candidates: Rc<Vec<ConfigReport>>,
     /// The worker is replaying the candidates.
     pub recommending: bool,
+    /// The latest progress report of the pass running (the replay's, then the
+    /// recommendation's), when its worker sent one.
+    pub report: Option<Rc<ProgressReport>>,
+    /// When the pass reported first (ms, the page's clock), for the estimate of what is left.
+    pub report_started: Option<(Phase, f64)>,
+    /// Seconds the pass running has left, estimated from its pace so far.
+    pub eta_s: Option<f64>,
 }
 
 impl AppState {
@@ -199,6 +206,9 @@ impl AppState {
             link_sha: None,
             candidates: Rc::new(Vec::new()),
             recommending: false,
+            report: None,
+            report_started: None,
+            eta_s: None,
         };
         s.follow_link_trace(hash);
         s
@@ -307,6 +317,18 @@ impl AppState {
 /// The example key of the built-in trace (never written into links: it is the default).
 pub const DEFAULT_EXAMPLE: &str = "default";
 
+/// Seconds left of a pass `fraction` done after `elapsed_s` seconds, at the pace so far; `None`
+/// until the pace means something (a few percent and half a second in).
+pub fn eta(fraction: f64, elapsed_s: f64) -> Option<f64> {
+    (fraction >= ETA_MIN_FRACTION && elapsed_s >= ETA_MIN_SECONDS && fraction < 1.0)
+        .then(|| elapsed_s * (1.0 - fraction) / fraction)
+}
+
+/// Share of a pass done before the page estimates what is left.
+pub const ETA_MIN_FRACTION: f64 = 0.03;
+/// Seconds of a pass before the page estimates what is left.
+pub const ETA_MIN_SECONDS: f64 = 0.5;
+
 /// State transitions.
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -323,8 +345,17 @@ pub enum Action {
     },
     /// The URL fragment changed (a pasted or edited link).
     Hash(String),
-    /// Replay progress.
+    /// A replay starts (or progresses): bytes done of total.
     Progress(u64, u64),
+    /// A worker's progress report, received at `at_ms` on the page's clock.
+    Report {
+        /// What it says.
+        report: ProgressReport,
+        /// When it arrived (ms).
+        at_ms: f64,
+    },
+    /// The user cancelled the recommendation's pass (the results shown stay).
+    CancelRecommendation,
     /// Replay done.
     Done {
         /// Results.
@@ -392,7 +423,40 @@ impl Reducible for AppState {
                     }
                 }
             }
-            Action::Progress(done, total) => s.status = Status::Running { done, total },
+            Action::Progress(done, total) => {
+                s.status = Status::Running { done, total };
+                s.report = None;
+                s.report_started = None;
+                s.eta_s = None;
+            }
+            Action::Report { report, at_ms } => {
+                let running = matches!(s.status, Status::Running { .. });
+                let wanted = match report.phase {
+                    Phase::Replay => running,
+                    Phase::Recommendation => s.recommending && !running,
+                };
+                if wanted {
+                    let started = match s.report_started {
+                        Some((phase, t)) if phase == report.phase => t,
+                        _ => at_ms,
+                    };
+                    s.report_started = Some((report.phase, started));
+                    s.eta_s = eta(report.fraction(), (at_ms - started) / 1000.0);
+                    if report.phase == Phase::Replay {
+                        s.status = Status::Running {
+                            done: report.done,
+                            total: report.total,
+                        };
+                    }
+                    s.report = Some(Rc::new(report));
+                }
+            }
+            Action::CancelRecommendation => {
+                s.recommending = false;
+                s.report = None;
+                s.report_started = None;
+                s.eta_s = None;
+            }
             Action::Done {
                 summary,
                 asked,
@@ -403,6 +467,9 @@ impl Reducible for AppState {
             } => {
                 s.candidates = Rc::new(Vec::new());
                 s.recommending = candidates_pending;
+                s.report = None;
+                s.report_started = None;
+                s.eta_s = None;
                 if let Some(w) = s.wanted.clone() {
                     // The page asked the worker to hash the whole trace in this pass.
                     let sha = shared.as_ref().map_or("", |t| t.sha256.as_str());
@@ -448,6 +515,9 @@ impl Reducible for AppState {
             Action::Candidates { configs, sha256 } => {
                 s.candidates = configs;
                 s.recommending = false;
+                s.report = None;
+                s.report_started = None;
+                s.eta_s = None;
                 if let Some(sha) = sha256 {
                     if s.example.is_none() {
                         s.link_trace = share::hash_part(
@@ -559,6 +629,64 @@ mod tests {
             }),
             candidates_pending: false,
         })
+    }
+
+    /// A progress report of `phase`, `done` eighths through.
+    fn report(phase: Phase, done: u64) -> ProgressReport {
+        ProgressReport {
+            phase,
+            stage: "reading".into(),
+            pass: 1,
+            passes: 1,
+            bytes: done,
+            of_bytes: Some(8),
+            events: done * 100,
+            kept: false,
+            done,
+            total: 8,
+        }
+    }
+
+    #[test]
+    fn progress_reports_drive_the_bar_and_the_estimate_of_their_own_pass() {
+        assert_eq!(eta(0.5, 10.0), Some(10.0));
+        assert_eq!(eta(0.01, 10.0), None, "too early to tell");
+        assert_eq!(eta(0.5, 0.1), None, "too early to tell");
+        assert_eq!(eta(1.0, 10.0), None, "nothing left");
+        let s = Rc::new(AppState::initial("#n=2"));
+        // A report with nothing running (a late message) changes nothing.
+        let idle = s.clone().reduce(Action::Report {
+            report: report(Phase::Replay, 1),
+            at_ms: 0.0,
+        });
+        assert_eq!(idle.report, None);
+        let s = s.reduce(Action::Progress(0, 8));
+        let s = s.reduce(Action::Report {
+            report: report(Phase::Replay, 1),
+            at_ms: 1000.0,
+        });
+        assert_eq!(s.status, Status::Running { done: 1, total: 8 });
+        assert_eq!(s.eta_s, None);
+        let s = s.reduce(Action::Report {
+            report: report(Phase::Replay, 4),
+            at_ms: 3000.0,
+        });
+        assert_eq!(s.status, Status::Running { done: 4, total: 8 });
+        assert_eq!(s.eta_s, Some(2.0), "half done in 2 s: 2 s left");
+        assert_eq!(s.report.as_ref().map(|r| r.events), Some(400));
+        // The results arrive with a second pass pending: its reports have their own clock.
+        let mut d = (*done(&s, b"x")).clone();
+        d.recommending = true;
+        let s = Rc::new(d);
+        assert_eq!(s.report, None);
+        let s = s.reduce(Action::Report {
+            report: report(Phase::Recommendation, 2),
+            at_ms: 10_000.0,
+        });
+        assert_eq!(s.status, Status::Idle);
+        assert_eq!(s.report_started, Some((Phase::Recommendation, 10_000.0)));
+        let s = s.reduce(Action::CancelRecommendation);
+        assert!(!s.recommending && s.report.is_none());
     }
 
     #[test]

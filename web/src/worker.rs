@@ -5,7 +5,9 @@
 //! multi-gigabyte upload never has to fit in memory — only the live rmap state does (a capture
 //! is read in several passes, each by offset, as core's reader asks).
 
-use crate::protocol::{FocusEvent, LongRmap, Part, ReplayJob, Request, Response, Split};
+use crate::protocol::{
+    FocusEvent, LongRmap, Part, Phase, ProgressReport, ReplayJob, Request, Response, Split,
+};
 use crate::share::{self, SharedTrace};
 use rmaplab_core::config::ConfigError;
 use rmaplab_core::import::ImportOptions;
@@ -111,25 +113,66 @@ fn pick<'a, 'k>(
     }
 }
 
-/// A core [`TraceReader`] over `reader` (`total` bytes, when known), reporting progress as the
-/// share of all its passes done.
+/// Where a pass reports its progress: what it is for, the events it replayed so far (its loop
+/// counts them), and where the reports go.
+struct Reporting<'p> {
+    phase: Phase,
+    kept: bool,
+    events: std::rc::Rc<std::cell::Cell<u64>>,
+    to: &'p mut dyn FnMut(&ProgressReport),
+}
+
+/// A core [`TraceReader`] over `reader` (`total` bytes, when known), reporting progress: the
+/// stage, the pass, bytes and events, and the share of all its passes done.
 fn open_trace<'a>(
     reader: Box<dyn ReadSeek + 'a>,
     total: u64,
     vm: Option<u64>,
-    progress: &'a mut dyn FnMut(u64, u64),
+    report: Reporting<'a>,
 ) -> TraceReader<'a> {
     let import = ImportOptions {
         vm,
         ..ImportOptions::default()
     };
     let len = (total > 0).then_some(total);
+    let Reporting {
+        phase,
+        kept,
+        events,
+        to,
+    } = report;
     TraceReader::seekable(reader, len, import).on_progress(move |p: &Progress| {
         if let Some(f) = p.fraction() {
-            progress((f * PROGRESS_SCALE as f64) as u64, PROGRESS_SCALE);
+            to(&ProgressReport {
+                phase,
+                stage: p.stage.to_string(),
+                pass: p.pass,
+                passes: p.passes,
+                bytes: p.bytes,
+                of_bytes: p.total,
+                events: events.get(),
+                kept,
+                done: (f * PROGRESS_SCALE as f64) as u64,
+                total: PROGRESS_SCALE,
+            });
         }
         true
     })
+}
+
+/// Reports that go nowhere.
+fn quiet(_: &ProgressReport) {}
+
+impl<'p> Reporting<'p> {
+    /// Progress no one watches (steps, exports).
+    fn none(to: &'p mut dyn FnMut(&ProgressReport)) -> Self {
+        Reporting {
+            phase: Phase::Replay,
+            kept: false,
+            events: std::rc::Rc::default(),
+            to,
+        }
+    }
 }
 
 /// Per rmap id: (current size, peak, events, gfn).
@@ -240,7 +283,7 @@ pub fn replay<'a>(
     total: u64,
     job: &ReplayJob,
     kept: Option<&Kept>,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: &mut dyn FnMut(&ProgressReport),
     on_plan: &mut dyn FnMut(usize),
 ) -> Result<Replayed, WorkerError> {
     let lead = matches!(job.split, Split::Lead { .. });
@@ -250,7 +293,14 @@ pub fn replay<'a>(
         None
     };
     let (reader, size, vm, from_kept) = pick(open, total, kept, job.vm);
-    let mut t = open_trace(reader, size, vm, progress);
+    let events = std::rc::Rc::new(std::cell::Cell::new(0));
+    let report = Reporting {
+        phase: Phase::Replay,
+        kept: from_kept.is_some(),
+        events: std::rc::Rc::clone(&events),
+        to: progress,
+    };
+    let mut t = open_trace(reader, size, vm, report);
     let meta = t.meta()?;
     let asked = job.request.resolve(job.tdp.or(meta.tdp))?;
     let (configs, candidates) = recommend::plan(&asked, &meta);
@@ -299,6 +349,7 @@ pub fn replay<'a>(
             keeper = None;
         }
         r.feed_all(&batch)?;
+        events.set(events.get() + batch.len() as u64);
     }
     out.encoding = encoding(&t);
     if let (Some(k), Some(enc)) = (keeper, t.encoding()) {
@@ -332,6 +383,7 @@ pub fn second_pass<'a>(
     hash: bool,
     part: Part,
     kept: Option<&Kept>,
+    progress: &mut dyn FnMut(&ProgressReport),
 ) -> Result<(Option<ReplayPart>, Option<String>), WorkerError> {
     let hash = hash && part.is_first();
     let positions = part.positions(configs.len());
@@ -343,14 +395,21 @@ pub fn second_pass<'a>(
     let reports = if positions.is_empty() {
         None
     } else {
-        let mut quiet = |_, _| {};
-        let (reader, _, vm, _) = pick(open, 0, kept, vm);
-        let mut t = open_trace(reader, 0, vm, &mut quiet);
+        let (reader, size, vm, from_kept) = pick(open, 0, kept, vm);
+        let events = std::rc::Rc::new(std::cell::Cell::new(0));
+        let report = Reporting {
+            phase: Phase::Recommendation,
+            kept: from_kept.is_some(),
+            events: std::rc::Rc::clone(&events),
+            to: progress,
+        };
+        let mut t = open_trace(reader, size, vm, report);
         let meta = t.meta()?;
         let mut r = Replayer::new_part(meta, configs, &positions, ReplayOptions::default())?;
         let mut batch = Vec::with_capacity(BATCH);
         while t.next_batch(&mut batch)? {
             r.feed_all(&batch)?;
+            events.set(events.get() + batch.len() as u64);
         }
         Some(r.finish_part())
     };
@@ -366,8 +425,8 @@ pub fn focus(
 ) -> Result<(Vec<FocusEvent>, bool), WorkerError> {
     let mut out = Vec::new();
     let mut truncated = false;
-    let mut quiet = |_, _| {};
-    let mut t = open_trace(reader, 0, vm, &mut quiet);
+    let mut q = quiet;
+    let mut t = open_trace(reader, 0, vm, Reporting::none(&mut q));
     t.meta()?;
     while let Some(ev) = t.next_event()? {
         if let Some(f) = FocusEvent::of(&ev, rmap) {
@@ -388,8 +447,8 @@ pub fn export_binary(
 ) -> Result<Vec<u8>, WorkerError> {
     let mut enc = TraceEncoder::new(OutputEncoding::Binary);
     let mut out = Vec::new();
-    let mut quiet = |_, _| {};
-    let mut t = open_trace(reader, 0, vm, &mut quiet);
+    let mut q = quiet;
+    let mut t = open_trace(reader, 0, vm, Reporting::none(&mut q));
     enc.header(&t.meta()?, &mut out);
     while let Some(ev) = t.next_event()? {
         enc.event(&ev, &mut out);
@@ -413,9 +472,9 @@ pub fn handle<'a>(
             let r = {
                 // Progress goes out as it comes (the leader's only); the plan right away too.
                 let post = std::cell::RefCell::new(&mut *post);
-                let mut progress = |done, total| {
+                let mut progress = |r: &ProgressReport| {
                     if lead {
-                        (post.borrow_mut())(Response::Progress { done, total });
+                        (post.borrow_mut())(Response::Progress(r.clone()));
                     }
                 };
                 let mut on_plan = |of| (post.borrow_mut())(Response::Plan { of });
@@ -449,8 +508,22 @@ pub fn handle<'a>(
                     });
                     // A second pass always has a share: the leader's is never empty.
                     if let (true, Some(part)) = (second, second_part) {
-                        let r =
-                            second_pass(open, &done.candidates, job.vm, hash, part, kept.as_ref());
+                        let r = {
+                            let mut progress = |r: &ProgressReport| {
+                                if lead {
+                                    post(Response::Progress(r.clone()));
+                                }
+                            };
+                            second_pass(
+                                open,
+                                &done.candidates,
+                                job.vm,
+                                hash,
+                                part,
+                                kept.as_ref(),
+                                &mut progress,
+                            )
+                        };
                         post(match r {
                             Ok((part, sha256)) => Response::Candidates {
                                 part: part.map(Box::new),
@@ -729,7 +802,7 @@ mod tests {
         bytes: &[u8],
         total: u64,
         job: &ReplayJob,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut dyn FnMut(&ProgressReport),
     ) -> Result<Whole, WorkerError> {
         replay_opened(
             &mut || Box::new(std::io::Cursor::new(bytes)),
@@ -744,7 +817,7 @@ mod tests {
         open: &mut Open<'_, 'a>,
         total: u64,
         job: &ReplayJob,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut dyn FnMut(&ProgressReport),
     ) -> Result<Whole, WorkerError> {
         let r = replay(open, total, job, None, progress, &mut |of| {
             assert_eq!(of, 1)
@@ -776,7 +849,7 @@ mod tests {
 
     /// Replay through KVM today only, without progress.
     fn run(bytes: &[u8], vm: Option<u64>, hash_all: bool) -> Result<Whole, WorkerError> {
-        replay_whole(bytes, 0, &job(vm, hash_all), &mut |_, _| {})
+        replay_whole(bytes, 0, &job(vm, hash_all), &mut |_| {})
     }
 
     /// The candidates' reports of a whole second pass, and the hash.
@@ -792,6 +865,7 @@ mod tests {
             hash,
             Part::WHOLE,
             None,
+            &mut quiet,
         )
         .unwrap();
         let configs = part.map_or_else(Vec::new, |p| ReplaySummary::assemble(vec![p]).configs);
@@ -818,7 +892,7 @@ mod tests {
         let bytes = trace(&Workload::Alias { aliases: 5 });
         let mut seed = job(None, false);
         seed.request.entries = vec![rmaplab_core::config::EntriesChoice::Seed];
-        let err = replay_whole(&bytes, 0, &seed, &mut |_, _| {}).unwrap_err();
+        let err = replay_whole(&bytes, 0, &seed, &mut |_| {}).unwrap_err();
         assert!(matches!(err, WorkerError::Settings(_)), "{err:?}");
         let text = err.to_string();
         assert!(
@@ -826,7 +900,7 @@ mod tests {
             "{text}"
         );
         seed.tdp = Some(true);
-        assert!(replay_whole(&bytes, 0, &seed, &mut |_, _| {}).is_ok());
+        assert!(replay_whole(&bytes, 0, &seed, &mut |_| {}).is_ok());
     }
 
     #[test]
@@ -838,13 +912,11 @@ mod tests {
         };
         let bytes = trace(&w);
         let mut calls = 0;
-        let (s, shown, longest, enc, shared, candidates) = replay_whole(
-            &bytes,
-            bytes.len() as u64,
-            &job(None, false),
-            &mut |_, _| calls += 1,
-        )
-        .unwrap();
+        let (s, shown, longest, enc, shared, candidates) =
+            replay_whole(&bytes, bytes.len() as u64, &job(None, false), &mut |_| {
+                calls += 1
+            })
+            .unwrap();
         assert!(calls >= 1);
         assert_eq!(shown, 1);
         assert_eq!(s.configs.len(), 1);
@@ -944,7 +1016,7 @@ mod tests {
             },
             0,
             &job(None, false),
-            &mut |_, _| {},
+            &mut |_| {},
         )
     }
 
@@ -1022,7 +1094,7 @@ mod tests {
             .to_vec();
         eight.request.eras = vec![rmaplab_core::Era::HeadInsert, rmaplab_core::Era::TailAppend];
         let (whole, shown, longest, _, shared, candidates) =
-            replay_whole(&bytes, 0, &eight, &mut |_, _| {}).unwrap();
+            replay_whole(&bytes, 0, &eight, &mut |_| {}).unwrap();
         assert_eq!(whole.configs.len(), shown);
         let (whole_candidates, _) = second_whole(&bytes, &candidates, false);
         for workers in [2, 3, 16] {

@@ -260,6 +260,8 @@ async fn loader_shows_progress_and_cancels() {
         on_file: Callback::noop(),
         on_cancel: Callback::from(move |()| c.set(c.get() + 1)),
         wanted: None,
+        report: None,
+        eta_s: None,
     })
     .await;
     let bar: web_sys::HtmlProgressElement = element(&root, ".progress progress");
@@ -268,7 +270,36 @@ async fn loader_shows_progress_and_cancels() {
         50.0,
         "offsets above 2^31 give the right percentage"
     );
-    assert!(root.inner_html().contains("replaying… 50%"));
+    assert!(root.inner_html().contains("starting the replay… 50%"));
+    // With the worker's report: the phase, bytes, events and what is left.
+    let report = rmaplab_web::protocol::ProgressReport {
+        phase: rmaplab_web::protocol::Phase::Replay,
+        stage: "import: counting".into(),
+        pass: 1,
+        passes: 2,
+        bytes: 3 << 20,
+        of_bytes: Some(12 << 20),
+        events: 0,
+        kept: false,
+        done: 1,
+        total: 8,
+    };
+    let with_report = mount::<Loader>(LoaderProps {
+        trace_name: "big.dat".into(),
+        encoding: "".into(),
+        status: rmaplab_web::state::Status::Running { done: 1, total: 8 },
+        on_file: Callback::noop(),
+        on_cancel: Callback::noop(),
+        wanted: None,
+        report: Some(Rc::new(report)),
+        eta_s: Some(21.0),
+    })
+    .await;
+    let text: web_sys::HtmlElement = element(&with_report, ".progress-text");
+    assert_eq!(
+        text.inner_text().trim(),
+        "import: counting (pass 1 of 2) · 3.0 of 12.0 MiB · 13% in all · about 21 s left"
+    );
     let label: web_sys::HtmlElement = element(&root, "label[for=file]");
     assert_eq!(label.inner_text(), "Open a trace…");
     let button: web_sys::HtmlElement = element(&root, ".progress button");
@@ -432,6 +463,9 @@ async fn the_recommendation_does_not_depend_on_the_sizes_typed() {
             rec,
             pending: false,
             trust: s.trust(),
+            report: None,
+            eta_s: None,
+            on_cancel: Callback::noop(),
         })
         .await;
         let text = root.text_content().unwrap();
@@ -458,6 +492,9 @@ async fn a_trace_that_is_not_exact_gets_no_recommendation() {
             rec: None,
             pending,
             trust: trust.clone(),
+            report: None,
+            eta_s: None,
+            on_cancel: Callback::noop(),
         })
         .await;
         let text = root.text_content().unwrap();
@@ -470,6 +507,9 @@ async fn a_trace_that_is_not_exact_gets_no_recommendation() {
     let root = mount::<RecommendationLine>(RecommendationProps {
         rec: None,
         pending: false,
+        report: None,
+        eta_s: None,
+        on_cancel: Callback::noop(),
         trust: Trust::Mismatched {
             mismatched: 2,
             checked: 9,

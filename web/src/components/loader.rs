@@ -1,7 +1,9 @@
 //! Open a trace (file picker; dropping a file anywhere on the page works too), with progress
 //! and a cancel button while the worker replays.
 
+use crate::protocol::ProgressReport;
 use crate::state::Status;
+use std::rc::Rc;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
@@ -20,6 +22,53 @@ pub struct LoaderProps {
     pub on_cancel: Callback<()>,
     /// A share link's trace the page waits for.
     pub wanted: Option<crate::state::Wanted>,
+    /// The worker's latest report on the replay running.
+    #[prop_or_default]
+    pub report: Option<Rc<ProgressReport>>,
+    /// Seconds left, estimated.
+    #[prop_or_default]
+    pub eta_s: Option<f64>,
+}
+
+/// `n` with thousands separators (`41,781,216`).
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes per MiB.
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// What a pass is doing, how far it is, and what is left, in one line.
+pub fn progress_text(r: &ProgressReport, eta_s: Option<f64>) -> String {
+    let mut parts = vec![r.label()];
+    match r.of_bytes {
+        Some(of) => parts.push(format!(
+            "{:.1} of {:.1} MiB",
+            r.bytes as f64 / MIB,
+            of as f64 / MIB
+        )),
+        None => parts.push(format!("{:.1} MiB", r.bytes as f64 / MIB)),
+    }
+    if r.events > 0 {
+        parts.push(format!("{} events replayed", thousands(r.events)));
+    }
+    parts.push(format!("{:.0}% in all", r.fraction() * 100.0));
+    if let Some(s) = eta_s {
+        parts.push(if s < 1.5 {
+            "about a second left".to_string()
+        } else {
+            format!("about {s:.0} s left")
+        });
+    }
+    parts.join(" · ")
 }
 
 /// The open-a-trace bar.
@@ -45,10 +94,14 @@ pub fn loader(p: &LoaderProps) -> Html {
                 done as f64 * 100.0 / total as f64
             };
             let cancel = p.on_cancel.reform(|_: MouseEvent| ());
+            let text = p.report.as_ref().map_or_else(
+                || format!("starting the replay… {pct:.0}%"),
+                |r| progress_text(r, p.eta_s),
+            );
             html! {
                 <span class="progress" role="status">
                     <progress max="100" value={format!("{pct:.0}")} aria-label="replay progress"></progress>
-                    { format!(" replaying… {pct:.0}% ") }
+                    <span class="progress-text">{ format!(" {text} ") }</span>
                     <button type="button" onclick={cancel}>{"Cancel"}</button>
                 </span>
             }

@@ -1,8 +1,11 @@
 //! The recommendation for the loaded trace: core's answer, which weighs slab memory per VM
 //! against work per operation over N = 2..16 whatever sizes were typed.
 
+use super::loader::progress_text;
+use crate::protocol::ProgressReport;
 use rmaplab_core::exactness::Trust;
 use rmaplab_core::recommend::{Recommendation, RECOMMENDATION_ENTRIES};
+use std::rc::Rc;
 use yew::prelude::*;
 
 /// Props of [`RecommendationLine`].
@@ -16,6 +19,15 @@ pub struct RecommendationProps {
     /// The verdict on the figures: no size is recommended from figures that are not exact or
     /// not reproduced.
     pub trust: Trust,
+    /// The worker's latest report on the candidates' pass.
+    #[prop_or_default]
+    pub report: Option<Rc<ProgressReport>>,
+    /// Seconds that pass has left, estimated.
+    #[prop_or_default]
+    pub eta_s: Option<f64>,
+    /// Cancel pressed while the candidates are replayed (the results shown stay).
+    #[prop_or_default]
+    pub on_cancel: Callback<()>,
 }
 
 /// One sentence, and the Pareto front it was chosen from.
@@ -42,11 +54,20 @@ pub fn recommendation_line(p: &RecommendationProps) -> Html {
     }
     let Some(r) = &p.rec else {
         return if p.pending {
-            html! { <p class="recommend recommend-pending" role="status">{ format!(
-                "Working out the recommendation: replaying N = {}..{} as well…",
-                RECOMMENDATION_ENTRIES[0],
-                RECOMMENDATION_ENTRIES[RECOMMENDATION_ENTRIES.len() - 1]
-            ) }</p> }
+            let pct = p.report.as_ref().map_or(0.0, |r| r.fraction() * 100.0);
+            let cancel = p.on_cancel.reform(|_: MouseEvent| ());
+            html! { <p class="recommend recommend-pending" role="status">
+                { format!(
+                    "Working out the recommendation: replaying N = {}..{} as well… ",
+                    RECOMMENDATION_ENTRIES[0],
+                    RECOMMENDATION_ENTRIES[RECOMMENDATION_ENTRIES.len() - 1]
+                ) }
+                <progress max="100" value={format!("{pct:.0}")} aria-label="recommendation progress"></progress>
+                if let Some(r) = &p.report {
+                    <span class="progress-text">{ format!(" {} ", progress_text(r, p.eta_s)) }</span>
+                }
+                <button type="button" onclick={cancel}>{"Cancel"}</button>
+            </p> }
         } else {
             html! { <p class="recommend">{"No recommendation: the candidate sizes were not replayed."}</p> }
         };
