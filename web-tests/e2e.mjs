@@ -134,6 +134,21 @@ try {
   check(await page.getAttribute('#vcpus', 'placeholder') === "4 (the trace's)", 'vCPUs come from the trace (4)');
   const recDefault = await page.locator('.recommend').innerText();
   check(/per 4-vCPU VM|keep today's size/.test(recDefault), `recommendation at the trace's 4 vCPUs: "${recDefault.slice(0, 140)}"`);
+  // vCPUs only change the memory arithmetic: no replay (no progress bar), new figures at once.
+  await page.fill('#vcpus', '8');
+  await page.press('#vcpus', 'Tab');
+  await page.waitForFunction(() => /per 8-vCPU VM|keep today's size/.test(document.querySelector('.recommend')?.textContent || ''), null, { timeout: 10000 });
+  check(await page.locator('.progress progress').count() === 0, 'a vCPU change recomputes the figures without a replay');
+  // A value that cannot be taken is marked where it was typed and kept out of the link.
+  const urlBefore = page.url();
+  await page.fill('#vcpus', '0');
+  await page.press('#vcpus', 'Tab');
+  await page.waitForSelector('#vcpus[aria-invalid="true"]', { timeout: 10000 });
+  check(/outside 1\.\.4096/.test(await page.locator('#vcpus-error').innerText()) && await page.getAttribute('#vcpus', 'aria-describedby') === 'vcpus-error', 'vCPUs 0: marked invalid with its message');
+  check(page.url() === urlBefore && await page.locator('.results-area.stale').count() === 1, 'vCPUs 0: not written to the link, the results dimmed');
+  await page.fill('#vcpus', '');
+  await page.press('#vcpus', 'Tab');
+  await page.waitForSelector('#vcpus[aria-invalid="true"]', { state: 'detached', timeout: 10000 });
   // Copy as changelog text: the clipboard gets the text shown, which is rmaplab report's.
   await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base.replace(/\/$/, '') });
   await page.click('#copy-text');

@@ -184,6 +184,9 @@ pub enum ConfigError {
     /// A number in a list could not be parsed.
     #[error("bad number {0:?} in list")]
     BadNumber(String),
+    /// A comma-separated list has an empty item (`2,,3`, or a trailing comma).
+    #[error("an empty item in the list {0:?}")]
+    EmptyItem(String),
     /// `seed` was asked for, and the trace does not say whether TDP was on.
     #[error("the seed's array size depends on TDP (2 entries with TDP on, 14 with it off), and the trace's metadata has no `tdp`: say which with --tdp on|off (or set tdp in the trace header)")]
     SeedNeedsTdp,
@@ -362,6 +365,32 @@ pub fn parse_entries_list(s: &str) -> Result<Vec<usize>, ConfigError> {
         .collect()
 }
 
+/// Every problem with a comma-separated list of array sizes typed by hand (a form field),
+/// item by item, or the sizes when there is none. Unlike [`parse_entries_list`] (which skips
+/// empty items), an empty item is an error here: what is typed is what is checked.
+pub fn check_entries_list(s: &str) -> Result<Vec<usize>, Vec<ConfigError>> {
+    if s.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sizes = Vec::new();
+    let mut errors = Vec::new();
+    for item in s.split(',') {
+        if item.trim().is_empty() {
+            errors.push(ConfigError::EmptyItem(s.trim().to_string()));
+            continue;
+        }
+        match parse_entries_list(item) {
+            Ok(n) => sizes.extend(n),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(sizes)
+    } else {
+        Err(errors)
+    }
+}
+
 impl FromStr for EntriesChoice {
     type Err = ConfigError;
     /// `seed`, or an array size in `MIN_ENTRIES..=MAX_ENTRIES`.
@@ -504,6 +533,25 @@ pub fn parse_cache_spec(s: &str) -> Result<(usize, usize), ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_typed_list_reports_every_bad_item() {
+        assert_eq!(check_entries_list("2, 3,14"), Ok(vec![2, 3, 14]));
+        assert_eq!(check_entries_list("  "), Ok(vec![]));
+        assert_eq!(
+            check_entries_list("1,65,x,,4"),
+            Err(vec![
+                ConfigError::TooFewEntries(1),
+                ConfigError::TooManyEntries(65),
+                ConfigError::BadNumber("x".into()),
+                ConfigError::EmptyItem("1,65,x,,4".into()),
+            ])
+        );
+        assert!(
+            check_entries_list("2,").is_err(),
+            "a trailing comma is an empty item"
+        );
+    }
+
     use super::*;
 
     /// Each era is also named by its first kernel; `lazy` is the seed's name for its top-up

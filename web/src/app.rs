@@ -79,8 +79,10 @@ pub fn app() -> Html {
         );
     }
     // The URL follows the page (replaceState fires no hashchange).
-    use_effect_with(state.fragment(), |fragment| {
-        if let Some(w) = web_sys::window() {
+    let valid = state.settings.request().is_ok();
+    // Settings that cannot be replayed (no era, no top-up) are not written into it.
+    use_effect_with((state.fragment(), valid), |(fragment, valid)| {
+        if let Some(w) = web_sys::window().filter(|_| *valid) {
             let _ = w
                 .history()
                 .and_then(|h| h.replace_state_with_url(&JsValue::NULL, "", Some(fragment)));
@@ -157,6 +159,10 @@ pub fn app() -> Html {
             client::stop(&slot);
             d.dispatch(Action::Cancel);
         })
+    };
+    let on_errors = {
+        let d = dispatch.clone();
+        Callback::from(move |errors: Vec<String>| d.dispatch(Action::FieldErrors(errors)))
     };
     let on_cancel_recommendation = {
         let (slot, d) = (slot.clone(), dispatch.clone());
@@ -311,6 +317,8 @@ pub fn app() -> Html {
             "The results below are for the previous settings, until the replay finishes."
                 .to_string(),
         )
+    } else if !state.field_errors.is_empty() {
+        Some("The results below are for the last valid settings: fix the fields marked above to update them.".to_string())
     } else if state.error.is_some() {
         Some(format!(
             "The results below are for the last settings of {shown_name} that could be replayed: fix the error above to update them."
@@ -331,7 +339,7 @@ pub fn app() -> Html {
                 <HowToCapture />
                 <Controls settings={settings.clone()} on_change={on_settings}
                     trace_vcpus={host.filter(|_| settings.vcpus.is_none()).map(|h| h.vcpus)}
-                    trace_tdp={trace_meta.and_then(|m| m.tdp)} />
+                    trace_tdp={trace_meta.and_then(|m| m.tdp)} {on_errors} />
                 if let Some(e) = &state.error { <p class="error" role="alert">{ e }</p> }
                 if let (Some(s), Some(h)) = (&summary, host) {
                     if let Some(note) = &stale {

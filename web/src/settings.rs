@@ -204,9 +204,170 @@ impl Settings {
     }
 }
 
+/// A settings field typed by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    /// Array sizes.
+    Entries,
+    /// Per-vCPU cache capacity.
+    CacheCapacity,
+    /// Per-vCPU cache top-up minimum.
+    CacheMin,
+    /// vCPUs per VM (empty: the trace's).
+    Vcpus,
+    /// VMs per host.
+    Vms,
+    /// Recycle threshold (`off` or a number).
+    Recycle,
+    /// The recommendation's tolerance.
+    Within,
+}
+
+/// Largest per-vCPU cache capacity the page accepts.
+pub const MAX_CACHE: usize = 4096;
+/// Largest tolerance the page accepts, in percent.
+pub const MAX_WITHIN_PCT: u32 = 1000;
+
+impl Field {
+    /// The form element's id (its message's is `{id}-error`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Field::Entries => "entries",
+            Field::CacheCapacity => "cache-cap",
+            Field::CacheMin => "cache-min",
+            Field::Vcpus => "vcpus",
+            Field::Vms => "vms",
+            Field::Recycle => "recycle",
+            Field::Within => "within",
+        }
+    }
+
+    /// The field's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Entries => "array sizes",
+            Field::CacheCapacity => "cache capacity",
+            Field::CacheMin => "top-up minimum",
+            Field::Vcpus => "vCPUs per VM",
+            Field::Vms => "VMs per host",
+            Field::Recycle => "recycle threshold",
+            Field::Within => "tolerance",
+        }
+    }
+}
+
+/// `text` as a whole number in `min..=max`, or why not.
+fn number<T>(text: &str, min: T, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let t = text.trim();
+    match t.parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        Ok(_) => Err(format!("{t} is outside {min}..{max}")),
+        Err(_) if t.is_empty() => Err(format!("give a number ({min}..{max})")),
+        Err(_) => Err(format!("{t:?} is not a whole number ({min}..{max})")),
+    }
+}
+
+impl Settings {
+    /// These settings with `text` typed into `field`, or every reason it cannot be taken as
+    /// typed (nothing is coerced: an out-of-range or half-typed value is an error, not a
+    /// clamp or a silent revert).
+    pub fn with_field(&self, field: Field, text: &str) -> Result<Settings, Vec<String>> {
+        let mut n = self.clone();
+        let one = |e: String| vec![e];
+        match field {
+            Field::Entries => {
+                let sizes = rmaplab_core::config::check_entries_list(text)
+                    .map_err(|es| es.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+                if sizes.is_empty() && !self.seed {
+                    return Err(one(
+                        "give at least one array size (2..64), or tick the seed's rule".into(),
+                    ));
+                }
+                n.entries = text.trim().to_string();
+            }
+            Field::CacheCapacity => {
+                n.cache_capacity = number(text, 1, MAX_CACHE).map_err(one)?;
+                if n.cache_min > n.cache_capacity {
+                    return Err(one(format!(
+                        "{} is below the top-up minimum {}: kvm_mmu_topup_memory_cache fills to capacity whenever fewer than the minimum remain",
+                        n.cache_capacity, n.cache_min
+                    )));
+                }
+            }
+            Field::CacheMin => {
+                n.cache_min = number(text, 0, MAX_CACHE).map_err(one)?;
+                if n.cache_min > n.cache_capacity {
+                    return Err(one(format!(
+                        "{} exceeds the cache capacity {}",
+                        n.cache_min, n.cache_capacity
+                    )));
+                }
+            }
+            Field::Vcpus => {
+                n.vcpus = if text.trim().is_empty() {
+                    None
+                } else {
+                    Some(number(text, 1, MAX_VCPUS).map_err(one)?)
+                };
+            }
+            Field::Vms => n.vms = number(text, 1, MAX_VMS).map_err(one)?,
+            Field::Recycle => {
+                n.recycle = if text.trim() == "off" {
+                    None
+                } else {
+                    Some(number(text, 1, u64::MAX).map_err(|_| {
+                        one(format!(
+                            "{:?}: give a number (KVM: {RMAP_RECYCLE_THRESHOLD}) or off",
+                            text.trim()
+                        ))
+                    })?)
+                };
+            }
+            Field::Within => n.within_pct = number(text, 0, MAX_WITHIN_PCT).map_err(one)?,
+        }
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_fields_are_checked_not_coerced() {
+        let s = Settings::default();
+        let e = |f, t| s.with_field(f, t).unwrap_err();
+        assert_eq!(
+            e(Field::Entries, "1,65").len(),
+            2,
+            "every bad size is reported"
+        );
+        assert_eq!(e(Field::Entries, "2,,x").len(), 2);
+        assert!(e(Field::Entries, "")[0].contains("at least one"));
+        assert_eq!(
+            s.with_field(Field::Entries, " 2,3 ").unwrap().entries,
+            "2,3"
+        );
+        assert!(e(Field::Vcpus, "0")[0].contains("outside 1..4096"));
+        assert!(e(Field::Vcpus, "abc")[0].contains("not a whole number"));
+        assert!(e(Field::Vms, "-3")[0].contains("not a whole number"));
+        assert_eq!(s.with_field(Field::Vcpus, "").unwrap().vcpus, None);
+        assert_eq!(s.with_field(Field::Vcpus, "8").unwrap().vcpus, Some(8));
+        // The pair is checked whichever side is typed.
+        assert!(e(Field::CacheMin, "50")[0].contains("exceeds the cache capacity 40"));
+        assert!(e(Field::CacheCapacity, "10")[0].contains("below the top-up minimum 14"));
+        assert_eq!(s.with_field(Field::Recycle, "off").unwrap().recycle, None);
+        assert!(e(Field::Recycle, "0")[0].contains("or off"));
+        assert!(e(Field::Within, "1001")[0].contains("outside 0..1000"));
+        let seed = Settings {
+            seed: true,
+            ..Settings::default()
+        };
+        assert_eq!(seed.with_field(Field::Entries, "").unwrap().entries, "");
+    }
 
     #[test]
     fn hash_round_trips_and_bad_parts_keep_defaults() {

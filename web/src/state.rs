@@ -155,6 +155,8 @@ pub struct AppState {
     pub report_started: Option<(Phase, f64)>,
     /// Seconds the pass running has left, estimated from its pace so far.
     pub eta_s: Option<f64>,
+    /// Settings typed with errors (not taken): `field: message`.
+    pub field_errors: Vec<String>,
 }
 
 impl AppState {
@@ -209,6 +211,7 @@ impl AppState {
             report: None,
             report_started: None,
             eta_s: None,
+            field_errors: Vec::new(),
         };
         s.follow_link_trace(hash);
         s
@@ -356,6 +359,8 @@ pub enum Action {
     },
     /// The user cancelled the recommendation's pass (the results shown stay).
     CancelRecommendation,
+    /// The settings typed with errors changed (empty: none left).
+    FieldErrors(Vec<String>),
     /// Replay done.
     Done {
         /// Results.
@@ -451,6 +456,7 @@ impl Reducible for AppState {
                     s.report = Some(Rc::new(report));
                 }
             }
+            Action::FieldErrors(errors) => s.field_errors = errors,
             Action::CancelRecommendation => {
                 s.recommending = false;
                 s.report = None;

@@ -352,11 +352,14 @@ async fn controls_report_new_sizes() {
     use rmaplab_web::components::controls::{Controls, ControlsProps};
     let seen = Rc::new(std::cell::RefCell::new(None::<Settings>));
     let s = seen.clone();
+    let errors = Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let errs = errors.clone();
     let root = mount::<Controls>(ControlsProps {
         settings: Settings::default(),
         on_change: Callback::from(move |v| *s.borrow_mut() = Some(v)),
         trace_vcpus: Some(4),
         trace_tdp: Some(false),
+        on_errors: Callback::from(move |e| *errs.borrow_mut() = e),
     })
     .await;
     let vcpus: web_sys::HtmlInputElement = element(&root, "#vcpus");
@@ -381,6 +384,43 @@ async fn controls_report_new_sizes() {
         seen.borrow().as_ref().unwrap().topups,
         rmaplab_core::config::TopupPolicy::ALL.to_vec()
     );
+    // What cannot be taken as typed is marked where it was typed, listed, and never passed on.
+    vcpus.set_value("0");
+    fire(&vcpus, "change");
+    entries.set_value("1,65");
+    fire(&entries, "change");
+    yew::platform::time::sleep(std::time::Duration::from_millis(50)).await;
+    let vcpus: web_sys::HtmlInputElement = element(&root, "#vcpus");
+    assert_eq!(vcpus.get_attribute("aria-invalid").as_deref(), Some("true"));
+    assert_eq!(
+        vcpus.get_attribute("aria-describedby").as_deref(),
+        Some("vcpus-error")
+    );
+    let message: web_sys::HtmlElement = element(&root, "#vcpus-error");
+    assert!(
+        message.inner_text().contains("outside 1..4096"),
+        "{}",
+        message.inner_text()
+    );
+    assert_eq!(
+        seen.borrow().as_ref().unwrap().vcpus,
+        None,
+        "0 is not coerced to 1"
+    );
+    assert_ne!(seen.borrow().as_ref().unwrap().entries, "1,65");
+    assert_eq!(errors.borrow().len(), 3, "{:?}", errors.borrow());
+    assert_eq!(
+        root.query_selector_all(".field-errors li")
+            .unwrap()
+            .length(),
+        3
+    );
+    // Fixed: taken, and the marks go.
+    vcpus.set_value("8");
+    fire(&vcpus, "change");
+    yew::platform::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(seen.borrow().as_ref().unwrap().vcpus, Some(8));
+    assert_eq!(errors.borrow().len(), 2, "{:?}", errors.borrow());
     // Every input has a label.
     let inputs = root.query_selector_all("input").unwrap();
     for i in 0..inputs.length() {

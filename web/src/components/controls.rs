@@ -2,9 +2,11 @@
 //! vCPUs and VMs for the memory figures, TDP, recycle threshold, tolerance.
 
 use super::field::target_value;
-use crate::state::{Settings, MAX_VCPUS, MAX_VMS};
+use crate::settings::Field;
+use crate::state::Settings;
 use rmaplab_core::config::TopupPolicy;
 use rmaplab_core::Era;
+use std::collections::BTreeMap;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
@@ -19,6 +21,21 @@ pub struct ControlsProps {
     pub trace_vcpus: Option<u64>,
     /// What the loaded trace says about TDP.
     pub trace_tdp: Option<bool>,
+    /// The fields typed with errors changed: every message, `field: message` (empty when all
+    /// are valid again). Invalid text never reaches `on_change`.
+    #[prop_or_default]
+    pub on_errors: Callback<Vec<String>>,
+}
+
+/// Fields typed with errors: what was typed, and why it cannot be taken.
+type Invalid = BTreeMap<Field, (String, Vec<String>)>;
+
+/// Every message of `invalid`, `field: message`.
+fn messages(invalid: &Invalid) -> Vec<String> {
+    invalid
+        .iter()
+        .flat_map(|(f, (_, ms))| ms.iter().map(move |m| format!("{}: {m}", f.name())))
+        .collect()
 }
 
 fn toggle(v: &mut Vec<TopupPolicy>, t: TopupPolicy, on: bool) {
@@ -33,16 +50,59 @@ fn toggle(v: &mut Vec<TopupPolicy>, t: TopupPolicy, on: bool) {
 #[function_component(Controls)]
 pub fn controls(p: &ControlsProps) -> Html {
     let s = p.settings.clone();
-    let field = |f: fn(&mut Settings, String)| {
-        let (s, cb) = (s.clone(), p.on_change.clone());
+    let invalid = use_state(Invalid::new);
+    // A typed field: taken when valid (and any field left invalid that the new value makes
+    // valid, such as the other side of the cache pair), else marked with its messages.
+    let typed = |field: Field| {
+        let (s, cb, invalid, on_errors) = (
+            s.clone(),
+            p.on_change.clone(),
+            invalid.clone(),
+            p.on_errors.clone(),
+        );
         Callback::from(move |e: Event| {
-            if let Some(v) = target_value(&e) {
-                let mut n = s.clone();
-                f(&mut n, v);
-                cb.emit(n);
+            let Some(text) = target_value(&e) else { return };
+            let mut left = (*invalid).clone();
+            left.remove(&field);
+            match s.with_field(field, &text) {
+                Ok(mut n) => {
+                    let others: Vec<(Field, String)> =
+                        left.iter().map(|(f, (t, _))| (*f, t.clone())).collect();
+                    for (f, t) in others {
+                        if let Ok(m) = n.with_field(f, &t) {
+                            n = m;
+                            left.remove(&f);
+                        }
+                    }
+                    cb.emit(n);
+                }
+                Err(ms) => {
+                    left.insert(field, (text, ms));
+                }
             }
+            on_errors.emit(messages(&left));
+            invalid.set(left);
         })
     };
+    // Plain text inputs (numeric keyboards on phones): a number input would hand over "" for
+    // "abc" or "1e", and the page must check what was typed, not what the browser kept.
+    let text_input =
+        |field: Field, value: String, inputmode: &'static str, placeholder: Option<String>| {
+            let id = field.id();
+            let bad = invalid.get(&field);
+            let err_id = format!("{id}-error");
+            html! {
+                <>
+                    <input id={id} type="text" {inputmode} {placeholder} value={value}
+                        aria-invalid={bad.is_some().then_some("true")}
+                        aria-describedby={bad.is_some().then(|| err_id.clone())}
+                        onchange={typed(field)} />
+                    if let Some((_, ms)) = bad {
+                        <span id={err_id} class="field-error warn">{ ms.join("; ") }</span>
+                    }
+                </>
+            }
+        };
     let era_box = |era: Era| {
         let (s, cb) = (s.clone(), p.on_change.clone());
         let checked = s.eras.contains(&era);
@@ -114,8 +174,13 @@ pub fn controls(p: &ControlsProps) -> Html {
     );
     html! {
         <form class="controls" onsubmit={Callback::from(|e: SubmitEvent| e.prevent_default())} aria-label="configurations to compare">
+            if !invalid.is_empty() {
+                <ul class="field-errors warn" role="alert" aria-label="settings not taken">
+                    { for messages(&invalid).into_iter().map(|m| html! { <li>{ m }</li> }) }
+                </ul>
+            }
             <label for="entries">{"Array sizes (2..64)"}
-                <input id="entries" value={s.entries.clone()} onchange={field(|s, v| s.entries = v)} />
+                { text_input(Field::Entries, s.entries.clone(), "text", None) }
             </label>
             { check("seed", " the seed's rule (2 with TDP, 14 without)", s.seed, |s, v| s.seed = v) }
             { tdp_select }
@@ -125,29 +190,22 @@ pub fn controls(p: &ControlsProps) -> Html {
                 { check("topup-lazy", " only once the VM uses rmaps (the seed's patch 4)", s.topups.contains(&TopupPolicy::WhenRmapsUsed), |s, v| toggle(&mut s.topups, TopupPolicy::WhenRmapsUsed, v)) }
             </fieldset>
             <label for="cache-cap">{"Cache capacity"}
-                <input id="cache-cap" type="number" min="1" max="4096" value={s.cache_capacity.to_string()}
-                    onchange={field(|s, v| s.cache_capacity = v.parse().unwrap_or(s.cache_capacity))} />
+                { text_input(Field::CacheCapacity, s.cache_capacity.to_string(), "numeric", None) }
             </label>
             <label for="cache-min">{"Top-up minimum"}
-                <input id="cache-min" type="number" min="0" max="4096" value={s.cache_min.to_string()}
-                    onchange={field(|s, v| s.cache_min = v.parse().unwrap_or(s.cache_min))} />
+                { text_input(Field::CacheMin, s.cache_min.to_string(), "numeric", None) }
             </label>
             <label for="vcpus">{"vCPUs per VM"}
-                <input id="vcpus" type="number" min="1" max={MAX_VCPUS.to_string()} placeholder={vcpus_placeholder}
-                    value={s.vcpus.map(|v| v.to_string()).unwrap_or_default()}
-                    onchange={field(|s, v| s.vcpus = v.trim().parse::<u64>().ok().map(|n| n.clamp(1, MAX_VCPUS)))} />
+                { text_input(Field::Vcpus, s.vcpus.map(|v| v.to_string()).unwrap_or_default(), "numeric", Some(vcpus_placeholder)) }
             </label>
             <label for="vms">{"VMs per host"}
-                <input id="vms" type="number" min="1" max={MAX_VMS.to_string()} value={s.vms.to_string()}
-                    onchange={field(|s, v| s.vms = v.trim().parse().unwrap_or(s.vms).clamp(1, MAX_VMS))} />
+                { text_input(Field::Vms, s.vms.to_string(), "numeric", None) }
             </label>
             <label for="recycle">{"Recycle threshold"}
-                <input id="recycle" value={s.recycle.map_or_else(|| "off".to_string(), |r| r.to_string())}
-                    onchange={field(|s, v| s.recycle = if v.trim() == "off" { None } else { v.trim().parse().ok().or(s.recycle) })} />
+                { text_input(Field::Recycle, s.recycle.map_or_else(|| "off".to_string(), |r| r.to_string()), "text", None) }
             </label>
             <label for="within">{"Recommend: % more work than 14 allowed"}
-                <input id="within" type="number" min="0" max="1000" value={s.within_pct.to_string()}
-                    onchange={field(|s, v| s.within_pct = v.parse().unwrap_or(s.within_pct))} />
+                { text_input(Field::Within, s.within_pct.to_string(), "numeric", None) }
             </label>
         </form>
     }
