@@ -148,6 +148,40 @@ pub struct Recommendation {
     pub sentence: String,
 }
 
+impl Recommendation {
+    /// The answer in a few words, for a headline: "Use N = 12: saves 34.0 KiB per VM, +6% work
+    /// per list operation", or "Keep 14 entries: …".
+    pub fn headline(&self) -> String {
+        if self.entries == PTE_LIST_EXT {
+            return format!(
+                "Keep {PTE_LIST_EXT} entries: no smaller array stays within {}% of today's work per list operation while saving slab memory",
+                self.within_pct
+            );
+        }
+        let (w, base) = self.work;
+        let work = if base > 0.0 {
+            format!("{:+.0}% work per list operation", (w / base - 1.0) * 100.0)
+        } else {
+            "no list work on this trace".to_string()
+        };
+        let vms = if self.host.vcpus == 1 {
+            "1-vCPU VM".to_string()
+        } else {
+            format!("{}-vCPU VM", self.host.vcpus)
+        };
+        format!(
+            "Use N = {}: {} {} per {vms}, {work}",
+            self.entries,
+            if self.saved_per_vm >= 0 {
+                "saves"
+            } else {
+                "costs"
+            },
+            bytes_text(self.saved_per_vm),
+        )
+    }
+}
+
 fn is_candidate(c: &ConfigReport, era: Era, like: &ConfigReport) -> bool {
     c.era == era
         && c.topup == TopupPolicy::Always
@@ -280,14 +314,22 @@ pub fn recommend(
                 host.vms
             )
         };
+        // A trace without removes (or without adds) has no walk of that kind to compare.
+        let walked = |what: &str, (a, b): (f64, f64), count: u64| {
+            if count == 0 {
+                format!("no {what} on this trace")
+            } else if format!("{a:.2}") == format!("{b:.2}") {
+                format!("the same {a:.2} descriptors walked per {what}")
+            } else {
+                format!("{a:.2} instead of {b:.2} descriptors walked per {what}")
+            }
+        };
         format!(
-            "N = {} ({era}, {}): against today's 14 it {memory}, for {:.2} instead of {:.2} descriptors walked per add and {:.2} instead of {:.2} per remove (work per list operation {:.2} vs {:.2}, within {within_pct}%).",
+            "N = {} ({era}, {}): against today's 14 it {memory}, for {} and {} (work per list operation {:.2} vs {:.2}, within {within_pct}%).",
             c.entries,
             era.kernels(),
-            add.0,
-            add.1,
-            remove.0,
-            remove.1,
+            walked("add", add, c.add_cost.descs.count),
+            walked("remove", remove, c.remove_cost.descs.count),
             work.0,
             work.1
         )
@@ -384,6 +426,12 @@ mod tests {
             }
         }
         assert!(rec.sentence.contains(&format!("N = {}", rec.entries)));
+        let h = rec.headline();
+        assert!(
+            h.starts_with(&format!("Use N = {}: ", rec.entries))
+                || h.starts_with("Keep 14 entries"),
+            "{h}"
+        );
     }
 
     #[test]
@@ -403,6 +451,24 @@ mod tests {
             rec.sentence.contains("saves 3840 B per vCPU"),
             "{}",
             rec.sentence
+        );
+        // Adds only: no "0.00 instead of 0.00 per remove", and a short headline.
+        assert!(
+            rec.sentence.contains("no remove on this trace"),
+            "{}",
+            rec.sentence
+        );
+        assert!(
+            !rec.sentence.contains("0.00 instead of 0.00"),
+            "{}",
+            rec.sentence
+        );
+        assert_eq!(
+            rec.headline(),
+            format!(
+                "Use N = 2: saves {} per 8-vCPU VM, no list work on this trace",
+                bytes_text(rec.saved_per_vm)
+            )
         );
     }
 

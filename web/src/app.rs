@@ -8,6 +8,7 @@ use crate::components::{
     memory_chart::MemoryChart, provenance::Provenance, recommendation::RecommendationLine,
     results_table::ResultsTable, seed_check::SeedCheck, stepper::Stepper,
     tradeoff_chart::TradeoffChart, trust_line::TrustLine, vcpus_chart::VcpusChart,
+    verdict::Verdict,
 };
 use crate::downloads::{copy_text, download};
 use crate::protocol::{Phase, ReplayJob, Request, Split};
@@ -228,6 +229,17 @@ pub fn app() -> Html {
             settings.within_pct,
         )
     });
+    // The table and charts also show the recommended size when it was not asked for (the
+    // exports keep what was asked).
+    let mut table_configs = shown_configs.clone();
+    let recommended = rec.as_ref().map(|r| r.label.clone());
+    if let Some(label) = &recommended {
+        if !table_configs.iter().any(|c| &c.label == label) {
+            if let Some(c) = all_configs.iter().find(|c| &c.label == label) {
+                table_configs.push(c.clone());
+            }
+        }
+    }
     let changelog_text = summary.as_ref().zip(host).map(|(s, h)| {
         let shown: Vec<usize> = (0..state.asked.min(s.configs.len())).collect();
         let name = state
@@ -335,6 +347,12 @@ pub fn app() -> Html {
             <main>
                 <Loader trace_name={state.trace_name.clone()} encoding={state.encoding.clone()} status={state.status.clone()} wanted={state.wanted.clone()} {on_file} {on_cancel}
                     report={report_of(Phase::Replay)} eta_s={state.eta_s} />
+                if let Some(s) = &summary {
+                    <div class={classes!("verdict-area", stale.is_some().then_some("stale"))}>
+                        <Verdict trust={s.trust()} rec={rec.clone()} pending={state.recommending} />
+                        <TrustLine trust={s.trust()} />
+                    </div>
+                }
                 <ExamplesMenu current={state.example.clone()} {on_example} />
                 <HowToCapture />
                 <Controls settings={settings.clone()} on_change={on_settings}
@@ -347,17 +365,16 @@ pub fn app() -> Html {
                     }
                     <div class={classes!("results-area", stale.is_some().then_some("stale"))} aria-busy={running.to_string()}>
                         <Provenance meta={s.meta.clone()} events={s.events} notes={s.notes.clone()} vm={settings.vm} {on_vm} />
-                        <TrustLine trust={s.trust()} />
                         <RecommendationLine rec={rec.clone()} pending={state.recommending} trust={s.trust()}
                             report={report_of(Phase::Recommendation)} eta_s={state.eta_s} on_cancel={on_cancel_recommendation} />
-                        <ResultsTable configs={shown_configs.clone()} checks={s.stat_checks.clone()} host={h} />
+                        <ResultsTable configs={table_configs.clone()} checks={s.stat_checks.clone()} host={h} recommended={recommended.clone()} />
                         <Export {on_csv} {on_json} {on_trace} {on_copy_link} {on_copy_text} link={link} link_ready={state.link_ready()}
                             changelog={changelog_text.clone().unwrap_or_default()}
                             copied={(*copied).clone()} />
                         <div class="charts">
-                            <MemoryChart configs={shown_configs.clone()} events={s.events} />
-                            <TradeoffChart configs={shown_configs.clone()} host={h} />
-                            <VcpusChart configs={shown_configs.clone()} host={h} />
+                            <MemoryChart configs={table_configs.clone()} events={s.events} />
+                            <TradeoffChart configs={table_configs.clone()} host={h} />
+                            <VcpusChart configs={table_configs.clone()} host={h} />
                             <HistogramChart hist={s.histogram_at_peak.clone()} peak_entries={s.peak_entries} />
                         </div>
                         <SeedCheck summary={(**s).clone()} capacity={settings.cache_capacity} vcpus={h.vcpus} />

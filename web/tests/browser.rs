@@ -109,10 +109,15 @@ async fn results_table_marks_the_best_and_the_baseline() {
         configs: s.configs.clone(),
         checks: vec![],
         host: rmaplab_core::memory::HostShape { vcpus: 8, vms: 1 },
+        recommended: Some(s.configs[0].label.clone()),
     })
     .await;
     let html = root.inner_html();
     assert!(html.contains("14/head-insert (today)"), "{html}");
+    assert!(
+        html.contains(&format!("{} (recommended)", s.configs[0].label)),
+        "{html}"
+    );
     assert!(
         html.contains("<mark>32</mark>"),
         "the 32-byte object is the best object size"
@@ -581,6 +586,41 @@ async fn a_trace_that_is_not_exact_gets_no_recommendation() {
         "{text}"
     );
     assert!(text.contains("max_mmu_rmap_size"), "{text}");
+}
+
+/// The headline says the answer, or why there is none; never a size from inexact figures.
+#[wasm_bindgen_test]
+async fn the_verdict_names_the_size_or_why_there_is_none() {
+    use rmaplab_core::exactness::{Exactness, Trust, UnseenRemoval};
+    use rmaplab_web::components::verdict::{Verdict, VerdictProps};
+    let s = replayed_with(&[2, 14]);
+    let host = Settings::default().host(&s);
+    let rec =
+        rmaplab_core::recommend::recommend(&s.configs, rmaplab_core::Era::HeadInsert, host, 10);
+    let root = mount::<Verdict>(VerdictProps {
+        trust: Trust::Unchecked,
+        rec: rec.clone(),
+        pending: false,
+    })
+    .await;
+    let text = root.text_content().unwrap();
+    assert!(
+        text.starts_with("Use N = ") || text.starts_with("Keep 14 entries"),
+        "{text}"
+    );
+    let not_exact = Trust::assess(
+        &Exactness::assess(&UnseenRemoval::ALL, &Default::default()),
+        (0, 0),
+        true,
+    );
+    let root = mount::<Verdict>(VerdictProps {
+        trust: not_exact,
+        rec,
+        pending: false,
+    })
+    .await;
+    let text = root.text_content().unwrap();
+    assert!(text.starts_with("No size recommended: Not exact"), "{text}");
 }
 
 #[wasm_bindgen_test]

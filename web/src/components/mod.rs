@@ -18,3 +18,4 @@ pub mod stepper;
 pub mod tradeoff_chart;
 pub mod trust_line;
 pub mod vcpus_chart;
+pub mod verdict;

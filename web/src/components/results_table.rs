@@ -16,6 +16,9 @@ pub struct ResultsTableProps {
     pub checks: Vec<StatCheck>,
     /// The host the memory columns are for.
     pub host: HostShape,
+    /// The recommended configuration's label (its row is marked).
+    #[prop_or_default]
+    pub recommended: Option<String>,
 }
 
 /// The comparison table.
@@ -48,9 +51,10 @@ pub fn results_table(p: &ResultsTableProps) -> Html {
                 { for p.configs.iter().map(|c| {
                     let is_base = c.entries == 14 && c.era == rmaplab_core::Era::HeadInsert && c.topup == rmaplab_core::config::TopupPolicy::Always && !c.seed_rule;
                     let row = Row::new(c, p.host);
+                    let is_rec = p.recommended.as_deref() == Some(c.label.as_str());
                     html! {
-                    <tr class={classes!(is_base.then_some("baseline"))} data-config={c.label.clone()}>
-                        <th scope="row" class="sticky">{ &c.label }{ if is_base { " (today)" } else { "" } }</th>
+                    <tr class={classes!(is_base.then_some("baseline"), is_rec.then_some("recommended"))} data-config={c.label.clone()}>
+                        <th scope="row" class="sticky">{ &c.label }{ if is_base { " (today)" } else { "" } }{ if is_rec { " (recommended)" } else { "" } }</th>
                         { for cols.iter().map(|(i, m)| {
                             let v = m.value(&row);
                             let text = m.marked(&row, &m.format(&v));
