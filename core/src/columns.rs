@@ -450,7 +450,11 @@ mod tests {
     #[test]
     fn csv_and_json_carry_every_metric_with_the_same_values() {
         let r = reports();
-        let host = HostShape { vcpus: 4, vms: 2 };
+        let host = HostShape {
+            vcpus: 4,
+            vms: 2,
+            traced_vms: false,
+        };
         let csv = csv(&r, host);
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
@@ -479,7 +483,11 @@ mod tests {
     #[test]
     fn the_best_value_is_the_lowest() {
         let r = reports();
-        let host = HostShape { vcpus: 1, vms: 1 };
+        let host = HostShape {
+            vcpus: 1,
+            vms: 1,
+            traced_vms: false,
+        };
         let best = best_values(&r, host);
         let i = METRICS.iter().position(|m| m.key == "desc_bytes").unwrap();
         assert_eq!(best[i], Some(32.0));

@@ -7,7 +7,7 @@
 //! size share one `pte_list_desc` kmem_cache, packed `floor(4096 / (16 + 8N))` to a page.
 
 use crate::config::{TopupPolicy, SLAB_PAGE_SIZE};
-use crate::replay::ConfigReport;
+use crate::replay::{ConfigReport, ReplaySummary};
 use crate::sizes::SPLIT_DESC_CACHE_CAPACITY;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,11 @@ pub struct HostShape {
     pub vcpus: u64,
     /// VMs on the host, each like the traced one.
     pub vms: u64,
+    /// The host is the trace's own VMs (`vms` of them, a capture of several): each VM counts
+    /// its own vCPUs' caches and its own lists at its own peak, and `vcpus` is the largest
+    /// VM's. Off when the user sets the host's shape (then `vms` VMs of `vcpus` vCPUs each).
+    #[serde(default)]
+    pub traced_vms: bool,
 }
 
 impl HostShape {
@@ -36,6 +41,47 @@ impl HostShape {
         HostShape {
             vcpus,
             vms: vms.max(1),
+            traced_vms: false,
+        }
+    }
+
+    /// The host the figures of `s` are for, as both front-ends decide it: the trace's own VMs
+    /// when its import found several (each with its vCPUs) and neither `vcpus` nor `vms` is
+    /// given; else [`HostShape::for_trace`] with `vms` (default 1) identical VMs.
+    pub fn of_summary(s: &ReplaySummary, vcpus: Option<u64>, vms: Option<u64>) -> HostShape {
+        let traced = s
+            .configs
+            .first()
+            .map(|c| c.vm_vcpus.as_slice())
+            .unwrap_or_default();
+        if vcpus.is_none() && vms.is_none() && traced.len() > 1 {
+            return HostShape {
+                vcpus: traced.iter().copied().max().unwrap_or(1).max(1),
+                vms: traced.len() as u64,
+                traced_vms: true,
+            };
+        }
+        let seen = s.configs.iter().map(|c| c.vcpus_seen).max().unwrap_or(0);
+        HostShape::for_trace(s.meta.vcpus, seen, vcpus, vms.unwrap_or(1))
+    }
+
+    /// The host's VMs for `c`: (vCPUs, descriptors in lists at its peak, how many such VMs).
+    fn vms_of(self, c: &ConfigReport) -> Vec<(u64, u64, u64)> {
+        if self.traced_vms && c.vm_vcpus.len() == c.vm_peak_descs.len() && !c.vm_vcpus.is_empty() {
+            c.vm_vcpus
+                .iter()
+                .zip(&c.vm_peak_descs)
+                .map(|(&v, &d)| (v.max(1), d, 1))
+                .collect()
+        } else {
+            // A trace of several VMs: the worst VM's own peak, not all VMs' lists together.
+            let lists = c
+                .vm_peak_descs
+                .iter()
+                .max()
+                .copied()
+                .unwrap_or(c.peak_descs);
+            vec![(self.vcpus, lists, self.vms.max(1))]
         }
     }
 }
@@ -65,7 +111,8 @@ pub struct Footprint {
     pub vm_slab_pages: u64,
     /// `vm_slab_pages` in bytes: what the VM's descriptors really cost the host.
     pub vm_slab_bytes: u64,
-    /// Bytes for the host's VMs (`vm_bytes × vms`).
+    /// Bytes for the host's VMs (`vm_bytes × vms`; the sum of each traced VM's own under
+    /// [`HostShape::traced_vms`]).
     pub host_bytes: u64,
     /// Slab pages for the host's VMs (objects of all VMs share the kmem_cache's pages).
     pub host_slab_pages: u64,
@@ -87,14 +134,15 @@ impl Footprint {
         } else {
             0
         };
-        // A trace of several VMs: the worst VM's own peak, not all VMs' lists together.
-        let lists = c
-            .vm_peak_descs
+        let vms = host.vms_of(c);
+        let objs_of = |vcpus: u64, lists: u64| lists + cache_objs * vcpus + split_objs;
+        // Per VM at its worst: the VM with the most objects.
+        let vm_objs = vms
             .iter()
+            .map(|&(v, l, _)| objs_of(v, l))
             .max()
-            .copied()
-            .unwrap_or(c.peak_descs);
-        let vm_objs = lists + cache_objs * host.vcpus + split_objs;
+            .unwrap_or(0);
+        let host_objs: u64 = vms.iter().map(|&(v, l, n)| objs_of(v, l) * n).sum();
         let vm_bytes = vm_objs * obj;
         let vm_slab_pages = vm_objs.div_ceil(per_page);
         Footprint {
@@ -107,8 +155,8 @@ impl Footprint {
             cache_slab_pages: (cache_objs * host.vcpus).div_ceil(per_page),
             vm_slab_pages,
             vm_slab_bytes: vm_slab_pages * SLAB_PAGE_SIZE as u64,
-            host_bytes: vm_bytes * host.vms,
-            host_slab_pages: (vm_objs * host.vms).div_ceil(per_page),
+            host_bytes: host_objs * obj,
+            host_slab_pages: host_objs.div_ceil(per_page),
         }
     }
 }
@@ -134,7 +182,11 @@ mod tests {
             Event::add(RmapId(1), SpteId(10)),
             Event::add(RmapId(1), SpteId(11)),
         ];
-        let host = HostShape { vcpus: 8, vms: 4 };
+        let host = HostShape {
+            vcpus: 8,
+            vms: 4,
+            traced_vms: false,
+        };
         let r = replay(
             &[
                 cfg(2, TopupPolicy::Always),
@@ -166,13 +218,48 @@ mod tests {
     }
 
     #[test]
+    fn a_capture_of_two_vms_counts_each_vms_own_caches() {
+        let evs = [
+            Event::add(RmapId(1), SpteId(10)),
+            Event::add(RmapId(1), SpteId(11)),
+        ];
+        let mut c = replay(&[cfg(14, TopupPolicy::Always)], &evs).remove(0);
+        // Two VMs as an import finds them: 1 and 3 vCPUs, 1 and 0 descriptors at their peaks.
+        c.vm_peak_descs = vec![1, 0];
+        c.vm_vcpus = vec![1, 3];
+        let traced = HostShape {
+            vcpus: 3,
+            vms: 2,
+            traced_vms: true,
+        };
+        let f = Footprint::of(&c, traced);
+        // VM 0: 1 + 40 + 553 objects; VM 1: 0 + 3 x 40 + 553.
+        assert_eq!(f.host_bytes, (594 + 673) * 128);
+        assert_eq!(f.vm_bytes, 673 * 128, "per VM: the largest");
+        assert_eq!(f.host_slab_pages, (594u64 + 673).div_ceil(32));
+        // The same VMs taken as two identical 3-vCPU VMs count more.
+        let alike = Footprint::of(
+            &c,
+            HostShape {
+                traced_vms: false,
+                ..traced
+            },
+        );
+        assert_eq!(alike.host_bytes, 2 * (1 + 120 + 553) * 128);
+    }
+
+    #[test]
     fn patch_4_costs_nothing_before_the_first_add() {
         // Faults on four vCPUs, no add: the VM never uses rmaps.
         let faults: Vec<Event> = (0..4).map(|v| Event::fault(VcpuId(v))).collect();
         let lazy = cfg(2, TopupPolicy::WhenRmapsUsed);
         let eager = cfg(2, TopupPolicy::Always);
         let r = replay(&[eager, lazy], &faults);
-        let host = HostShape { vcpus: 4, vms: 1 };
+        let host = HostShape {
+            vcpus: 4,
+            vms: 1,
+            traced_vms: false,
+        };
         assert_eq!(r[0].slab_allocations, 4 * 40);
         assert_eq!(r[1].slab_allocations, 0);
         assert_eq!(r[1].cache_idle_bytes_peak, 0);
@@ -222,7 +309,11 @@ mod tests {
         assert_eq!(HostShape::for_trace(Some(4), 2, Some(16), 3).vcpus, 16);
         assert_eq!(
             HostShape::for_trace(None, 0, None, 0),
-            HostShape { vcpus: 1, vms: 1 }
+            HostShape {
+                vcpus: 1,
+                vms: 1,
+                traced_vms: false
+            }
         );
     }
 }

@@ -382,7 +382,11 @@ mod tests {
             pages: 64,
             private: 4,
         });
-        let host = HostShape { vcpus: 4, vms: 8 };
+        let host = HostShape {
+            vcpus: 4,
+            vms: 8,
+            traced_vms: false,
+        };
         let typed: [&[usize]; 4] = [&[2], &[2, 3, 4, 6, 8, 14, 16], &[64], &[14, 9, 33]];
         let mut answers = Vec::new();
         for t in typed {
@@ -405,7 +409,11 @@ mod tests {
     #[test]
     fn the_pick_is_on_the_front_within_tolerance_and_least_memory() {
         let evs = events(&Workload::Alias { aliases: 1500 });
-        let host = HostShape { vcpus: 2, vms: 1 };
+        let host = HostShape {
+            vcpus: 2,
+            vms: 1,
+            traced_vms: false,
+        };
         let all = with_recommendation_configs(&[], Era::HeadInsert);
         let r = replay(&all, &evs);
         let rec = recommend(&r, Era::HeadInsert, host, 10).unwrap();
@@ -441,7 +449,11 @@ mod tests {
         let evs: Vec<Event> = (0..100)
             .map(|g| Event::add(RmapId(g), SpteId(1000 + g)))
             .collect();
-        let host = HostShape { vcpus: 8, vms: 1 };
+        let host = HostShape {
+            vcpus: 8,
+            vms: 1,
+            traced_vms: false,
+        };
         let r = replay(&with_recommendation_configs(&[], Era::HeadInsert), &evs);
         let rec = recommend(&r, Era::HeadInsert, host, 10).unwrap();
         assert_eq!(rec.entries, 2);

@@ -357,6 +357,7 @@ pub fn app() -> Html {
                 <HowToCapture />
                 <Controls settings={settings.clone()} on_change={on_settings}
                     trace_vcpus={host.filter(|_| settings.vcpus.is_none()).map(|h| h.vcpus)}
+                    trace_vms={host.filter(|_| settings.vms.is_none()).map(|h| h.vms)}
                     trace_tdp={trace_meta.and_then(|m| m.tdp)} {on_errors} />
                 if let Some(e) = &state.error { <p class="error" role="alert">{ e }</p> }
                 if let (Some(s), Some(h)) = (&summary, host) {

@@ -30,8 +30,9 @@ pub struct Settings {
     pub cache_min: usize,
     /// vCPUs per VM for the memory figures; `None` = the trace's own count.
     pub vcpus: Option<u64>,
-    /// VMs per host for the host figures.
-    pub vms: u64,
+    /// VMs per host for the host figures; `None` = the trace's own (a capture's VMs, each with
+    /// its vCPUs, when its import found several; else 1).
+    pub vms: Option<u64>,
     /// Whether TDP was on; `None` = as the trace says.
     pub tdp: Option<bool>,
     /// Recycle threshold (`None` = off).
@@ -53,7 +54,7 @@ impl Default for Settings {
             cache_capacity: KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE,
             cache_min: PTE_LIST_DESC_CACHE_MIN,
             vcpus: None,
-            vms: 1,
+            vms: None,
             tdp: None,
             recycle: Some(RMAP_RECYCLE_THRESHOLD),
             within_pct: DEFAULT_WITHIN_PCT,
@@ -110,8 +111,7 @@ impl Settings {
 
     /// The host the memory figures are for: the trace's vCPUs unless overridden.
     pub fn host(&self, s: &ReplaySummary) -> HostShape {
-        let seen = s.configs.iter().map(|c| c.vcpus_seen).max().unwrap_or(0);
-        HostShape::for_trace(s.meta.vcpus, seen, self.vcpus, self.vms)
+        HostShape::of_summary(s, self.vcpus, self.vms)
     }
 
     /// The share-link fragment (settings only), e.g.
@@ -128,7 +128,8 @@ impl Settings {
             self.cache_min,
             self.vcpus
                 .map_or_else(|| "trace".to_string(), |v| v.to_string()),
-            self.vms,
+            self.vms
+                .map_or_else(|| "trace".to_string(), |v| v.to_string()),
             self.recycle
                 .map_or_else(|| "off".to_string(), |r| r.to_string()),
             self.within_pct
@@ -178,9 +179,12 @@ impl Settings {
                     }
                 }
                 "vcpus" => {
-                    s.vcpus = v.parse::<u64>().ok().map(|n| n.clamp(1, MAX_VCPUS));
+                    s.vcpus = v
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=MAX_VCPUS).contains(n));
                 }
-                "vms" => s.vms = v.parse().unwrap_or(s.vms).clamp(1, MAX_VMS),
+                "vms" => s.vms = v.parse::<u64>().ok().filter(|n| (1..=MAX_VMS).contains(n)),
                 "tdp" => {
                     s.tdp = match v {
                         "on" => Some(true),
@@ -215,7 +219,7 @@ pub enum Field {
     CacheMin,
     /// vCPUs per VM (empty: the trace's).
     Vcpus,
-    /// VMs per host.
+    /// VMs per host (empty: the trace's).
     Vms,
     /// Recycle threshold (`off` or a number).
     Recycle,
@@ -313,7 +317,13 @@ impl Settings {
                     Some(number(text, 1, MAX_VCPUS).map_err(one)?)
                 };
             }
-            Field::Vms => n.vms = number(text, 1, MAX_VMS).map_err(one)?,
+            Field::Vms => {
+                n.vms = if text.trim().is_empty() {
+                    None
+                } else {
+                    Some(number(text, 1, MAX_VMS).map_err(one)?)
+                };
+            }
             Field::Recycle => {
                 n.recycle = if text.trim() == "off" {
                     None
@@ -379,7 +389,7 @@ mod tests {
             cache_capacity: 20,
             cache_min: 5,
             vcpus: Some(3),
-            vms: 16,
+            vms: Some(16),
             tdp: Some(true),
             recycle: None,
             within_pct: 7,
@@ -389,10 +399,8 @@ mod tests {
         let d = Settings::from_hash("n=1,2&era=sideways&cache=5/9&vcpus=x&topup=never&vms=0");
         assert_eq!(
             d,
-            Settings {
-                vms: 1,
-                ..Settings::default()
-            }
+            Settings::default(),
+            "out-of-range parts keep their defaults"
         );
         assert_eq!(
             Settings::from_hash(&Settings::default().to_hash()),

@@ -928,7 +928,11 @@ mod tests {
         assert_eq!(sha, None);
         let mut all = s.configs.clone();
         all.extend(extra);
-        let host = rmaplab_core::memory::HostShape { vcpus: 1, vms: 1 };
+        let host = rmaplab_core::memory::HostShape {
+            vcpus: 1,
+            vms: 1,
+            traced_vms: false,
+        };
         assert!(recommend::recommend(&all, rmaplab_core::Era::HeadInsert, host, 10).is_some());
         let shared = shared.expect("a small trace is hashed in the first pass");
         assert_eq!(shared.sha256, rmaplab_core::sha256::sha256_hex(&bytes));

@@ -108,7 +108,11 @@ async fn results_table_marks_the_best_and_the_baseline() {
     let root = mount::<ResultsTable>(ResultsTableProps {
         configs: s.configs.clone(),
         checks: vec![],
-        host: rmaplab_core::memory::HostShape { vcpus: 8, vms: 1 },
+        host: rmaplab_core::memory::HostShape {
+            vcpus: 8,
+            vms: 1,
+            traced_vms: false,
+        },
         recommended: Some(s.configs[0].label.clone()),
     })
     .await;
@@ -364,6 +368,7 @@ async fn controls_report_new_sizes() {
         on_change: Callback::from(move |v| *s.borrow_mut() = Some(v)),
         trace_vcpus: Some(4),
         trace_tdp: Some(false),
+        trace_vms: Some(1),
         on_errors: Callback::from(move |e| *errs.borrow_mut() = e),
     })
     .await;

@@ -254,6 +254,7 @@ impl ConfigState {
                 .as_ref()
                 .map(|p| p.peak.clone())
                 .unwrap_or_default(),
+            vm_vcpus: Vec::new(),
         }
     }
 }

@@ -209,6 +209,11 @@ pub struct ConfigReport {
     /// VM's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vm_peak_descs: Vec<u64>,
+    /// With several VMs in the trace: each VM's vCPUs (the threads that installed SPTEs), by
+    /// VM index, from the import report; empty for one VM. The host figures count each VM's
+    /// own caches ([`crate::memory::HostShape::traced_vms`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vm_vcpus: Vec<u64>,
 }
 
 /// Results of a replay.
@@ -432,8 +437,20 @@ impl ReplaySummary {
             configs.extend(p.configs);
         }
         let exactness = Exactness::assess(&first.meta.unseen_removals, &first.last_stats);
+        // Each VM's vCPUs, by VM index, where the import found several VMs.
+        let vm_vcpus: Vec<u64> = crate::import::ImportReport::from_meta(&first.meta)
+            .filter(|r| r.vms.len() > 1 && r.kept_vm.is_none())
+            .map(|r| {
+                let mut vms = r.vms.clone();
+                vms.sort_by_key(|v| v.index);
+                vms.iter().map(|v| u64::from(v.vcpus)).collect()
+            })
+            .unwrap_or_default();
         for c in &mut configs {
             c.report.exactness = exactness.clone();
+            if c.report.vm_peak_descs.len() == vm_vcpus.len() {
+                c.report.vm_vcpus.clone_from(&vm_vcpus);
+            }
         }
         configs.sort_by_key(|c| c.index);
         let meta = first.meta;

@@ -87,17 +87,18 @@ pub struct HostArgs {
     /// else the vCPUs its events used).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub vcpus: Option<u64>,
-    /// VMs per host for the host figures (each like the traced one).
-    #[arg(long, value_name = "M", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub vms: u64,
+    /// VMs per host for the host figures, each like the traced one (default: a capture's own
+    /// VMs when its import found several — each VM with its own vCPUs' caches and its own
+    /// lists — else 1). Giving --vcpus or --vms sets the host's shape instead.
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub vms: Option<u64>,
 }
 
 impl HostArgs {
     /// The host for `s`, and whether the vCPU count came from the trace.
     pub fn host(&self, s: &ReplaySummary) -> (HostShape, bool) {
-        let seen = s.configs.iter().map(|c| c.vcpus_seen).max().unwrap_or(0);
         (
-            HostShape::for_trace(s.meta.vcpus, seen, self.vcpus, self.vms),
+            HostShape::of_summary(s, self.vcpus, self.vms),
             self.vcpus.is_none(),
         )
     }

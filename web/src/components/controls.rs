@@ -21,6 +21,9 @@ pub struct ControlsProps {
     pub trace_vcpus: Option<u64>,
     /// What the loaded trace says about TDP.
     pub trace_tdp: Option<bool>,
+    /// The loaded trace's own VM count (shown when the VM field is left empty).
+    #[prop_or_default]
+    pub trace_vms: Option<u64>,
     /// The fields typed with errors changed: every message, `field: message` (empty when all
     /// are valid again). Invalid text never reaches `on_change`.
     #[prop_or_default]
@@ -168,6 +171,10 @@ pub fn controls(p: &ControlsProps) -> Html {
             </label>
         }
     };
+    let vms_placeholder = match p.trace_vms {
+        Some(n) if n > 1 => format!("{n} (the capture's VMs)"),
+        _ => "1 (the trace's)".to_string(),
+    };
     let vcpus_placeholder = p.trace_vcpus.map_or_else(
         || "from the trace".to_string(),
         |v| format!("{v} (the trace's)"),
@@ -199,7 +206,7 @@ pub fn controls(p: &ControlsProps) -> Html {
                 { text_input(Field::Vcpus, s.vcpus.map(|v| v.to_string()).unwrap_or_default(), "numeric", Some(vcpus_placeholder)) }
             </label>
             <label for="vms">{"VMs per host"}
-                { text_input(Field::Vms, s.vms.to_string(), "numeric", None) }
+                { text_input(Field::Vms, s.vms.map(|v| v.to_string()).unwrap_or_default(), "numeric", Some(vms_placeholder)) }
             </label>
             <label for="recycle">{"Recycle threshold"}
                 { text_input(Field::Recycle, s.recycle.map_or_else(|| "off".to_string(), |r| r.to_string()), "text", None) }
