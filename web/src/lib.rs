@@ -6,8 +6,11 @@ pub mod client;
 pub mod components;
 pub mod downloads;
 pub mod examples;
+pub mod file_blocks;
 pub mod protocol;
 pub mod settings;
 pub mod share;
 pub mod state;
 pub mod worker;
+#[cfg(target_arch = "wasm32")]
+pub mod worker_glue;
