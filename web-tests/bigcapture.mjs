@@ -1,8 +1,11 @@
 // Large captures in the playground: upload each file given on the command line, wait for the
 // rendered results at 14/head-insert, and report the time and the peak memory of Chromium's
 // renderer processes (where the page and its workers run), sampled from /proc every 100 ms.
-// Needs a built dist/ (trunk build --release). Usage:
-//   node web-tests/bigcapture.mjs CAPTURE [CAPTURE ...]     [BENCH_WORKERS=N]
+// With EXPLORE=1, it then times what a user does next on the same capture: new array sizes
+// (a replay of the worker's kept import), a new vCPU count (arithmetic only, no replay) and a
+// stepper pick. BENCH_HASH sets the page's settings (default `#n=14&era=head-insert`; `''` for
+// the page's own 7 sizes x 2 eras). Needs a built dist/ (trunk build --release). Usage:
+//   node web-tests/bigcapture.mjs CAPTURE [CAPTURE ...]     [BENCH_WORKERS=N] [EXPLORE=1]
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -41,7 +44,7 @@ try {
   const query = process.env.BENCH_WORKERS ? `?workers=${process.env.BENCH_WORKERS}` : '';
   for (let i = 0; ; i++) {
     try {
-      await page.goto(`http://127.0.0.1:${port}/${query}#n=14&era=head-insert`);
+      await page.goto(`http://127.0.0.1:${port}/${query}${process.env.BENCH_HASH ?? '#n=14&era=head-insert'}`);
       break;
     } catch (e) {
       if (i > 100) throw e;
@@ -69,6 +72,28 @@ try {
     const err = await page.locator('.error').count() ? await page.locator('.error').first().innerText() : '';
     const rec = await page.locator('.recommend').count() ? (await page.locator('.recommend').first().innerText()).slice(0, 80) : '';
     console.log(`${path.basename(f)} (${statSync(f).size} bytes): results in ${ms} ms; renderer peak ${Math.round(peakOne / 1024)} MiB (all renderers ${Math.round(peakAll / 1024)} MiB, ${Math.round(base / 1024)} MiB before)${err ? `; error: ${err}` : ''}${rec ? `; ${rec}` : ''}`);
+    if (process.env.EXPLORE && !err) {
+      const idle = () => page.waitForFunction(() => !document.querySelector('.progress progress') && !document.querySelector('.recommend-pending'), null, { timeout: 3600000, polling: 50 });
+      await idle();
+      let t = Date.now();
+      await page.fill('#entries', '2,5,14');
+      await page.press('#entries', 'Tab');
+      await page.waitForSelector('tr[data-config="5/head-insert"]', { timeout: 3600000 });
+      await page.waitForFunction(() => !document.querySelector('.progress progress'), null, { timeout: 3600000, polling: 50 });
+      const sizes = Date.now() - t;
+      await idle();
+      t = Date.now();
+      await page.fill('#vcpus', '7');
+      await page.press('#vcpus', 'Tab');
+      await page.waitForFunction(() => /memory for 7 vCPUs per VM/.test(document.querySelector('table.results caption')?.textContent || ''), null, { timeout: 3600000, polling: 10 });
+      const vcpus = Date.now() - t;
+      const option = await page.locator('#rmap-pick option').nth(1).getAttribute('value');
+      t = Date.now();
+      await page.selectOption('#rmap-pick', option);
+      await page.waitForSelector('.stepper .era .chain, .stepper .era .head', { timeout: 3600000 });
+      const pick = Date.now() - t;
+      console.log(`  then: sizes 2,5,14 replayed in ${sizes} ms; vCPUs 7 in ${vcpus} ms; stepper pick in ${pick} ms`);
+    }
   }
 } finally {
   await browser.close();

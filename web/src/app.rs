@@ -40,12 +40,14 @@ pub fn app() -> Html {
 
     // Replay whenever the trace or a setting the replay depends on changes (vCPUs, VMs and the
     // tolerance only change arithmetic on the results); a replay still running is superseded
-    // (its worker is stopped), not queued behind. Between replays the workers keep an imported
-    // capture, so a new setting replays it without importing it again.
+    // (its workers are stopped), not queued behind. Between replays the workers keep an
+    // imported capture, so a new setting replays it without importing it again.
     {
         let (slot, dispatch, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
+        // Only a first pass is stopped: a second pass (the candidates, a large trace's hash)
+        // is short, and the workers finish it before the new request, keeping their import.
         let (running, may, hash_all) = (
-            matches!(state.status, Status::Running { .. }) || state.recommending,
+            matches!(state.status, Status::Running { .. }),
             state.may_replay(),
             state.wanted.is_some(),
         );

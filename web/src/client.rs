@@ -58,6 +58,9 @@ struct Gather {
     /// A worker's failure was dispatched: the other workers sharing the replay fail on the
     /// same trace, and their later answers must not overwrite the first (which names the file).
     failed: bool,
+    /// `Candidates` answers still to come from the replay this one superseded while its
+    /// second pass ran (the workers finish it before they take the new request): ignored.
+    stale_candidates: usize,
 }
 
 /// The running workers (worker 0 leads replays and answers the other requests).
@@ -220,6 +223,10 @@ fn answer(
         }
         Response::Candidates { part, sha256 } => {
             let mut g = gather.borrow_mut();
+            if g.stale_candidates > 0 {
+                g.stale_candidates -= 1;
+                return;
+            }
             g.second_done += 1;
             g.second_parts.extend(part.map(|p| *p));
             if index == 0 {
@@ -353,7 +360,21 @@ pub fn replay(slot: &WorkerSlot, job: ReplayJob, trace: &TraceSource) -> Result<
         },
         ..job
     };
-    *pool.gather.borrow_mut() = Gather::new(job.clone(), trace.clone());
+    // A replay whose results are in may still be in its second pass (the recommendation's
+    // candidates, a large trace's hash): the workers finish it first and keep their imported
+    // capture, and its late answers are ignored.
+    let stale = {
+        let g = pool.gather.borrow();
+        if g.done_sent {
+            g.stale_candidates + g.second_expected.saturating_sub(g.second_done)
+        } else {
+            0
+        }
+    };
+    *pool.gather.borrow_mut() = Gather {
+        stale_candidates: stale,
+        ..Gather::new(job.clone(), trace.clone())
+    };
     send(leader, message(&Request::Replay(job), Some(trace))?)
 }
 

@@ -492,8 +492,17 @@ pub fn handle<'a>(
                     if let Some(k) = done.kept.take() {
                         *kept = Some(k);
                     }
-                    // The leader hashes a large trace in the second pass unless asked first.
+                    // The leader hashes a large trace in the second pass unless asked first. No
+                    // size is recommended from figures that are not exact, so then the
+                    // candidates are not replayed at all.
                     let hash = lead && done.shared.is_none();
+                    let exact = done
+                        .results
+                        .as_ref()
+                        .is_none_or(|p| p.exactness().is_exact());
+                    if !exact {
+                        done.candidates.clear();
+                    }
                     let second_part = done.part.second_pass();
                     let second = hash
                         || second_part
@@ -1033,6 +1042,19 @@ mod tests {
         else {
             panic!("no Done in {first:?}");
         };
+        // Not exact (a capture that cannot show every removal): no size will be recommended,
+        // so the candidates are not replayed.
+        assert!(
+            first.iter().all(|r| matches!(
+                r,
+                Response::Done {
+                    candidates_pending: false,
+                    ..
+                } | Response::Progress(_)
+                    | Response::Plan { .. }
+            )),
+            "a second pass after a capture that is not exact"
+        );
         let rmap = longest[0].rmap;
         let focus = Request::Focus {
             rmap,

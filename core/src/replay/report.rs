@@ -377,6 +377,15 @@ pub struct ReplayPart {
     pub(super) configs: Vec<PartConfig>,
 }
 
+impl ReplayPart {
+    /// Whether the replay's figures are exact (the same for every part of a replay): a
+    /// worker skips the recommendation's candidates when they are not, since no size is
+    /// recommended from bounds.
+    pub fn exactness(&self) -> Exactness {
+        Exactness::assess(&self.meta.unseen_removals, &self.last_stats)
+    }
+}
+
 /// One configuration of a [`ReplayPart`], with what its group measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct PartConfig {
