@@ -39,6 +39,17 @@ pub const SEED_TDP_ENTRIES: usize = 2;
 /// `RMAP_RECYCLE_THRESHOLD`: `__rmap_add` zaps an rmap whose pre-add count exceeds this.
 pub const RMAP_RECYCLE_THRESHOLD: u64 = 1000;
 
+/// A gfn rmap's size after `__rmap_add` adds to a list of `before` entries under the recycle
+/// rule at `threshold` (every era): 0 when `pte_list_add` returned more than the threshold
+/// (KVM zapped the whole list, the new SPTE with it), else `before + 1`. What the page's
+/// list picker and stepper count peaks with.
+pub fn rmap_size_after_add(before: u64, threshold: Option<u64>) -> u64 {
+    match threshold {
+        Some(t) if before > t => 0,
+        _ => before + 1,
+    }
+}
+
 /// `PAGE_SIZE` of the slab pages the model packs descriptors into.
 pub const SLAB_PAGE_SIZE: usize = 4096;
 
@@ -187,8 +198,9 @@ pub enum ConfigError {
     /// A comma-separated list has an empty item (`2,,3`, or a trailing comma).
     #[error("an empty item in the list {0:?}")]
     EmptyItem(String),
-    /// `seed` was asked for, and the trace does not say whether TDP was on.
-    #[error("the seed's array size depends on TDP (2 entries with TDP on, 14 with it off), and the trace's metadata has no `tdp`: say which with --tdp on|off (or set tdp in the trace header)")]
+    /// `seed` was asked for, and the trace does not say whether TDP was on. Each front-end
+    /// adds where to say it (the CLI's flag, the page's setting).
+    #[error("the seed's array size depends on TDP (2 entries with TDP on, 14 with it off), and the trace's metadata has no `tdp`: say whether TDP was on (or set tdp in the trace header)")]
     SeedNeedsTdp,
     /// The recycle threshold is neither a number nor `off`.
     #[error("bad recycle threshold {0:?}: give a number (KVM: 1000) or off")]
@@ -533,6 +545,17 @@ pub fn parse_cache_spec(s: &str) -> Result<(usize, usize), ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_recycle_rule_empties_a_list_that_was_past_the_threshold() {
+        assert_eq!(rmap_size_after_add(0, Some(RMAP_RECYCLE_THRESHOLD)), 1);
+        assert_eq!(
+            rmap_size_after_add(1000, Some(RMAP_RECYCLE_THRESHOLD)),
+            1001
+        );
+        assert_eq!(rmap_size_after_add(1001, Some(RMAP_RECYCLE_THRESHOLD)), 0);
+        assert_eq!(rmap_size_after_add(1001, None), 1002);
+    }
+
     #[test]
     fn a_typed_list_reports_every_bad_item() {
         assert_eq!(check_entries_list("2, 3,14"), Ok(vec![2, 3, 14]));

@@ -4,7 +4,7 @@
 use crate::protocol::{FocusEvent, LongRmap, Phase, ProgressReport};
 pub use crate::settings::{Settings, DEFAULT_ENTRIES, MAX_VCPUS, MAX_VMS};
 use crate::share::{self, SharedTrace, TraceRef};
-use rmaplab_core::config::{MAX_ENTRIES, MIN_ENTRIES, PTE_LIST_EXT};
+use rmaplab_core::config::{rmap_size_after_add, MAX_ENTRIES, MIN_ENTRIES, PTE_LIST_EXT};
 use rmaplab_core::replay::{ConfigReport, ReplaySummary};
 use rmaplab_core::sha256::sha256_hex;
 use rmaplab_core::trace::RmapId;
@@ -320,6 +320,23 @@ impl AppState {
 /// The example key of the built-in trace (never written into links: it is the default).
 pub const DEFAULT_EXAMPLE: &str = "default";
 
+/// The first step at which the list of `events` is largest under the recycle rule at
+/// `recycle` (0 for a list that never holds an entry).
+pub fn peak_step(events: &[FocusEvent], recycle: Option<u64>) -> usize {
+    let (mut size, mut peak, mut at) = (0u64, 0u64, 0usize);
+    for (k, e) in events.iter().enumerate() {
+        size = match e {
+            FocusEvent::Add(_) => rmap_size_after_add(size, recycle),
+            FocusEvent::Remove(_) => size.saturating_sub(1),
+            FocusEvent::Zap => 0,
+        };
+        if size > peak {
+            (peak, at) = (size, k + 1);
+        }
+    }
+    at
+}
+
 /// Seconds left of a pass `fraction` done after `elapsed_s` seconds, at the pace so far; `None`
 /// until the pace means something (a few percent and half a second in).
 pub fn eta(fraction: f64, elapsed_s: f64) -> Option<f64> {
@@ -544,7 +561,8 @@ impl Reducible for AppState {
                 truncated,
             } => {
                 let entries = s.focus.as_ref().map_or(PTE_LIST_EXT, |f| f.entries);
-                let step = events.len();
+                // Open where the story is: the list at its largest.
+                let step = peak_step(&events, s.settings.recycle);
                 s.focus = Some(SteppedRmap {
                     rmap,
                     events,
@@ -651,6 +669,22 @@ mod tests {
             done,
             total: 8,
         }
+    }
+
+    #[test]
+    fn the_stepper_opens_at_the_lists_peak_under_the_recycle_rule() {
+        use rmaplab_core::trace::SpteId;
+        let adds = |n: u64| (0..n).map(|i| FocusEvent::Add(SpteId(i)));
+        // 1500 adds: the 1002nd finds 1001 entries and KVM zaps the list.
+        let alias: Vec<FocusEvent> = adds(1500).collect();
+        assert_eq!(peak_step(&alias, Some(1000)), 1001);
+        assert_eq!(peak_step(&alias, None), 1500);
+        // Up to 3, down, up to 2: the first peak.
+        let mut ev: Vec<FocusEvent> = adds(3).collect();
+        ev.extend([FocusEvent::Remove(SpteId(0)), FocusEvent::Zap]);
+        ev.extend(adds(2));
+        assert_eq!(peak_step(&ev, Some(1000)), 3);
+        assert_eq!(peak_step(&[], Some(1000)), 0);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::protocol::{
     FocusEvent, LongRmap, Part, Phase, ProgressReport, ReplayJob, Request, Response, Split,
 };
 use crate::share::{self, SharedTrace};
-use rmaplab_core::config::ConfigError;
+use rmaplab_core::config::{rmap_size_after_add, ConfigError};
 use rmaplab_core::import::ImportOptions;
 use rmaplab_core::input::reader::{ReadError, TraceReader, BATCH};
 use rmaplab_core::input::source::{Progress, ReadSeek};
@@ -178,6 +178,14 @@ impl<'p> Reporting<'p> {
 /// Per rmap id: (current size, peak, events, gfn).
 type RmapSizes = HashMap<RmapId, (u64, u64, u64, Option<u64>), BuildHasherDefault<IdHasher>>;
 
+/// A settings error in the page's words: where to say whether TDP was on.
+fn settings_text(e: &ConfigError) -> String {
+    match e {
+        ConfigError::SeedNeedsTdp => format!("{e}: choose it in the TDP setting"),
+        e => e.to_string(),
+    }
+}
+
 /// What stops a worker's pass over the trace; the page shows it as text.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -185,7 +193,7 @@ pub enum WorkerError {
     #[error(transparent)]
     Read(#[from] ReadError),
     /// The settings cannot apply to this trace (the seed's rule needs to know about TDP).
-    #[error("{}", .0.to_string().replace("--tdp on|off", "the TDP setting"))]
+    #[error("{}", settings_text(.0))]
     Settings(#[from] ConfigError),
     /// The replay refused the configurations or an event.
     #[error(transparent)]
@@ -254,14 +262,16 @@ fn take_share(reader: &mut dyn Read, hash_all: bool) -> Result<Option<SharedTrac
     }))
 }
 
-/// Count `ev` into the per-rmap sizes: (live entries, peak, events, gfn).
-fn tally(sizes: &mut RmapSizes, ev: &Event) {
+/// Count `ev` into the per-rmap sizes: (live entries, peak, events, gfn), with KVM's recycle
+/// rule at `recycle`.
+fn tally(sizes: &mut RmapSizes, ev: &Event, recycle: Option<u64>) {
     if let Some(rmap) = ev.rmap() {
         let e = sizes.entry(rmap).or_insert((0, 0, 0, ev.ctx.gfn));
         e.2 += 1;
         match ev.kind {
             EventKind::Add { .. } => {
-                e.0 += 1;
+                // Peaks as KVM's lists reach them: the recycle rule empties a long list.
+                e.0 = rmap_size_after_add(e.0, recycle);
                 e.1 = e.1.max(e.0);
             }
             EventKind::Remove { .. } => e.0 = e.0.saturating_sub(1),
@@ -342,7 +352,7 @@ pub fn replay<'a>(
     while t.next_batch(&mut batch)? {
         if lead {
             for ev in &batch {
-                tally(&mut sizes, ev);
+                tally(&mut sizes, ev, job.request.recycle_threshold);
             }
         }
         if keeper.as_mut().is_some_and(|k| !k.add(&batch)) {

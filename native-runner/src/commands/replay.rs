@@ -8,7 +8,9 @@ use crate::parallel::ParallelReplay;
 use crate::render;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use rmaplab_core::config::{CacheSpec, ConfigRequest, EntriesChoice, RecycleSpec, TopupPolicy};
+use rmaplab_core::config::{
+    CacheSpec, ConfigError, ConfigRequest, EntriesChoice, RecycleSpec, TopupPolicy,
+};
 use rmaplab_core::import::ImportOptions;
 use rmaplab_core::input::reader::BATCH;
 use rmaplab_core::memory::HostShape;
@@ -77,6 +79,14 @@ impl ConfigArgs {
     /// TDP as given, else as the trace says.
     pub fn tdp(&self, meta: &TraceMeta) -> Option<bool> {
         self.tdp.map(|t| t == Tdp::On).or(meta.tdp)
+    }
+}
+
+/// A settings error in the CLI's words: where to say whether TDP was on.
+pub fn config_error(e: ConfigError) -> anyhow::Error {
+    match e {
+        ConfigError::SeedNeedsTdp => anyhow::anyhow!("{e}: --tdp on|off"),
+        e => e.into(),
     }
 }
 
@@ -235,8 +245,9 @@ pub fn notes_to_stderr(s: &ReplaySummary) {
 pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
     let req = a.configs.request()?;
     let import = a.read.capture.options();
-    let build =
-        |meta: &TraceMeta| -> Result<Vec<ModelConfig>> { Ok(req.resolve(a.configs.tdp(meta))?) };
+    let build = |meta: &TraceMeta| -> Result<Vec<ModelConfig>> {
+        req.resolve(a.configs.tdp(meta)).map_err(config_error)
+    };
     if a.dump_lists {
         return replay_dump_lists(a, &build, &import);
     }

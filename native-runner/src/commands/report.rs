@@ -45,7 +45,9 @@ pub fn report(a: &ReportArgs) -> Result<ExitCode> {
     // The configurations asked for come first; the recommendation's candidates follow.
     let asked = std::cell::Cell::new(0usize);
     let build = |meta: &TraceMeta| -> Result<Vec<ModelConfig>> {
-        let cfgs = req.resolve(a.configs.tdp(meta))?;
+        let cfgs = req
+            .resolve(a.configs.tdp(meta))
+            .map_err(super::replay::config_error)?;
         asked.set(cfgs.len());
         Ok(recommend::with_recommendation_configs(
             &cfgs,
