@@ -3,7 +3,7 @@
 //! wasm32 here). Same contract as core's: whole frames in, at most the chunk's declared size
 //! out, anything larger an error.
 
-use rmaplab_core::import::compress::{CompressError, Ruzstd, ZstdFrames};
+use rmaplab_core::import::compress::{CompressError, Decoded, Ruzstd, ZstdFrames};
 
 /// libzstd's decompression context, kept from chunk to chunk.
 struct LibZstd(zstd::bulk::Decompressor<'static>);
@@ -18,12 +18,7 @@ pub fn factory() -> Box<dyn ZstdFrames> {
 }
 
 impl ZstdFrames for LibZstd {
-    fn decode_frames(
-        &mut self,
-        input: &[u8],
-        out: &mut Vec<u8>,
-        limit: usize,
-    ) -> Result<(), CompressError> {
+    fn decode_frames(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Decoded {
         let before = out.len();
         // libzstd writes into exactly this room and fails, writing nothing past it, on a frame
         // that needs more.

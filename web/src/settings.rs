@@ -292,22 +292,27 @@ impl Settings {
                 }
                 n.entries = text.trim().to_string();
             }
-            Field::CacheCapacity => {
-                n.cache_capacity = number(text, 1, MAX_CACHE).map_err(one)?;
-                if n.cache_min > n.cache_capacity {
-                    return Err(one(format!(
-                        "{} is below the top-up minimum {}: kvm_mmu_topup_memory_cache fills to capacity whenever fewer than the minimum remain",
-                        n.cache_capacity, n.cache_min
-                    )));
+            Field::CacheCapacity | Field::CacheMin => {
+                let capacity = field == Field::CacheCapacity;
+                let v = number(text, usize::from(capacity), MAX_CACHE).map_err(one)?;
+                if capacity {
+                    n.cache_capacity = v;
+                } else {
+                    n.cache_min = v;
                 }
-            }
-            Field::CacheMin => {
-                n.cache_min = number(text, 0, MAX_CACHE).map_err(one)?;
+                // The pair is checked from whichever side was typed.
                 if n.cache_min > n.cache_capacity {
-                    return Err(one(format!(
-                        "{} exceeds the cache capacity {}",
-                        n.cache_min, n.cache_capacity
-                    )));
+                    return Err(one(if capacity {
+                        format!(
+                            "{} is below the top-up minimum {}: kvm_mmu_topup_memory_cache fills to capacity whenever fewer than the minimum remain",
+                            n.cache_capacity, n.cache_min
+                        )
+                    } else {
+                        format!(
+                            "{} exceeds the cache capacity {}",
+                            n.cache_min, n.cache_capacity
+                        )
+                    }));
                 }
             }
             Field::Vcpus => {

@@ -160,6 +160,32 @@ fn open_trace<'a>(
     })
 }
 
+/// The reader of a pass over the trace ([`pick`]: the kept import when it fits, else the
+/// original), reporting progress as `phase`; with the counter the pass adds the events it
+/// replayed to, and the kept copy read, if any.
+fn open_pass<'a: 'p, 'p, 'k>(
+    open: &mut Open<'_, 'a>,
+    total: u64,
+    kept: Option<&'k Kept>,
+    vm: Option<u64>,
+    phase: Phase,
+    progress: &'p mut dyn FnMut(&ProgressReport),
+) -> (
+    TraceReader<'p>,
+    std::rc::Rc<std::cell::Cell<u64>>,
+    Option<&'k Kept>,
+) {
+    let (reader, size, vm, from_kept) = pick(open, total, kept, vm);
+    let events = std::rc::Rc::new(std::cell::Cell::new(0));
+    let report = Reporting {
+        phase,
+        kept: from_kept.is_some(),
+        events: std::rc::Rc::clone(&events),
+        to: progress,
+    };
+    (open_trace(reader, size, vm, report), events, from_kept)
+}
+
 /// Reports that go nowhere.
 fn quiet(_: &ProgressReport) {}
 
@@ -302,15 +328,7 @@ pub fn replay<'a>(
     } else {
         None
     };
-    let (reader, size, vm, from_kept) = pick(open, total, kept, job.vm);
-    let events = std::rc::Rc::new(std::cell::Cell::new(0));
-    let report = Reporting {
-        phase: Phase::Replay,
-        kept: from_kept.is_some(),
-        events: std::rc::Rc::clone(&events),
-        to: progress,
-    };
-    let mut t = open_trace(reader, size, vm, report);
+    let (mut t, events, from_kept) = open_pass(open, total, kept, job.vm, Phase::Replay, progress);
     let meta = t.meta()?;
     let asked = job.request.resolve(job.tdp.or(meta.tdp))?;
     let (configs, candidates) = recommend::plan(&asked, &meta);
@@ -405,15 +423,7 @@ pub fn second_pass<'a>(
     let reports = if positions.is_empty() {
         None
     } else {
-        let (reader, size, vm, from_kept) = pick(open, 0, kept, vm);
-        let events = std::rc::Rc::new(std::cell::Cell::new(0));
-        let report = Reporting {
-            phase: Phase::Recommendation,
-            kept: from_kept.is_some(),
-            events: std::rc::Rc::clone(&events),
-            to: progress,
-        };
-        let mut t = open_trace(reader, size, vm, report);
+        let (mut t, events, _) = open_pass(open, 0, kept, vm, Phase::Recommendation, progress);
         let meta = t.meta()?;
         let mut r = Replayer::new_part(meta, configs, &positions, ReplayOptions::default())?;
         let mut batch = Vec::with_capacity(BATCH);

@@ -286,13 +286,11 @@ impl<R: std::io::BufRead> Read for ZstdReader<R> {
 pub trait ZstdFrames {
     /// Decode the frames of `input`, appending their content to `out`; more than `limit`
     /// bytes is [`CompressError::TooLarge`], and nothing past `limit` is ever written.
-    fn decode_frames(
-        &mut self,
-        input: &[u8],
-        out: &mut Vec<u8>,
-        limit: usize,
-    ) -> Result<(), CompressError>;
+    fn decode_frames(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Decoded;
 }
+
+/// What [`ZstdFrames::decode_frames`] answers.
+pub type Decoded = Result<(), CompressError>;
 
 /// Makes a [`ZstdFrames`] for one reader of compressed data (a trace.dat CPU cursor keeps its
 /// own, with its tables reused from chunk to chunk).
@@ -315,12 +313,7 @@ impl Ruzstd {
 }
 
 impl ZstdFrames for Ruzstd {
-    fn decode_frames(
-        &mut self,
-        input: &[u8],
-        out: &mut Vec<u8>,
-        limit: usize,
-    ) -> Result<(), CompressError> {
+    fn decode_frames(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Decoded {
         // Straight into the vector's spare room: ruzstd writes no more than the room reserved
         // and reports a frame that needs more as an error.
         out.reserve_exact(limit);
