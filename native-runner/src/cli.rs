@@ -6,7 +6,7 @@ use crate::commands::{
     convert::ConvertArgs, gen::GenArgs, import::ImportArgs, replay::ReplayArgs, report::ReportArgs,
     sizes::SizesArgs,
 };
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 pub const LONG_ABOUT: &str = "\
 rmaplab measures how KVM's shadow-MMU reverse maps (rmaps: chains of struct pte_list_desc)
@@ -53,14 +53,4 @@ pub enum Command {
     /// plugin's `trace-cmd report` text, no kvmmmu events) is refused with what to record
     /// instead; one that lost events is flagged, and refused with --strict.
     Import(ImportArgs),
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Aligned text for people.
-    Table,
-    /// JSON: an array with one object per configuration.
-    Json,
-    /// CSV with a header row.
-    Csv,
 }

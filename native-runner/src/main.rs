@@ -32,6 +32,7 @@ mod interrupt;
 mod output;
 mod parallel;
 mod render;
+mod shared;
 mod zstd_frames;
 
 use clap::Parser;
@@ -60,7 +61,7 @@ fn main() -> ExitCode {
                 .is_some_and(|i| matches!(i, input::InputError::Interrupted))
             {
                 eprintln!("interrupted; no output file was written");
-                return ExitCode::from(130);
+                return shared::exit::interrupted();
             }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

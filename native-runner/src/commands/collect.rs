@@ -1,10 +1,10 @@
 //! `rmaplab collect`: run a workload in a guest (or attach to a running VMM) and record a real
 //! trace from KVM.
 
-use super::convert::{out_encoding, TraceWriter};
-use super::replay::trust_warnings;
 use crate::collect;
 use crate::collect::TRACE_STATS;
+use crate::shared::replay_run::trust_warnings;
+use crate::shared::trace_writer::{out_encoding, TraceWriter};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use rmaplab_core::gen::Workload;
@@ -191,7 +191,7 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
             eprintln!(
                 "interrupted; the tracefs instance was removed and no output file was written"
             );
-            return Ok(ExitCode::from(130));
+            return Ok(crate::shared::exit::interrupted());
         }
         r => r?,
     };
@@ -303,7 +303,7 @@ pub fn collect_cmd(a: &CollectArgs) -> Result<ExitCode> {
         eprintln!(
             "error: the replay does not reproduce {bad} of KVM's counters (see MISMATCH lines)"
         );
-        return Ok(ExitCode::from(3));
+        return Ok(crate::shared::exit::refused());
     }
     Ok(verdict)
 }

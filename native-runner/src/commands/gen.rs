@@ -1,8 +1,8 @@
 //! `rmaplab gen`: deterministic synthetic traces (core's generator). The workload subcommands
 //! are core's `Workload` itself (its `clap` feature), shared with `collect`.
 
-use super::convert::{out_encoding, TraceWriter};
 use crate::interrupt;
+use crate::shared::trace_writer::{out_encoding, TraceWriter};
 use anyhow::Result;
 use clap::Args;
 use rmaplab_core::gen::{self, GenOptions, Workload};

@@ -1,6 +1,7 @@
 //! `rmaplab report`: the replay's answer as text for a changelog or a reply.
 
-use super::replay::{notes_to_stderr, run, trust_warnings, ConfigArgs, HostArgs, ReadArgs};
+use crate::shared::replay_args::{config_error, ConfigArgs, HostArgs, ReadArgs};
+use crate::shared::replay_run::{notes_to_stderr, run, trust_warnings};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use rmaplab_core::changelog::{self, ReportFormat, ReportInput};
@@ -45,9 +46,7 @@ pub fn report(a: &ReportArgs) -> Result<ExitCode> {
     // The configurations asked for come first; the recommendation's candidates follow.
     let asked = std::cell::Cell::new(0usize);
     let build = |meta: &TraceMeta| -> Result<Vec<ModelConfig>> {
-        let cfgs = req
-            .resolve(a.configs.tdp(meta))
-            .map_err(super::replay::config_error)?;
+        let cfgs = req.resolve(a.configs.tdp(meta)).map_err(config_error)?;
         asked.set(cfgs.len());
         Ok(recommend::with_recommendation_configs(
             &cfgs,
@@ -83,7 +82,7 @@ pub fn report(a: &ReportArgs) -> Result<ExitCode> {
     if a.read.capture.strict && !s.stats_match() {
         notes_to_stderr(&s);
         eprintln!("error: the replay does not reproduce KVM's counters (see MISMATCH lines)");
-        return Ok(ExitCode::from(3));
+        return Ok(crate::shared::exit::refused());
     }
     Ok(trust_warnings(&s, a.read.capture.strict).unwrap_or(ExitCode::SUCCESS))
 }

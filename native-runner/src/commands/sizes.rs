@@ -1,7 +1,7 @@
 //! `rmaplab sizes`: the seed patch's arithmetic, no trace needed.
 
-use crate::cli::Format;
 use crate::render;
+use crate::shared::format::Format;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use rmaplab_core::config::{self, Era, KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE};
