@@ -47,6 +47,30 @@ pub fn recommendation_configs(era: Era, like: &ModelConfig) -> Vec<ModelConfig> 
         .collect()
 }
 
+/// KVM today at `era`: `PTE_LIST_EXT` (14) entries, the cache topped up before every fault,
+/// not the seed's rule — the row every comparison is against — with `like`'s cache and
+/// recycle settings. The one definition both front-ends use ([`is_kvm_today`] finds it).
+pub fn kvm_today_like(era: Era, like: &ModelConfig) -> ModelConfig {
+    ModelConfig {
+        entries: PTE_LIST_EXT,
+        era,
+        topup: TopupPolicy::Always,
+        seed_rule: false,
+        ..*like
+    }
+}
+
+/// Whether `c` is KVM today at `era` ([`kvm_today_like`], any cache and recycle settings).
+pub fn is_kvm_today(c: &ConfigReport, era: Era) -> bool {
+    c.entries == PTE_LIST_EXT && c.era == era && c.topup == TopupPolicy::Always && !c.seed_rule
+}
+
+/// KVM today among `configs` at head-insert (today's kernels), the reference of the tables'
+/// peak ratio.
+pub fn kvm_today_row(configs: &[ConfigReport]) -> Option<&ConfigReport> {
+    configs.iter().find(|c| is_kvm_today(c, Era::HeadInsert))
+}
+
 /// `configs` plus the recommendation's candidates that are missing from it (appended).
 pub fn with_recommendation_configs(configs: &[ModelConfig], era: Era) -> Vec<ModelConfig> {
     let like = configs
@@ -76,13 +100,7 @@ pub fn plan(
         .first()
         .copied()
         .unwrap_or_else(ModelConfig::kvm_today);
-    let today = ModelConfig {
-        entries: PTE_LIST_EXT,
-        era,
-        topup: TopupPolicy::Always,
-        seed_rule: false,
-        ..like
-    };
+    let today = kvm_today_like(era, &like);
     let mut shown = asked.to_vec();
     if !shown.contains(&today) {
         shown.push(today);
@@ -239,9 +257,7 @@ pub fn recommend(
     if configs.iter().any(|c| !c.exactness.is_exact()) {
         return None;
     }
-    let base = configs.iter().find(|c| {
-        c.entries == PTE_LIST_EXT && c.era == era && c.topup == TopupPolicy::Always && !c.seed_rule
-    })?;
+    let base = configs.iter().find(|c| is_kvm_today(c, era))?;
     let cands: Vec<&ConfigReport> = RECOMMENDATION_ENTRIES
         .iter()
         .filter_map(|&n| {

@@ -8,7 +8,6 @@ use rmaplab_core::config::{rmap_size_after_add, MAX_ENTRIES, MIN_ENTRIES, PTE_LI
 use rmaplab_core::replay::{ConfigReport, ReplaySummary};
 use rmaplab_core::sha256::sha256_hex;
 use rmaplab_core::trace::RmapId;
-use rmaplab_core::Era;
 use std::rc::Rc;
 use yew::Reducible;
 
@@ -605,13 +604,6 @@ impl Reducible for AppState {
         }
         Rc::new(s)
     }
-}
-
-/// The baseline row: 14 entries, head-insert.
-pub fn baseline(configs: &[ConfigReport]) -> Option<&ConfigReport> {
-    configs
-        .iter()
-        .find(|c| c.entries == PTE_LIST_EXT && c.era == Era::HeadInsert)
 }
 
 /// What the trace says about "aliasing is rare".

@@ -24,7 +24,7 @@ pub fn axis_titles(h: f64, x: &str, y: &str) -> Html {
 }
 
 /// Fourteen colours that stay apart on white (Okabe–Ito, with Tol's dark additions), cycled.
-pub const PALETTE: [&str; 14] = [
+pub const PALETTE: &[&str] = &[
     "#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#8c6d00", "#000000",
     "#999999", "#882255", "#44aa99", "#117733", "#332288", "#aa4499",
 ];

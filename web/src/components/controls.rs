@@ -4,7 +4,7 @@
 use super::field::target_value;
 use crate::settings::Field;
 use crate::state::Settings;
-use rmaplab_core::config::TopupPolicy;
+use rmaplab_core::config::{TopupPolicy, PTE_LIST_EXT, SEED_TDP_ENTRIES};
 use rmaplab_core::Era;
 use std::collections::BTreeMap;
 use web_sys::HtmlInputElement;
@@ -126,10 +126,7 @@ pub fn controls(p: &ControlsProps) -> Html {
             </label>
         }
     };
-    let check = |id: &'static str,
-                 label: &'static str,
-                 checked: bool,
-                 f: fn(&mut Settings, bool)| {
+    let check = |id: &'static str, label: String, checked: bool, f: fn(&mut Settings, bool)| {
         let (s, cb) = (s.clone(), p.on_change.clone());
         let onchange = Callback::from(move |e: Event| {
             if let Some(i) = e.target_dyn_into::<HtmlInputElement>() {
@@ -189,12 +186,12 @@ pub fn controls(p: &ControlsProps) -> Html {
             <label for="entries">{"Array sizes (2..64)"}
                 { text_input(Field::Entries, s.entries.clone(), "text", None) }
             </label>
-            { check("seed", " the seed's rule (2 with TDP, 14 without)", s.seed, |s, v| s.seed = v) }
+            { check("seed", format!(" the seed's rule ({SEED_TDP_ENTRIES} with TDP, {PTE_LIST_EXT} without)"), s.seed, |s, v| s.seed = v) }
             { tdp_select }
             <fieldset><legend>{"Era"}</legend>{ era_box(Era::HeadInsert) }{ era_box(Era::TailAppend) }{ era_box(Era::NullTerminated) }</fieldset>
             <fieldset><legend>{"Cache top-up"}</legend>
-                { check("topup-always", " before every fault (KVM)", s.topups.contains(&TopupPolicy::Always), |s, v| toggle(&mut s.topups, TopupPolicy::Always, v)) }
-                { check("topup-lazy", " only once the VM uses rmaps (the seed's patch 4)", s.topups.contains(&TopupPolicy::WhenRmapsUsed), |s, v| toggle(&mut s.topups, TopupPolicy::WhenRmapsUsed, v)) }
+                { check("topup-always", " before every fault (KVM)".into(), s.topups.contains(&TopupPolicy::Always), |s, v| toggle(&mut s.topups, TopupPolicy::Always, v)) }
+                { check("topup-lazy", " only once the VM uses rmaps (the seed's patch 4)".into(), s.topups.contains(&TopupPolicy::WhenRmapsUsed), |s, v| toggle(&mut s.topups, TopupPolicy::WhenRmapsUsed, v)) }
             </fieldset>
             <label for="cache-cap">{"Cache capacity"}
                 { text_input(Field::CacheCapacity, s.cache_capacity.to_string(), "numeric", None) }
@@ -211,7 +208,7 @@ pub fn controls(p: &ControlsProps) -> Html {
             <label for="recycle">{"Recycle threshold"}
                 { text_input(Field::Recycle, s.recycle.map_or_else(|| "off".to_string(), |r| r.to_string()), "text", None) }
             </label>
-            <label for="within">{"Recommend: % more work than 14 allowed"}
+            <label for="within">{ format!("Recommend: % more work than {PTE_LIST_EXT} allowed") }
                 { text_input(Field::Within, s.within_pct.to_string(), "numeric", None) }
             </label>
         </form>

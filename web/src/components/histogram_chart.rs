@@ -16,6 +16,10 @@ pub struct HistogramChartProps {
 
 /// Height of the histogram's view box.
 const H: f64 = 270.0;
+/// How far below the axis a bar's label sits.
+const LABEL_DROP: f64 = 1.4 * FONT_PX;
+/// The chart text's size.
+const FONT_PX: f64 = 10.0;
 
 /// The chart.
 #[function_component(HistogramChart)]
@@ -65,7 +69,7 @@ pub fn histogram_chart(p: &HistogramChartProps) -> Html {
                     let x = L + i as f64 * bw;
                     html! { <g>
                         <rect x={(x + 2.0).to_string()} y={(H - B - h).to_string()} width={(bw - 4.0).max(1.0).to_string()} height={h.to_string()} class="bar"><title>{ format!("{l} entries: {v} rmaps") }</title></rect>
-                        <text x={(x + bw / 2.0).to_string()} y={(H - B + 14.0).to_string()} text-anchor="middle" class="small">{ l.clone() }</text>
+                        <text x={(x + bw / 2.0).to_string()} y={(H - B + LABEL_DROP).to_string()} text-anchor="middle" class="small">{ l.clone() }</text>
                     </g> }
                 }) }
             </svg>

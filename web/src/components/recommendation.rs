@@ -3,6 +3,7 @@
 
 use super::loader::progress_text;
 use crate::protocol::ProgressReport;
+use rmaplab_core::config::PTE_LIST_EXT;
 use rmaplab_core::exactness::Trust;
 use rmaplab_core::recommend::{Recommendation, RECOMMENDATION_ENTRIES};
 use std::rc::Rc;
@@ -84,7 +85,7 @@ pub fn recommendation_line(p: &RecommendationProps) -> Html {
             { r.sentence.clone() }
             <br />
             <small>{ format!(
-                "Chosen among N = {}..{} at {} (whatever sizes are typed above): the least slab memory per VM on the Pareto front of memory vs work ({}), with work per operation within {}% of 14 entries.",
+                "Chosen among N = {}..{} at {} (whatever sizes are typed above): the least slab memory per VM on the Pareto front of memory vs work ({}), with work per operation within {}% of {PTE_LIST_EXT} entries.",
                 RECOMMENDATION_ENTRIES[0],
                 RECOMMENDATION_ENTRIES[RECOMMENDATION_ENTRIES.len() - 1],
                 r.era,

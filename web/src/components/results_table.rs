@@ -1,8 +1,8 @@
 //! One row per configuration, columns from core's metric registry; the best value of each
 //! column is marked and KVM today (14 entries, head-insert) is the reference for the ratio.
 
-use crate::state::baseline;
 use rmaplab_core::columns::{best_values, Better, Row, METRICS};
+use rmaplab_core::config::PTE_LIST_EXT;
 use rmaplab_core::memory::HostShape;
 use rmaplab_core::replay::{ConfigReport, StatCheck};
 use yew::prelude::*;
@@ -24,7 +24,7 @@ pub struct ResultsTableProps {
 /// The comparison table.
 #[function_component(ResultsTable)]
 pub fn results_table(p: &ResultsTableProps) -> Html {
-    let base = baseline(&p.configs).map(|b| b.peak_bytes);
+    let base = rmaplab_core::recommend::kvm_today_row(&p.configs).map(|b| b.peak_bytes);
     let best = best_values(&p.configs, p.host);
     // The registry's table columns after the label, with their best value.
     let cols: Vec<(usize, &rmaplab_core::columns::Metric)> = METRICS
@@ -37,7 +37,7 @@ pub fn results_table(p: &ResultsTableProps) -> Html {
         <section aria-label="results">
             <div class="table-wrap">
             <table class="results">
-                <caption>{ format!("Per configuration, memory for {} vCPUs per VM and {} per host; ", p.host.vcpus, if p.host.vms == 1 { "1 VM".to_string() } else { format!("{} VMs", p.host.vms) }) }<mark>{"marked"}</mark>{" = best in column; peak ratio = peak bytes vs 14/head-insert (KVM today). Hover a header for its meaning."}</caption>
+                <caption>{ format!("Per configuration, memory for {} vCPUs per VM and {} per host; ", p.host.vcpus, if p.host.vms == 1 { "1 VM".to_string() } else { format!("{} VMs", p.host.vms) }) }<mark>{"marked"}</mark>{ format!(" = best in column; peak ratio = peak bytes vs KVM today ({PTE_LIST_EXT}/head-insert). Hover a header for its meaning.") }</caption>
                 <thead><tr>
                     <th scope="col" class="sticky">{"config"}</th>
                     { for cols.iter().map(|(_, m)| {
@@ -45,11 +45,11 @@ pub fn results_table(p: &ResultsTableProps) -> Html {
                         let title = if unit.is_empty() { m.doc.to_string() } else { format!("{} ({unit})", m.doc) };
                         html! { <th scope="col" title={title} data-key={m.key}>{ m.header }</th> }
                     }) }
-                    <th scope="col" title="peak bytes / peak bytes of 14/head-insert">{"peak ratio"}</th>
+                    <th scope="col" title={format!("peak bytes / peak bytes of {PTE_LIST_EXT}/head-insert")}>{"peak ratio"}</th>
                 </tr></thead>
                 <tbody>
                 { for p.configs.iter().map(|c| {
-                    let is_base = c.entries == 14 && c.era == rmaplab_core::Era::HeadInsert && c.topup == rmaplab_core::config::TopupPolicy::Always && !c.seed_rule;
+                    let is_base = rmaplab_core::recommend::is_kvm_today(c, rmaplab_core::Era::HeadInsert);
                     let row = Row::new(c, p.host);
                     let is_rec = p.recommended.as_deref() == Some(c.label.as_str());
                     html! {

@@ -1,6 +1,6 @@
 //! The seed patch's claims next to what the loaded trace shows.
 
-use crate::state::{alias_facts, baseline};
+use crate::state::alias_facts;
 use rmaplab_core::config::{PTE_LIST_EXT, SLAB_PAGE_SIZE, SPTE_PTR_SIZE};
 use rmaplab_core::replay::ReplaySummary;
 use rmaplab_core::Era;
@@ -33,7 +33,7 @@ pub fn seed_check(p: &SeedCheckProps) -> Html {
         .configs
         .iter()
         .find(|c| c.entries == 2 && c.era == Era::HeadInsert);
-    let base = baseline(&p.summary.configs);
+    let base = rmaplab_core::recommend::kvm_today_row(&p.summary.configs);
     let tdp = p.summary.meta.tdp;
     let vcpus = usize::try_from(p.vcpus).unwrap_or(usize::MAX);
     // KVM's max_mmu_rmap_size is pte_list_add's return value: the list's size *before* the
