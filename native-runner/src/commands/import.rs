@@ -1,9 +1,9 @@
 //! `rmaplab import`: a kvmmmu capture into an rmaplab trace; and the import report every
 //! command that reads a capture prints.
 
-use crate::shared::capture_args::{parse_memslot, parse_u64, CaptureArgs};
+use crate::shared::capture_args::{parse_kvm_stat, parse_memslot, CaptureArgs};
 use crate::shared::trace_writer::{out_encoding, Transcode};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use rmaplab_core::trace::{Event, EventKind, TraceMeta};
 use std::path::PathBuf;
@@ -18,8 +18,8 @@ pub struct ImportArgs {
     pub output: PathBuf,
     /// A memslot of the traced VM as BASE_GFN:PAGES (hex with 0x, or decimal); repeatable.
     /// Needed for the "0" column of the rmap histogram.
-    #[arg(long, value_name = "BASE_GFN:PAGES")]
-    pub memslot: Vec<String>,
+    #[arg(long, value_name = "BASE_GFN:PAGES", value_parser = parse_memslot)]
+    pub memslot: Vec<rmaplab_core::trace::Memslot>,
     /// Kernel release of the traced host (`uname -r`).
     #[arg(long)]
     pub kernel: Option<String>,
@@ -34,35 +34,31 @@ pub struct ImportArgs {
     /// KVM's counter at the end of the capture as NAME=VALUE (repeatable; e.g. from `kvm_stat`
     /// or QMP `query-stats target=vm`: max_mmu_rmap_size=13, pages_4k=24). Recorded as `stat`
     /// events after the last event, so `replay` checks the model reproduces them.
-    #[arg(long, value_name = "NAME=VALUE")]
-    pub kvm_stat: Vec<String>,
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_kvm_stat)]
+    pub kvm_stat: Vec<(String, u64)>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
 }
 
 pub fn import(a: &ImportArgs) -> Result<ExitCode> {
-    let memslots = a
-        .memslot
-        .iter()
-        .map(|m| parse_memslot(m))
-        .collect::<Result<Vec<_>>>()?;
+    let memslots = &a.memslot;
     let edit = |meta: &mut TraceMeta| {
-        meta.memslots.clone_from(&memslots);
+        meta.memslots.clone_from(memslots);
         meta.kernel.clone_from(&a.kernel);
         meta.vendor_module.clone_from(&a.vendor_module);
         meta.workload.clone_from(&a.workload);
     };
-    let mut stats = Vec::new();
-    for kv in &a.kvm_stat {
-        let (name, value) = kv.split_once('=').with_context(|| {
-            format!("--kvm-stat {kv:?}: expected NAME=VALUE, e.g. max_mmu_rmap_size=13")
-        })?;
-        stats.push(Event::new(EventKind::Stat {
-            name: name.trim().to_string(),
-            value: parse_u64(value)?,
-        }));
-    }
+    let stats: Vec<Event> = a
+        .kvm_stat
+        .iter()
+        .map(|(name, value)| {
+            Event::new(EventKind::Stat {
+                name: name.clone(),
+                value: *value,
+            })
+        })
+        .collect();
     Transcode {
         capture: Some(&a.capture),
         edit_meta: &edit,

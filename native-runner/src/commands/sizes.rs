@@ -2,17 +2,35 @@
 
 use crate::render;
 use crate::shared::format::Format;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Args;
 use rmaplab_core::config::{self, Era, KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE};
 use rmaplab_core::sizes;
 use std::process::ExitCode;
 
+/// Array sizes typed as one comma-separated list, each checked.
+#[derive(Debug, Clone)]
+pub struct Sizes(pub Vec<usize>);
+
+/// `--entries`' parser: every bad size is reported, and the list may not be empty.
+fn parse_sizes(s: &str) -> Result<Sizes, String> {
+    match config::check_entries_list(s) {
+        Ok(v) if v.is_empty() => Err("give at least one array size".into()),
+        Ok(v) => Ok(Sizes(v)),
+        Err(es) => Err(es
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
+}
+
+/// `rmaplab sizes`' arguments.
 #[derive(Args, Debug)]
 pub struct SizesArgs {
     /// Array sizes.
-    #[arg(long, default_value = "2,4,14", value_name = "N,N,...")]
-    pub entries: String,
+    #[arg(long, default_value = "2,4,14", value_name = "N,N,...", value_parser = parse_sizes)]
+    pub entries: Sizes,
     /// vCPUs of the VM.
     #[arg(long, default_value_t = 1)]
     pub vcpus: usize,
@@ -21,19 +39,14 @@ pub struct SizesArgs {
     pub cache: usize,
     /// Era (decides the header size: 16 B since v5.15, 8 B before).
     #[arg(long, default_value = "head-insert")]
-    pub era: String,
+    pub era: Era,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
 pub fn sizes_cmd(a: &SizesArgs) -> Result<ExitCode> {
-    let entries = config::parse_entries_list(&a.entries).context("--entries")?;
-    let era: Era = a.era.parse().context("--era")?;
-    if entries.is_empty() {
-        bail!("give at least one --entries value");
-    }
-    let rows = sizes::size_table(&entries, era, a.cache, a.vcpus);
+    let rows = sizes::size_table(&a.entries.0, a.era, a.cache, a.vcpus);
     match a.format {
         Format::Table => out!("{}", render::sizes_table(&rows)),
         Format::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),

@@ -1,7 +1,7 @@
 //! How kvmmmu captures are imported, for every command that reads one (`import`, `replay`,
 //! `report`, `convert`): the options, and the checks of what an import could not see.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use rmaplab_core::exactness::Exactness;
 use rmaplab_core::import::{ImportOptions, ImportReport};
@@ -84,21 +84,35 @@ pub struct NotExact(pub String);
 #[error("--strict: the capture lost {0} events, so its figures are not exact; record again with a larger buffer (trace-cmd record -b KB, perf record -m PAGES)")]
 pub struct LostEvents(pub u64);
 
-pub fn parse_u64(s: &str) -> Result<u64> {
+/// A number as typed on the command line: decimal, or hex with `0x`.
+pub fn parse_u64(s: &str) -> Result<u64, String> {
     let s = s.trim();
     match s.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16),
         None => s.parse(),
     }
-    .with_context(|| format!("{s:?} is not a number"))
+    .map_err(|_| format!("{s:?} is not a number"))
 }
 
-pub fn parse_memslot(s: &str) -> Result<rmaplab_core::trace::Memslot> {
+/// `--memslot`'s parser: BASE_GFN:PAGES.
+pub fn parse_memslot(s: &str) -> Result<rmaplab_core::trace::Memslot, String> {
     let (base, pages) = s
         .split_once(':')
-        .with_context(|| format!("--memslot {s:?}: expected BASE_GFN:PAGES, e.g. 0x0:512"))?;
+        .ok_or_else(|| format!("{s:?}: expected BASE_GFN:PAGES, e.g. 0x0:512"))?;
     Ok(rmaplab_core::trace::Memslot {
         base_gfn: parse_u64(base)?,
         pages: parse_u64(pages)?,
     })
+}
+
+/// `--kvm-stat`'s parser: NAME=VALUE, the value a number.
+pub fn parse_kvm_stat(s: &str) -> Result<(String, u64), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected NAME=VALUE, e.g. max_mmu_rmap_size=13"))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("{s:?}: the stat has no name"));
+    }
+    Ok((name.to_string(), parse_u64(value)?))
 }
