@@ -291,12 +291,12 @@ async fn loader_shows_progress_and_cancels() {
         events: 0,
         kept: false,
         done: 1,
-        total: 8,
+        total: 5,
     };
     let with_report = mount::<Loader>(LoaderProps {
         trace_name: "big.dat".into(),
         encoding: "".into(),
-        status: rmaplab_web::state::Status::Running { done: 1, total: 8 },
+        status: rmaplab_web::state::Status::Running { done: 1, total: 5 },
         on_file: Callback::noop(),
         on_cancel: Callback::noop(),
         wanted: None,
@@ -307,7 +307,7 @@ async fn loader_shows_progress_and_cancels() {
     let text: web_sys::HtmlElement = element(&with_report, ".progress-text");
     assert_eq!(
         text.inner_text().trim(),
-        "import: counting (pass 1 of 2) · 3.0 of 12.0 MiB · 13% in all · about 21 s left"
+        "import: counting (pass 1 of 2) · 3.0 of 12.0 MiB · 20% in all · about 21 s left"
     );
     let label: web_sys::HtmlElement = element(&root, "label[for=file]");
     assert_eq!(label.inner_text(), "Open a trace…");
