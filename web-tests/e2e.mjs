@@ -156,6 +156,18 @@ try {
   await page.fill('#vcpus', '');
   await page.press('#vcpus', 'Tab');
   await page.waitForSelector('#vcpus[aria-invalid="true"]', { state: 'detached', timeout: 10000 });
+  // KVM's own counters typed in: the replay is checked against them, and a wrong one takes the
+  // recommendation away.
+  await page.fill('#kvm-stats', 'max_mmu_rmap_size=999');
+  await page.press('#kvm-stats', 'Tab');
+  await page.waitForFunction(() => /^Not reproduced/.test(document.querySelector('p.trust')?.textContent || ''), null, { timeout: 60000 });
+  await waitIdle(page);
+  check(/^No size recommended: Not reproduced — 1 of the 9/.test(await page.locator('p.verdict').innerText()) && page.url().includes('kvm=max_mmu_rmap_size=999'),
+    `a typed counter that the replay does not reproduce: "${await page.locator('p.verdict').innerText()}"`);
+  await page.fill('#kvm-stats', '');
+  await page.press('#kvm-stats', 'Tab');
+  await page.waitForFunction(() => /^Exact — checked against 8/.test(document.querySelector('p.trust')?.textContent || ''), null, { timeout: 60000 });
+  await waitIdle(page);
   // Copy as changelog text: the clipboard gets the text shown, which is rmaplab report's.
   await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base.replace(/\/$/, '') });
   await page.click('#copy-text');

@@ -198,7 +198,7 @@ impl Trust {
             Trust::Mismatched {
                 mismatched,
                 checked,
-            } => format!("Not reproduced — {mismatched} of {checked} of KVM's counter readings differ from the replay"),
+            } => format!("Not reproduced — {mismatched} of the {checked} KVM counter readings differ from the replay"),
             Trust::NotExact { .. } => "Not exact — this trace cannot show every removal".to_string(),
             Trust::NoSptes => "No result — the trace holds no SPTE add".to_string(),
         }
@@ -217,6 +217,29 @@ impl Trust {
             Trust::NoSptes => crate::replay::NO_SPTES.to_string(),
         }
     }
+}
+
+/// One of KVM's counters as a user types it (`rmaplab import --kvm-stat`, the page's field):
+/// `NAME=VALUE`, the value decimal or hex with `0x`, e.g. `max_mmu_rmap_size=13` (from debugfs
+/// `/sys/kernel/debug/kvm/*/`, `kvm_stat` or QMP `query-stats`).
+pub fn parse_kvm_stat(s: &str) -> Result<(String, u64), String> {
+    let (name, value) = s.split_once('=').ok_or_else(|| {
+        format!(
+            "{:?}: expected NAME=VALUE, e.g. max_mmu_rmap_size=13",
+            s.trim()
+        )
+    })?;
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("{:?}: not a KVM stat name", name));
+    }
+    let v = value.trim();
+    let n = match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => v.parse(),
+    }
+    .map_err(|_| format!("{name}={v}: the value is not a number"))?;
+    Ok((name.to_string(), n))
 }
 
 /// What to record for an exact answer.
@@ -303,6 +326,22 @@ mod tests {
         assert!(Trust::Checked { checked: 1 }.recommends() && Trust::Unchecked.recommends());
         assert!(Trust::Unchecked.detail().contains("max_mmu_rmap_size"));
         assert!(Trust::Checked { checked: 244 }.headline().contains("244"));
+    }
+
+    #[test]
+    fn kvm_stats_are_read_as_typed() {
+        assert_eq!(
+            parse_kvm_stat(" pages_4k = 24 "),
+            Ok(("pages_4k".into(), 24))
+        );
+        assert_eq!(
+            parse_kvm_stat("max_mmu_rmap_size=0x10"),
+            Ok(("max_mmu_rmap_size".into(), 16))
+        );
+        assert!(parse_kvm_stat("pages_4k").is_err());
+        assert!(parse_kvm_stat("pages 4k=1").is_err());
+        assert!(parse_kvm_stat("=1").is_err());
+        assert!(parse_kvm_stat("pages_4k=x").is_err());
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub fn app() -> Html {
         );
         use_effect_with(
             (state.settings.replay_key(), state.trace_gen, may),
-            move |((request, tdp, vm), _, may)| {
+            move |((request, tdp, vm, kvm_stats), _, may)| {
                 if !*may {
                     return;
                 }
@@ -71,6 +71,7 @@ pub fn app() -> Html {
                             vm: *vm,
                             hash_all,
                             split: Split::Lead { workers: 1 },
+                            kvm_stats: kvm_stats.clone(),
                         },
                         &trace,
                     )

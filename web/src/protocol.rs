@@ -50,6 +50,10 @@ pub struct ReplayJob {
     pub hash_all: bool,
     /// Whether this worker leads the replay or replays a share the leader chose.
     pub split: Split,
+    /// KVM's counters at the end of the run, as the user typed them: replayed as `stat` events
+    /// after the trace's last, so the replay is checked against them.
+    #[serde(default)]
+    pub kvm_stats: Vec<(String, u64)>,
 }
 
 /// How a replay is shared between workers. The page sends the request to worker 0 as the

@@ -10,6 +10,15 @@ use rmaplab_core::recommend::DEFAULT_WITHIN_PCT;
 use rmaplab_core::replay::ReplaySummary;
 use rmaplab_core::Era;
 
+/// What a replay depends on ([`Settings::replay_key`]): the request, TDP, the VM kept, KVM's
+/// counters typed.
+pub type ReplayKey = (
+    Result<ConfigRequest, String>,
+    Option<bool>,
+    Option<u64>,
+    Vec<(String, u64)>,
+);
+
 /// Array sizes compared by default.
 pub const DEFAULT_ENTRIES: &str = "2,3,4,6,8,14,16";
 
@@ -42,6 +51,9 @@ pub struct Settings {
     /// The VM kept from a capture holding several (its VMM's pid or a thread id); `None` =
     /// all. Reset whenever a new trace is loaded.
     pub vm: Option<u64>,
+    /// KVM's counters at the end of the run, typed by the user (`NAME=VALUE`): the replay is
+    /// checked against them.
+    pub kvm_stats: Vec<(String, u64)>,
 }
 
 impl Default for Settings {
@@ -59,6 +71,7 @@ impl Default for Settings {
             recycle: Some(RMAP_RECYCLE_THRESHOLD),
             within_pct: DEFAULT_WITHIN_PCT,
             vm: None,
+            kvm_stats: Vec::new(),
         }
     }
 }
@@ -73,8 +86,17 @@ impl Settings {
     /// What a replay depends on: the configurations asked for, TDP and the VM kept. The other
     /// settings (vCPUs, VMs per host, the recommendation's tolerance) only change arithmetic
     /// on results already replayed, so changing them replays nothing.
-    pub fn replay_key(&self) -> (Result<ConfigRequest, String>, Option<bool>, Option<u64>) {
-        (self.request(), self.tdp, self.vm)
+    pub fn replay_key(&self) -> ReplayKey {
+        (self.request(), self.tdp, self.vm, self.kvm_stats.clone())
+    }
+
+    /// The typed KVM counters as the field shows them.
+    pub fn kvm_stats_text(&self) -> String {
+        self.kvm_stats
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The configurations asked for, or why the settings cannot be replayed.
@@ -143,6 +165,10 @@ impl Settings {
         if let Some(v) = self.vm {
             h.push_str(&format!("&vm={v}"));
         }
+        if !self.kvm_stats.is_empty() {
+            h.push_str("&kvm=");
+            h.push_str(&self.kvm_stats_text().replace(", ", ","));
+        }
         h
     }
 
@@ -201,6 +227,12 @@ impl Settings {
                 }
                 "within" => s.within_pct = v.parse().unwrap_or(s.within_pct).min(1000),
                 "vm" => s.vm = v.parse().ok(),
+                "kvm" => {
+                    s.kvm_stats = v
+                        .split(',')
+                        .filter_map(|kv| rmaplab_core::exactness::parse_kvm_stat(kv).ok())
+                        .collect();
+                }
                 _ => {}
             }
         }
@@ -225,6 +257,8 @@ pub enum Field {
     Recycle,
     /// The recommendation's tolerance.
     Within,
+    /// KVM's counters at the end of the run (`NAME=VALUE, …`; empty: none).
+    KvmStats,
 }
 
 /// Largest per-vCPU cache capacity the page accepts.
@@ -243,6 +277,7 @@ impl Field {
             Field::Vms => "vms",
             Field::Recycle => "recycle",
             Field::Within => "within",
+            Field::KvmStats => "kvm-stats",
         }
     }
 
@@ -256,6 +291,7 @@ impl Field {
             Field::Vms => "VMs per host",
             Field::Recycle => "recycle threshold",
             Field::Within => "tolerance",
+            Field::KvmStats => "KVM's counters",
         }
     }
 }
@@ -342,6 +378,19 @@ impl Settings {
                 };
             }
             Field::Within => n.within_pct = number(text, 0, MAX_WITHIN_PCT).map_err(one)?,
+            Field::KvmStats => {
+                let (mut stats, mut errors) = (Vec::new(), Vec::new());
+                for item in text.split(',').filter(|i| !i.trim().is_empty()) {
+                    match rmaplab_core::exactness::parse_kvm_stat(item) {
+                        Ok(s) => stats.push(s),
+                        Err(e) => errors.push(e),
+                    }
+                }
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+                n.kvm_stats = stats;
+            }
         }
         Ok(n)
     }
@@ -399,6 +448,7 @@ mod tests {
             recycle: None,
             within_pct: 7,
             vm: Some(4394),
+            kvm_stats: vec![("max_mmu_rmap_size".into(), 13), ("pages_4k".into(), 24)],
         };
         assert_eq!(Settings::from_hash(&format!("#{}", s.to_hash())), s);
         let d = Settings::from_hash("n=1,2&era=sideways&cache=5/9&vcpus=x&topup=never&vms=0");

@@ -186,6 +186,19 @@ fn open_pass<'a: 'p, 'p, 'k>(
     (open_trace(reader, size, vm, report), events, from_kept)
 }
 
+/// KVM's counters the user typed, as the `stat` events that follow the trace's last.
+fn stat_events(stats: &[(String, u64)]) -> Vec<Event> {
+    stats
+        .iter()
+        .map(|(name, value)| {
+            Event::new(EventKind::Stat {
+                name: name.clone(),
+                value: *value,
+            })
+        })
+        .collect()
+}
+
 /// Reports that go nowhere.
 fn quiet(_: &ProgressReport) {}
 
@@ -396,6 +409,7 @@ pub fn replay<'a>(
         .sort_by(|a, b| b.peak.cmp(&a.peak).then(a.rmap.cmp(&b.rmap)));
     out.longest.truncate(LONGEST);
     drop(t);
+    r.feed_all(&stat_events(&job.kvm_stats))?;
     out.shared = shared;
     out.results = Some(r.finish_part());
     Ok(out)
@@ -407,7 +421,7 @@ pub fn replay<'a>(
 pub fn second_pass<'a>(
     open: &mut Open<'_, 'a>,
     configs: &[ModelConfig],
-    vm: Option<u64>,
+    job: &ReplayJob,
     hash: bool,
     part: Part,
     kept: Option<&Kept>,
@@ -423,7 +437,7 @@ pub fn second_pass<'a>(
     let reports = if positions.is_empty() {
         None
     } else {
-        let (mut t, events, _) = open_pass(open, 0, kept, vm, Phase::Recommendation, progress);
+        let (mut t, events, _) = open_pass(open, 0, kept, job.vm, Phase::Recommendation, progress);
         let meta = t.meta()?;
         let mut r = Replayer::new_part(meta, configs, &positions, ReplayOptions::default())?;
         let mut batch = Vec::with_capacity(BATCH);
@@ -431,6 +445,7 @@ pub fn second_pass<'a>(
             r.feed_all(&batch)?;
             events.set(events.get() + batch.len() as u64);
         }
+        r.feed_all(&stat_events(&job.kvm_stats))?;
         Some(r.finish_part())
     };
     Ok((reports, sha))
@@ -546,7 +561,7 @@ pub fn handle<'a>(
                             second_pass(
                                 open,
                                 &done.candidates,
-                                job.vm,
+                                &job,
                                 hash,
                                 part,
                                 kept.as_ref(),

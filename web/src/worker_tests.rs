@@ -30,6 +30,7 @@ fn job(vm: Option<u64>, hash_all: bool) -> ReplayJob {
         vm,
         hash_all,
         split: Split::Lead { workers: 1 },
+        kvm_stats: Vec::new(),
     }
 }
 
@@ -97,7 +98,7 @@ fn second_whole(
     let (part, sha) = second_pass(
         &mut || Box::new(std::io::Cursor::new(bytes)),
         candidates,
-        None,
+        &job(None, false),
         hash,
         Part::WHOLE,
         None,
@@ -398,6 +399,21 @@ fn workers_sharing_a_replay_assemble_what_one_worker_reports() {
         );
         assert!(second_passes.iter().all(|&n| n == 1), "{second_passes:?}");
         assert_eq!(ReplaySummary::assemble(second).configs, whole_candidates);
+    }
+}
+
+/// KVM's counters typed in the page are checked like those recorded in the trace.
+#[test]
+fn typed_kvm_counters_are_checked() {
+    let bytes = trace(&Workload::Alias { aliases: 5 });
+    let (s, ..) = run(&bytes, None, false).unwrap();
+    let max = s.configs[0].max_rmap_size;
+    for (typed, matches) in [(max, true), (max + 7, false)] {
+        let mut j = job(None, false);
+        j.kvm_stats = vec![("max_mmu_rmap_size".into(), typed)];
+        let (s, ..) = replay_whole(&bytes, 0, &j, &mut |_| {}).unwrap();
+        assert!(!s.stat_checks.is_empty());
+        assert_eq!(s.stats_match(), matches, "typed {typed}, replay {max}");
     }
 }
 

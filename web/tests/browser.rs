@@ -568,7 +568,7 @@ async fn a_trace_that_is_not_exact_gets_no_recommendation() {
     .await;
     let text = root.text_content().unwrap();
     assert!(
-        text.starts_with("No recommendation: Not reproduced — 2 of 9"),
+        text.starts_with("No recommendation: Not reproduced — 2 of the 9"),
         "{text}"
     );
     let root = mount::<TrustLine>(TrustLineProps { trust }).await;

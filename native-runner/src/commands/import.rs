@@ -1,10 +1,11 @@
 //! `rmaplab import`: a kvmmmu capture into an rmaplab trace; and the import report every
 //! command that reads a capture prints.
 
-use crate::shared::capture_args::{parse_kvm_stat, parse_memslot, CaptureArgs};
+use crate::shared::capture_args::{parse_memslot, CaptureArgs};
 use crate::shared::trace_writer::{out_encoding, Transcode};
 use anyhow::Result;
 use clap::Args;
+use rmaplab_core::exactness::parse_kvm_stat;
 use rmaplab_core::trace::{Event, EventKind, TraceMeta};
 use std::path::PathBuf;
 use std::process::ExitCode;

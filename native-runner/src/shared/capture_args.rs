@@ -104,15 +104,3 @@ pub fn parse_memslot(s: &str) -> Result<rmaplab_core::trace::Memslot, String> {
         pages: parse_u64(pages)?,
     })
 }
-
-/// `--kvm-stat`'s parser: NAME=VALUE, the value a number.
-pub fn parse_kvm_stat(s: &str) -> Result<(String, u64), String> {
-    let (name, value) = s
-        .split_once('=')
-        .ok_or_else(|| format!("{s:?}: expected NAME=VALUE, e.g. max_mmu_rmap_size=13"))?;
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(format!("{s:?}: the stat has no name"));
-    }
-    Ok((name.to_string(), parse_u64(value)?))
-}

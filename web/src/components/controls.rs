@@ -208,6 +208,9 @@ pub fn controls(p: &ControlsProps) -> Html {
             <label for="recycle">{"Recycle threshold"}
                 { text_input(Field::Recycle, s.recycle.map_or_else(|| "off".to_string(), |r| r.to_string()), "text", None) }
             </label>
+            <label for="kvm-stats">{"KVM's counters at the end of the run, to check the replay against (NAME=VALUE, …; from debugfs or kvm_stat)"}
+                { text_input(Field::KvmStats, s.kvm_stats_text(), "text", Some("max_mmu_rmap_size=13, pages_4k=24, mmu_pte_write=0".to_string())) }
+            </label>
             <label for="within">{ format!("Recommend: % more work than {PTE_LIST_EXT} allowed") }
                 { text_input(Field::Within, s.within_pct.to_string(), "numeric", None) }
             </label>
