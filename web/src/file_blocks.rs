@@ -4,6 +4,7 @@
 //! blocks, least recently used first out, turns those into one browser call per MiB per
 //! reader, with memory fixed at [`BLOCKS`] × [`BLOCK_BYTES`].
 
+use rmaplab_core::input::source::seek_position;
 use std::io::{Read, Seek, SeekFrom};
 
 /// Bytes fetched per browser call.
@@ -88,14 +89,7 @@ impl Read for BlockReader<'_> {
 
 impl Seek for BlockReader<'_> {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let new = match to {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            SeekFrom::End(d) => self.size.checked_add_signed(d),
-        };
-        self.pos = new.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
-        })?;
+        self.pos = seek_position(self.pos, || Ok(self.size), to)?;
         Ok(self.pos)
     }
 }

@@ -292,16 +292,26 @@ impl Read for Shared<'_> {
     }
 }
 
+/// The position `to` names for a reader at `pos` of an input of `len` bytes (asked only for
+/// [`SeekFrom::End`]); before the start is an error. For readers that keep their own position.
+pub fn seek_position(
+    pos: u64,
+    len: impl FnOnce() -> std::io::Result<u64>,
+    to: SeekFrom,
+) -> std::io::Result<u64> {
+    let new = match to {
+        SeekFrom::Start(p) => Some(p),
+        SeekFrom::Current(d) => pos.checked_add_signed(d),
+        SeekFrom::End(d) => len()?.checked_add_signed(d),
+    };
+    new.ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+    })
+}
+
 impl Seek for Shared<'_> {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let new = match to {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            SeekFrom::End(d) => self.len()?.checked_add_signed(d),
-        };
-        self.pos = new.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
-        })?;
+        self.pos = seek_position(self.pos, || self.len(), to)?;
         Ok(self.pos)
     }
 }
