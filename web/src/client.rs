@@ -2,10 +2,12 @@
 //! at most [`MAX_WORKERS`]). Worker 0 leads each replay: once the trace's header says how many
 //! configurations there are, it sends a plan and the page hands the other shares ([`Part`]) to
 //! as many more workers; their parts are assembled here into one summary, as the CLI assembles
-//! its threads'. Requests are queued until a worker reports ready; answers become actions.
+//! its threads'. A leader that imports a capture sends its plan once the import is done, with its
+//! kept copy, which the page passes on with the shares: a capture is imported once, whatever the
+//! worker count. Requests are queued until a worker reports ready; answers become actions.
 
 use crate::downloads::download_array;
-use crate::protocol::{Part, ReplayJob, Request, Response, Split};
+use crate::protocol::{Part, ReplayJob, Request, Response, Split, KEPT_BYTES, KEPT_META, PLAN};
 use crate::state::{Action, AppState, TraceSource};
 use rmaplab_core::replay::{ReplayPart, ReplaySummary};
 use std::cell::RefCell;
@@ -18,7 +20,8 @@ use yew::prelude::*;
 pub const WORKER_URL: &str = "./rmaplab-worker_loader.js";
 
 /// Most workers started, whatever the core count (each holds its own copy of the model's
-/// state; more than eight rarely pays for the trace being read once per worker).
+/// state and of the kept import; more than eight rarely pays for the trace being read once per
+/// worker).
 pub const MAX_WORKERS: usize = 8;
 
 /// One running worker, its message handler, and messages queued until it reports ready.
@@ -142,6 +145,31 @@ fn start(
                     }
                     return;
                 }
+                // A plan with the leader's kept import beside it: the shares get the copy.
+                if let Ok(plan) = js_sys::Reflect::get(&data, &PLAN.into()) {
+                    if !plan.is_undefined() {
+                        let kept = js_sys::Reflect::get(&data, &KEPT_BYTES.into())
+                            .and_then(|b| {
+                                js_sys::Reflect::get(&data, &KEPT_META.into()).map(|m| (b, m))
+                            })
+                            .ok();
+                        match crate::protocol::from_js::<Response>(plan) {
+                            Ok(Response::Plan { of, .. }) => {
+                                if let Some(workers) = workers.upgrade() {
+                                    let handed =
+                                        hand_out(&workers.borrow(), &gather, of, kept.as_ref());
+                                    if let Err(e) = handed {
+                                        d.dispatch(Action::Failed(e));
+                                    }
+                                }
+                            }
+                            other => d.dispatch(Action::Failed(format!(
+                                "unreadable plan from the worker: {other:?}"
+                            ))),
+                        }
+                        return;
+                    }
+                }
                 match crate::protocol::from_js::<Response>(data) {
                     Ok(Response::Ready) => {
                         if let Some(h) = weak.upgrade() {
@@ -156,9 +184,9 @@ fn start(
                             }
                         }
                     }
-                    Ok(Response::Plan { of }) => {
+                    Ok(Response::Plan { of, .. }) => {
                         if let Some(workers) = workers.upgrade() {
-                            if let Err(e) = hand_out(&workers.borrow(), &gather, of) {
+                            if let Err(e) = hand_out(&workers.borrow(), &gather, of, None) {
                                 d.dispatch(Action::Failed(e));
                             }
                         }
@@ -378,11 +406,14 @@ pub fn replay(slot: &WorkerSlot, job: ReplayJob, trace: &TraceSource) -> Result<
     send(leader, message(&Request::Replay(job), Some(trace))?)
 }
 
-/// The leader's plan: `of` workers share the replay in flight; shares 1 to `of - 1` go out.
+/// The leader's plan: `of` workers share the replay in flight; shares 1 to `of - 1` go out,
+/// with the leader's kept import (its bytes and [`crate::protocol::KeptMeta`], as the leader
+/// sent them) when it sent one.
 fn hand_out(
     workers: &[Rc<RefCell<WorkerHandle>>],
     gather: &Rc<RefCell<Gather>>,
     of: usize,
+    kept: Option<&(JsValue, JsValue)>,
 ) -> Result<(), String> {
     let mut g = gather.borrow_mut();
     let Some((job, trace)) = g.job.clone() else {
@@ -396,7 +427,12 @@ fn hand_out(
             split: Split::Share(Part { index, of }),
             ..job.clone()
         });
-        send(w, message(&req, Some(&trace))?)?;
+        let msg = message(&req, Some(&trace))?;
+        if let Some((bytes, meta)) = kept {
+            js_sys::Reflect::set(&msg, &KEPT_BYTES.into(), bytes).map_err(|e| format!("{e:?}"))?;
+            js_sys::Reflect::set(&msg, &KEPT_META.into(), meta).map_err(|e| format!("{e:?}"))?;
+        }
+        send(w, msg)?;
     }
     Ok(())
 }

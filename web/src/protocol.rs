@@ -11,6 +11,14 @@ use rmaplab_core::trace::{RmapId, SpteId};
 use rmaplab_core::Event;
 use serde::{Deserialize, Serialize};
 
+/// Key of the message that carries a [`Response::Plan`] with a kept import beside it.
+pub const PLAN: &str = "plan";
+/// Key of a kept import's bytes (a `Uint8Array`), from the leader to the page and from the
+/// page to the other workers.
+pub const KEPT_BYTES: &str = "kept";
+/// Key of a kept import's [`KeptMeta`].
+pub const KEPT_META: &str = "kept_meta";
+
 /// What the page asks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
@@ -126,6 +134,16 @@ impl Split {
     }
 }
 
+/// What a kept import is, beside its bytes when it travels from the leader to the other
+/// workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptMeta {
+    /// The VM choice it was imported with.
+    pub vm: Option<u64>,
+    /// The original's encoding.
+    pub encoding: rmaplab_core::input::Encoding,
+}
+
 /// An rmap worth stepping through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LongRmap {
@@ -208,9 +226,17 @@ pub enum Response {
     /// The worker's handler is installed (messages sent before this would be lost).
     Ready,
     /// The leader's split: `of` workers share the replay (the page starts shares 1 to `of - 1`).
+    /// A leader that imports a capture sends it once the import is done, with its kept copy,
+    /// so the other workers replay their shares from the copy and the capture is imported once
+    /// (a leader that read its kept copy sends the copy too: a worker that missed the import,
+    /// or was started after it, gets it).
     Plan {
         /// Workers sharing it, the leader included.
         of: usize,
+        /// The leader's kept import, for the shares (it travels beside the message as a
+        /// transferred `Uint8Array` and [`KeptMeta`], never through serde).
+        #[serde(skip)]
+        kept: Option<crate::worker::Kept>,
     },
     /// Where the leader's pass stands.
     Progress(ProgressReport),

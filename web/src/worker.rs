@@ -42,7 +42,7 @@ pub const KEEP_MAX: usize = 256 << 20;
 /// The worker's trace as it was imported, kept in rmaplab's binary format after the first pass
 /// that read it whole: later replays, the recommendation's pass, steps and exports read it
 /// instead of importing the capture again.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Kept {
     /// The VM choice it was imported with (it holds that VM's events only).
     pub vm: Option<u64>,
@@ -50,6 +50,25 @@ pub struct Kept {
     pub encoding: Encoding,
     /// The events, with the header the import built.
     pub bytes: std::rc::Rc<[u8]>,
+}
+
+impl Kept {
+    /// Its VM choice and encoding, as they travel beside its bytes.
+    pub fn meta(&self) -> crate::protocol::KeptMeta {
+        crate::protocol::KeptMeta {
+            vm: self.vm,
+            encoding: self.encoding,
+        }
+    }
+
+    /// The copy the leader sent, as `meta` and `bytes`.
+    pub fn from_parts(meta: crate::protocol::KeptMeta, bytes: std::rc::Rc<[u8]>) -> Self {
+        Kept {
+            vm: meta.vm,
+            encoding: meta.encoding,
+            bytes,
+        }
+    }
 }
 
 /// Builds a [`Kept`] copy while a pass reads the original.
@@ -323,8 +342,11 @@ fn tally(sizes: &mut RmapSizes, ev: &Event, recycle: Option<u64>) {
 /// Decode and replay the trace `reader` yields (any encoding core reads; `total` is its size for
 /// progress) through `job`'s request resolved against its header (`job.tdp` overrides the
 /// header's) and KVM today, reporting progress per chunk. A leader ([`Split::Lead`]) decides how
-/// many workers share the replay once it knows the configurations, tells `on_plan`, and replays
-/// the first share; it also hashes the trace on the way when it is small, or whatever its size
+/// many workers share the replay once it knows the configurations and replays the first share;
+/// it tells `on_plan` at once when it reads rmaplab's binary or its kept copy (handing the copy
+/// on), and only once its import is done when it imports a capture (handing on the copy it just
+/// made, so the other workers never import the capture themselves; at once, without a copy, if
+/// the copy outgrows [`KEEP_MAX`]). It also hashes the trace on the way when it is small, or whatever its size
 /// with `hash_all` (a share link that names a file by hash must check it before its results are
 /// shown), and finds the longest rmaps.
 pub fn replay<'a>(
@@ -333,7 +355,7 @@ pub fn replay<'a>(
     job: &ReplayJob,
     kept: Option<&Kept>,
     progress: &mut dyn FnMut(&ProgressReport),
-    on_plan: &mut dyn FnMut(usize),
+    on_plan: &mut dyn FnMut(usize, Option<&Kept>),
 ) -> Result<Replayed, WorkerError> {
     let lead = matches!(job.split, Split::Lead { .. });
     let shared = if lead {
@@ -347,8 +369,16 @@ pub fn replay<'a>(
     let (configs, candidates) = recommend::plan(&asked, &meta);
     let shown = configs.len();
     let part = job.split.part(shown);
-    if lead {
-        on_plan(part.of);
+    let mut keeper = if from_kept.is_none() {
+        Keeper::start(t.encoding(), &meta)
+    } else {
+        None
+    };
+    // Whether the plan waits for the copy this pass makes.
+    let mut plan_waits = lead && part.of > 1 && keeper.is_some();
+    if lead && !plan_waits {
+        // The copy goes out only when someone shares the replay.
+        on_plan(part.of, from_kept.filter(|_| part.of > 1));
     }
     let encoding = |t: &TraceReader<'_>| {
         from_kept
@@ -372,11 +402,6 @@ pub fn replay<'a>(
         out.encoding = encoding(&t);
         return Ok(out);
     }
-    let mut keeper = if from_kept.is_none() {
-        Keeper::start(t.encoding(), &meta)
-    } else {
-        None
-    };
     let mut r = Replayer::new_part(meta, &configs, &positions, ReplayOptions::default())?;
     let mut sizes: RmapSizes = HashMap::default();
     let mut batch = Vec::with_capacity(BATCH);
@@ -388,6 +413,9 @@ pub fn replay<'a>(
         }
         if keeper.as_mut().is_some_and(|k| !k.add(&batch)) {
             keeper = None;
+            if std::mem::take(&mut plan_waits) {
+                on_plan(part.of, None);
+            }
         }
         r.feed_all(&batch)?;
         events.set(events.get() + batch.len() as u64);
@@ -395,6 +423,9 @@ pub fn replay<'a>(
     out.encoding = encoding(&t);
     if let (Some(k), Some(enc)) = (keeper, t.encoding()) {
         out.kept = Some(k.finish(job.vm, enc));
+    }
+    if plan_waits {
+        on_plan(part.of, out.kept.as_ref());
     }
     out.longest = sizes
         .into_iter()
@@ -512,7 +543,12 @@ pub fn handle<'a>(
                         (post.borrow_mut())(Response::Progress(r.clone()));
                     }
                 };
-                let mut on_plan = |of| (post.borrow_mut())(Response::Plan { of });
+                let mut on_plan = |of, kept: Option<&Kept>| {
+                    (post.borrow_mut())(Response::Plan {
+                        of,
+                        kept: kept.cloned(),
+                    })
+                };
                 replay(
                     open,
                     total,

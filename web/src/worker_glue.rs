@@ -4,7 +4,7 @@
 //! that hands each request to [`crate::worker::handle`].
 
 use crate::file_blocks::BlockReader;
-use crate::protocol::{Request, Response};
+use crate::protocol::{KeptMeta, Request, Response, KEPT_BYTES, KEPT_META, PLAN};
 use crate::worker::{handle, Kept};
 use std::cell::RefCell;
 use std::io::Read;
@@ -89,6 +89,23 @@ fn post(scope: &web_sys::DedicatedWorkerGlobalScope, r: Response) {
                 scope.post_message_with_transfer(&msg, &js_sys::Array::of1(&arr.buffer()))
             })
         }
+        // The leader's kept import goes to the page beside the plan, which hands it to the
+        // other workers.
+        Response::Plan { of, kept: Some(k) } => {
+            let msg = js_sys::Object::new();
+            let arr = js_sys::Uint8Array::from(&k.bytes[..]);
+            crate::protocol::to_js(&Response::Plan { of, kept: None })
+                .and_then(|plan| crate::protocol::to_js(&k.meta()).map(|meta| (plan, meta)))
+                .map_err(|e| JsValue::from_str(&e))
+                .and_then(|(plan, meta)| {
+                    js_sys::Reflect::set(&msg, &PLAN.into(), &plan)?;
+                    js_sys::Reflect::set(&msg, &KEPT_META.into(), &meta)?;
+                    js_sys::Reflect::set(&msg, &KEPT_BYTES.into(), &arr)
+                })
+                .and_then(|_| {
+                    scope.post_message_with_transfer(&msg, &js_sys::Array::of1(&arr.buffer()))
+                })
+        }
         other => match crate::protocol::to_js(&other) {
             Ok(v) => scope.post_message(&v),
             Err(e) => crate::protocol::to_js(&Response::Failed(format!(
@@ -135,6 +152,19 @@ pub fn run() {
                         KEPT.with(|k| *k.borrow_mut() = None);
                     }
                     TRACE.with(|t| *t.borrow_mut() = Source::File(file));
+                }
+            }
+            // The leader's kept import of this trace (after the trace itself: a new file
+            // drops the old copy).
+            if let Ok(b) = js_sys::Reflect::get(&data, &KEPT_BYTES.into()) {
+                if let Some(arr) = b.dyn_ref::<js_sys::Uint8Array>() {
+                    let meta = js_sys::Reflect::get(&data, &KEPT_META.into())
+                        .map_err(|_| String::new())
+                        .and_then(crate::protocol::from_js::<KeptMeta>);
+                    if let Ok(meta) = meta {
+                        let copy = Kept::from_parts(meta, arr.to_vec().into());
+                        KEPT.with(|k| *k.borrow_mut() = Some(copy));
+                    }
                 }
             }
             let req = js_sys::Reflect::get(&data, &"req".into())

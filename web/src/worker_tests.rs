@@ -56,7 +56,7 @@ fn replay_opened<'a>(
     job: &ReplayJob,
     progress: &mut dyn FnMut(&ProgressReport),
 ) -> Result<Whole, WorkerError> {
-    let r = replay(open, total, job, None, progress, &mut |of| {
+    let r = replay(open, total, job, None, progress, &mut |of, _| {
         assert_eq!(of, 1)
     })?;
     let part = r.results.expect("the whole replay has every configuration");
@@ -341,7 +341,7 @@ fn workers_sharing_a_replay_assemble_what_one_worker_reports() {
             ..eight.clone()
         };
         let mut all = vec![answers(Request::Replay(lead), &bytes)];
-        let Some(Response::Plan { of }) = all[0]
+        let Some(Response::Plan { of, .. }) = all[0]
             .iter()
             .find(|r| matches!(r, Response::Plan { .. }))
             .cloned()
@@ -535,5 +535,78 @@ fn a_vm_of_a_multi_vm_capture_is_kept_on_request() {
     assert_eq!(
         one.configs[0].add_cost.descs.count * 2,
         all.configs[0].add_cost.descs.count
+    );
+}
+
+/// A capture shared by several workers is imported once: the leader's plan waits for its
+/// import and carries the kept copy, and the shares replay from that copy without opening the
+/// capture, assembling what one worker reports.
+#[test]
+fn a_shared_capture_is_imported_by_the_leader_alone() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/tests/fixtures/captures/twovm.tracefs.txt.gz"
+    );
+    let gz = std::fs::read(path).unwrap();
+    let mut four = job(None, false);
+    four.request.entries = [2, 3, 14]
+        .map(rmaplab_core::config::EntriesChoice::Fixed)
+        .to_vec();
+    let whole = results(answers(Request::Replay(four.clone()), &gz));
+    let lead = ReplayJob {
+        split: Split::Lead { workers: 2 },
+        ..four.clone()
+    };
+    let mut leader_kept = None;
+    let (led, _) = answers_kept(Request::Replay(lead), &gz, &mut leader_kept);
+    let plan_at = led
+        .iter()
+        .position(|r| matches!(r, Response::Plan { .. }))
+        .expect("a plan from the leader");
+    // The plan follows the import's last progress report and precedes the leader's results.
+    let last_progress = led
+        .iter()
+        .rposition(|r| matches!(r, Response::Progress(_)))
+        .expect("progress");
+    let done_at = led
+        .iter()
+        .position(|r| matches!(r, Response::Done { .. }))
+        .expect("done");
+    assert!(last_progress < plan_at && plan_at < done_at, "{led:?}");
+    let Response::Plan {
+        of,
+        kept: Some(copy),
+    } = led[plan_at].clone()
+    else {
+        panic!("the plan carries no kept copy: {:?}", led[plan_at]);
+    };
+    assert_eq!(of, 2);
+    assert_eq!(Some(&copy), leader_kept.as_ref());
+    // The copy survives the trip as its bytes and metadata.
+    let mut share_kept = Some(Kept::from_parts(copy.meta(), copy.bytes.to_vec().into()));
+    let share = ReplayJob {
+        split: Split::Share(Part { index: 1, of }),
+        ..four
+    };
+    let (shared, opened) = answers_kept(Request::Replay(share), &gz, &mut share_kept);
+    assert_eq!(opened, 0, "the share opened the capture");
+    let parts: Vec<_> = led
+        .into_iter()
+        .chain(shared)
+        .filter_map(|r| match r {
+            Response::Done { part, .. } => part.map(|p| *p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(parts.len(), 2);
+    let Some(Response::Done {
+        part: Some(one), ..
+    }) = whole.iter().find(|r| matches!(r, Response::Done { .. }))
+    else {
+        panic!("no results from one worker");
+    };
+    assert_eq!(
+        ReplaySummary::assemble(parts),
+        ReplaySummary::assemble(vec![(**one).clone()])
     );
 }
