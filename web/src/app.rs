@@ -347,7 +347,7 @@ pub fn app() -> Html {
                 <h1>{"rmaplab playground"}</h1>
                 <p>{"How big should the array in KVM's "}<code>{"struct pte_list_desc"}</code>{" be? Each row replays the trace through one array size and kernel era, exactly as the kernel's list code would."}</p>
             </header>
-            <main>
+            <main data-imports={state.imports.to_string()}>
                 <Loader trace_name={state.trace_name.clone()} encoding={state.encoding.clone()} status={state.status.clone()} wanted={state.wanted.clone()} {on_file} {on_cancel}
                     report={report_of(Phase::Replay)} eta_s={state.eta_s} />
                 if let Some(s) = &summary {

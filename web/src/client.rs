@@ -42,6 +42,8 @@ struct Gather {
     done: usize,
     /// Their parts (empty shares send none).
     parts: Vec<ReplayPart>,
+    /// Workers that imported a capture for this replay.
+    imports: usize,
     /// Worker 0's `Done`, less its part: what only worker 0 finds.
     first: Option<Response>,
     /// Whether any worker said a second pass follows.
@@ -227,9 +229,11 @@ fn answer(
             longest,
             encoding,
             candidates_pending,
+            imported,
         } => {
             let mut g = gather.borrow_mut();
             g.done += 1;
+            g.imports += usize::from(imported);
             g.parts.extend(part.map(|p| *p));
             g.candidates_pending |= candidates_pending;
             g.second_expected += usize::from(candidates_pending);
@@ -241,6 +245,7 @@ fn answer(
                     longest,
                     encoding,
                     candidates_pending,
+                    imported,
                 });
             }
             let actions = g.ready_actions();
@@ -318,6 +323,7 @@ impl Gather {
                     encoding,
                     shared,
                     candidates_pending: self.candidates_pending,
+                    imports: self.imports,
                 });
             }
         }

@@ -258,6 +258,11 @@ pub enum Response {
         longest: Vec<LongRmap>,
         /// Encoding detected.
         encoding: String,
+        /// Whether this worker imported a capture in this pass (rather than reading rmaplab's
+        /// binary or a kept copy): the page counts imports, so a settings change that
+        /// imported again would show.
+        #[serde(default)]
+        imported: bool,
     },
     /// This worker's share of the recommendation's candidates, replayed after the results (a
     /// second pass, so the results need not wait for them).

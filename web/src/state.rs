@@ -156,6 +156,10 @@ pub struct AppState {
     pub eta_s: Option<f64>,
     /// Settings typed with errors (not taken): `field: message`.
     pub field_errors: Vec<String>,
+    /// Captures imported by the workers since the page opened (each worker's pass that read a
+    /// capture rather than rmaplab's binary or its kept copy): shown on the page as
+    /// `data-imports`, so a test can tell that a settings change imported nothing.
+    pub imports: u64,
 }
 
 impl AppState {
@@ -211,6 +215,7 @@ impl AppState {
             report_started: None,
             eta_s: None,
             field_errors: Vec::new(),
+            imports: 0,
         };
         s.follow_link_trace(hash);
         s
@@ -391,6 +396,9 @@ pub enum Action {
         shared: Option<SharedTrace>,
         /// The recommendation's candidates follow.
         candidates_pending: bool,
+        /// Workers that imported a capture for these results (0 when they read rmaplab's
+        /// binary or their kept copy).
+        imports: usize,
     },
     /// The second pass finished: the recommendation's candidates, and a large trace's hash.
     Candidates {
@@ -486,7 +494,9 @@ impl Reducible for AppState {
                 encoding,
                 shared,
                 candidates_pending,
+                imports,
             } => {
+                s.imports += imports as u64;
                 s.candidates = Rc::new(Vec::new());
                 s.recommending = candidates_pending;
                 s.report = None;

@@ -13,6 +13,7 @@ fn done(s: &Rc<AppState>, bytes: &[u8]) -> Rc<AppState> {
             inline: share::inline(bytes),
         }),
         candidates_pending: false,
+        imports: 0,
     })
 }
 

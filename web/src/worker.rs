@@ -281,6 +281,8 @@ pub struct Replayed {
     pub candidates: Vec<ModelConfig>,
     /// The trace as imported, when this pass read a capture whole (for the next requests).
     pub kept: Option<Kept>,
+    /// Whether this pass imported a capture (not rmaplab's binary, not a kept copy).
+    pub imported: bool,
 }
 
 /// The trace's hash and, when small, its bytes for an inline share link, read in order from
@@ -396,6 +398,7 @@ pub fn replay<'a>(
         shared: None,
         candidates,
         kept: None,
+        imported: false,
     };
     let positions = part.positions(shown);
     if positions.is_empty() {
@@ -421,6 +424,7 @@ pub fn replay<'a>(
         events.set(events.get() + batch.len() as u64);
     }
     out.encoding = encoding(&t);
+    out.imported = from_kept.is_none() && t.encoding().is_some_and(|e| e != Encoding::Binary);
     if let (Some(k), Some(enc)) = (keeper, t.encoding()) {
         out.kept = Some(k.finish(job.vm, enc));
     }
@@ -585,6 +589,7 @@ pub fn handle<'a>(
                         longest: done.longest,
                         encoding: done.encoding,
                         candidates_pending: second,
+                        imported: done.imported,
                     });
                     // A second pass always has a share: the leader's is never empty.
                     if let (true, Some(part)) = (second, second_part) {

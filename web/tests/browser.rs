@@ -53,6 +53,7 @@ fn reducer_loads_replays_and_reports_errors() {
             inline: None,
         }),
         candidates_pending: true,
+        imports: 0,
     });
     assert!(
         s.recommending,
