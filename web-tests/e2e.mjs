@@ -235,6 +235,8 @@ try {
     check(await maxRmap(fresh) === '8', 'and back to the linked trace in the same tab');
     await fresh.context().close();
   }
+  const imports = () => page.locator('main').getAttribute('data-imports').then(Number);
+  const importsBeforeUpload = await imports();
   await page.setInputFiles('#file', ftrace);
   await page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('kvmmmu text'), null, { timeout: 30000 });
   await waitIdle(page);
@@ -246,14 +248,13 @@ try {
   check(/^Not exact — this trace cannot show every removal/.test(trustCap) && /rmaplab collect/.test(trustCap), `ftrace text: the trust line says not exact and what to record instead: "${trustCap.slice(0, 80)}"`);
   // The capture was imported once: a new array size replays the worker's kept copy, and the
   // results answer the new size (the trust line stays).
-  const imports = () => page.locator('main').getAttribute('data-imports').then(Number);
   const importsBefore = await imports();
   await page.fill('#entries', '5,14');
   await page.press('#entries', 'Tab');
   await page.waitForSelector('tr[data-config="5/head-insert"]', { timeout: 60000 });
   await waitIdle(page);
   check(await maxRmap(page) === '<=14' && /^Not exact/.test(await page.locator('p.trust').innerText()), 'ftrace text: a new size replays the kept import with the same verdict');
-  check(importsBefore >= 1 && await imports() === importsBefore, `ftrace text: imported once (the workers count ${importsBefore} import(s)), none for the new size (${await imports()})`);
+  check(importsBefore === importsBeforeUpload + 1 && await imports() === importsBefore, `ftrace text: imported once by all the workers together (${importsBefore - importsBeforeUpload}), and not again for a new size (${await imports() - importsBefore})`);
   await page.fill('#entries', '2,3,4,6,8,14,16');
   await page.press('#entries', 'Tab');
   await page.waitForSelector('tr[data-config="16/head-insert"]', { timeout: 60000 });
