@@ -99,6 +99,32 @@ async function newPage(viewport) {
   return page;
 }
 const results = (page) => page.locator('table.results tbody tr');
+// The charts as drawn: no two text elements overlap, none is clipped by its chart, all text is
+// at least 11 CSS px, and the page does not scroll sideways. Returns the problems found.
+const chartProblems = (page) => page.evaluate(() => {
+  const out = [];
+  if (document.documentElement.scrollWidth > window.innerWidth) out.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} px in ${window.innerWidth}`);
+  const svgs = [...document.querySelectorAll('figure.chart > .plot > svg')];
+  if (!svgs.length) out.push('no charts');
+  for (const svg of svgs) {
+    const name = svg.getAttribute('aria-label');
+    const sr = svg.getBoundingClientRect();
+    const scale = sr.width / (svg.viewBox.baseVal.width || sr.width);
+    const texts = [...svg.querySelectorAll('text')].filter((t) => t.textContent.trim());
+    const rects = texts.map((t) => t.getBoundingClientRect());
+    texts.forEach((t, i) => {
+      const px = parseFloat(getComputedStyle(t).fontSize) * scale;
+      if (px < 10.95) out.push(`${name}: "${t.textContent}" at ${px.toFixed(1)} px`);
+      const a = rects[i];
+      if (a.left < sr.left - 0.5 || a.right > sr.right + 0.5 || a.top < sr.top - 0.5 || a.bottom > sr.bottom + 0.5) out.push(`${name}: "${t.textContent}" clipped`);
+      for (let j = i + 1; j < rects.length; j++) {
+        const b = rects[j];
+        if (Math.min(a.right, b.right) - Math.max(a.left, b.left) > 0.5 && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 0.5) out.push(`${name}: "${t.textContent}" overlaps "${texts[j].textContent}"`);
+      }
+    });
+  }
+  return out;
+});
 // One cell of the results table, by configuration and registry key.
 const cell = (page, config, key) => page.locator(`tr[data-config="${config}"] td[data-key="${key}"]`).innerText();
 const maxRmap = (page) => cell(page, '14/head-insert', 'max_rmap_size');
@@ -134,6 +160,10 @@ try {
   check(await page.locator('.seed table tbody tr').count() >= 4, 'seed check panel');
   check(await page.locator('.chart svg polyline').count() >= 14, 'memory chart has a line per configuration');
   check(/Rmap_Count:\t0\t1\t2-3/.test(await page.locator('pre.kernel-text').innerText()), 'mmu_rmaps_stat text shown');
+  const wide = await chartProblems(page);
+  check(wide.length === 0, `1280x800: charts with no overlapping, clipped or small text, no sideways scroll ${wide.slice(0, 4).join('; ')}`);
+  check(await page.locator('.chart .ring.recommended').count() === 1 && await page.locator(`.chart .legend li.recommended`).count() >= 3, 'the recommended size is ringed on the trade-off chart and named in the legends');
+  check(await page.locator('.chart-values summary').count() === 4, 'each chart has its values as a table (keyboard-reachable disclosure)');
   await page.screenshot({ path: path.join(out, 'playground.png'), fullPage: false });
   await page.screenshot({ path: path.join(out, 'playground-full.png'), fullPage: true });
 
@@ -432,6 +462,16 @@ try {
   await narrow.screenshot({ path: path.join(out, 'narrow.png') });
   const phoneVerdict = await narrow.locator('p.verdict').boundingBox();
   check(phoneVerdict.y + phoneVerdict.height <= 844, `phone: the verdict is above the fold (y = ${Math.round(phoneVerdict.y)}..${Math.round(phoneVerdict.y + phoneVerdict.height)})`);
+  await narrow.waitForSelector('.recommend-pending', { state: 'detached', timeout: 120000 });
+  const phone = await chartProblems(narrow);
+  check(phone.length === 0, `390x844: charts with no overlapping, clipped or small text, no sideways scroll ${phone.slice(0, 4).join('; ')}`);
+  // Narrower still, and back: the charts are redrawn at each width.
+  for (const width of [360, 768, 1920]) {
+    await narrow.setViewportSize({ width, height: 844 });
+    await narrow.waitForFunction((w) => Math.abs(document.querySelector('figure.chart > .plot > svg').viewBox.baseVal.width - document.querySelector('figure.chart > .plot').clientWidth) < 1.5 || document.querySelector('figure.chart > .plot').clientWidth < 300, width, { timeout: 10000 });
+    const at = await chartProblems(narrow);
+    check(at.length === 0, `${width} px: charts with no overlapping, clipped or small text ${at.slice(0, 4).join('; ')}`);
+  }
 } finally {
   await browser.close();
   server.kill();

@@ -376,9 +376,9 @@ pub fn app() -> Html {
                             changelog={changelog_text.clone().unwrap_or_default()}
                             copied={(*copied).clone()} />
                         <div class="charts">
-                            <MemoryChart configs={table_configs.clone()} events={s.events} />
-                            <TradeoffChart configs={table_configs.clone()} host={h} />
-                            <VcpusChart configs={table_configs.clone()} host={h} />
+                            <MemoryChart configs={table_configs.clone()} events={s.events} recommended={recommended.clone()} />
+                            <TradeoffChart configs={table_configs.clone()} host={h} recommended={recommended.clone()} />
+                            <VcpusChart configs={table_configs.clone()} host={h} recommended={recommended.clone()} />
                             <HistogramChart hist={s.histogram_at_peak.clone()} peak_entries={s.peak_entries} />
                         </div>
                         <SeedCheck summary={(**s).clone()} capacity={settings.cache_capacity} vcpus={h.vcpus} />

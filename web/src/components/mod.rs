@@ -2,6 +2,7 @@
 //! reading.
 
 pub mod chart;
+pub mod chart_labels;
 pub mod controls;
 pub mod examples_menu;
 pub mod export;
