@@ -82,6 +82,28 @@ pub fn app() -> Html {
             },
         );
     }
+    // A link that names an rmap opens the stepper on it once the trace's results are in.
+    {
+        let (slot, d, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
+        let vm = state.settings.vm;
+        let ready = state.summary.is_some() && !matches!(state.status, Status::Running { .. });
+        let wanted = state
+            .wanted_focus
+            .filter(|_| ready && state.focus.is_none())
+            .map(|w| w.rmap);
+        use_effect_with((wanted, state.trace_gen), move |(wanted, _)| {
+            if let Some(rmap) = *wanted {
+                let req = Request::Focus {
+                    rmap,
+                    limit: FOCUS_LIMIT,
+                    vm,
+                };
+                if let Err(e) = post(&slot, &req, Some(&trace)) {
+                    d.dispatch(Action::Failed(e));
+                }
+            }
+        });
+    }
     // The URL follows the page (replaceState fires no hashchange).
     let valid = state.settings.request().is_ok();
     // Settings that cannot be replayed (no era, no top-up) are not written into it.

@@ -26,6 +26,47 @@ pub struct SharedTrace {
     pub inline: Option<String>,
 }
 
+/// The rmap the stepper shows and the step it stands at, as a link carries them
+/// (`rmap=0x1f&step=12`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FocusRef {
+    /// The rmap.
+    pub rmap: rmaplab_core::trace::RmapId,
+    /// Events applied (`None`: open at the list's peak).
+    pub step: Option<usize>,
+}
+
+/// The fragment part for the stepper at `step` of `rmap` (no step: at the list's peak).
+pub fn focus_part(rmap: rmaplab_core::trace::RmapId, step: Option<usize>) -> String {
+    match step {
+        Some(k) => format!("&rmap={:#x}&step={k}", rmap.0),
+        None => format!("&rmap={:#x}", rmap.0),
+    }
+}
+
+/// The stepper's rmap and step a fragment names, if any (an rmap in hex with `0x`, or in
+/// decimal; a bad one is ignored like any bad setting in a link).
+pub fn focus_ref(hash: &str) -> Option<FocusRef> {
+    let mut rmap = None;
+    let mut step = None;
+    for part in hash.trim_start_matches('#').split('&') {
+        match part.split_once('=') {
+            Some(("rmap", v)) => {
+                rmap = match v.strip_prefix("0x") {
+                    Some(h) => u64::from_str_radix(h, 16).ok(),
+                    None => v.parse().ok(),
+                }
+            }
+            Some(("step", v)) => step = v.parse().ok(),
+            _ => {}
+        }
+    }
+    rmap.map(|r| FocusRef {
+        rmap: rmaplab_core::trace::RmapId(r),
+        step,
+    })
+}
+
 /// The trace a fragment names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TraceRef {

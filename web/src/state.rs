@@ -156,6 +156,8 @@ pub struct AppState {
     pub eta_s: Option<f64>,
     /// Settings typed with errors (not taken): `field: message`.
     pub field_errors: Vec<String>,
+    /// The stepper's rmap and step a link named, until the rmap's events arrive.
+    pub wanted_focus: Option<share::FocusRef>,
     /// Captures imported by the workers since the page opened (each worker's pass that read a
     /// capture rather than rmaplab's binary or its kept copy): shown on the page as
     /// `data-imports`, so a test can tell that a settings change imported nothing.
@@ -216,6 +218,7 @@ impl AppState {
             eta_s: None,
             field_errors: Vec::new(),
             imports: 0,
+            wanted_focus: share::focus_ref(hash),
         };
         s.follow_link_trace(hash);
         s
@@ -317,7 +320,12 @@ impl AppState {
 
     /// The whole fragment for the page as it stands: settings, and the trace on screen.
     pub fn fragment(&self) -> String {
-        format!("#{}{}", self.settings.to_hash(), self.link_trace)
+        let focus = match (&self.focus, &self.wanted_focus) {
+            (Some(f), _) => share::focus_part(f.rmap, Some(f.step)),
+            (None, Some(w)) => share::focus_part(w.rmap, w.step),
+            (None, None) => String::new(),
+        };
+        format!("#{}{}{focus}", self.settings.to_hash(), self.link_trace)
     }
 }
 
@@ -446,6 +454,8 @@ impl Reducible for AppState {
                     let vm = s.settings.vm;
                     s.settings = Settings::from_hash(&h);
                     s.error = None;
+                    s.wanted_focus = share::focus_ref(&h);
+                    s.focus = None;
                     if !s.follow_link_trace(&h) {
                         // Same trace: the VM choice still applies unless the link says.
                         s.settings.vm = s.settings.vm.or(vm);
@@ -570,8 +580,16 @@ impl Reducible for AppState {
                 truncated,
             } => {
                 let entries = s.focus.as_ref().map_or(PTE_LIST_EXT, |f| f.entries);
-                // Open where the story is: the list at its largest.
-                let step = peak_step(&events, s.settings.recycle);
+                // Open where the link says, else where the story is: the list at its largest.
+                let linked = s
+                    .wanted_focus
+                    .take()
+                    .filter(|w| w.rmap == rmap)
+                    .and_then(|w| w.step);
+                let step = linked.map_or_else(
+                    || peak_step(&events, s.settings.recycle),
+                    |k| k.min(events.len()),
+                );
                 s.focus = Some(SteppedRmap {
                     rmap,
                     events,

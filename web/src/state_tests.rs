@@ -173,3 +173,54 @@ fn examples_travel_by_name() {
     );
     assert!(AppState::initial("#example=nope").error.is_some());
 }
+
+/// The stepper's rmap and step travel in the link: a page opened on one asks for that rmap
+/// and opens at that step (not at the peak), and the page's own fragment carries them on.
+#[test]
+fn the_stepper_rmap_and_step_travel_in_the_link() {
+    use rmaplab_core::trace::{RmapId, SpteId};
+    let s = Rc::new(AppState::initial("#n=2,14&rmap=0x400&step=3"));
+    assert_eq!(
+        s.wanted_focus,
+        Some(share::FocusRef {
+            rmap: RmapId(0x400),
+            step: Some(3)
+        })
+    );
+    assert!(
+        s.fragment().ends_with("&rmap=0x400&step=3"),
+        "{}",
+        s.fragment()
+    );
+    let events: Vec<FocusEvent> = (0..6).map(|i| FocusEvent::Add(SpteId(i + 1))).collect();
+    let s = s.reduce(Action::Focused {
+        rmap: RmapId(0x400),
+        events: Rc::new(events.clone()),
+        truncated: false,
+    });
+    assert_eq!(s.focus.as_ref().map(|f| f.step), Some(3));
+    assert_eq!(s.wanted_focus, None);
+    let s = s.reduce(Action::Step(5));
+    assert!(
+        s.fragment().ends_with("&rmap=0x400&step=5"),
+        "{}",
+        s.fragment()
+    );
+    // Without a step the page opens at the peak; another rmap's events ignore the link.
+    let s = Rc::new(AppState::initial("#rmap=1024"));
+    assert_eq!(
+        s.wanted_focus.map(|w| (w.rmap, w.step)),
+        Some((RmapId(1024), None))
+    );
+    let s = s.reduce(Action::Focused {
+        rmap: RmapId(1024),
+        events: Rc::new(events),
+        truncated: false,
+    });
+    assert_eq!(s.focus.as_ref().map(|f| f.step), Some(6));
+    assert_eq!(
+        share::focus_ref("#n=2&rmap=zz"),
+        None,
+        "a bad rmap is ignored"
+    );
+}

@@ -5,7 +5,7 @@ use super::field::{emit_parsed, target_value};
 use crate::protocol::{FocusEvent, LongRmap};
 use crate::state::SteppedRmap;
 use rmaplab_core::config::{MAX_ENTRIES, MIN_ENTRIES};
-use rmaplab_core::rmap::{DescIndex, HeadKind, RmapIndex, RmapSet, RmapSnapshot};
+use rmaplab_core::rmap::{DescIndex, DescSnapshot, HeadKind, RmapIndex, RmapSet, RmapSnapshot};
 use rmaplab_core::trace::RmapId;
 use rmaplab_core::{Era, ModelConfig};
 use yew::prelude::*;
@@ -123,48 +123,118 @@ pub fn snapshot_at(
     view
 }
 
-fn chain(snap: &RmapSnapshot, changed: &[(usize, usize)]) -> Html {
+/// Past this many descriptors a list is drawn compact: each descriptor a block of cells (one
+/// per slot, its SPTE in the cell's tooltip), so a long chain fits one screen; the descriptors
+/// the step changed are also written out in full beneath.
+pub const COMPACT_FROM: usize = 8;
+
+/// One descriptor written out: its number, counts and slots (changed slots marked).
+fn desc_full(i: usize, d: &DescSnapshot, changed: &[(usize, usize)]) -> Html {
+    html! {
+        <div class="desc" title={format!("slab object {}", d.object)}>
+            <div class="desc-h">{ format!("#{i} count {}{}", d.spte_count, d.tail_count.map(|t| format!(" tail {t}")).unwrap_or_default()) }</div>
+            <div class="slots">{ for d.sptes.iter().enumerate().map(|(j, s)| {
+                let ch = changed.contains(&(i, j));
+                html! { <span class={classes!("slot", ch.then_some("changed"))}>{ format!("{s:x}") }</span> }
+            }) }</div>
+        </div>
+    }
+}
+
+/// One descriptor as a block of cells: filled for a slot in use, marked where the step
+/// changed it; its entries in the tooltip.
+fn desc_cells(i: usize, d: &DescSnapshot, n: usize, changed: &[(usize, usize)]) -> Html {
+    let sptes: Vec<String> = d.sptes.iter().map(|s| format!("{s:x}")).collect();
+    let title = format!(
+        "#{i}: count {}, slab object {}: {}",
+        d.spte_count,
+        d.object,
+        sptes.join(" ")
+    );
+    html! {
+        <span class="desc-cells" title={title}>{ for (0..n.max(d.sptes.len())).map(|j| {
+            let used = j < d.sptes.len();
+            let ch = changed.contains(&(i, j));
+            html! { <span class={classes!("cell", used.then_some("used"), ch.then_some("changed"))}></span> }
+        }) }</span>
+    }
+}
+
+fn chain(snap: &RmapSnapshot, changed: &[(usize, usize)], entries: usize) -> Html {
     match snap.head() {
         HeadKind::Empty => html! { <div class="head">{"head: 0 (empty)"}</div> },
         HeadKind::Single => {
             html! { <div class="head">{ format!("head: spte {:#x} (no descriptor)", snap.single().unwrap_or(0)) }</div> }
         }
+        HeadKind::Many if snap.descs().len() > COMPACT_FROM => {
+            let touched: Vec<usize> = {
+                let mut t: Vec<usize> = changed.iter().map(|(i, _)| *i).collect();
+                t.dedup();
+                t
+            };
+            html! {
+                <div class="chain compact">
+                    <div class="head">{ format!("head: desc | KVM_RMAP_MANY → {} descriptors, one block each (a cell per slot, filled when in use; hover a block for its SPTEs)", snap.descs().len()) }</div>
+                    <div class="cells">{ for snap.descs().iter().enumerate().map(|(i, d)| desc_cells(i, d, entries, changed)) }</div>
+                    if !touched.is_empty() {
+                        <div class="touched">
+                            <div class="desc-h">{"changed by this step:"}</div>
+                            { for touched.iter().filter_map(|&i| snap.descs().get(i).map(|d| desc_full(i, d, changed))) }
+                        </div>
+                    }
+                </div>
+            }
+        }
         HeadKind::Many => html! {
             <div class="chain">
                 <div class="head">{ format!("head: desc | KVM_RMAP_MANY → {} descriptors", snap.descs().len()) }</div>
-                { for snap.descs().iter().enumerate().map(|(i, d)| html! {
-                    <div class="desc" title={format!("slab object {}", d.object)}>
-                        <div class="desc-h">{ format!("#{i} count {}{}", d.spte_count, d.tail_count.map(|t| format!(" tail {t}")).unwrap_or_default()) }</div>
-                        <div class="slots">{ for d.sptes.iter().enumerate().map(|(j, s)| {
-                            let ch = changed.contains(&(i, j));
-                            html! { <span class={classes!("slot", ch.then_some("changed"))}>{ format!("{s:x}") }</span> }
-                        }) }</div>
-                    </div>
-                }) }
+                { for snap.descs().iter().enumerate().map(|(i, d)| desc_full(i, d, changed)) }
             </div>
         },
     }
+}
+
+/// What a typed gfn means: the rmap of that 4K gfn, or why it is not one.
+pub fn parse_gfn(text: &str) -> Result<RmapId, String> {
+    let t = text.trim();
+    let hex = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    if hex.is_empty() {
+        return Err("type a gfn in hex, e.g. 400 or 0x7f3a".into());
+    }
+    // 4K gfn rmaps use the gfn as their id (collector, importer and generator).
+    u64::from_str_radix(hex, 16)
+        .map(RmapId)
+        .map_err(|_| format!("“{t}” is not a gfn: type it in hex (digits 0-9 and a-f, at most 16), e.g. 400 or 0x7f3a"))
 }
 
 /// The stepper.
 #[function_component(Stepper)]
 pub fn stepper(p: &StepperProps) -> Html {
     let on_pick = emit_parsed::<Event, _>(p.on_pick.clone());
+    let gfn_error = use_state(|| None::<String>);
     let on_gfn = {
-        let cb = p.on_pick.clone();
+        let (cb, err) = (p.on_pick.clone(), gfn_error.clone());
         Callback::from(move |e: Event| {
             if let Some(v) = target_value(&e) {
-                let v = v.trim().trim_start_matches("0x");
-                if let Ok(g) = u64::from_str_radix(v, 16) {
-                    // 4K gfn rmaps use the gfn as their id (collector, importer and generator).
-                    cb.emit(RmapId(g));
+                match parse_gfn(&v) {
+                    Ok(rmap) => {
+                        err.set(None);
+                        cb.emit(rmap);
+                    }
+                    Err(m) => err.set(Some(m)),
                 }
             }
         })
     };
     let picker = html! {
         <>
-        <label for="rmap-gfn">{"gfn (hex, 4K, e.g. 400) "}<input id="rmap-gfn" onchange={on_gfn} size="10" /></label>
+        <label for="rmap-gfn">{"gfn (hex, 4K, e.g. 400) "}<input id="rmap-gfn" onchange={on_gfn} size="10" aria-invalid={gfn_error.is_some().then_some("true")} aria-describedby={gfn_error.is_some().then_some("rmap-gfn-error")} /></label>
+        if let Some(m) = &*gfn_error {
+            <span id="rmap-gfn-error" class="field-error" role="alert">{ m.clone() }</span>
+        }
         {" or "}
         <label for="rmap-pick">{"rmap "}
             <select id="rmap-pick" onchange={on_pick}>
@@ -221,10 +291,27 @@ pub fn stepper(p: &StepperProps) -> Html {
                         if v.recycled {
                             <p class="warn recycled">{ format!("The list held more than {} entries before this add, so KVM zapped it (__rmap_add's recycle rule).", p.recycle.unwrap_or_default()) }</p>
                         }
-                        { chain(&v.snap, &v.changed) }
+                        { chain(&v.snap, &v.changed, f.entries) }
                     </div> }
                 }) }
             </div>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A typed gfn is hex with or without `0x`; anything else is an error that says how to
+    /// type one, never ignored.
+    #[test]
+    fn a_bad_gfn_is_an_error() {
+        assert_eq!(parse_gfn("400"), Ok(RmapId(0x400)));
+        assert_eq!(parse_gfn(" 0x7F3a "), Ok(RmapId(0x7f3a)));
+        for bad in ["", "0x", "zz", "12g", "1 2", "-4", "11112222333344445"] {
+            let e = parse_gfn(bad).expect_err(bad);
+            assert!(e.contains("hex"), "{bad}: {e}");
+        }
     }
 }
