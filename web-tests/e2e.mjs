@@ -238,6 +238,24 @@ try {
   await page.locator('#step').dispatchEvent('input');
   check(/holds 498 entries/.test(await page.locator('.era[data-era="head-insert"]').innerText()), 'stepper after the zap: the list holds the 498 later adds');
   await page.screenshot({ path: path.join(out, 'stepper-recycle.png'), fullPage: false });
+  // At the list's largest (1001 entries in 72 descriptors) the chain fits one screen.
+  await page.locator('#step').fill('1001');
+  await page.locator('#step').dispatchEvent('input');
+  const chainBox = await page.locator('.era[data-era="head-insert"] .chain').boundingBox();
+  check(await page.locator('.era[data-era="head-insert"] .chain.compact .desc-cells').count() === 72 && chainBox.height <= 800, `72 descriptors drawn compact, ${Math.round(chainBox.height)} px high`);
+  // The rmap and step are in the link, and a page opened on it opens the stepper there.
+  await page.waitForFunction(() => /&rmap=0x[0-9a-f]+&step=1001/.test(location.hash), null, { timeout: 10000 });
+  const stepLink = page.url();
+  const linked = await newPage({ width: 1280, height: 800 });
+  await linked.goto(stepLink);
+  await linked.waitForFunction(() => document.querySelector('#step')?.value === '1001', null, { timeout: 60000 });
+  check(/step 1001\//.test(await linked.locator('.stepper').innerText()), `a link with rmap and step opens the stepper at step 1001 (${stepLink.split('#')[1]})`);
+  await linked.context().close();
+  // A gfn that is not one is answered with an error on the field.
+  await page.fill('#rmap-gfn', 'zz');
+  await page.press('#rmap-gfn', 'Tab');
+  await page.waitForSelector('#rmap-gfn[aria-invalid="true"]', { timeout: 10000 });
+  check(/not a gfn/.test(await page.locator('#rmap-gfn-error').innerText()) && await page.locator('#rmap-gfn').getAttribute('aria-describedby') === 'rmap-gfn-error', 'a bad gfn: aria-invalid, with its message linked');
 
   // Upload one trace per format.
   for (const [file, enc] of [['fork.rmap', 'rmaplab binary'], ['fork.jsonl', 'JSON Lines']]) {
@@ -374,12 +392,12 @@ try {
   // Export: CSV and JSON downloads carry the results.
   const [csv] = await Promise.all([page.waitForEvent('download'), page.click('text=Results as CSV')]);
   const csvText = readFileSync(await csv.path(), 'utf8');
-  check(csv.suggestedFilename() === 'rmaplab-results.csv' && csvText.startsWith('label,entries,era') && csvText.includes('5/head-insert'), 'CSV export');
+  check(csv.suggestedFilename() === 'alias15-unmap-remap-delslot-results.csv' && csvText.startsWith('label,entries,era') && csvText.includes('5/head-insert'), `CSV export, named for its trace: ${csv.suggestedFilename()}`);
   const [json] = await Promise.all([page.waitForEvent('download'), page.click('text=Results as JSON')]);
   const rows = JSON.parse(readFileSync(await json.path(), 'utf8'));
-  check(Array.isArray(rows) && rows.some((r) => r.label === '14/head-insert' && r.max_rmap_size === 14), 'JSON export');
+  check(json.suggestedFilename() === 'alias15-unmap-remap-delslot-results.json' && Array.isArray(rows) && rows.some((r) => r.label === '14/head-insert' && r.max_rmap_size === 14), `JSON export, named for its trace: ${json.suggestedFilename()}`);
   const [bin] = await Promise.all([page.waitForEvent('download'), page.click('text=Trace as rmaplab binary')]);
-  check(readFileSync(await bin.path()).subarray(0, 8).toString() === 'RMAPLABT', 'trace download is rmaplab binary');
+  check(bin.suggestedFilename() === 'alias15-unmap-remap-delslot.rmap' && readFileSync(await bin.path()).subarray(0, 8).toString() === 'RMAPLABT', `trace download is rmaplab binary, named for its trace: ${bin.suggestedFilename()}`);
 
   // Follow a share link in a fresh page.
   const link = await page.locator('a.share').getAttribute('href');
@@ -444,12 +462,12 @@ try {
   await big3.waitForFunction(() => /cancelled/.test(document.querySelector('.progress')?.textContent || ''), null, { timeout: 10000 });
   check(await results(big3).count() > 0, 'a 2 GiB upload shows progress and can be cancelled; previous results stay');
   let t1 = Date.now();
-  await rowEnds(big3, 'alias50m.rmap', '1001 49900 0', 300000);
+  await rowEnds(big3, 'alias50m.rmap', '1,001 49,900 0', 300000);
   check(true, `50 M adds to one rmap: max rmap 1001 and 49900 recycles, as KVM's recycle rule gives (${Date.now() - t1} ms)`);
   t1 = Date.now();
   await big3.setInputFiles('#file', big);
   await big3.waitForFunction((w) => new RegExp(w).test(document.querySelector('.error')?.textContent || ''), `truncated at byte offset ${bigEnd}`, { timeout: 300000 });
-  check(await kvmCells(big3) === '1001 49900 0', `2 GiB upload streamed to its end (${Date.now() - t1} ms): "${(await big3.locator('.error').innerText()).slice(0, 110)}", previous results kept`);
+  check(await kvmCells(big3) === '1,001 49,900 0', `2 GiB upload streamed to its end (${Date.now() - t1} ms): "${(await big3.locator('.error').innerText()).slice(0, 110)}", previous results kept`);
   check(/^big2g\.rmap: /.test(await big3.locator('.error').innerText()) && /alias50m\.rmap/.test(await big3.locator('.trace-name').innerText()),
     'the error names the failed file; the trace name goes back to the one whose results are shown');
   await big3.screenshot({ path: path.join(out, 'big-upload.png') });

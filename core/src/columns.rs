@@ -132,6 +132,15 @@ impl Metric {
         }
     }
 
+    /// `v` for reading on a page: as [`Metric::format`], integers with thousands separators
+    /// (`41,781,216`). Exports keep [`Metric::format`]'s plain digits.
+    pub fn format_grouped(&self, v: &Value) -> String {
+        match v {
+            Value::Int(i) => group_thousands(*i),
+            v => self.format(v),
+        }
+    }
+
     /// The metric's text for `row`, marked as a bound (`<=`) or unknown (`?`) when the row's
     /// figures are not exact and this metric depends on removals the trace may miss.
     pub fn text(&self, row: &Row<'_>) -> String {
@@ -403,14 +412,28 @@ pub fn best_values(configs: &[ConfigReport], host: HostShape) -> Vec<Option<f64>
         .iter()
         .map(|m| match m.better {
             Better::Neither => None,
-            Better::Lower => rows
-                .iter()
-                .filter_map(|r| m.value(r).as_f64())
-                .fold(None, |best: Option<f64>, v| {
-                    Some(best.map_or(v, |b| b.min(v)))
-                }),
+            Better::Lower => {
+                let values: Vec<f64> = rows.iter().filter_map(|r| m.value(r).as_f64()).collect();
+                let lowest = values.iter().copied().fold(f64::INFINITY, f64::min);
+                let highest = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                // A column where every row is equal has no best.
+                (lowest < highest).then_some(lowest)
+            }
         })
         .collect()
+}
+
+/// `v` with a comma between each group of three digits (`41,781,216`).
+pub fn group_thousands(v: u64) -> String {
+    let digits = v.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -493,5 +516,19 @@ mod tests {
         assert_eq!(best[i], Some(32.0));
         let j = METRICS.iter().position(|m| m.key == "label").unwrap();
         assert_eq!(best[j], None);
+        // A column where every configuration is equal marks no best.
+        let same = best_values(&[r[0].clone(), r[0].clone()], host);
+        assert_eq!(same[i], None);
+    }
+
+    #[test]
+    fn integers_read_with_thousands_separators() {
+        assert_eq!(group_thousands(41_781_216), "41,781,216");
+        assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(1000), "1,000");
+        assert_eq!(group_thousands(0), "0");
+        let m = METRICS.iter().find(|m| m.key == "desc_bytes").unwrap();
+        assert_eq!(m.format_grouped(&Value::Int(49_900)), "49,900");
+        assert_eq!(m.format(&Value::Int(49_900)), "49900");
     }
 }

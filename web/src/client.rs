@@ -73,6 +73,8 @@ struct Gather {
 pub struct WorkerPool {
     workers: Rc<RefCell<Vec<Rc<RefCell<WorkerHandle>>>>>,
     gather: Rc<RefCell<Gather>>,
+    /// What the next exported trace is called when it is offered for download.
+    export_name: Rc<RefCell<String>>,
 }
 
 /// Where the page keeps its workers (none before the first request and after a cancel).
@@ -107,8 +109,9 @@ pub fn ensure_worker(
     }
     let gather = Rc::new(RefCell::new(Gather::default()));
     let workers = Rc::new(RefCell::new(Vec::new()));
+    let export_name = Rc::new(RefCell::new(String::from("trace.rmap")));
     for index in 0..worker_count() {
-        match start(index, &gather, &workers, dispatch) {
+        match start(index, &gather, &workers, &export_name, dispatch) {
             Ok(w) => workers.borrow_mut().push(w),
             // A browser that refuses more workers still replays with those it started.
             Err(e) if index > 0 => {
@@ -118,7 +121,11 @@ pub fn ensure_worker(
             Err(e) => return Err(e),
         }
     }
-    *slot.borrow_mut() = Some(WorkerPool { workers, gather });
+    *slot.borrow_mut() = Some(WorkerPool {
+        workers,
+        gather,
+        export_name,
+    });
     Ok(())
 }
 
@@ -127,6 +134,7 @@ fn start(
     index: usize,
     gather: &Rc<RefCell<Gather>>,
     workers: &Rc<RefCell<Vec<Rc<RefCell<WorkerHandle>>>>>,
+    export_name: &Rc<RefCell<String>>,
     dispatch: &UseReducerDispatcher<AppState>,
 ) -> Result<Rc<RefCell<WorkerHandle>>, String> {
     let opts = web_sys::WorkerOptions::new();
@@ -135,6 +143,7 @@ fn start(
         .map_err(|e| format!("cannot start the replay worker: {e:?}"))?;
     let handle = Rc::new_cyclic(|weak: &std::rc::Weak<RefCell<WorkerHandle>>| {
         let (d, weak, gather) = (dispatch.clone(), weak.clone(), gather.clone());
+        let export_name = export_name.clone();
         let workers = Rc::downgrade(workers);
         let onmessage =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
@@ -142,7 +151,8 @@ fn start(
                 if let Ok(arr) = js_sys::Reflect::get(&data, &"exported".into())
                     .and_then(|v| v.dyn_into::<js_sys::Uint8Array>())
                 {
-                    if let Err(e) = download_array("trace.rmap", "application/octet-stream", &arr) {
+                    let name = export_name.borrow().clone();
+                    if let Err(e) = download_array(&name, "application/octet-stream", &arr) {
                         d.dispatch(Action::Failed(e));
                     }
                     return;
@@ -453,6 +463,13 @@ pub fn post(slot: &WorkerSlot, req: &Request, trace: Option<&TraceSource>) -> Re
     match workers.first() {
         Some(w) => send(w, message(req, trace)?),
         None => Err(not_running()),
+    }
+}
+
+/// Name the trace the next export answers with (its download's file name).
+pub fn set_export_name(slot: &WorkerSlot, name: &str) {
+    if let Some(pool) = slot.borrow().as_ref() {
+        *pool.export_name.borrow_mut() = name.to_string();
     }
 }
 

@@ -3,6 +3,44 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+/// What a download made from the trace `trace_name` is called: the trace file's stem (its
+/// directory, extensions and any description after it dropped; characters other than letters,
+/// digits, `-`, `_` and `.` replaced) with `suffix`: `churnA.dat` gives `churnA-results.csv`
+/// for `-results.csv`. A name with nothing left is `rmaplab`.
+pub fn download_name(trace_name: &str, suffix: &str) -> String {
+    let name = trace_name
+        .split(" (")
+        .next()
+        .unwrap_or_default()
+        .split(" — ")
+        .next()
+        .unwrap_or_default();
+    let file = name.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    let mut stem = file;
+    for ext in [
+        ".gz", ".zst", ".dat", ".data", ".perf", ".jsonl", ".json", ".txt", ".rmap", ".trace",
+    ] {
+        stem = stem.strip_suffix(ext).unwrap_or(stem);
+    }
+    // "perf.data" alone has no stem left once ".data" goes: keep what there was.
+    let stem = if stem.is_empty() { file } else { stem };
+    let clean: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let clean = clean.trim_matches(['.', '_']);
+    format!(
+        "{}{suffix}",
+        if clean.is_empty() { "rmaplab" } else { clean }
+    )
+}
+
 /// Offer `bytes` as a download named `name`.
 pub fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
     download_array(name, mime, &js_sys::Uint8Array::from(bytes))
@@ -59,4 +97,32 @@ pub fn copy_text(text: &str, done: impl FnOnce(Result<(), String>) + 'static) {
     // closures per copy, left to the page.
     ok.forget();
     err.forget();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::download_name;
+
+    #[test]
+    fn downloads_are_named_for_their_trace() {
+        assert_eq!(
+            download_name("churnA.dat", "-results.csv"),
+            "churnA-results.csv"
+        );
+        assert_eq!(
+            download_name("twovm.tracefs.txt.gz", ".rmap"),
+            "twovm.tracefs.rmap"
+        );
+        assert_eq!(
+            download_name("perf.data", "-results.json"),
+            "perf-results.json"
+        );
+        assert_eq!(
+            download_name("default.rmap (built-in: fork, 4 vCPUs)", "-results.csv"),
+            "default-results.csv"
+        );
+        assert_eq!(download_name("my trace?.jsonl", ".rmap"), "my_trace.rmap");
+        assert_eq!(download_name("", "-results.csv"), "rmaplab-results.csv");
+        assert_eq!(download_name("../..", ".rmap"), "rmaplab.rmap");
+    }
 }

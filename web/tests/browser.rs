@@ -145,7 +145,11 @@ async fn results_table_marks_the_best_and_the_baseline() {
         &root,
         "tr[data-config=\"14/head-insert\"] td[data-key=caches_bytes_per_vm]",
     );
-    assert_eq!(cell.inner_text(), "40960");
+    assert_eq!(
+        cell.inner_text(),
+        "40,960",
+        "integers read with thousands separators"
+    );
     assert!(
         html.contains("class=\"sticky\""),
         "the configuration column stays in view"

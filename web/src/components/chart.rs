@@ -351,17 +351,7 @@ pub fn count(v: f64) -> String {
 }
 
 /// A count with thousands separators (`41,781,216`).
-pub fn thousands(v: u64) -> String {
-    let digits = v.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use rmaplab_core::columns::group_thousands as thousands;
 
 #[cfg(test)]
 mod tests {

@@ -57,7 +57,7 @@ pub fn results_table(p: &ResultsTableProps) -> Html {
                         <th scope="row" class="sticky">{ &c.label }{ if is_base { " (today)" } else { "" } }{ if is_rec { " (recommended)" } else { "" } }</th>
                         { for cols.iter().map(|(i, m)| {
                             let v = m.value(&row);
-                            let text = m.marked(&row, &m.format(&v));
+                            let text = m.marked(&row, &m.format_grouped(&v));
                             let is_best = m.better == Better::Lower
                                 && matches!((v.as_f64(), best[*i]), (Some(x), Some(b)) if (x - b).abs() < 1e-9);
                             let warn = m.key == "anomalies" && c.anomalies > 0 || m.key == "cache_dry_allocs" && c.empty_cache_allocations > 0;
