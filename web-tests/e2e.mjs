@@ -321,6 +321,22 @@ try {
     const rep = await page.locator('.import-report summary').innerText();
     check(rep.includes('Import report') && rep.includes('1 VM'), `${file}: import report "${rep}"`);
   }
+  // Compare two traces: the collect trace of a churn run pinned as A, its 3-event trace.dat
+  // capture opened as B: the figures that depend on the removals the capture missed differ.
+  await page.setInputFiles('#file', path.join(caps, 'churn9-3ev.collect.rmap'));
+  await page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('churn9-3ev.collect.rmap'), null, { timeout: 60000 });
+  await waitIdle(page);
+  await page.click('button.pin');
+  await page.waitForSelector('.comparison .compare-summary', { timeout: 10000 });
+  check(/agree on all \d+ figures/.test(await page.locator('.compare-summary').innerText()), 'a pinned trace agrees with itself');
+  await page.setInputFiles('#file', path.join(caps, 'churn9-3ev.dat'));
+  await page.waitForFunction(() => document.querySelector('.trace-name')?.textContent.includes('churn9-3ev.dat'), null, { timeout: 60000 });
+  await waitIdle(page);
+  const cmp = await page.locator('.compare-summary').innerText();
+  const maxDiff = await page.locator('table.compare tr[data-config="14/head-insert"][data-key="max_rmap_size"] td').allInnerTexts();
+  check(/^B \(churn9-3ev\.dat.*differs from A \(churn9-3ev\.collect\.rmap/.test(cmp) && maxDiff.length === 4 && /^<=/.test(maxDiff[2]), `compare two traces: "${cmp.slice(0, 120)}"; max rmap size at 14/head-insert A ${maxDiff[1]}, B ${maxDiff[2]}`);
+  await page.screenshot({ path: path.join(out, 'compare.png'), fullPage: false });
+  await page.click('text=Stop comparing');
   // A capture too large for the link is named by SHA-256: a fresh page asks for it, refuses
   // another file, and accepts the right one.
   await page.setInputFiles('#file', path.join(caps, 'tc-fork16v2.dat'));

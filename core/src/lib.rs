@@ -13,6 +13,7 @@
 pub mod baseline;
 pub mod changelog;
 pub mod columns;
+pub mod compare;
 pub mod config;
 pub mod exactness;
 pub mod gen;

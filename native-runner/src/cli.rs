@@ -3,8 +3,8 @@
 #[cfg(target_os = "linux")]
 use crate::commands::collect::CollectArgs;
 use crate::commands::{
-    convert::ConvertArgs, gen::GenArgs, import::ImportArgs, replay::ReplayArgs, report::ReportArgs,
-    sizes::SizesArgs,
+    compare::CompareArgs, convert::ConvertArgs, gen::GenArgs, import::ImportArgs,
+    replay::ReplayArgs, report::ReportArgs, sizes::SizesArgs,
 };
 use clap::{Parser, Subcommand};
 
@@ -35,6 +35,10 @@ pub enum Command {
     /// KVM's counters were reproduced, and a recommendation that weighs memory against work
     /// over N = 2..16 whatever sizes are asked for.
     Report(ReportArgs),
+    /// Compare two traces replayed through the same configurations: every figure that differs
+    /// between trace A and trace B (a kvmmmu capture beside the `collect` trace of the same
+    /// run shows what the capture could not see: its bounds and unknowns against the truth).
+    Compare(CompareArgs),
     /// Convert a trace between JSON Lines and binary (lossless both ways).
     Convert(ConvertArgs),
     /// The seed patch's arithmetic: object size, objects per slab page, per-vCPU cache bytes.

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
     let r = match &cli.cmd {
         Command::Replay(a) => commands::replay::replay(a),
         Command::Report(a) => commands::report::report(a),
+        Command::Compare(a) => commands::compare::compare(a),
         Command::Convert(a) => commands::convert::convert(a),
         Command::Sizes(a) => commands::sizes::sizes_cmd(a),
         Command::Gen(a) => commands::gen::gen_cmd(a),

@@ -107,6 +107,14 @@ fn readme_examples_print_what_the_readme_shows() {
             "core/tests/fixtures/captures/tc-fork16v2.dat",
             "tc-fork16v2.dat",
         ),
+        (
+            "core/tests/fixtures/captures/churn9-3ev.collect.rmap",
+            "churn9-3ev.collect.rmap",
+        ),
+        (
+            "core/tests/fixtures/captures/churn9-3ev.dat",
+            "churn9-3ev.dat",
+        ),
         ("web/assets/default.rmap", "default.rmap"),
     ] {
         std::fs::copy(repo().join(from), dir.path().join(to)).unwrap();

@@ -3,14 +3,14 @@
 
 use crate::client::{self, ensure_worker, post, WorkerSlot};
 use crate::components::{
-    controls::Controls, examples_menu::ExamplesMenu, export::Export,
+    comparison::Comparison, controls::Controls, examples_menu::ExamplesMenu, export::Export,
     histogram_chart::HistogramChart, how_to_capture::HowToCapture, loader::Loader,
     memory_chart::MemoryChart, provenance::Provenance, recommendation::RecommendationLine,
     results_table::ResultsTable, seed_check::SeedCheck, stepper::Stepper,
     tradeoff_chart::TradeoffChart, trust_line::TrustLine, vcpus_chart::VcpusChart,
     verdict::Verdict,
 };
-use crate::downloads::{copy_text, download};
+use crate::downloads::{copy_text, download, download_name};
 use crate::protocol::{Phase, ReplayJob, Request, Split};
 use crate::state::{Action, AppState, Settings, Status, TraceSource};
 use rmaplab_core::changelog::{self, ReportFormat, ReportInput};
@@ -283,12 +283,26 @@ pub fn app() -> Html {
             ReportFormat::Text,
         )
     });
+    // Downloads are named for the trace whose results are shown.
+    let shown_name = state
+        .shown
+        .as_ref()
+        .map_or(state.trace_name.clone(), |g| g.name.clone());
+    let on_pin = {
+        let d = dispatch.clone();
+        Callback::from(move |()| d.dispatch(Action::Pin))
+    };
+    let on_unpin = {
+        let d = dispatch.clone();
+        Callback::from(move |()| d.dispatch(Action::Unpin))
+    };
     let on_csv = {
         let (rows, d) = (shown_configs.clone(), dispatch.clone());
+        let name = download_name(&shown_name, "-results.csv");
         Callback::from(move |_| {
             if let Some(h) = host {
                 let csv = columns::csv(&rows, h);
-                if let Err(e) = download("rmaplab-results.csv", "text/csv", csv.as_bytes()) {
+                if let Err(e) = download(&name, "text/csv", csv.as_bytes()) {
                     d.dispatch(Action::Failed(e))
                 }
             }
@@ -296,13 +310,12 @@ pub fn app() -> Html {
     };
     let on_json = {
         let (rows, d) = (shown_configs.clone(), dispatch.clone());
+        let name = download_name(&shown_name, "-results.json");
         Callback::from(move |_| {
             if let Some(h) = host {
                 let r = serde_json::to_string_pretty(&columns::json_rows(&rows, h))
                     .map_err(|e| e.to_string())
-                    .and_then(|t| {
-                        download("rmaplab-results.json", "application/json", t.as_bytes())
-                    });
+                    .and_then(|t| download(&name, "application/json", t.as_bytes()));
                 if let Err(e) = r {
                     d.dispatch(Action::Failed(e))
                 }
@@ -313,7 +326,9 @@ pub fn app() -> Html {
     let on_trace = {
         let (slot, d, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
         let vm = state.settings.vm;
+        let name = download_name(&shown_name, ".rmap");
         Callback::from(move |_| {
+            client::set_export_name(&slot, &name);
             if let Err(e) = post(&slot, &Request::Export { vm }, Some(&trace)) {
                 d.dispatch(Action::Failed(e))
             }
@@ -397,6 +412,8 @@ pub fn app() -> Html {
                         <Export {on_csv} {on_json} {on_trace} {on_copy_link} {on_copy_text} link={link} link_ready={state.link_ready()}
                             changelog={changelog_text.clone().unwrap_or_default()}
                             copied={(*copied).clone()} />
+                        <Comparison pinned={state.pinned.clone()} name={shown_name.clone()} configs={shown_configs.clone()}
+                            settings={settings.to_hash()} host={h} {on_pin} {on_unpin} />
                         <div class="charts">
                             <MemoryChart configs={table_configs.clone()} events={s.events} recommended={recommended.clone()} />
                             <TradeoffChart configs={table_configs.clone()} host={h} recommended={recommended.clone()} />

@@ -32,6 +32,18 @@ pub enum Status {
     Cancelled,
 }
 
+/// Results pinned as trace A, to compare the traces opened after against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pinned {
+    /// The trace's name.
+    pub name: String,
+    /// The configurations asked for, as replayed from it.
+    pub configs: Rc<Vec<ConfigReport>>,
+    /// The settings they were replayed with (the link's settings part), so a comparison under
+    /// other settings says so.
+    pub settings: String,
+}
+
 /// The rmap being stepped through.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SteppedRmap {
@@ -156,6 +168,8 @@ pub struct AppState {
     pub eta_s: Option<f64>,
     /// Settings typed with errors (not taken): `field: message`.
     pub field_errors: Vec<String>,
+    /// Results pinned as trace A, to compare against.
+    pub pinned: Option<Pinned>,
     /// The stepper's rmap and step a link named, until the rmap's events arrive.
     pub wanted_focus: Option<share::FocusRef>,
     /// Captures imported by the workers since the page opened (each worker's pass that read a
@@ -219,6 +233,7 @@ impl AppState {
             field_errors: Vec::new(),
             imports: 0,
             wanted_focus: share::focus_ref(hash),
+            pinned: None,
         };
         s.follow_link_trace(hash);
         s
@@ -388,6 +403,10 @@ pub enum Action {
     },
     /// The user cancelled the recommendation's pass (the results shown stay).
     CancelRecommendation,
+    /// Pin the results on screen as trace A, to compare the next traces against.
+    Pin,
+    /// Drop the pinned results.
+    Unpin,
     /// The settings typed with errors changed (empty: none left).
     FieldErrors(Vec<String>),
     /// Replay done.
@@ -491,6 +510,22 @@ impl Reducible for AppState {
                 }
             }
             Action::FieldErrors(errors) => s.field_errors = errors,
+            Action::Pin => {
+                if let Some(summary) = &s.summary {
+                    let name = s
+                        .shown
+                        .as_ref()
+                        .map_or(s.trace_name.clone(), |g| g.name.clone());
+                    s.pinned = Some(Pinned {
+                        name,
+                        configs: Rc::new(
+                            summary.configs[..s.asked.min(summary.configs.len())].to_vec(),
+                        ),
+                        settings: s.settings.to_hash(),
+                    });
+                }
+            }
+            Action::Unpin => s.pinned = None,
             Action::CancelRecommendation => {
                 s.recommending = false;
                 s.report = None;

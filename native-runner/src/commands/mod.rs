@@ -2,6 +2,7 @@
 
 #[cfg(target_os = "linux")]
 pub mod collect;
+pub mod compare;
 pub mod convert;
 pub mod gen;
 pub mod import;

@@ -3,6 +3,7 @@
 
 pub mod chart;
 pub mod chart_labels;
+pub mod comparison;
 pub mod controls;
 pub mod examples_menu;
 pub mod export;
