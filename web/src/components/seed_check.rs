@@ -6,6 +6,10 @@ use rmaplab_core::replay::ReplaySummary;
 use rmaplab_core::Era;
 use yew::prelude::*;
 
+/// The seed patch's thread, found by its subject on the kvm list's archive.
+pub const SEED_THREAD: &str =
+    "https://lore.kernel.org/kvm/?q=s%3A%22Shrink+pte_list_desc+size+when+KVM+is+using+TDP%22";
+
 /// Props of [`SeedCheck`].
 #[derive(Properties, PartialEq, Debug)]
 pub struct SeedCheckProps {
@@ -50,6 +54,8 @@ pub fn seed_check(p: &SeedCheckProps) -> Html {
     html! {
         <section class="seed" aria-label="seed check">
             <h2>{"Seed check"}</h2>
+            <p class="seed-thread">{"The seed: Sean Christopherson, "}<q>{"KVM: x86/mmu: Shrink pte_list_desc size when KVM is using TDP"}</q>{" (June 2022, never merged; "}
+                <a href={SEED_THREAD} rel="noopener noreferrer">{"the thread on lore.kernel.org"}</a>{")."}</p>
             <table>
                 <thead><tr><th scope="col">{"The seed (2022) says"}</th><th scope="col">{"This trace / configuration shows"}</th></tr></thead>
                 <tbody>
