@@ -37,6 +37,8 @@ pub fn app() -> Html {
     let slot: WorkerSlot = use_mut_ref(|| None);
     let dispatch = state.dispatcher();
     let copied = use_state(|| None::<Result<String, String>>);
+    // A file is being dragged over the page: an overlay says where it goes.
+    let dragging = use_state(|| false);
 
     // Replay whenever the trace or a setting the replay depends on changes (vCPUs, VMs and the
     // tolerance only change arithmetic on the results); a replay still running is superseded
@@ -224,11 +226,29 @@ pub fn app() -> Html {
         let d = dispatch.clone();
         Callback::from(move |n| d.dispatch(Action::FocusEntries(n)))
     };
-    let ondragover = Callback::from(|e: DragEvent| e.prevent_default());
-    let ondrop = {
-        let on_file = on_file.clone();
+    let ondragover = {
+        let dragging = dragging.clone();
         Callback::from(move |e: DragEvent| {
             e.prevent_default();
+            if !*dragging {
+                dragging.set(true);
+            }
+        })
+    };
+    // Leaving the window (not just moving between the page's elements) ends the drag.
+    let ondragleave = {
+        let dragging = dragging.clone();
+        Callback::from(move |e: DragEvent| {
+            if e.related_target().is_none() {
+                dragging.set(false);
+            }
+        })
+    };
+    let ondrop = {
+        let (on_file, dragging) = (on_file.clone(), dragging.clone());
+        Callback::from(move |e: DragEvent| {
+            e.prevent_default();
+            dragging.set(false);
             if let Some(f) = e
                 .data_transfer()
                 .and_then(|t| t.files())
@@ -379,7 +399,10 @@ pub fn app() -> Html {
         None
     };
     html! {
-        <div class="page" {ondragover} {ondrop}>
+        <div class="page" {ondragover} {ondragleave} {ondrop}>
+            if *dragging {
+                <div class="drop-overlay" aria-hidden="true"><p>{"Drop the trace or capture to open it here"}</p></div>
+            }
             <header>
                 <h1>{"rmaplab playground"}</h1>
                 <p>{"How big should the array in KVM's "}<code>{"struct pte_list_desc"}</code>{" be? Each row replays the trace through one array size and kernel era, exactly as the kernel's list code would."}</p>

@@ -7,7 +7,10 @@
 //! worker count. Requests are queued until a worker reports ready; answers become actions.
 
 use crate::downloads::download_array;
-use crate::protocol::{Part, ReplayJob, Request, Response, Split, KEPT_BYTES, KEPT_META, PLAN};
+use crate::protocol::{
+    Part, ReplayJob, Request, Response, Split, EXPORTED, KEPT_BYTES, KEPT_META, PLAN, REQ,
+    TRACE_BYTES, TRACE_FILE,
+};
 use crate::state::{Action, AppState, TraceSource};
 use rmaplab_core::replay::{ReplayPart, ReplaySummary};
 use std::cell::RefCell;
@@ -148,7 +151,7 @@ fn start(
         let onmessage =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
                 let data = ev.data();
-                if let Ok(arr) = js_sys::Reflect::get(&data, &"exported".into())
+                if let Ok(arr) = js_sys::Reflect::get(&data, &EXPORTED.into())
                     .and_then(|v| v.dyn_into::<js_sys::Uint8Array>())
                 {
                     let name = export_name.borrow().clone();
@@ -359,12 +362,12 @@ impl Gather {
 fn message(req: &Request, trace: Option<&TraceSource>) -> Result<JsValue, String> {
     let msg = js_sys::Object::new();
     let v = crate::protocol::to_js(req)?;
-    js_sys::Reflect::set(&msg, &"req".into(), &v).map_err(|e| format!("{e:?}"))?;
+    js_sys::Reflect::set(&msg, &REQ.into(), &v).map_err(|e| format!("{e:?}"))?;
     let attached = match trace {
         Some(TraceSource::Bytes(b)) => {
-            Some(("bytes", JsValue::from(js_sys::Uint8Array::from(&b[..]))))
+            Some((TRACE_BYTES, JsValue::from(js_sys::Uint8Array::from(&b[..]))))
         }
-        Some(TraceSource::File(f)) => Some(("file", JsValue::from((**f).clone()))),
+        Some(TraceSource::File(f)) => Some((TRACE_FILE, JsValue::from((**f).clone()))),
         None => None,
     };
     if let Some((key, value)) = attached {

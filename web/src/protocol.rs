@@ -11,6 +11,15 @@ use rmaplab_core::trace::{RmapId, SpteId};
 use rmaplab_core::Event;
 use serde::{Deserialize, Serialize};
 
+// The message envelope between the page and a worker: its keys, named once for both sides.
+/// Key of the page's [`Request`] (serde-encoded).
+pub const REQ: &str = "req";
+/// Key of the trace's bytes (a `Uint8Array`: the embedded default trace, an example).
+pub const TRACE_BYTES: &str = "bytes";
+/// Key of the user's `File` handle (the worker reads it by offset).
+pub const TRACE_FILE: &str = "file";
+/// Key of an exported trace's bytes (a transferred `Uint8Array`, not serde).
+pub const EXPORTED: &str = "exported";
 /// Key of the message that carries a [`Response::Plan`] with a kept import beside it.
 pub const PLAN: &str = "plan";
 /// Key of a kept import's bytes (a `Uint8Array`), from the leader to the page and from the

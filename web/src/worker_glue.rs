@@ -4,7 +4,10 @@
 //! that hands each request to [`crate::worker::handle`].
 
 use crate::file_blocks::BlockReader;
-use crate::protocol::{KeptMeta, Request, Response, KEPT_BYTES, KEPT_META, PLAN};
+use crate::protocol::{
+    KeptMeta, Request, Response, EXPORTED, KEPT_BYTES, KEPT_META, PLAN, REQ, TRACE_BYTES,
+    TRACE_FILE,
+};
 use crate::worker::{handle, Kept};
 use std::cell::RefCell;
 use std::io::Read;
@@ -85,7 +88,7 @@ fn post(scope: &web_sys::DedicatedWorkerGlobalScope, r: Response) {
         Response::Exported(bytes) => {
             let msg = js_sys::Object::new();
             let arr = js_sys::Uint8Array::from(&bytes[..]);
-            js_sys::Reflect::set(&msg, &"exported".into(), &arr).and_then(|_| {
+            js_sys::Reflect::set(&msg, &EXPORTED.into(), &arr).and_then(|_| {
                 scope.post_message_with_transfer(&msg, &js_sys::Array::of1(&arr.buffer()))
             })
         }
@@ -137,13 +140,13 @@ pub fn run() {
     let onmessage =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
             let data = ev.data();
-            if let Ok(b) = js_sys::Reflect::get(&data, &"bytes".into()) {
+            if let Ok(b) = js_sys::Reflect::get(&data, &TRACE_BYTES.into()) {
                 if let Some(arr) = b.dyn_ref::<js_sys::Uint8Array>() {
                     TRACE.with(|t| *t.borrow_mut() = Source::Bytes(arr.to_vec()));
                     KEPT.with(|k| *k.borrow_mut() = None);
                 }
             }
-            if let Ok(f) = js_sys::Reflect::get(&data, &"file".into()) {
+            if let Ok(f) = js_sys::Reflect::get(&data, &TRACE_FILE.into()) {
                 if let Ok(file) = f.dyn_into::<web_sys::File>() {
                     let same = TRACE.with(
                         |t| matches!(&*t.borrow(), Source::File(old) if same_file(old, &file)),
@@ -167,7 +170,7 @@ pub fn run() {
                     }
                 }
             }
-            let req = js_sys::Reflect::get(&data, &"req".into())
+            let req = js_sys::Reflect::get(&data, &REQ.into())
                 .map_err(|_| "no request".to_string())
                 .and_then(crate::protocol::from_js::<Request>);
             let mut send = |r: Response| post(&reply, r);

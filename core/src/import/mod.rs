@@ -71,7 +71,7 @@ pub enum ImportError {
     TraceDat(tracedat::TraceDatError),
     /// perf.data could not be read.
     #[error("{0}")]
-    PerfData(String),
+    PerfData(perfdata::PerfDataError),
     /// Compressed input could not be decompressed.
     #[error("{0}")]
     Compress(#[from] compress::CompressError),
@@ -161,7 +161,7 @@ impl From<perfdata::PerfDataError> for ImportError {
     fn from(e: perfdata::PerfDataError) -> Self {
         match e {
             perfdata::PerfDataError::Stopped => ImportError::Stopped,
-            e => ImportError::PerfData(e.to_string()),
+            e => ImportError::PerfData(e),
         }
     }
 }

@@ -23,7 +23,7 @@ pub const MAGIC: [u8; 8] = *b"PERFILE2";
 const VERSION_WITH_CMDLINES: &str = "0.6";
 
 /// Errors reading a perf.data.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PerfDataError {
     /// The container is malformed.
     #[error("perf.data: {0}")]
