@@ -137,8 +137,25 @@ impl Metric {
     pub fn format_grouped(&self, v: &Value) -> String {
         match v {
             Value::Int(i) => group_thousands(*i),
+            // Whole numbers written without decimals read the same way.
+            Value::Float(f) if self.decimals == 0 && f.is_finite() && *f >= 0.0 => {
+                group_thousands(f.round() as u64)
+            }
             v => self.format(v),
         }
+    }
+
+    /// [`Metric::text`] for reading on a page or in a comparison: thousands separated
+    /// ([`Metric::format_grouped`]), marked the same way.
+    pub fn text_grouped(&self, row: &Row<'_>) -> String {
+        self.marked(row, &self.format_grouped(&self.value(row)))
+    }
+
+    /// Whether `row`'s value of this metric may be called the best of its column: only where
+    /// it is exact (the row is, or the metric does not depend on removals); a bound or an
+    /// unknown is never the best.
+    pub fn may_be_best(&self, row: &Row<'_>) -> bool {
+        row.report.exactness.is_exact() || self.dependence() == Dependence::Independent
     }
 
     /// The metric's text for `row`, marked as a bound (`<=`) or unknown (`?`) when the row's
@@ -413,7 +430,11 @@ pub fn best_values(configs: &[ConfigReport], host: HostShape) -> Vec<Option<f64>
         .map(|m| match m.better {
             Better::Neither => None,
             Better::Lower => {
-                let values: Vec<f64> = rows.iter().filter_map(|r| m.value(r).as_f64()).collect();
+                let values: Vec<f64> = rows
+                    .iter()
+                    .filter(|r| m.may_be_best(r))
+                    .filter_map(|r| m.value(r).as_f64())
+                    .collect();
                 let lowest = values.iter().copied().fold(f64::INFINITY, f64::min);
                 let highest = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 // A column where every row is equal has no best.
@@ -519,6 +540,16 @@ mod tests {
         // A column where every configuration is equal marks no best.
         let same = best_values(&[r[0].clone(), r[0].clone()], host);
         assert_eq!(same[i], None);
+        // A bound or an unknown is never the best; a figure that does not depend on removals
+        // (the object size) still is.
+        let mut inexact = r.clone();
+        for c in &mut inexact {
+            c.exactness.unseen = crate::exactness::UnseenRemoval::ALL.to_vec();
+        }
+        let best = best_values(&inexact, host);
+        let peak = METRICS.iter().position(|m| m.key == "peak_bytes").unwrap();
+        assert_eq!(best[peak], None);
+        assert_eq!(best[i], Some(32.0));
     }
 
     #[test]

@@ -104,7 +104,7 @@ pub fn compare(a: &[ConfigReport], b: &[ConfigReport], host: HostShape) -> Compa
         for m in METRICS.iter().filter(|m| m.in_table && is_result(m.key)) {
             compared += 1;
             let (va, vb) = (m.value(&ra), m.value(&rb));
-            let (ta, tb) = (m.text(&ra), m.text(&rb));
+            let (ta, tb) = (m.text_grouped(&ra), m.text_grouped(&rb));
             if ta == tb {
                 continue;
             }

@@ -59,6 +59,7 @@ pub fn results_table(p: &ResultsTableProps) -> Html {
                             let v = m.value(&row);
                             let text = m.marked(&row, &m.format_grouped(&v));
                             let is_best = m.better == Better::Lower
+                                && m.may_be_best(&row)
                                 && matches!((v.as_f64(), best[*i]), (Some(x), Some(b)) if (x - b).abs() < 1e-9);
                             let warn = m.key == "anomalies" && c.anomalies > 0 || m.key == "cache_dry_allocs" && c.empty_cache_allocations > 0;
                             html! { <td data-key={m.key} class={classes!(warn.then_some("warn"))}>{ if is_best { html! { <mark>{ text }</mark> } } else { html! { text } } }</td> }
