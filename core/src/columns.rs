@@ -114,7 +114,24 @@ pub struct Metric {
     pub in_table: bool,
     /// Which way is better.
     pub better: Better,
+    /// What the column is: the configuration's own settings, or a result of the replay.
+    pub role: Role,
+    /// A value above 0 is a warning (an anomaly, a dry allocation): the front-ends mark it.
+    pub warn_nonzero: bool,
     value: fn(&Row<'_>) -> Value,
+}
+
+/// What a column of the registry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The configuration's name (the row header of every table).
+    Label,
+    /// A setting of the configuration or what follows from it alone (its object size): equal
+    /// in two traces replayed through the same configuration.
+    Setting,
+    /// What the replay found.
+    Result,
 }
 
 impl Metric {
@@ -232,7 +249,34 @@ const fn metric(
         decimals,
         in_table,
         better,
+        role: Role::Result,
+        warn_nonzero: false,
         value,
+    }
+}
+
+impl Metric {
+    /// This column is the configuration's name.
+    const fn label(mut self) -> Self {
+        self.role = Role::Label;
+        self
+    }
+
+    /// This column is a setting of the configuration (or follows from it alone).
+    const fn setting(mut self) -> Self {
+        self.role = Role::Setting;
+        self
+    }
+
+    /// A value above 0 in this column is a warning.
+    const fn warns(mut self) -> Self {
+        self.warn_nonzero = true;
+        self
+    }
+
+    /// Whether `v` is a value this column warns about.
+    pub fn warns_at(&self, v: &Value) -> bool {
+        self.warn_nonzero && v.as_f64().is_some_and(|x| x > 0.0)
     }
 }
 
@@ -241,17 +285,17 @@ use Unit::{Bytes, Count, DescsPerOp, LinesPerOp, Pages, Text};
 
 /// Every per-configuration metric, in column order.
 pub static METRICS: &[Metric] = &[
-    metric("label", "config", Text, 0, true, Neither, "entries/era, `seed:` when the seed's rule chose the size, `+lazy-topup` under the when-rmaps-used top-up policy", |r| Value::Text(r.report.label.clone())),
-    metric("entries", "N", Count, 0, false, Neither, "entries per descriptor", |r| Value::Int(r.report.entries as u64)),
-    metric("era", "era", Text, 0, false, Neither, "kernel era of the list code", |r| Value::Text(r.report.era.to_string())),
-    metric("topup", "top-up", Text, 0, false, Neither, "when vCPU caches are topped up: always (KVM) or when-rmaps-used (the seed's patch 4)", |r| Value::Text(r.report.topup.to_string())),
-    metric("cache_capacity", "cache cap", Count, 0, false, Neither, "per-vCPU cache capacity", |r| Value::Int(r.report.cache_capacity as u64)),
-    metric("cache_min", "cache min", Count, 0, false, Neither, "per-vCPU cache top-up minimum", |r| Value::Int(r.report.cache_min as u64)),
-    metric("recycle_threshold", "recycle", Text, 0, false, Neither, "RMAP_RECYCLE_THRESHOLD, or off", |r| Value::Text(r.report.recycle_threshold.map_or_else(|| "off".to_string(), |t| t.to_string()))),
-    metric("desc_bytes", "obj B", Bytes, 0, true, Lower, "sizeof(struct pte_list_desc): 16 + 8N (8 + 8N before v5.15)", |r| Value::Int(r.report.desc_bytes as u64)),
-    metric("objs_per_slab_page", "objs/page", Count, 0, false, Neither, "objects per 4 KiB slab page", |r| Value::Int(r.report.objs_per_slab_page as u64)),
+    metric("label", "config", Text, 0, true, Neither, "entries/era, `seed:` when the seed's rule chose the size, `+lazy-topup` under the when-rmaps-used top-up policy", |r| Value::Text(r.report.label.clone())).label(),
+    metric("entries", "N", Count, 0, false, Neither, "entries per descriptor", |r| Value::Int(r.report.entries as u64)).setting(),
+    metric("era", "era", Text, 0, false, Neither, "kernel era of the list code", |r| Value::Text(r.report.era.to_string())).setting(),
+    metric("topup", "top-up", Text, 0, false, Neither, "when vCPU caches are topped up: always (KVM) or when-rmaps-used (the seed's patch 4)", |r| Value::Text(r.report.topup.to_string())).setting(),
+    metric("cache_capacity", "cache cap", Count, 0, false, Neither, "per-vCPU cache capacity", |r| Value::Int(r.report.cache_capacity as u64)).setting(),
+    metric("cache_min", "cache min", Count, 0, false, Neither, "per-vCPU cache top-up minimum", |r| Value::Int(r.report.cache_min as u64)).setting(),
+    metric("recycle_threshold", "recycle", Text, 0, false, Neither, "RMAP_RECYCLE_THRESHOLD, or off", |r| Value::Text(r.report.recycle_threshold.map_or_else(|| "off".to_string(), |t| t.to_string()))).setting(),
+    metric("desc_bytes", "obj B", Bytes, 0, true, Lower, "sizeof(struct pte_list_desc): 16 + 8N (8 + 8N before v5.15)", |r| Value::Int(r.report.desc_bytes as u64)).setting(),
+    metric("objs_per_slab_page", "objs/page", Count, 0, false, Neither, "objects per 4 KiB slab page", |r| Value::Int(r.report.objs_per_slab_page as u64)).setting(),
     metric("allocations", "allocs", Count, 0, true, Lower, "descriptors the list code took from vCPU caches", |r| Value::Int(r.report.allocations)),
-    metric("cache_dry_allocs", "dry allocs", Count, 0, true, Lower, "allocations that found their vCPU's cache empty (KVM WARNs and falls back to an atomic allocation): what a small capacity risks", |r| Value::Int(r.report.empty_cache_allocations)),
+    metric("cache_dry_allocs", "dry allocs", Count, 0, true, Lower, "allocations that found their vCPU's cache empty (KVM WARNs and falls back to an atomic allocation): what a small capacity risks", |r| Value::Int(r.report.empty_cache_allocations)).warns(),
     metric("slab_allocations", "slab allocs", Count, 0, true, Lower, "objects the caches (and dry allocations) pulled from the slab", |r| Value::Int(r.report.slab_allocations)),
     metric("frees", "frees", Count, 0, false, Lower, "descriptors freed to the slab", |r| Value::Int(r.report.frees)),
     metric("live_descs", "live descs", Count, 0, false, Lower, "descriptors in lists at the end", |r| Value::Int(r.report.live_descs)),
@@ -281,7 +325,7 @@ pub static METRICS: &[Metric] = &[
     metric("stat_checks", "stat checks", Count, 0, false, Neither, "KVM counters this configuration was compared against", |r| Value::Int(r.report.stat_checks)),
     metric("stat_mismatches", "stat mismatches", Count, 0, false, Lower, "of those, how many it did not reproduce", |r| Value::Int(r.report.stat_mismatches)),
     metric("recycles", "recycles", Count, 0, true, Neither, "rmaps zapped by the recycle rule", |r| Value::Int(r.report.recycles)),
-    metric("anomalies", "anomalies", Count, 0, true, Lower, "events that cannot happen in the kernel (skipped)", |r| Value::Int(r.report.anomalies)),
+    metric("anomalies", "anomalies", Count, 0, true, Lower, "events that cannot happen in the kernel (skipped)", |r| Value::Int(r.report.anomalies)).warns(),
     metric("add_descs_mean", "descs/add", DescsPerOp, 2, true, Lower, "descriptors visited per add", |r| Value::Float(r.report.add_cost.descs.mean())),
     metric("add_descs_max", "max descs/add", Count, 0, false, Lower, "most descriptors one add visited", |r| Value::Int(r.report.add_cost.descs.max)),
     metric("remove_descs_mean", "descs/remove", DescsPerOp, 2, true, Lower, "descriptors visited per remove", |r| Value::Float(r.report.remove_cost.descs.mean())),

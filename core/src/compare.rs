@@ -3,7 +3,7 @@
 //! registry compared, so what B's recording could not see shows as the figures that differ.
 //! Both front-ends draw their comparison from [`compare`].
 
-use crate::columns::{Better, Row, Value, METRICS};
+use crate::columns::{Better, Role, Row, Value, METRICS};
 use crate::memory::HostShape;
 use crate::replay::ConfigReport;
 use serde::{Deserialize, Serialize};
@@ -79,15 +79,6 @@ impl Comparison {
     }
 }
 
-/// The figures of the metric registry that describe a result (not the configuration's own
-/// settings, which match by construction).
-fn is_result(key: &str) -> bool {
-    !matches!(
-        key,
-        "label" | "entries" | "era" | "topup" | "seed_rule" | "desc_bytes"
-    )
-}
-
 /// Compare the configurations replayed from B (`b`) with the same ones from A (`a`), matched
 /// by label, on `host`: every result figure of the registry, as the table writes it.
 pub fn compare(a: &[ConfigReport], b: &[ConfigReport], host: HostShape) -> Comparison {
@@ -101,7 +92,10 @@ pub fn compare(a: &[ConfigReport], b: &[ConfigReport], host: HostShape) -> Compa
         let (ra, rb) = (Row::new(ca, host), Row::new(cb, host));
         let mut differ = Vec::new();
         let mut compared = 0;
-        for m in METRICS.iter().filter(|m| m.in_table && is_result(m.key)) {
+        for m in METRICS
+            .iter()
+            .filter(|m| m.in_table && m.role == Role::Result)
+        {
             compared += 1;
             let (va, vb) = (m.value(&ra), m.value(&rb));
             let (ta, tb) = (m.text_grouped(&ra), m.text_grouped(&rb));
@@ -285,7 +279,11 @@ mod tests {
         assert!(c.only_a.is_empty() && c.only_b.is_empty());
         let keys: Vec<&str> = c.configs[0].differ.iter().map(|f| f.key.as_str()).collect();
         assert!(keys.contains(&"max_rmap_size"), "{keys:?}");
-        assert!(!keys.iter().any(|k| !is_result(k)), "{keys:?}");
+        let role = |k: &str| METRICS.iter().find(|m| m.key == k).map(|m| m.role);
+        assert!(
+            keys.iter().all(|k| role(k) == Some(Role::Result)),
+            "{keys:?}"
+        );
         let max = c.configs[0]
             .differ
             .iter()

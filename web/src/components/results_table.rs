@@ -1,7 +1,7 @@
 //! One row per configuration, columns from core's metric registry; the best value of each
 //! column is marked and KVM today (14 entries, head-insert) is the reference for the ratio.
 
-use rmaplab_core::columns::{best_values, Better, Row, METRICS};
+use rmaplab_core::columns::{best_values, Better, Role, Row, METRICS};
 use rmaplab_core::config::PTE_LIST_EXT;
 use rmaplab_core::memory::HostShape;
 use rmaplab_core::replay::{ConfigReport, StatCheck};
@@ -30,7 +30,7 @@ pub fn results_table(p: &ResultsTableProps) -> Html {
     let cols: Vec<(usize, &rmaplab_core::columns::Metric)> = METRICS
         .iter()
         .enumerate()
-        .filter(|(_, m)| m.in_table && m.key != "label")
+        .filter(|(_, m)| m.in_table && m.role != Role::Label)
         .collect();
     let bad = p.checks.iter().filter(|c| !c.matches).count();
     html! {
@@ -61,7 +61,7 @@ pub fn results_table(p: &ResultsTableProps) -> Html {
                             let is_best = m.better == Better::Lower
                                 && m.may_be_best(&row)
                                 && matches!((v.as_f64(), best[*i]), (Some(x), Some(b)) if (x - b).abs() < 1e-9);
-                            let warn = m.key == "anomalies" && c.anomalies > 0 || m.key == "cache_dry_allocs" && c.empty_cache_allocations > 0;
+                            let warn = m.warns_at(&v);
                             html! { <td data-key={m.key} class={classes!(warn.then_some("warn"))}>{ if is_best { html! { <mark>{ text }</mark> } } else { html! { text } } }</td> }
                         }) }
                         <td>{ base.filter(|b| *b > 0).map_or("–".to_string(), |b| format!("{:.2}×", c.peak_bytes as f64 / b as f64)) }</td>
