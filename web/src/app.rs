@@ -408,7 +408,7 @@ pub fn app() -> Html {
                 <p>{"How big should the array in KVM's "}<code>{"struct pte_list_desc"}</code>{" be? Each row replays the trace through one array size and kernel era, exactly as the kernel's list code would."}</p>
             </header>
             <main data-imports={state.imports.to_string()}>
-                <Loader trace_name={state.trace_name.clone()} encoding={state.encoding.clone()} status={state.status.clone()} wanted={state.wanted.clone()} {on_file} {on_cancel}
+                <Loader trace_name={state.trace_name.clone()} encoding={state.encoding} status={state.status.clone()} wanted={state.wanted.clone()} {on_file} {on_cancel}
                     report={report_of(Phase::Replay)} eta_s={state.eta_s} />
                 if let Some(s) = &summary {
                     <div class={classes!("verdict-area", stale.is_some().then_some("stale"))}>

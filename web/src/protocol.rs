@@ -265,8 +265,8 @@ pub enum Response {
         candidates_pending: bool,
         /// Longest rmaps, longest first.
         longest: Vec<LongRmap>,
-        /// Encoding detected.
-        encoding: String,
+        /// Encoding detected (the original's, when a kept copy was read).
+        encoding: Option<rmaplab_core::input::Encoding>,
         /// Whether this worker imported a capture in this pass (rather than reading rmaplab's
         /// binary or a kept copy): the page counts imports, so a settings change that
         /// imported again would show.

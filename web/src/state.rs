@@ -5,6 +5,7 @@ use crate::protocol::{FocusEvent, LongRmap, Phase, ProgressReport};
 pub use crate::settings::{Settings, DEFAULT_ENTRIES, MAX_VCPUS, MAX_VMS};
 use crate::share::{self, SharedTrace, TraceRef};
 use rmaplab_core::config::{rmap_size_after_add, MAX_ENTRIES, MIN_ENTRIES, PTE_LIST_EXT};
+use rmaplab_core::input::Encoding;
 use rmaplab_core::replay::{ConfigReport, ReplaySummary};
 use rmaplab_core::sha256::sha256_hex;
 use rmaplab_core::trace::RmapId;
@@ -104,7 +105,7 @@ pub struct Shown {
     /// Where its bytes are.
     pub source: TraceSource,
     /// Its encoding.
-    pub encoding: String,
+    pub encoding: Option<Encoding>,
 }
 
 /// A share link named its trace by hash: the page waits for the user to choose that file.
@@ -136,8 +137,8 @@ pub struct AppState {
     /// How many of the results' first configurations were asked for (plus KVM today); the
     /// others are the recommendation's candidates.
     pub asked: usize,
-    /// Encoding of the loaded trace.
-    pub encoding: String,
+    /// Encoding of the loaded trace (`None` until a worker has read it).
+    pub encoding: Option<Encoding>,
     /// Longest rmaps.
     pub longest: Vec<LongRmap>,
     /// Latest error, shown in the page.
@@ -216,7 +217,7 @@ impl AppState {
             status: Status::Idle,
             summary: None,
             asked: 0,
-            encoding: String::new(),
+            encoding: None,
             longest: Vec::new(),
             error: None,
             focus: None,
@@ -316,7 +317,7 @@ impl AppState {
         self.trace_gen += 1;
         self.focus = None;
         self.error = None;
-        self.encoding = String::new();
+        self.encoding = None;
         self.example = example;
         if let Some(w) = self.wanted.as_mut() {
             w.chosen = true;
@@ -418,7 +419,7 @@ pub enum Action {
         /// Longest rmaps.
         longest: Vec<LongRmap>,
         /// Encoding.
-        encoding: String,
+        encoding: Option<Encoding>,
         /// The trace's hash (and bytes, when small) for the share link, when taken.
         shared: Option<SharedTrace>,
         /// The recommendation's candidates follow.
@@ -583,7 +584,7 @@ impl Reducible for AppState {
                 s.shown = Some(Shown {
                     name: s.trace_name.clone(),
                     source: s.trace.clone(),
-                    encoding: encoding.clone(),
+                    encoding,
                 });
                 s.encoding = encoding;
                 s.status = Status::Idle;

@@ -7,7 +7,7 @@ fn done(s: &Rc<AppState>, bytes: &[u8]) -> Rc<AppState> {
         summary: Rc::new(rmaplab_core::replay::ReplaySummary::assemble(Vec::new())),
         asked: 0,
         longest: Vec::new(),
-        encoding: "rmaplab binary".into(),
+        encoding: Some(rmaplab_core::input::Encoding::Binary),
         shared: Some(SharedTrace {
             sha256: sha256_hex(bytes),
             inline: share::inline(bytes),

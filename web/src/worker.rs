@@ -273,7 +273,7 @@ pub struct Replayed {
     /// The longest rmaps (worker 0 only).
     pub longest: Vec<LongRmap>,
     /// The encoding detected.
-    pub encoding: String,
+    pub encoding: Option<Encoding>,
     /// The trace's hash (and bytes, when small) for links, when taken in this pass (worker 0
     /// only).
     pub shared: Option<SharedTrace>,
@@ -382,19 +382,13 @@ pub fn replay<'a>(
         // The copy goes out only when someone shares the replay.
         on_plan(part.of, from_kept.filter(|_| part.of > 1));
     }
-    let encoding = |t: &TraceReader<'_>| {
-        from_kept
-            .map(|k| k.encoding)
-            .or(t.encoding())
-            .map_or("unknown", Encoding::describe)
-            .to_string()
-    };
+    let encoding = |t: &TraceReader<'_>| from_kept.map(|k| k.encoding).or(t.encoding());
     let mut out = Replayed {
         part,
         results: None,
         shown,
         longest: Vec::new(),
-        encoding: String::new(),
+        encoding: None,
         shared: None,
         candidates,
         kept: None,

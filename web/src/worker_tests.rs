@@ -17,7 +17,7 @@ type Whole = (
     ReplaySummary,
     usize,
     Vec<LongRmap>,
-    String,
+    Option<Encoding>,
     Option<SharedTrace>,
     Vec<ModelConfig>,
 );
@@ -181,7 +181,7 @@ fn replays_with_progress_and_finds_long_rmaps() {
             bytes: bytes.clone()
         })
     );
-    assert_eq!(enc, "rmaplab binary");
+    assert_eq!(enc, Some(Encoding::Binary));
     assert_eq!(s.configs[0].max_rmap_size, 5);
     assert_eq!(longest[0].peak, 6);
     let (ev, truncated) = focus(
@@ -556,7 +556,7 @@ fn a_vm_of_a_multi_vm_capture_is_kept_on_request() {
     );
     let gz = std::fs::read(path).unwrap();
     let (all, _, _, enc, _, _) = run(&gz, None, false).unwrap();
-    assert_eq!(enc, "kvmmmu text");
+    assert_eq!(enc, Some(Encoding::Ftrace));
     let report = rmaplab_core::import::ImportReport::from_meta(&all.meta).unwrap();
     assert_eq!(report.vms.len(), 2);
     assert_eq!(report.kept_vm, None);

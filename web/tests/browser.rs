@@ -47,7 +47,7 @@ fn reducer_loads_replays_and_reports_errors() {
         summary: Rc::new(summary()),
         asked: 2,
         longest: vec![],
-        encoding: "rmaplab binary".into(),
+        encoding: Some(rmaplab_core::input::Encoding::Binary),
         shared: Some(rmaplab_web::share::SharedTrace {
             sha256: rmaplab_core::sha256::sha256_hex(rmaplab_web::state::DEFAULT_TRACE),
             inline: None,
@@ -85,12 +85,12 @@ fn reducer_loads_replays_and_reports_errors() {
         example: None,
     });
     assert_eq!(s.trace_gen, gen + 1);
-    assert_eq!(s.encoding, "", "no stale encoding beside the new name");
+    assert_eq!(s.encoding, None, "no stale encoding beside the new name");
     let s = s.reduce(Action::Failed("wrong magic".into()));
     assert_eq!(s.error.as_deref(), Some("broken.rmap: wrong magic"));
     assert_eq!(s.trace, shown);
     assert_eq!(s.trace_name, rmaplab_web::state::DEFAULT_TRACE_NAME);
-    assert_eq!(s.encoding, "rmaplab binary");
+    assert_eq!(s.encoding, Some(rmaplab_core::input::Encoding::Binary));
     assert_eq!(s.trace_gen, gen + 1, "going back does not replay again");
     // Likewise a cancelled load.
     let s = s.reduce(Action::Load {
@@ -266,7 +266,7 @@ async fn loader_shows_progress_and_cancels() {
     let c = cancelled.clone();
     let root = mount::<Loader>(LoaderProps {
         trace_name: "big.rmap".into(),
-        encoding: "".into(),
+        encoding: None,
         status: rmaplab_web::state::Status::Running {
             done: 1 << 30,
             total: 1 << 31,
@@ -300,7 +300,7 @@ async fn loader_shows_progress_and_cancels() {
     };
     let with_report = mount::<Loader>(LoaderProps {
         trace_name: "big.dat".into(),
-        encoding: "".into(),
+        encoding: None,
         status: rmaplab_web::state::Status::Running { done: 1, total: 5 },
         on_file: Callback::noop(),
         on_cancel: Callback::noop(),

@@ -13,7 +13,7 @@ pub struct LoaderProps {
     /// Name of the loaded trace.
     pub trace_name: AttrValue,
     /// Encoding detected.
-    pub encoding: AttrValue,
+    pub encoding: Option<rmaplab_core::input::Encoding>,
     /// Replay status.
     pub status: Status,
     /// A file was chosen.
@@ -117,7 +117,7 @@ pub fn loader(p: &LoaderProps) -> Html {
             <input id="file" type="file" class="visually-hidden" {onchange}
                 accept=".rmap,.jsonl,.json,.txt,.trace,.dat,.data,.gz,.zst,text/plain,application/octet-stream" />
             <span class="trace-name">{ format!(" {}", p.trace_name) }
-                if !p.encoding.is_empty() { <small>{ format!(" ({})", p.encoding) }</small> }
+                if let Some(e) = p.encoding { <small>{ format!(" ({})", e.describe()) }</small> }
             </span>
             <span class="hint">{" — rmaplab binary or JSON Lines; kvmmmu captures: trace.dat, perf.data, tracefs / trace-cmd report -R / perf script text (also .gz, .zst); drop a file anywhere. Nothing leaves your browser."}</span>
             { progress }
