@@ -260,7 +260,7 @@ impl RmapSet {
         &mut self.heads[r]
     }
 
-    /// Number of vCPU caches created so far.
+    /// The vCPU caches (`kvm_mmu_memory_cache`) created so far, indexed by vCPU.
     pub fn vcpu_caches(&self) -> &[KvmMmuMemoryCache] {
         &self.caches
     }

@@ -104,8 +104,9 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Create `instances/rmaplab-<pid>` with `buffer_kb` per CPU and the kvmmmu events enabled,
-    /// filtered to `pids` (thread ids).
+    /// Create `instances/rmaplab-<pid>` with `buffer_kb` KiB of ring buffer per CPU and the
+    /// global trace clock, tracing off, after checking that every kvmmmu event rmaplab records
+    /// exists; [`Instance::start`] picks the threads and enables the events.
     pub fn create(buffer_kb: u64) -> Result<Self, TraceFsError> {
         let (root, mounted) = tracefs_root()?;
         let dir = root
