@@ -23,6 +23,7 @@ pub mod input;
 pub mod memory;
 pub mod metrics;
 mod named;
+pub mod paging;
 pub mod recommend;
 pub mod replay;
 pub mod rmap;

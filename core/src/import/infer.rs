@@ -77,11 +77,10 @@ pub type HashSet<K> = std::collections::HashSet<K, BuildHasherDefault<FoldHasher
 /// Bits 12..51 of an SPTE: the host physical frame.
 pub const SPTE_PFN_MASK: u64 = 0x000f_ffff_ffff_f000;
 /// SPTEs per shadow page (`SPTE_ENT_PER_PAGE`).
-pub const SPTE_ENT_PER_PAGE: u64 = 512;
+pub const SPTE_ENT_PER_PAGE: u64 = crate::paging::ENTRIES_PER_TABLE;
 /// Bytes per SPTE.
-const SPTE_BYTES: u64 = 8;
-/// `PAGE_SHIFT` on x86.
-const PAGE_SHIFT: u32 = 12;
+const SPTE_BYTES: u64 = crate::paging::PTE_BYTES;
+use crate::paging::PAGE_SHIFT;
 /// Bit of an rmap id where the level (minus one) starts.
 const RMAP_LEVEL_SHIFT: u32 = 60;
 /// Bit of an rmap id where the VM index starts: a gfn index needs at most 40 bits (52-bit
@@ -89,8 +88,7 @@ const RMAP_LEVEL_SHIFT: u32 = 60;
 pub const RMAP_VM_SHIFT: u32 = 44;
 /// Most VMs one trace can keep apart.
 pub const MAX_VMS: u32 = 1 << (RMAP_LEVEL_SHIFT - RMAP_VM_SHIFT);
-/// Bits per level of the x86 page-table index.
-const LEVEL_BITS: u32 = 9;
+use crate::paging::LEVEL_BITS;
 /// `PFERR_PRESENT_MASK`.
 const PFERR_PRESENT: u64 = 1;
 

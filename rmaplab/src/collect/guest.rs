@@ -16,6 +16,7 @@
 //! Every paging level has the U bit, so ring-3 code runs natively on the shadow MMU.
 
 use iced_x86::code_asm::*;
+use rmaplab_core::paging::{table_index, PTE_BYTES};
 
 /// Page size.
 pub const PAGE: u64 = 4096;
@@ -225,10 +226,10 @@ impl PageTables {
     /// The gpa of the level-1 PTE that maps `va` in the space rooted at `pml4`, creating the
     /// intermediate tables (all with U set).
     pub fn pte_slot(&mut self, pml4: u64, va: u64) -> u64 {
-        let pdpt = self.child(pml4, (va >> 39) & 511);
-        let pd = self.child(pdpt, (va >> 30) & 511);
-        let pt = self.child(pd, (va >> 21) & 511);
-        pt + ((va >> 12) & 511) * 8
+        let pdpt = self.child(pml4, table_index(va, 4));
+        let pd = self.child(pdpt, table_index(va, 3));
+        let pt = self.child(pd, table_index(va, 2));
+        pt + table_index(va, 1) * PTE_BYTES
     }
 
     /// Map `va` → `gpa` (4 KiB, user, writable, A/D clear) now, in the image.
@@ -257,8 +258,8 @@ impl PageTables {
     #[cfg(test)]
     pub fn translate(&self, pml4: u64, va: u64) -> Option<u64> {
         let mut table = pml4;
-        for shift in [39u64, 30, 21] {
-            let e = self.get(table, (va >> shift) & 511);
+        for (level, shift) in [(4, 39u64), (3, 30), (2, 21)] {
+            let e = self.get(table, table_index(va, level));
             if e & PTE_P == 0 || e & PTE_U == 0 {
                 return None;
             }
@@ -267,7 +268,7 @@ impl PageTables {
             }
             table = e & PTE_ADDR;
         }
-        let e = self.get(table, (va >> 12) & 511);
+        let e = self.get(table, table_index(va, 1));
         (e & PTE_P != 0 && e & PTE_U != 0).then_some((e & PTE_ADDR) | (va & (PAGE - 1)))
     }
 }

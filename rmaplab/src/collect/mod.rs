@@ -23,6 +23,7 @@ use recorder::{spawn_raw_reader, spawn_text_reader, Injection, Injections};
 use crate::interrupt;
 use rmaplab_core::gen::Workload;
 use rmaplab_core::import::infer::InferStats as ImportStats;
+use rmaplab_core::paging;
 use rmaplab_core::replay::Replayer;
 use rmaplab_core::trace::{Memslot, TraceMeta};
 use rmaplab_core::ModelConfig;
@@ -207,7 +208,7 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Fn(&str)) -> Result<Collect
                 })
                 .flatten()
                 .filter(|w| w.1 == 0)
-                .map(|w| (w.0 >> 12, (w.0 & 0xfff) / 8))
+                .map(|w| (paging::frame_of(w.0), paging::entry_index_of(w.0)))
                 .collect();
             if !clears.is_empty() {
                 inject(

@@ -335,7 +335,10 @@ mod tests {
         assert_eq!(writes.len(), 600);
         assert!(writes.iter().all(|w| w.1 == 0));
         // 600 aliases need two level-1 tables.
-        let pts: std::collections::HashSet<u64> = writes.iter().map(|w| w.0 >> 12).collect();
+        let pts: std::collections::HashSet<u64> = writes
+            .iter()
+            .map(|w| rmaplab_core::paging::frame_of(w.0))
+            .collect();
         assert_eq!(pts.len(), 2);
     }
 
