@@ -1,9 +1,160 @@
-//! Each built-in workload defined once, as a script of map and unmap steps in phases. `rmaplab
-//! gen` ([`crate::gen::generate`]) turns a script into trace events; `rmaplab collect` turns
-//! the same script into guest page tables, ring-3 touches and ring-0 page-table stores, so a
-//! generated trace and a collected one describe the same workload.
+//! Each built-in workload defined once: its parameters ([`Workload`], also the workload
+//! subcommand of `rmaplab gen` and `rmaplab collect`) and its script of map and unmap steps in
+//! phases. `rmaplab gen` ([`crate::gen::generate`]) turns a script into trace events; `rmaplab
+//! collect` turns the same script into guest page tables, ring-3 touches and ring-0 page-table
+//! stores, so a generated trace and a collected one describe the same workload.
 
-use crate::gen::{SplitMix64, Workload};
+use crate::config::RMAP_RECYCLE_THRESHOLD;
+use crate::gen::SplitMix64;
+use serde::{Deserialize, Serialize};
+
+/// `alias`'s default: two past KVM's recycle threshold, so the recycle zap happens.
+pub const DEFAULT_ALIASES: u64 = RMAP_RECYCLE_THRESHOLD + 2;
+/// `fork`'s default address spaces.
+pub const DEFAULT_PROCS: u64 = 64;
+/// `fork`'s default shared pages.
+pub const DEFAULT_SHARED_PAGES: u64 = 256;
+/// `fork`'s default private pages per address space.
+pub const DEFAULT_PRIVATE_PAGES: u64 = 16;
+/// `spread`'s default guest frames.
+pub const DEFAULT_SPREAD_GFNS: u64 = 100_000;
+/// `spread`'s default largest alias count.
+pub const DEFAULT_MAX_ALIASES: u64 = 512;
+/// `spread`'s default tail exponent × 10.
+pub const DEFAULT_SKEW_TENTHS: u64 = 15;
+/// `churn`'s default rounds.
+pub const DEFAULT_CYCLES: u64 = 100;
+/// `churn`'s default mappings per round.
+pub const DEFAULT_BATCH: u64 = 1000;
+/// `churn`'s default guest frames.
+pub const DEFAULT_CHURN_GFNS: u64 = 4096;
+/// `churn`'s default address spaces.
+pub const DEFAULT_SPACES: u64 = 32;
+
+/// A synthetic workload and its parameters. With the `clap` feature it is also the workload
+/// subcommand of `rmaplab gen` and `rmaplab collect` (its docs are their help, the defaults
+/// above theirs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "workload", rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::Subcommand))]
+pub enum Workload {
+    /// One guest page mapped at `aliases` virtual addresses (each touched), then unmapped.
+    Alias {
+        /// Mappings of the page.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_ALIASES))]
+        aliases: u64,
+    },
+    /// `procs` address spaces sharing `pages` pages (a fork storm), each with `private` pages of
+    /// its own; then every child exits.
+    Fork {
+        /// Address spaces (parent included).
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_PROCS))]
+        procs: u64,
+        /// Shared pages.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_SHARED_PAGES))]
+        pages: u64,
+        /// Private pages per address space.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_PRIVATE_PAGES))]
+        private: u64,
+    },
+    /// `gfns` guest frames with a skewed number of mappings each: most 1, a few many
+    /// (P(k ≥ m) ≈ m^-`skew_tenths`/10), capped at `max_aliases`.
+    Spread {
+        /// Guest frames.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_SPREAD_GFNS))]
+        gfns: u64,
+        /// Largest alias count.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_MAX_ALIASES))]
+        max_aliases: u64,
+        /// Tail exponent × 10 (e.g. 15 = 1.5; smaller means heavier tail).
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_SKEW_TENTHS))]
+        skew_tenths: u64,
+    },
+    /// `cycles` rounds of mapping `batch` random (gfn, address) pairs over `gfns` frames and
+    /// `spaces` address spaces, then unmapping a random half of everything mapped.
+    Churn {
+        /// Rounds.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_CYCLES))]
+        cycles: u64,
+        /// Mappings per round.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_BATCH))]
+        batch: u64,
+        /// Guest frames to choose from.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_CHURN_GFNS))]
+        gfns: u64,
+        /// Address spaces to choose from.
+        #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_SPACES))]
+        spaces: u64,
+    },
+}
+
+impl Workload {
+    /// One small instance of each workload, for tests that should cover every kind: an alias
+    /// list longer than a descriptor chain of any size up to 14 needs, a fork with private
+    /// pages, a skewed spread and a churn over several address spaces.
+    pub fn samples() -> [Workload; 4] {
+        [
+            Workload::Alias { aliases: 300 },
+            Workload::Fork {
+                procs: 20,
+                pages: 50,
+                private: 4,
+            },
+            Workload::Spread {
+                gfns: 2000,
+                max_aliases: 64,
+                skew_tenths: 15,
+            },
+            Workload::Churn {
+                cycles: 10,
+                batch: 100,
+                gfns: 50,
+                spaces: 8,
+            },
+        ]
+    }
+
+    /// The workload's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Workload::Alias { .. } => "alias",
+            Workload::Fork { .. } => "fork",
+            Workload::Spread { .. } => "spread",
+            Workload::Churn { .. } => "churn",
+        }
+    }
+
+    /// A one-line description with parameters.
+    pub fn describe(&self) -> String {
+        match self {
+            Workload::Alias { aliases } => format!("alias: one page mapped at {aliases} addresses, then unmapped"),
+            Workload::Fork { procs, pages, private } => format!(
+                "fork: {procs} address spaces sharing {pages} pages, {private} private pages each, then exit"
+            ),
+            Workload::Spread { gfns, max_aliases, skew_tenths } => format!(
+                "spread: {gfns} frames, alias counts skewed (tail exponent {}.{}) up to {max_aliases}",
+                skew_tenths / 10,
+                skew_tenths % 10
+            ),
+            Workload::Churn { cycles, batch, gfns, spaces } => format!(
+                "churn: {cycles} rounds of {batch} maps over {gfns} frames x {spaces} spaces, unmapping half each round"
+            ),
+        }
+    }
+
+    /// Frames the workload touches (for the memslot in the metadata).
+    pub(crate) fn frames(&self) -> u64 {
+        match *self {
+            Workload::Alias { .. } => 1,
+            Workload::Fork {
+                procs,
+                pages,
+                private,
+            } => pages + procs * private,
+            Workload::Spread { gfns, .. } | Workload::Churn { gfns, .. } => gfns,
+        }
+    }
+}
 
 /// One step of a workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
