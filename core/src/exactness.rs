@@ -4,7 +4,7 @@
 //! `rmaplab collect`'s own guests (the collector knows every page-table write it made). A
 //! capture of someone else's guest is not, in general: KVM drops SPTEs on paths no kvmmmu
 //! event shows (`docs/removal-paths.md`), and the model then keeps SPTEs KVM dropped. The trace's
-//! producer lists the paths it could not see ([`TraceMeta::unseen_removals`]); KVM's own
+//! producer lists the paths it could not see ([`crate::TraceMeta::unseen_removals`]); KVM's own
 //! counters recorded in the trace can rule a path out (a run with `mmu_pte_write` = 0 had no
 //! emulated guest page-table write). What is left makes the figures that depend on removals
 //! upper bounds (list sizes, peaks) or unknown (counts that move either way), per metric

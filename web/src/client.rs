@@ -391,7 +391,7 @@ fn not_running() -> String {
     "the replay worker is not running (it was cancelled); change a setting to restart it".into()
 }
 
-/// Replay `trace` as `job` asks: worker 0 leads (see [`hand_out`]); the answers are assembled.
+/// Replay `trace` as `job` asks: worker 0 leads (its plan hands out the other shares); the answers are assembled.
 pub fn replay(slot: &WorkerSlot, job: ReplayJob, trace: &TraceSource) -> Result<(), String> {
     let pool = slot.borrow();
     let Some(pool) = pool.as_ref() else {

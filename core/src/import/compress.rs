@@ -282,7 +282,7 @@ impl<R: std::io::BufRead> Read for ZstdReader<R> {
 
 /// Decodes whole zstd frames, as trace.dat's compressed chunks hold them. Core's own is
 /// [`Ruzstd`] (pure Rust, builds for wasm32); a front-end with a faster one (the CLI links
-/// libzstd) hands its [`ZstdFactory`] to [`crate::input::TraceReader::with_zstd`].
+/// libzstd) hands its [`ZstdFactory`] to [`crate::input::reader::TraceReader::with_zstd`].
 pub trait ZstdFrames {
     /// Decode the frames of `input`, appending their content to `out`; more than `limit`
     /// bytes is [`CompressError::TooLarge`], and nothing past `limit` is ever written.

@@ -1,11 +1,11 @@
 //! Replay one trace through many configurations in a single streaming pass.
 //!
-//! Configurations that share a recycle threshold share one *group* ([`group`]): one membership
+//! Configurations that share a recycle threshold share one *group* (the `group` module): one membership
 //! index — SPTE ids and rmap ids mapped to dense rmap indices, reused when an rmap empties — so
 //! memory is bounded by the live rmap state, never by the trace length. Array size, era and
 //! caches change only the lists' shape; the group module proves that they never change a
 //! recycle decision. Each configuration keeps its own lists and measurements
-//! ([`config_state`]); [`report`] turns them into the summary, and also puts together the parts
+//! (the `config_state` module); the `report` module turns them into the summary, and also puts together the parts
 //! of a replay whose configurations were split over threads ([`Replayer::new_part`]).
 
 mod config_state;

@@ -1,4 +1,4 @@
-//! Writing traces: the two encodings rmaplab writes (it reads more, see [`Encoding`]) and one
+//! Writing traces: the two encodings rmaplab writes (it reads more, see [`crate::input::Encoding`]) and one
 //! encoder for either, which the CLI's `convert`/`import`/`gen` and the playground's export use.
 
 use super::binary::BinaryEncoder;
