@@ -19,6 +19,9 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 step "clippy (wasm32: core and the playground)"
 cargo clippy --locked --target wasm32-unknown-unknown -p rmaplab-core -p rmaplab-web --lib --bins -- -D warnings
 
+step "rustdoc (no broken or private intra-doc links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
+
 step "native tests"
 cargo test --locked --workspace -- --skip real_kvm_
 
