@@ -164,6 +164,14 @@ try {
   check(wide.length === 0, `1280x800: charts with no overlapping, clipped or small text, no sideways scroll ${wide.slice(0, 4).join('; ')}`);
   check(await page.locator('.chart .ring.recommended').count() === 1 && await page.locator(`.chart .legend li.recommended`).count() >= 3, 'the recommended size is ringed on the trade-off chart and named in the legends');
   check(await page.locator('.chart-values summary').count() === 4, 'each chart has its values as a table (keyboard-reachable disclosure)');
+  // Zoom into the second half of the trace with the keyboard-operable sliders, and back.
+  await page.locator('#zoom-from').fill('500');
+  await page.locator('#zoom-from').dispatchEvent('input');
+  await page.waitForFunction(() => /from event [1-9]/.test(document.querySelector('.zoom')?.textContent || ''), null, { timeout: 5000 });
+  const zoomedProblems = await chartProblems(page);
+  check(zoomedProblems.length === 0 && await page.locator('.zoom button').count() === 1, `the memory chart zooms into the trace's second half ("${(await page.locator('.zoom').innerText()).replace(/\s+/g, ' ')}") ${zoomedProblems.slice(0, 3).join('; ')}`);
+  await page.click('.zoom button');
+  await page.waitForFunction(() => /from event 0 /.test(document.querySelector('.zoom')?.textContent || ''), null, { timeout: 5000 });
   await page.screenshot({ path: path.join(out, 'playground.png'), fullPage: false });
   await page.screenshot({ path: path.join(out, 'playground-full.png'), fullPage: true });
 

@@ -303,6 +303,20 @@ pub fn ticks_within(max: f64, n: usize) -> Vec<f64> {
     ticks(max, n).into_iter().filter(|t| *t <= max).collect()
 }
 
+/// Round tick values inside `from..=to`, about `n` of them (a zoomed axis: multiples of a
+/// 1, 2 or 5 × 10^k step, not offsets from `from`).
+pub fn ticks_between(from: f64, to: f64, n: usize) -> Vec<f64> {
+    let t = ticks(to - from, n);
+    let Some(step) = t.get(1).copied().filter(|s| *s > 0.0) else {
+        return vec![from];
+    };
+    let first = (from / step).ceil() as u64;
+    (first..)
+        .map(|k| k as f64 * step)
+        .take_while(|v| *v <= to)
+        .collect()
+}
+
 /// About `n` tick values covering `0..=max` bytes at a power-of-two step (64 KiB, 128 KiB…),
 /// so the labels are round in binary units.
 pub fn byte_ticks(max: f64, n: usize) -> Vec<f64> {
@@ -363,6 +377,12 @@ mod tests {
         assert!(ticks(12345.0, 5).last().is_some_and(|&t| t >= 12345.0));
         assert_eq!(ticks(0.0, 5), vec![0.0]);
         assert_eq!(ticks_within(95.0, 4), vec![0.0, 50.0]);
+        assert_eq!(ticks_between(1234.0, 2100.0, 4), vec![1500.0, 2000.0]);
+        assert_eq!(
+            ticks_between(1234.0, 2100.0, 8),
+            vec![1400.0, 1600.0, 1800.0, 2000.0]
+        );
+        assert_eq!(ticks_between(0.0, 95.0, 4), vec![0.0, 50.0]);
         assert_eq!(bytes(2048.0), "2 KiB");
         assert_eq!(bytes(1.25 * 1024.0 * 1024.0), "1.25 MiB");
         assert_eq!(count(250_000.0), "250k");
