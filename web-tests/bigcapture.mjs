@@ -75,6 +75,8 @@ try {
     if (process.env.EXPLORE && !err) {
       const idle = () => page.waitForFunction(() => !document.querySelector('.progress progress') && !document.querySelector('.recommend-pending'), null, { timeout: 3600000, polling: 50 });
       await idle();
+      const imports = () => page.locator('main').getAttribute('data-imports').then(Number);
+      const importsBefore = await imports();
       let t = Date.now();
       await page.fill('#entries', '2,5,14');
       await page.press('#entries', 'Tab');
@@ -92,7 +94,7 @@ try {
       await page.selectOption('#rmap-pick', option);
       await page.waitForSelector('.stepper .era .chain, .stepper .era .head', { timeout: 3600000 });
       const pick = Date.now() - t;
-      console.log(`  then: sizes 2,5,14 replayed in ${sizes} ms; vCPUs 7 in ${vcpus} ms; stepper pick in ${pick} ms`);
+      console.log(`  then: sizes 2,5,14 replayed in ${sizes} ms; vCPUs 7 in ${vcpus} ms; stepper pick in ${pick} ms; captures imported by the workers: ${importsBefore} for the upload, ${await imports() - importsBefore} after`);
     }
   }
 } finally {

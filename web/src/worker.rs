@@ -492,13 +492,18 @@ pub fn focus(
     let mut q = quiet;
     let mut t = open_trace(reader, 0, vm, Reporting::none(&mut q));
     t.meta()?;
-    while let Some(ev) = t.next_event()? {
-        if let Some(f) = FocusEvent::of(&ev, rmap) {
-            if out.len() == limit {
-                truncated = true;
-                break;
+    // In batches, as the replay reads: the stepper's pick should answer as fast as a replay
+    // of one configuration would.
+    let mut batch = Vec::with_capacity(BATCH);
+    'read: while t.next_batch(&mut batch)? {
+        for ev in &batch {
+            if let Some(f) = FocusEvent::of(ev, rmap) {
+                if out.len() == limit {
+                    truncated = true;
+                    break 'read;
+                }
+                out.push(f);
             }
-            out.push(f);
         }
     }
     Ok((out, truncated))
