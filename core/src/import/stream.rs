@@ -89,25 +89,53 @@ impl<'a> File<'a> {
 /// Kinds of records counted (every [`RecordKind`] but `Lost`).
 const KINDS: usize = 5;
 
-/// Where a record's kind is counted in [`Count::kinds`].
-fn kind_index(k: &RecordKind) -> usize {
-    match k {
-        RecordKind::SetSpte { .. } => 0,
-        RecordKind::GetPage { .. } => 1,
-        RecordKind::ZapPage { .. } => 2,
-        RecordKind::Walk { .. } => 3,
-        RecordKind::Mark(_) | RecordKind::Lost(_) => 4,
-    }
+/// A kind of record the counting pass counts, its index in [`Count::kinds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    /// `kvm_mmu_set_spte`.
+    SetSpte,
+    /// `kvm_mmu_get_page`.
+    GetPage,
+    /// `kvm_mmu_prepare_zap_page`.
+    ZapPage,
+    /// `kvm_mmu_pagetable_walk`.
+    Walk,
+    /// A trace marker (or a lost-event marker).
+    Marker,
 }
 
-/// The report's name of each [`kind_index`].
-const KIND_NAMES: [&str; KINDS] = [
-    format::EV_SET_SPTE,
-    format::EV_GET_PAGE,
-    format::EV_ZAP_PAGE,
-    format::EV_WALK,
-    "trace_marker",
-];
+impl Counted {
+    /// Every kind, in [`Count::kinds`] order.
+    const ALL: [Counted; KINDS] = [
+        Counted::SetSpte,
+        Counted::GetPage,
+        Counted::ZapPage,
+        Counted::Walk,
+        Counted::Marker,
+    ];
+
+    /// The kind of `k`.
+    fn of(k: &RecordKind) -> Self {
+        match k {
+            RecordKind::SetSpte { .. } => Counted::SetSpte,
+            RecordKind::GetPage { .. } => Counted::GetPage,
+            RecordKind::ZapPage { .. } => Counted::ZapPage,
+            RecordKind::Walk { .. } => Counted::Walk,
+            RecordKind::Mark(_) | RecordKind::Lost(_) => Counted::Marker,
+        }
+    }
+
+    /// Its name in the import report (the kernel's event name).
+    fn name(self) -> &'static str {
+        match self {
+            Counted::SetSpte => format::EV_SET_SPTE,
+            Counted::GetPage => format::EV_GET_PAGE,
+            Counted::ZapPage => format::EV_ZAP_PAGE,
+            Counted::Walk => format::EV_WALK,
+            Counted::Marker => "trace_marker",
+        }
+    }
+}
 
 /// What the counting pass gathers.
 struct Count {
@@ -120,7 +148,7 @@ struct Count {
     raw_roles: bool,
     /// Records counted (lost-event markers too).
     records: u64,
-    /// Records of each kind, by [`kind_index`].
+    /// Records of each kind, by [`Counted`] (`kinds[Counted::SetSpte as usize]`).
     kinds: [u64; KINDS],
     /// With process ids, the last pass's inference run ahead, its VM map built as process ids
     /// first appear (what grouping by process id gives, when the records come in time order).
@@ -177,7 +205,7 @@ impl Count {
                 }
             }
             ref k => {
-                self.kinds[kind_index(k)] += 1;
+                self.kinds[Counted::of(k) as usize] += 1;
                 if let RecordKind::GetPage { sp } | RecordKind::ZapPage { sp } = k {
                     self.raw_roles |= sp.role <= u64::from(u32::MAX);
                 }
@@ -393,9 +421,9 @@ impl<'a> CaptureStream<'a> {
                 }
             }
         }
-        for (name, n) in KIND_NAMES.iter().zip(c.kinds) {
+        for (kind, n) in Counted::ALL.iter().zip(c.kinds) {
             if n > 0 {
-                c.report.events_read.insert((*name).into(), n);
+                c.report.events_read.insert(kind.name().into(), n);
             }
         }
         Ok(c)
@@ -410,6 +438,7 @@ impl<'a> CaptureStream<'a> {
             link_ordered,
             records,
             spec,
+            kinds,
             ..
         } = self.count(&opts)?;
         if report.reordered > 0 {
@@ -424,13 +453,12 @@ impl<'a> CaptureStream<'a> {
                 report.lost_events
             ));
         }
-        let count = |name: &str| report.events_read.get(name).copied().unwrap_or(0);
-        let set_spte = count(format::EV_SET_SPTE);
-        let others: u64 = report
-            .events_read
-            .iter()
-            .filter(|(k, _)| k.as_str() != format::EV_SET_SPTE && k.as_str() != "trace_marker")
-            .map(|(_, v)| *v)
+        let count = |k: Counted| kinds[k as usize];
+        let set_spte = count(Counted::SetSpte);
+        // kvmmmu records other than adds (markers are not kvmmmu events).
+        let others: u64 = [Counted::GetPage, Counted::ZapPage, Counted::Walk]
+            .into_iter()
+            .map(count)
             .sum::<u64>()
             + report.events_unused.values().sum::<u64>();
         if set_spte == 0 && others == 0 {
@@ -446,7 +474,7 @@ impl<'a> CaptureStream<'a> {
                 other: others,
             });
         }
-        if count(format::EV_GET_PAGE) == 0 && count(format::EV_ZAP_PAGE) == 0 {
+        if count(Counted::GetPage) == 0 && count(Counted::ZapPage) == 0 {
             return Err(ImportError::NoShadowPages {
                 format: report.format.clone(),
             });
