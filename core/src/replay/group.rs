@@ -23,7 +23,7 @@
 
 use super::config_state::ConfigState;
 use super::membership::{Claimed, Membership, NotHeld};
-use super::ReplayError;
+use super::{Anomaly, ReplayError};
 use crate::rmap::RmapIndex;
 use crate::trace::{EventCtx, RmapId, RmapKind, SpteId, VcpuId};
 
@@ -56,13 +56,13 @@ impl RecycleGroup {
         }
     }
 
-    fn anomaly(&mut self, index: u64, what: String, strict: bool) -> Result<(), ReplayError> {
+    fn anomaly(&mut self, index: u64, anomaly: Anomaly, strict: bool) -> Result<(), ReplayError> {
         if strict {
-            return Err(ReplayError::Anomaly { index, what });
+            return Err(ReplayError::Anomaly { index, anomaly });
         }
         let examples = &mut self.members.anomalies.examples;
         if examples.len() < MAX_ANOMALY_EXAMPLES {
-            examples.push(format!("event {index}: {what}"));
+            examples.push(format!("event {index}: {anomaly}"));
         }
         Ok(())
     }
@@ -150,28 +150,26 @@ impl RecycleGroup {
         strict: bool,
     ) -> Result<(), ReplayError> {
         let counts = &mut self.members.anomalies;
-        let (count, what) = match why {
+        let (count, anomaly) = match why {
             EventAnomaly::Add(Claimed::InThisRmap) => (
                 &mut counts.add_duplicate,
-                format!("add of spte {spte:#x} already in rmap {rmap:#x}"),
+                Anomaly::AddDuplicate { rmap, spte },
             ),
             EventAnomaly::Add(Claimed::InOtherRmap) => (
                 &mut counts.add_in_other_rmap,
-                format!(
-                    "add of spte {spte:#x} to rmap {rmap:#x} while it is still in another rmap"
-                ),
+                Anomaly::AddInOtherRmap { rmap, spte },
             ),
             EventAnomaly::Remove(NotHeld::WrongRmap) => (
                 &mut counts.remove_wrong_rmap,
-                format!("remove of spte {spte:#x} from rmap {rmap:#x}, but it is in another rmap"),
+                Anomaly::RemoveWrongRmap { rmap, spte },
             ),
             EventAnomaly::Remove(NotHeld::Unknown) => (
                 &mut counts.remove_unknown,
-                format!("remove of spte {spte:#x} that is in no rmap (rmap {rmap:#x})"),
+                Anomaly::RemoveUnknown { rmap, spte },
             ),
         };
         *count += 1;
-        self.anomaly(index, what, strict)
+        self.anomaly(index, anomaly, strict)
     }
 
     #[inline]

@@ -32,6 +32,44 @@ use membership::Membership;
 use report::PartConfig;
 use serde::{Deserialize, Serialize};
 
+/// An add or a remove the kernel's list code could never be asked to do: counted and skipped,
+/// or, under `--strict`, the end of the replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Anomaly {
+    /// An add of an SPTE already in this rmap (`pte_list_add` would store it twice).
+    #[error("add of spte {spte:#x} already in rmap {rmap:#x}")]
+    AddDuplicate {
+        /// The rmap.
+        rmap: crate::trace::RmapId,
+        /// The SPTE.
+        spte: crate::trace::SpteId,
+    },
+    /// An add of an SPTE still in another rmap (KVM drops an SPTE before reusing it).
+    #[error("add of spte {spte:#x} to rmap {rmap:#x} while it is still in another rmap")]
+    AddInOtherRmap {
+        /// The rmap.
+        rmap: crate::trace::RmapId,
+        /// The SPTE.
+        spte: crate::trace::SpteId,
+    },
+    /// A remove from an rmap that does not hold the SPTE, which another rmap does.
+    #[error("remove of spte {spte:#x} from rmap {rmap:#x}, but it is in another rmap")]
+    RemoveWrongRmap {
+        /// The rmap.
+        rmap: crate::trace::RmapId,
+        /// The SPTE.
+        spte: crate::trace::SpteId,
+    },
+    /// A remove of an SPTE no rmap holds (`pte_list_remove` would BUG).
+    #[error("remove of spte {spte:#x} that is in no rmap (rmap {rmap:#x})")]
+    RemoveUnknown {
+        /// The rmap.
+        rmap: crate::trace::RmapId,
+        /// The SPTE.
+        spte: crate::trace::SpteId,
+    },
+}
+
 /// Errors from replay.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayError {
@@ -47,12 +85,12 @@ pub enum ReplayError {
         source: crate::ConfigError,
     },
     /// `--strict`: an event that cannot happen in the kernel.
-    #[error("event {index}: {what} (strict mode stops at the first anomaly)")]
+    #[error("event {index}: {anomaly} (strict mode stops at the first anomaly)")]
     Anomaly {
         /// 0-based event index.
         index: u64,
         /// What was wrong.
-        what: String,
+        anomaly: Anomaly,
     },
     /// Configurations sharing a recycle threshold disagreed on whether an add recycles, which
     /// the argument in the `group` module rules out (a bug in rmaplab).
