@@ -1,15 +1,12 @@
-//! `rmaplab replay`: a trace through many configurations in one pass; and the configuration
-//! and host options it shares with `rmaplab report`.
+//! `rmaplab replay`: a trace through many configurations in one pass (or, with
+//! `--dump-lists`, one configuration's lists at the end).
 
-use crate::input::TraceInput;
 use crate::render;
-use crate::shared::capture_args::check_import;
 use crate::shared::format::Format;
 use crate::shared::replay_args::{config_error, ConfigArgs, HostArgs, ReadArgs};
-use crate::shared::replay_run::{notes_to_stderr, run, trust_warnings};
+use crate::shared::replay_run::{notes_to_stderr, open, run, trust_warnings, Opened};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use rmaplab_core::import::ImportOptions;
 use rmaplab_core::input::reader::BATCH;
 use rmaplab_core::replay::{ReplayOptions, Replayer};
 use rmaplab_core::trace::TraceMeta;
@@ -42,12 +39,11 @@ pub struct ReplayArgs {
 /// `rmaplab replay`.
 pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
     let req = a.configs.request()?;
-    let import = a.read.capture.options();
     let build = |meta: &TraceMeta| -> Result<Vec<ModelConfig>> {
         req.resolve(a.configs.tdp(meta)).map_err(config_error)
     };
     if a.dump_lists {
-        return replay_dump_lists(a, &build, &import);
+        return replay_dump_lists(a, &build);
     }
     let (s, summary) = run(&a.read.run_options(&a.trace), &build)?;
     let (host, _) = a.host.host(&s);
@@ -81,16 +77,16 @@ pub fn replay(a: &ReplayArgs) -> Result<ExitCode> {
 fn replay_dump_lists(
     a: &ReplayArgs,
     build: &dyn Fn(&TraceMeta) -> Result<Vec<ModelConfig>>,
-    import: &ImportOptions,
 ) -> Result<ExitCode> {
     let opts = ReplayOptions {
         strict: a.read.capture.strict,
     };
-    let mut input = TraceInput::open(&a.trace, !a.read.quiet, import)?;
-    let meta = input.meta()?;
-    let name = input.name().to_string();
-    check_import(&meta, a.read.capture.strict, a.read.quiet).context(name.clone())?;
-    let cfgs = build(&meta).context(name.clone())?;
+    let Opened {
+        mut input,
+        meta,
+        name,
+        configs: cfgs,
+    } = open(&a.read.run_options(&a.trace), build)?;
     let [cfg] = cfgs[..] else {
         bail!("--dump-lists shows one configuration: pass a single --entries N, a single --era E and a single --topup policy");
     };

@@ -27,6 +27,37 @@ pub struct RunOptions<'a> {
     pub threads: Option<u16>,
 }
 
+/// A trace opened for a replay: its reader, header, name and the configurations built from it.
+pub struct Opened {
+    /// The reader, at the first event.
+    pub input: TraceInput,
+    /// The trace's header (a capture's import report among its metadata).
+    pub meta: TraceMeta,
+    /// The name errors are reported under.
+    pub name: String,
+    /// The configurations `configs` built from the header.
+    pub configs: Vec<ModelConfig>,
+}
+
+/// Open `o.trace`, read its header, check a capture's import as `--strict` asks, and build the
+/// configurations from the header: how every replay begins.
+pub fn open(
+    o: &RunOptions<'_>,
+    configs: &dyn Fn(&TraceMeta) -> Result<Vec<ModelConfig>>,
+) -> Result<Opened> {
+    let mut input = TraceInput::open(o.trace, !o.quiet, &o.import)?;
+    let meta = input.meta()?;
+    let name = input.name().to_string();
+    check_import(&meta, o.strict, o.quiet).context(name.clone())?;
+    let configs = configs(&meta).context(name.clone())?;
+    Ok(Opened {
+        input,
+        meta,
+        name,
+        configs,
+    })
+}
+
 /// Read `o.trace` once and replay it through the configurations `configs` builds from its
 /// header, on every core.
 pub fn run(
@@ -38,11 +69,12 @@ pub fn run(
         usize::from,
     );
     let opts = ReplayOptions { strict: o.strict };
-    let mut input = TraceInput::open(o.trace, !o.quiet, &o.import)?;
-    let meta = input.meta()?;
-    let name = input.name().to_string();
-    check_import(&meta, o.strict, o.quiet).context(name.clone())?;
-    let cfgs = configs(&meta).context(name.clone())?;
+    let Opened {
+        mut input,
+        meta,
+        name,
+        configs: cfgs,
+    } = open(o, configs)?;
     let mut r = ParallelReplay::start(&meta, &cfgs, opts, threads).context(name.clone())?;
     let mut batch = Vec::with_capacity(BATCH);
     // A replay thread that stops (an anomaly under --strict) stops the reading at once.
