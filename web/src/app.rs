@@ -1,7 +1,7 @@
 //! The root component: it owns the replay worker (through [`crate::client`]) and wires the
 //! components to the state.
 
-use crate::client::{self, ensure_worker, post, WorkerSlot};
+use crate::client::{self, post, WorkerSlot};
 use crate::components::{
     comparison::Comparison, controls::Controls, examples_menu::ExamplesMenu, export::Export,
     histogram_chart::HistogramChart, how_to_capture::HowToCapture, loader::Loader,
@@ -11,133 +11,32 @@ use crate::components::{
     verdict::Verdict,
 };
 use crate::downloads::{copy_text, download, download_name};
-use crate::protocol::{Phase, ReplayJob, Request, Split};
+use crate::hooks::{use_linked_focus, use_location_hash, use_replay};
+use crate::protocol::{Phase, Request};
 use crate::state::{Action, AppState, Settings, Status, TraceSource};
 use rmaplab_core::changelog::{self, ReportFormat, ReportInput};
 use rmaplab_core::trace::RmapId;
 use rmaplab_core::{columns, recommend};
 use std::rc::Rc;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 /// Most events of one rmap the stepper loads.
 pub const FOCUS_LIMIT: usize = 20_000;
 
-fn location_hash() -> String {
-    web_sys::window()
-        .and_then(|w| w.location().hash().ok())
-        .unwrap_or_default()
-}
-
 /// The root component.
 #[function_component(App)]
 pub fn app() -> Html {
-    let state = use_reducer(|| AppState::initial(&location_hash()));
+    let state = use_reducer(|| AppState::initial(&crate::hooks::location_hash()));
     let slot: WorkerSlot = use_mut_ref(|| None);
     let dispatch = state.dispatcher();
     let copied = use_state(|| None::<Result<String, String>>);
     // A file is being dragged over the page: an overlay says where it goes.
     let dragging = use_state(|| false);
 
-    // Replay whenever the trace or a setting the replay depends on changes (vCPUs, VMs and the
-    // tolerance only change arithmetic on the results); a replay still running is superseded
-    // (its workers are stopped), not queued behind. Between replays the workers keep an
-    // imported capture, so a new setting replays it without importing it again.
-    {
-        let (slot, dispatch, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
-        // Only a first pass is stopped: a second pass (the candidates, a large trace's hash)
-        // is short, and the workers finish it before the new request, keeping their import.
-        let (running, may, hash_all) = (
-            matches!(state.status, Status::Running { .. }),
-            state.may_replay(),
-            state.wanted.is_some(),
-        );
-        use_effect_with(
-            (state.settings.replay_key(), state.trace_gen, may),
-            move |((request, tdp, vm, kvm_stats), _, may)| {
-                if !*may {
-                    return;
-                }
-                if running {
-                    client::stop(&slot);
-                }
-                let r = request.clone().and_then(|request| {
-                    ensure_worker(&slot, &dispatch)?;
-                    dispatch.dispatch(Action::Progress(0, trace.len()));
-                    client::replay(
-                        &slot,
-                        ReplayJob {
-                            request,
-                            tdp: *tdp,
-                            vm: *vm,
-                            hash_all,
-                            split: Split::Lead { workers: 1 },
-                            kvm_stats: kvm_stats.clone(),
-                        },
-                        &trace,
-                    )
-                });
-                if let Err(e) = r {
-                    dispatch.dispatch(Action::Failed(e));
-                }
-            },
-        );
-    }
-    // A link that names an rmap opens the stepper on it once the trace's results are in.
-    {
-        let (slot, d, trace) = (slot.clone(), dispatch.clone(), state.trace.clone());
-        let vm = state.settings.vm;
-        let ready = state.summary.is_some() && !matches!(state.status, Status::Running { .. });
-        let wanted = state
-            .wanted_focus
-            .filter(|_| ready && state.focus.is_none())
-            .map(|w| w.rmap);
-        use_effect_with((wanted, state.trace_gen), move |(wanted, _)| {
-            if let Some(rmap) = *wanted {
-                let req = Request::Focus {
-                    rmap,
-                    limit: FOCUS_LIMIT,
-                    vm,
-                };
-                if let Err(e) = post(&slot, &req, Some(&trace)) {
-                    d.dispatch(Action::Failed(e));
-                }
-            }
-        });
-    }
-    // The URL follows the page (replaceState fires no hashchange).
-    let valid = state.settings.request().is_ok();
-    // Settings that cannot be replayed (no era, no top-up) are not written into it.
-    use_effect_with((state.fragment(), valid), |(fragment, valid)| {
-        if let Some(w) = web_sys::window().filter(|_| *valid) {
-            let _ = w
-                .history()
-                .and_then(|h| h.replace_state_with_url(&JsValue::NULL, "", Some(fragment)));
-        }
-    });
-    // The page follows the URL: a link pasted into an open tab.
-    {
-        let d = dispatch.clone();
-        use_effect_with((), move |_| {
-            let cb = Closure::<dyn FnMut(web_sys::HashChangeEvent)>::new(
-                move |_: web_sys::HashChangeEvent| d.dispatch(Action::Hash(location_hash())),
-            );
-            let w = web_sys::window();
-            if let Some(w) = &w {
-                let _ =
-                    w.add_event_listener_with_callback("hashchange", cb.as_ref().unchecked_ref());
-            }
-            move || {
-                if let Some(w) = w {
-                    let _ = w.remove_event_listener_with_callback(
-                        "hashchange",
-                        cb.as_ref().unchecked_ref(),
-                    );
-                }
-            }
-        });
-    }
+    // The effects: replaying, the stepper's linked rmap, the URL both ways (hooks.rs).
+    use_replay(&state, &slot);
+    use_linked_focus(&state, &slot);
+    use_location_hash(&state);
 
     let on_settings = {
         let d = dispatch.clone();

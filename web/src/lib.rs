@@ -7,6 +7,7 @@ pub mod components;
 pub mod downloads;
 pub mod examples;
 pub mod file_blocks;
+pub mod hooks;
 pub mod protocol;
 pub mod settings;
 pub mod share;
