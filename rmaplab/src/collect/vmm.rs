@@ -8,14 +8,21 @@ use super::guest::{
 use kvm_bindings::{kvm_segment, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::FromRawFd;
 use std::sync::mpsc;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
-/// `KVM_GET_STATS_FD` = `_IO(KVMIO, 0xce)`; kvm-ioctls has no wrapper for it.
-const KVM_GET_STATS_FD: libc::c_ulong = (0xAE << 8) | 0xce;
-/// `KVM_SET_NR_MMU_PAGES` = `_IO(KVMIO, 0x44)`, argument by value; not wrapped by kvm-ioctls.
-const KVM_SET_NR_MMU_PAGES: libc::c_ulong = (0xAE << 8) | 0x44;
+// KVM_GET_STATS_FD = _IO(KVMIO, 0xce) and KVM_SET_NR_MMU_PAGES = _IO(KVMIO, 0x44) (argument by
+// value): kvm-ioctls wraps neither; vmm-sys-util's macro builds their numbers.
+vmm_sys_util::ioctl_io_nr!(KVM_GET_STATS_FD, kvm_bindings::KVMIO, 0xce);
+vmm_sys_util::ioctl_io_nr!(KVM_SET_NR_MMU_PAGES, kvm_bindings::KVMIO, 0x44);
+
+/// Segment type of a code segment: execute/read, accessed (SDM vol. 3, table 3-1).
+const SEG_TYPE_CODE: u8 = 0b1011;
+/// Segment type of a data segment: read/write, accessed.
+const SEG_TYPE_DATA: u8 = 0b0011;
+/// System-segment type of a busy 64-bit TSS (SDM vol. 3, table 3-2).
+const SEG_TYPE_TSS_BUSY: u8 = 0b1011;
 /// Long-mode control registers that ran on this project's hosts.
 const CR0: u64 = 0x8005_0033;
 const CR4_PAE: u64 = 0x20;
@@ -156,9 +163,9 @@ impl Vm {
         // SAFETY: the ioctl takes its argument by value and touches no user memory; the VM fd
         // is valid for the call.
         let rc = unsafe {
-            libc::ioctl(
-                self.vm.as_raw_fd(),
-                KVM_SET_NR_MMU_PAGES,
+            vmm_sys_util::ioctl::ioctl_with_val(
+                &self.vm,
+                KVM_SET_NR_MMU_PAGES(),
                 pages as libc::c_ulong,
             )
         };
@@ -175,7 +182,7 @@ impl Vm {
     pub fn stats_fd(&self) -> Result<File, VmmError> {
         // SAFETY: KVM_GET_STATS_FD takes no argument and returns a new fd or -1; the VM fd is
         // valid for the call.
-        let fd = unsafe { libc::ioctl(self.vm.as_raw_fd(), KVM_GET_STATS_FD) };
+        let fd = unsafe { vmm_sys_util::ioctl::ioctl(&self.vm, KVM_GET_STATS_FD()) };
         if fd < 0 {
             return Err(VmmError::Kvm {
                 what: "KVM_GET_STATS_FD (needs Linux >= 5.14)",
@@ -235,7 +242,7 @@ fn seg(selector: u16, dpl: u8, code: bool) -> kvm_segment {
         base: 0,
         limit: 0xffff_ffff,
         selector,
-        type_: if code { 11 } else { 3 },
+        type_: if code { SEG_TYPE_CODE } else { SEG_TYPE_DATA },
         present: 1,
         dpl,
         db: u8::from(!code),
@@ -267,7 +274,7 @@ fn run_job(vcpu: &mut VcpuFd, id: usize, job: Job, ip: u64) -> Result<(), VmmErr
         base: TSS_GPA,
         limit: TSS_LIMIT,
         selector: SEL_TSS,
-        type_: 11,
+        type_: SEG_TYPE_TSS_BUSY,
         present: 1,
         ..Default::default()
     };
@@ -351,5 +358,19 @@ impl Drop for VcpuHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The macro-built ioctl numbers are the kernel's `_IO(KVMIO, nr)`.
+    #[test]
+    fn ioctl_numbers_are_the_kernels() {
+        assert_eq!(KVM_GET_STATS_FD(), 0xAE << 8 | 0xce);
+        assert_eq!(KVM_SET_NR_MMU_PAGES(), 0xAE << 8 | 0x44);
+        assert_eq!(seg(8, 0, true).type_, 11);
+        assert_eq!(seg(16, 3, false).type_, 3);
     }
 }
