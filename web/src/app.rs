@@ -160,10 +160,14 @@ pub fn app() -> Html {
     let summary = state.summary.clone();
     let settings = state.settings.clone();
     let host = summary.as_ref().map(|s| settings.host(s));
-    let shown_configs: Vec<rmaplab_core::ConfigReport> = summary
-        .as_ref()
-        .map(|s| s.configs[..state.asked.min(s.configs.len())].to_vec())
-        .unwrap_or_default();
+    // The configurations asked for, and below those plus the recommended one: each built once
+    // per render and shared by the components (Rc props, not a copy each).
+    let shown_configs: Rc<Vec<rmaplab_core::ConfigReport>> = Rc::new(
+        summary
+            .as_ref()
+            .map(|s| s.configs[..state.asked.min(s.configs.len())].to_vec())
+            .unwrap_or_default(),
+    );
     let all_configs = state.all_configs();
     let rec = summary.as_ref().zip(host).and_then(|(s, h)| {
         recommend::recommend(
@@ -175,15 +179,19 @@ pub fn app() -> Html {
     });
     // The table and charts also show the recommended size when it was not asked for (the
     // exports keep what was asked).
-    let mut table_configs = shown_configs.clone();
     let recommended = rec.as_ref().map(|r| r.label.clone());
-    if let Some(label) = &recommended {
-        if !table_configs.iter().any(|c| &c.label == label) {
-            if let Some(c) = all_configs.iter().find(|c| &c.label == label) {
-                table_configs.push(c.clone());
-            }
+    let missing = recommended
+        .as_ref()
+        .filter(|label| !shown_configs.iter().any(|c| &c.label == *label))
+        .and_then(|label| all_configs.iter().find(|c| &c.label == label));
+    let table_configs = match missing {
+        Some(c) => {
+            let mut v = (*shown_configs).clone();
+            v.push(c.clone());
+            Rc::new(v)
         }
-    }
+        None => shown_configs.clone(),
+    };
     let changelog_text = summary.as_ref().zip(host).map(|(s, h)| {
         let shown: Vec<usize> = (0..state.asked.min(s.configs.len())).collect();
         let name = state

@@ -107,7 +107,7 @@ fn reducer_loads_replays_and_reports_errors() {
 async fn results_table_marks_the_best_and_the_baseline() {
     let s = summary();
     let root = mount::<ResultsTable>(ResultsTableProps {
-        configs: s.configs.clone(),
+        configs: Rc::new(s.configs.clone()),
         checks: vec![],
         host: rmaplab_core::memory::HostShape {
             vcpus: 8,

@@ -17,7 +17,7 @@ pub struct ComparisonProps {
     /// The trace on screen (B).
     pub name: String,
     /// Its configurations asked for.
-    pub configs: Vec<ConfigReport>,
+    pub configs: std::rc::Rc<Vec<ConfigReport>>,
     /// The settings they were replayed with (the link's settings part).
     pub settings: String,
     /// The host the memory figures are for.

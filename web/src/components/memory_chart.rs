@@ -15,7 +15,7 @@ use yew::prelude::*;
 #[derive(Properties, PartialEq, Debug)]
 pub struct MemoryChartProps {
     /// Reports (their memory series).
-    pub configs: Vec<ConfigReport>,
+    pub configs: std::rc::Rc<Vec<ConfigReport>>,
     /// Events in the trace.
     pub events: u64,
     /// The recommended configuration's label, when there is one.

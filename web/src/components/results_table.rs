@@ -11,7 +11,7 @@ use yew::prelude::*;
 #[derive(Properties, PartialEq, Debug)]
 pub struct ResultsTableProps {
     /// The reports, in configuration order.
-    pub configs: Vec<ConfigReport>,
+    pub configs: std::rc::Rc<Vec<ConfigReport>>,
     /// KVM's counters against the model.
     pub checks: Vec<StatCheck>,
     /// The host the memory columns are for.

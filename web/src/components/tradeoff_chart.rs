@@ -19,7 +19,7 @@ use yew::prelude::*;
 #[derive(Properties, PartialEq, Debug)]
 pub struct TradeoffChartProps {
     /// Reports.
-    pub configs: Vec<ConfigReport>,
+    pub configs: std::rc::Rc<Vec<ConfigReport>>,
     /// The host the memory is for.
     pub host: HostShape,
     /// The recommended configuration's label, when there is one.

@@ -13,7 +13,7 @@ use yew::prelude::*;
 #[derive(Properties, PartialEq, Debug)]
 pub struct VcpusChartProps {
     /// Reports.
-    pub configs: Vec<ConfigReport>,
+    pub configs: std::rc::Rc<Vec<ConfigReport>>,
     /// The page's host (its vCPU count is marked).
     pub host: HostShape,
     /// The recommended configuration's label, when there is one.
