@@ -104,7 +104,7 @@ fn reducer_loads_replays_and_reports_errors() {
 }
 
 #[wasm_bindgen_test]
-async fn results_table_marks_the_best_and_the_baseline() {
+async fn results_table_marks_the_best_and_kvm_today() {
     let s = summary();
     let root = mount::<ResultsTable>(ResultsTableProps {
         configs: Rc::new(s.configs.clone()),

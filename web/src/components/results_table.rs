@@ -24,7 +24,7 @@ pub struct ResultsTableProps {
 /// The comparison table.
 #[function_component(ResultsTable)]
 pub fn results_table(p: &ResultsTableProps) -> Html {
-    let base = rmaplab_core::recommend::kvm_today_row(&p.configs).map(|b| b.peak_bytes);
+    let today_peak = rmaplab_core::recommend::kvm_today_row(&p.configs).map(|b| b.peak_bytes);
     let best = best_values(&p.configs, p.host);
     // The registry's table columns after the label, with their best value.
     let cols: Vec<(usize, &rmaplab_core::columns::Metric)> = METRICS
@@ -49,12 +49,12 @@ pub fn results_table(p: &ResultsTableProps) -> Html {
                 </tr></thead>
                 <tbody>
                 { for p.configs.iter().map(|c| {
-                    let is_base = rmaplab_core::recommend::is_kvm_today(c, rmaplab_core::Era::HeadInsert);
+                    let is_today = rmaplab_core::recommend::is_kvm_today(c, rmaplab_core::Era::HeadInsert);
                     let row = Row::new(c, p.host);
                     let is_rec = p.recommended.as_deref() == Some(c.label.as_str());
                     html! {
-                    <tr class={classes!(is_base.then_some("baseline"), is_rec.then_some("recommended"))} data-config={c.label.clone()}>
-                        <th scope="row" class="sticky">{ &c.label }{ if is_base { " (today)" } else { "" } }{ if is_rec { " (recommended)" } else { "" } }</th>
+                    <tr class={classes!(is_today.then_some("today"), is_rec.then_some("recommended"))} data-config={c.label.clone()}>
+                        <th scope="row" class="sticky">{ &c.label }{ if is_today { " (today)" } else { "" } }{ if is_rec { " (recommended)" } else { "" } }</th>
                         { for cols.iter().map(|(i, m)| {
                             let v = m.value(&row);
                             let text = m.marked(&row, &m.format_grouped(&v));
@@ -64,7 +64,7 @@ pub fn results_table(p: &ResultsTableProps) -> Html {
                             let warn = m.warns_at(&v);
                             html! { <td data-key={m.key} class={classes!(warn.then_some("warn"))}>{ if is_best { html! { <mark>{ text }</mark> } } else { html! { text } } }</td> }
                         }) }
-                        <td>{ base.filter(|b| *b > 0).map_or("–".to_string(), |b| format!("{:.2}×", c.peak_bytes as f64 / b as f64)) }</td>
+                        <td>{ today_peak.filter(|b| *b > 0).map_or("–".to_string(), |b| format!("{:.2}×", c.peak_bytes as f64 / b as f64)) }</td>
                     </tr>
                 }}) }
                 </tbody>
