@@ -235,15 +235,10 @@ fn answer(
             report,
             at_ms: js_sys::Date::now(),
         }),
-        Response::Done {
-            part,
-            shown,
-            shared,
-            longest,
-            encoding,
-            candidates_pending,
-            imported,
-        } => {
+        mut done @ Response::Done { .. } => {
+            let Some((part, candidates_pending, imported)) = done.take_done_part() else {
+                return;
+            };
             let mut g = gather.borrow_mut();
             g.done += 1;
             g.imports += usize::from(imported);
@@ -251,15 +246,8 @@ fn answer(
             g.candidates_pending |= candidates_pending;
             g.second_expected += usize::from(candidates_pending);
             if index == 0 {
-                g.first = Some(Response::Done {
-                    part: None,
-                    shown,
-                    shared,
-                    longest,
-                    encoding,
-                    candidates_pending,
-                    imported,
-                });
+                // What only worker 0 finds (its part is already taken out).
+                g.first = Some(done);
             }
             let actions = g.ready_actions();
             drop(g);

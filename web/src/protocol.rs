@@ -296,6 +296,22 @@ pub enum Response {
     Failed(String),
 }
 
+impl Response {
+    /// A `Done`'s part, taken out (leaving `None`), with whether a second pass follows and
+    /// whether this worker imported a capture; `None` for any other answer.
+    pub fn take_done_part(&mut self) -> Option<(Option<Box<ReplayPart>>, bool, bool)> {
+        match self {
+            Response::Done {
+                part,
+                candidates_pending,
+                imported,
+                ..
+            } => Some((part.take(), *candidates_pending, *imported)),
+            _ => None,
+        }
+    }
+}
+
 /// An rmap event (the serde-able subset of [`Event`] the stepper needs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FocusEvent {

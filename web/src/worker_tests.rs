@@ -109,6 +109,15 @@ fn second_whole(
     (configs, sha)
 }
 
+/// The two-VM tracefs capture among core's fixtures.
+fn twovm() -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/tests/fixtures/captures/twovm.tracefs.txt.gz"
+    );
+    std::fs::read(path).unwrap()
+}
+
 /// KVM today only (the replay adds the recommendation's candidates after it).
 fn today() -> ConfigRequest {
     let k = rmaplab_core::ModelConfig::kvm_today();
@@ -453,11 +462,7 @@ fn results(answers: Vec<Response>) -> Vec<Response> {
 
 #[test]
 fn a_capture_is_imported_once_and_later_requests_read_the_kept_copy() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../core/tests/fixtures/captures/twovm.tracefs.txt.gz"
-    );
-    let gz = std::fs::read(path).unwrap();
+    let gz = twovm();
     let mut kept = None;
     let (first, opened_first) = answers_kept(Request::Replay(job(None, false)), &gz, &mut kept);
     let k = kept.clone().expect("a capture read whole is kept");
@@ -478,29 +483,13 @@ fn a_capture_is_imported_once_and_later_requests_read_the_kept_copy() {
     };
     assert_eq!((imported(&first), imported(&again)), (1, 0));
     let unflagged = |rs: Vec<Response>| {
-        results(rs)
-            .into_iter()
-            .map(|r| match r {
-                Response::Done {
-                    part,
-                    shown,
-                    shared,
-                    longest,
-                    encoding,
-                    candidates_pending,
-                    imported: _,
-                } => Response::Done {
-                    part,
-                    shown,
-                    shared,
-                    longest,
-                    encoding,
-                    candidates_pending,
-                    imported: false,
-                },
-                r => r,
-            })
-            .collect::<Vec<_>>()
+        let mut rs = results(rs);
+        for r in &mut rs {
+            if let Response::Done { imported, .. } = r {
+                *imported = false;
+            }
+        }
+        rs
     };
     assert_eq!(unflagged(again), unflagged(first.clone()));
     let Some(Response::Done { longest, .. }) =
@@ -550,11 +539,7 @@ fn a_capture_is_imported_once_and_later_requests_read_the_kept_copy() {
 
 #[test]
 fn a_vm_of_a_multi_vm_capture_is_kept_on_request() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../core/tests/fixtures/captures/twovm.tracefs.txt.gz"
-    );
-    let gz = std::fs::read(path).unwrap();
+    let gz = twovm();
     let (all, _, _, enc, _, _) = run(&gz, None, false).unwrap();
     assert_eq!(enc, Some(Encoding::Ftrace));
     let report = rmaplab_core::import::ImportReport::from_meta(&all.meta).unwrap();
@@ -575,11 +560,7 @@ fn a_vm_of_a_multi_vm_capture_is_kept_on_request() {
 /// capture, assembling what one worker reports.
 #[test]
 fn a_shared_capture_is_imported_by_the_leader_alone() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../core/tests/fixtures/captures/twovm.tracefs.txt.gz"
-    );
-    let gz = std::fs::read(path).unwrap();
+    let gz = twovm();
     let mut four = job(None, false);
     four.request.entries = [2, 3, 14]
         .map(rmaplab_core::config::EntriesChoice::Fixed)

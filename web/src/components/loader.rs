@@ -30,19 +30,6 @@ pub struct LoaderProps {
     pub eta_s: Option<f64>,
 }
 
-/// `n` with thousands separators (`41,781,216`).
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Bytes per MiB.
 const MIB: f64 = (1u64 << 20) as f64;
 
@@ -58,7 +45,10 @@ pub fn progress_text(r: &ProgressReport, eta_s: Option<f64>) -> String {
         None => parts.push(format!("{:.1} MiB", r.bytes as f64 / MIB)),
     }
     if r.events > 0 {
-        parts.push(format!("{} events replayed", thousands(r.events)));
+        parts.push(format!(
+            "{} events replayed",
+            rmaplab_core::columns::group_thousands(r.events)
+        ));
     }
     parts.push(format!("{:.0}% in all", r.fraction() * 100.0));
     if let Some(s) = eta_s {
