@@ -60,48 +60,48 @@ pub struct EventCtx {
     pub kind: Option<RmapKind>,
 }
 
-/// What happened.
+/// What an event does to the rmaps (or tells about them): the kernel operation it mirrors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     /// An SPTE was added to an rmap (`__rmap_add` → `pte_list_add`).
     Add {
-        /// The rmap.
+        /// The rmap (`kvm_rmap_head`) of the gfn and level the SPTE maps.
         rmap: RmapId,
-        /// The SPTE (the sptep).
+        /// The SPTE added: the sptep `pte_list_add` stores (never 0).
         spte: SpteId,
     },
     /// An SPTE was removed from an rmap (`pte_list_remove`).
     Remove {
-        /// The rmap.
+        /// The rmap that held the SPTE.
         rmap: RmapId,
-        /// The SPTE.
+        /// The SPTE removed; removing one the rmap does not hold is an anomaly.
         spte: SpteId,
     },
     /// Every SPTE of the rmap was cleared (`kvm_zap_all_rmap_sptes`).
     Zap {
-        /// The rmap.
+        /// The rmap emptied (its descriptors go back to the slab).
         rmap: RmapId,
     },
     /// The rmap was walked without changes (`for_each_rmap_spte`, e.g. write-protection).
     Walk {
-        /// The rmap.
+        /// The rmap walked: every descriptor of its chain is visited.
         rmap: RmapId,
     },
     /// A vCPU took a page fault: its memory caches are topped up.
     Fault {
-        /// The vCPU.
+        /// The vCPU whose `kvm_mmu_memory_cache` is topped up (a dense index, not an APIC id).
         vcpu: VcpuId,
     },
     /// KVM's own counter at this point, for validation.
     Stat {
         /// Stat name as in `KVM_GET_STATS_FD` (e.g. `max_mmu_rmap_size`, `pages_4k`).
         name: String,
-        /// Its value.
+        /// The counter's value at this point in the trace, as KVM reported it.
         value: u64,
     },
     /// A label (phase boundary).
     Mark {
-        /// Free text.
+        /// The phase's name as the recorder wrote it (shown in reports, never interpreted).
         label: String,
     },
 }
@@ -109,7 +109,7 @@ pub enum EventKind {
 /// One trace event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// What happened.
+    /// The operation and its operands.
     pub kind: EventKind,
     /// Optional facts; meaningful for add, remove, zap and walk only.
     pub ctx: EventCtx,
@@ -130,7 +130,7 @@ impl Event {
         self
     }
 
-    /// `add` shorthand.
+    /// An add of `spte` to `rmap`, without optional facts.
     pub fn add(rmap: RmapId, spte: SpteId) -> Self {
         Event::new(EventKind::Add { rmap, spte })
     }
@@ -140,7 +140,7 @@ impl Event {
         Event::new(EventKind::Fault { vcpu })
     }
 
-    /// `remove` shorthand.
+    /// A remove of `spte` from `rmap`, without optional facts.
     pub fn remove(rmap: RmapId, spte: SpteId) -> Self {
         Event::new(EventKind::Remove { rmap, spte })
     }
@@ -160,7 +160,7 @@ impl Event {
 /// A memory slot: `base_gfn` and `npages`, as `KVM_SET_USER_MEMORY_REGION` defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Memslot {
-    /// First guest frame.
+    /// The slot's first guest frame number (gpa >> 12).
     pub base_gfn: u64,
     /// Number of 4 KiB pages.
     pub pages: u64,
@@ -172,7 +172,8 @@ pub struct KvmParams {
     /// `PTE_LIST_EXT` of that kernel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pte_list_ext: Option<usize>,
-    /// Its list algorithm.
+    /// The era of that kernel's `pte_list_add`/`pte_list_remove` (which end of a chain an add
+    /// goes to, and how a descriptor counts its entries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub era: Option<crate::Era>,
 }
@@ -194,7 +195,7 @@ impl KvmParams {
 pub struct TraceMeta {
     /// Always [`FORMAT_NAME`].
     pub format: String,
-    /// Format version.
+    /// The format's version ([`FORMAT_VERSION`] when written; readers refuse newer ones).
     pub version: u32,
     /// `uname -r` of the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
