@@ -33,7 +33,7 @@ pub struct Anomalies {
 }
 
 impl Anomalies {
-    /// Total anomalies.
+    /// Anomalies of every kind together (the `anomalies` column).
     pub fn total(&self) -> u64 {
         self.remove_unknown + self.remove_wrong_rmap + self.add_duplicate + self.add_in_other_rmap
     }
@@ -44,9 +44,9 @@ impl Anomalies {
 pub struct StatCheck {
     /// 0-based index of the `stat` event.
     pub event: u64,
-    /// The stat.
+    /// The stat's name as in `KVM_GET_STATS_FD` (`max_mmu_rmap_size`, `pages_4k`, …).
     pub name: String,
-    /// What KVM said.
+    /// KVM's value at that event.
     pub kvm: u64,
     /// What the replay computes.
     pub model: u64,
@@ -112,11 +112,11 @@ impl OpTally {
 pub struct ConfigReport {
     /// `entries/era`.
     pub label: String,
-    /// Entries per descriptor.
+    /// Entries per descriptor (`PTE_LIST_EXT`; 14 in KVM today).
     pub entries: usize,
-    /// Kernel era.
+    /// The kernel era whose list code was replayed.
     pub era: crate::Era,
-    /// Per-vCPU cache capacity.
+    /// Objects each vCPU's `kvm_mmu_memory_cache` holds when full (40 in KVM today).
     pub cache_capacity: usize,
     /// Per-vCPU cache top-up minimum.
     pub cache_min: usize,
@@ -183,11 +183,11 @@ pub struct ConfigReport {
     pub recycles: u64,
     /// Events that cannot happen in the kernel (skipped).
     pub anomalies: u64,
-    /// Their breakdown.
+    /// The anomalies by kind, with the first few described.
     pub anomaly_detail: Anomalies,
     /// Cost of adds (a recycle zap counts into the add that triggered it).
     pub add_cost: OpCosts,
-    /// Cost of removes.
+    /// Descriptors and cache lines each remove visited.
     pub remove_cost: OpCosts,
     /// Cost of whole-list zaps.
     pub zap_cost: OpCosts,
@@ -219,9 +219,9 @@ pub struct ConfigReport {
 /// Results of a replay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplaySummary {
-    /// The trace's metadata.
+    /// The trace's metadata (a capture's import report among it).
     pub meta: TraceMeta,
-    /// Events replayed.
+    /// Events replayed, of every kind (stat events typed in the page included).
     pub events: u64,
     /// Adds, removes, zaps, walks, faults, stats, marks.
     pub counts: EventCounts,
@@ -278,19 +278,19 @@ impl ReplaySummary {
 /// Counts of events by type.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventCounts {
-    /// `add`.
+    /// SPTE adds (`pte_list_add`).
     pub add: u64,
-    /// `remove`.
+    /// SPTE removes (`pte_list_remove`).
     pub remove: u64,
-    /// `zap`.
+    /// Whole-list zaps (`kvm_zap_all_rmap_sptes`).
     pub zap: u64,
-    /// `walk`.
+    /// Read-only walks (`for_each_rmap_spte`).
     pub walk: u64,
-    /// `fault`.
+    /// vCPU faults (cache top-ups).
     pub fault: u64,
-    /// `stat`.
+    /// KVM counter readings.
     pub stat: u64,
-    /// `mark`.
+    /// Phase marks.
     pub mark: u64,
 }
 
@@ -301,11 +301,11 @@ pub struct RmapDump {
     pub rmap: RmapId,
     /// Its gfn, when the trace said.
     pub gfn: Option<u64>,
-    /// Its level.
+    /// Its page-table level: 1 for 4 KiB, 2 for 2 MiB, 3 for 1 GiB mappings.
     pub level: u8,
     /// Gfn rmap or parent list.
     pub kind: RmapKind,
-    /// Entries.
+    /// SPTEs in the list at the end of the trace.
     pub count: u64,
     /// Head word and chain.
     pub list: RmapSnapshot,
