@@ -221,7 +221,7 @@ pub struct ConfigReport {
 pub struct ReplaySummary {
     /// The trace's metadata (a capture's import report among it).
     pub meta: TraceMeta,
-    /// Events replayed, of every kind (stat events typed in the page included).
+    /// Events replayed, of every kind.
     pub events: u64,
     /// Adds, removes, zaps, walks, faults, stats, marks.
     pub counts: EventCounts,
