@@ -26,7 +26,7 @@ pub enum Status {
     Running {
         /// Bytes read so far.
         done: u64,
-        /// Bytes in all.
+        /// Bytes of the trace in all (of one pass), for the bar's scale.
         total: u64,
     },
     /// The user cancelled.
@@ -48,15 +48,15 @@ pub struct Pinned {
 /// The rmap being stepped through.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SteppedRmap {
-    /// Its id.
+    /// The rmap's id in the trace (a 4K gfn rmap's id is its gfn).
     pub rmap: RmapId,
-    /// Its events.
+    /// Its adds, removes and zaps in trace order, at most `FOCUS_LIMIT`.
     pub events: Rc<Vec<FocusEvent>>,
     /// Events were cut at the limit.
     pub truncated: bool,
     /// Events applied so far.
     pub step: usize,
-    /// Array size shown.
+    /// Entries per descriptor the stepper replays the list with (2..=64; 14 at first).
     pub entries: usize,
 }
 
@@ -130,16 +130,16 @@ pub struct AppState {
     pub trace: TraceSource,
     /// Bumped on every new trace (effects key on it).
     pub trace_gen: u32,
-    /// Replay status.
+    /// Whether a replay runs, and how far it is.
     pub status: Status,
-    /// Latest results.
+    /// The results on screen (of `shown`'s trace); kept, dimmed, while new ones are computed.
     pub summary: Option<Rc<ReplaySummary>>,
     /// How many of the results' first configurations were asked for (plus KVM today); the
     /// others are the recommendation's candidates.
     pub asked: usize,
     /// Encoding of the loaded trace (`None` until a worker has read it).
     pub encoding: Option<Encoding>,
-    /// Longest rmaps.
+    /// The stepper's candidates: the rmaps with the largest peaks under the recycle rule.
     pub longest: Vec<LongRmap>,
     /// Latest error, shown in the page.
     pub error: Option<String>,
@@ -380,7 +380,7 @@ pub const ETA_MIN_SECONDS: f64 = 0.5;
 /// State transitions.
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// New settings.
+    /// The form's settings changed (valid ones; invalid fields come as `FieldErrors`).
     Settings(Settings),
     /// A trace was loaded.
     Load {
@@ -444,13 +444,13 @@ pub enum Action {
         /// Cut at the limit.
         truncated: bool,
     },
-    /// Step slider moved.
+    /// The stepper's slider moved: events applied (clamped to the rmap's events).
     Step(usize),
     /// Stepper array size changed.
     FocusEntries(usize),
     /// The user cancelled the replay.
     Cancel,
-    /// Something failed.
+    /// A load, replay or request failed: the message, in words that say what to do.
     Failed(String),
 }
 
