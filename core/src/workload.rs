@@ -50,7 +50,7 @@ pub enum Workload {
         /// Address spaces (parent included).
         #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_PROCS))]
         procs: u64,
-        /// Shared pages.
+        /// Pages every address space maps (the memory the children share with the parent).
         #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_SHARED_PAGES))]
         pages: u64,
         /// Private pages per address space.
@@ -60,10 +60,10 @@ pub enum Workload {
     /// `gfns` guest frames with a skewed number of mappings each: most 1, a few many
     /// (P(k ≥ m) ≈ m^-`skew_tenths`/10), capped at `max_aliases`.
     Spread {
-        /// Guest frames.
+        /// Guest frames (4 KiB each) the mappings are spread over.
         #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_SPREAD_GFNS))]
         gfns: u64,
-        /// Largest alias count.
+        /// Most mappings one frame gets (the longest rmap's length).
         #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_MAX_ALIASES))]
         max_aliases: u64,
         /// Tail exponent × 10 (e.g. 15 = 1.5; smaller means heavier tail).
@@ -73,10 +73,10 @@ pub enum Workload {
     /// `cycles` rounds of mapping `batch` random (gfn, address) pairs over `gfns` frames and
     /// `spaces` address spaces, then unmapping a random half of everything mapped.
     Churn {
-        /// Rounds.
+        /// Rounds of mapping a batch, then unmapping half of everything mapped.
         #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_CYCLES))]
         cycles: u64,
-        /// Mappings per round.
+        /// New (gfn, address) mappings each round makes.
         #[cfg_attr(feature = "clap", arg(long, default_value_t = DEFAULT_BATCH))]
         batch: u64,
         /// Guest frames to choose from.

@@ -37,9 +37,9 @@ pub enum Request {
     Replay(ReplayJob),
     /// Return the events of one rmap (for stepping through it), at most `limit`.
     Focus {
-        /// The rmap.
+        /// The rmap to step through (a 4K gfn rmap's id is its gfn).
         rmap: RmapId,
-        /// Most events returned.
+        /// Most events returned (the page's `FOCUS_LIMIT`); the answer says when there were more.
         limit: usize,
         /// The VM kept, as in the replay.
         vm: Option<u64>,
@@ -94,7 +94,7 @@ pub enum Split {
 /// longest rmaps, takes the hash for share links and answers the page's other requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
-    /// This worker's number.
+    /// This worker's number, from 0 (the leader).
     pub index: usize,
     /// How many workers share the replay.
     pub of: usize,
@@ -156,7 +156,7 @@ pub struct KeptMeta {
 /// An rmap worth stepping through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LongRmap {
-    /// Its id.
+    /// Its id in the trace.
     pub rmap: RmapId,
     /// Its gfn when known.
     pub gfn: Option<u64>,
@@ -283,7 +283,7 @@ pub enum Response {
     },
     /// The events of the requested rmap.
     Focused {
-        /// The rmap.
+        /// The rmap asked for.
         rmap: RmapId,
         /// Its events in order.
         events: Vec<FocusEvent>,

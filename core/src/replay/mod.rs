@@ -39,33 +39,33 @@ pub enum Anomaly {
     /// An add of an SPTE already in this rmap (`pte_list_add` would store it twice).
     #[error("add of spte {spte:#x} already in rmap {rmap:#x}")]
     AddDuplicate {
-        /// The rmap.
+        /// The rmap the event named.
         rmap: crate::trace::RmapId,
-        /// The SPTE.
+        /// The SPTE (sptep) the event named.
         spte: crate::trace::SpteId,
     },
     /// An add of an SPTE still in another rmap (KVM drops an SPTE before reusing it).
     #[error("add of spte {spte:#x} to rmap {rmap:#x} while it is still in another rmap")]
     AddInOtherRmap {
-        /// The rmap.
+        /// The rmap the event named.
         rmap: crate::trace::RmapId,
-        /// The SPTE.
+        /// The SPTE (sptep) the event named.
         spte: crate::trace::SpteId,
     },
     /// A remove from an rmap that does not hold the SPTE, which another rmap does.
     #[error("remove of spte {spte:#x} from rmap {rmap:#x}, but it is in another rmap")]
     RemoveWrongRmap {
-        /// The rmap.
+        /// The rmap the event named.
         rmap: crate::trace::RmapId,
-        /// The SPTE.
+        /// The SPTE (sptep) the event named.
         spte: crate::trace::SpteId,
     },
     /// A remove of an SPTE no rmap holds (`pte_list_remove` would BUG).
     #[error("remove of spte {spte:#x} that is in no rmap (rmap {rmap:#x})")]
     RemoveUnknown {
-        /// The rmap.
+        /// The rmap the event named.
         rmap: crate::trace::RmapId,
-        /// The SPTE.
+        /// The SPTE (sptep) the event named.
         spte: crate::trace::SpteId,
     },
 }
@@ -79,9 +79,9 @@ pub enum ReplayError {
     /// A configuration is invalid.
     #[error("configuration {label}: {source}")]
     Config {
-        /// Its label.
+        /// Its label (`entries/era`, as in the tables).
         label: String,
-        /// Why.
+        /// What the configuration asks that the model cannot be.
         source: crate::ConfigError,
     },
     /// `--strict`: an event that cannot happen in the kernel.
@@ -104,7 +104,7 @@ pub enum ReplayError {
     Model {
         /// 0-based event index.
         index: u64,
-        /// The error.
+        /// The invariant that broke, from the list code.
         source: RmapError,
     },
 }
