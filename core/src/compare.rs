@@ -23,6 +23,9 @@ pub struct FigureDiff {
     pub delta: Option<f64>,
     /// B / A − 1, when both are numbers and A is not 0.
     pub change: Option<f64>,
+    /// Whether A and B show the same value and differ only in what it is: exact in one, a
+    /// bound (`<=`) or unknown (`?`) in the other.
+    pub same_value: bool,
 }
 
 impl FigureDiff {
@@ -70,7 +73,21 @@ pub struct Comparison {
 impl Comparison {
     /// Figures that differ, over all configurations.
     pub fn differing(&self) -> usize {
-        self.configs.iter().map(|c| c.differ.len()).sum()
+        self.configs
+            .iter()
+            .flat_map(|c| &c.differ)
+            .filter(|f| !f.same_value)
+            .count()
+    }
+
+    /// Figures with the same value in both whose marks differ (a bound or an unknown in one,
+    /// exact in the other), over all configurations.
+    pub fn marked_only(&self) -> usize {
+        self.configs
+            .iter()
+            .flat_map(|c| &c.differ)
+            .filter(|f| f.same_value)
+            .count()
     }
 
     /// Figures compared, over all configurations.
@@ -102,6 +119,8 @@ pub fn compare(a: &[ConfigReport], b: &[ConfigReport], host: HostShape) -> Compa
             if ta == tb {
                 continue;
             }
+            // The same value as the table writes it, before any mark.
+            let same_value = m.format_grouped(&va) == m.format_grouped(&vb);
             let numbers = match (&va, &vb) {
                 (Value::Text(_), _) | (_, Value::Text(_)) => None,
                 _ => va.as_f64().zip(vb.as_f64()),
@@ -113,6 +132,7 @@ pub fn compare(a: &[ConfigReport], b: &[ConfigReport], host: HostShape) -> Compa
                 b: tb,
                 delta: numbers.map(|(x, y)| y - x),
                 change: numbers.and_then(|(x, y)| (x != 0.0).then(|| y / x - 1.0)),
+                same_value,
             });
         }
         configs.push(ConfigDiff {
@@ -138,12 +158,20 @@ impl Comparison {
     /// punctuation).
     pub fn summary(&self, name_a: &str, name_b: &str) -> String {
         let (compared, configs) = (self.compared(), configurations(self.configs.len()));
+        let marked = match self.marked_only() {
+            0 => String::new(),
+            1 => "; 1 more has the same value but is a bound or an unknown in one of them (marked <= or ?)".to_string(),
+            m => format!("; {m} more have the same value but are bounds or unknowns in one of them (marked <= or ?)"),
+        };
         match self.differing() {
-            0 => format!(
+            0 if marked.is_empty() => format!(
                 "B ({name_b}) and A ({name_a}) agree on all {compared} figures of the {configs} both replayed"
             ),
+            0 => format!(
+                "B ({name_b}) and A ({name_a}) agree in value on all {compared} figures of the {configs} both replayed{marked}"
+            ),
             n => format!(
-                "B ({name_b}) differs from A ({name_a}) in {n} of {compared} figures over the {configs} both replayed"
+                "B ({name_b}) differs from A ({name_a}) in the value of {n} of {compared} figures over the {configs} both replayed{marked}"
             ),
         }
     }
@@ -153,7 +181,8 @@ impl Comparison {
     pub fn text(&self, name_a: &str, name_b: &str) -> String {
         use std::fmt::Write;
         let mut out = self.summary(name_a, name_b);
-        out.push_str(if self.differing() == 0 { "\n" } else { ":\n" });
+        let rows_follow = self.configs.iter().any(|c| !c.differ.is_empty());
+        out.push_str(if rows_follow { ":\n" } else { "\n" });
         let rows: Vec<[String; 5]> = self
             .configs
             .iter()
@@ -306,6 +335,19 @@ mod tests {
             "{text}"
         );
         assert!(same.text("a", "a").contains("agree on all"));
+        // The same trace marked not exact: every figure that depends on removals keeps its
+        // value but becomes a bound or an unknown; the summary says so, not "differs".
+        let mut inexact = a.clone();
+        for c in &mut inexact {
+            c.exactness.unseen = crate::exactness::UnseenRemoval::ALL.to_vec();
+        }
+        let marked = compare(&a, &inexact, host);
+        assert_eq!(marked.differing(), 0);
+        assert!(marked.marked_only() > 0);
+        assert!(marked.configs[0].differ.iter().all(|f| f.same_value));
+        let summary = marked.summary("a", "b");
+        assert!(summary.contains("agree in value on all"), "{summary}");
+        assert!(summary.contains("bounds or unknowns"), "{summary}");
         // Configurations in one trace only are named, not compared.
         let c = compare(&a[..1], &b, host);
         assert_eq!(c.only_b, vec![b[1].label.clone()]);

@@ -63,16 +63,17 @@ pub fn comparison(p: &ComparisonProps) -> Html {
             if !c.only_a.is_empty() || !c.only_b.is_empty() {
                 <p class="muted">{ format!("Only in A: {}. Only in B: {}.", list(&c.only_a), list(&c.only_b)) }</p>
             }
-            if differing > 0 {
+            if differing + c.marked_only() > 0 {
                 <div class="table-wrap">
                 <table class="compare">
                     <thead><tr><th scope="col">{"configuration"}</th><th scope="col">{"figure"}</th><th scope="col">{"A"}</th><th scope="col">{"B"}</th><th scope="col">{"B − A"}</th></tr></thead>
                     <tbody>
                     { for c.configs.iter().flat_map(|cfg| cfg.differ.iter().map(move |f| (cfg.label.clone(), f.clone()))).map(|(label, f)| {
-                        let class = match b_is_lower_better(&f) {
-                            Some(true) => "better",
-                            Some(false) => "worse",
-                            None => "",
+                        let class = match (f.same_value, b_is_lower_better(&f)) {
+                            (true, _) => "marked-only",
+                            (false, Some(true)) => "better",
+                            (false, Some(false)) => "worse",
+                            (false, None) => "",
                         };
                         let delta = match f.delta_text() {
                             t if t.is_empty() => "—".to_string(),
