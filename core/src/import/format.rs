@@ -226,6 +226,21 @@ impl Formats {
         read_uint(data, f.offset, f.size, self.big_endian)
     }
 
+    /// Whether [`Formats::decode`] can turn an event with this `common_type` id into a record:
+    /// a perf.data reader skips samples of every other tracepoint before parsing them.
+    pub fn decodes_id(&self, id: u64) -> bool {
+        let ids = [
+            self.set_spte.map(|l| l.id),
+            self.get_page.map(|l| l.id),
+            self.zap_page.map(|l| l.id),
+            self.walk.map(|w| w.0),
+            self.print.map(|p| p.0),
+        ];
+        ids.into_iter()
+            .flatten()
+            .any(|known| u64::from(known) == id)
+    }
+
     /// The `common_type` id of a payload.
     pub fn event_id(&self, data: &[u8]) -> Option<u16> {
         read_uint(data, 0, 2, self.big_endian).map(|v| v as u16)

@@ -8,6 +8,7 @@
 pub mod compress;
 pub mod format;
 pub mod infer;
+pub mod perf_records;
 pub mod perfdata;
 pub mod record;
 pub mod report;

@@ -9,11 +9,11 @@
 //! ([`super::tracedat::TracingHeaders`], [`super::format::Formats`]).
 
 use super::format::{FormatError, Formats};
-use super::record::{Record, RecordKind, Task};
+pub use super::perf_records::PerfRecords;
+use super::record::Record;
 use super::tracedat::{preamble, Cur, TraceDatError, TracingHeaders};
 use crate::input::source::Shared;
-use linux_perf_data::linux_perf_event_reader::{EventRecord, RecordType};
-use linux_perf_data::{Feature, PerfFileReader, PerfFileRecord};
+use linux_perf_data::{Feature, PerfFileReader};
 use std::io::Read;
 use std::rc::Rc;
 
@@ -63,6 +63,8 @@ fn container<E: std::fmt::Display>(e: E) -> PerfDataError {
 
 /// Size of the fixed `perf_file_header` (magic, size, attr_size, three sections, feature bits).
 const HEADER_SIZE: u64 = 104;
+/// Offset of the data section's `perf_file_section` in the header.
+const DATA_SECTION_AT: usize = 40;
 /// Bytes of one `perf_file_section` (offset, size).
 const SECTION_SIZE: u64 = 16;
 /// Feature bits in the header (`HEADER_FEAT_BITS`).
@@ -108,7 +110,7 @@ const MAX_EVENT_DESC: u64 = 1 << 24;
 /// Bytes of buffered reading over the data section.
 const READ_BUFFER: usize = 1 << 16;
 
-fn io(e: &std::io::Error) -> PerfDataError {
+pub(super) fn io(e: &std::io::Error) -> PerfDataError {
     if crate::input::source::is_stopped(e) {
         PerfDataError::Stopped
     } else {
@@ -228,7 +230,6 @@ fn check_records(src: &Shared<'_>) -> Result<(), PerfDataError> {
 pub struct PerfDataFile<'a> {
     src: Shared<'a>,
     formats: Rc<Formats>,
-    big_endian: bool,
     /// `perf --version` of the recorder, where recorded.
     pub perf_version: Option<String>,
     /// Kernel release, where recorded.
@@ -236,8 +237,6 @@ pub struct PerfDataFile<'a> {
     /// Whether the capture's formats include `kvm_mmu_set_spte`.
     pub has_set_spte: bool,
 }
-
-type Reader<'a> = std::io::BufReader<Shared<'a>>;
 
 impl<'a> PerfDataFile<'a> {
     /// Check the perf.data `src` holds and read its tracing data.
@@ -264,7 +263,6 @@ impl<'a> PerfDataFile<'a> {
                 .feature_section_data(Feature::OSRELEASE)
                 .and_then(header_string),
             has_set_spte: formats.has_set_spte(),
-            big_endian: pre.big_endian,
             formats: Rc::new(formats),
             src,
         })
@@ -272,94 +270,20 @@ impl<'a> PerfDataFile<'a> {
 
     /// A pass over the samples, in time order (perf's `FINISHED_ROUND` rule).
     pub fn records(&self) -> Result<PerfRecords<'a>, PerfDataError> {
-        let PerfFileReader {
-            perf_file,
-            record_iter,
-        } = PerfFileReader::parse_file(std::io::BufReader::with_capacity(
-            READ_BUFFER,
-            self.src.at(0),
-        ))
+        let PerfFileReader { perf_file, .. } = PerfFileReader::parse_file(
+            std::io::BufReader::with_capacity(READ_BUFFER, self.src.at(0)),
+        )
         .map_err(container)?;
-        Ok(PerfRecords {
-            perf_file,
-            record_iter,
-            formats: Rc::clone(&self.formats),
-            big_endian: self.big_endian,
-            samples: 0,
-        })
-    }
-}
-
-/// The records of a [`PerfDataFile`], pulled one at a time.
-pub struct PerfRecords<'a> {
-    perf_file: linux_perf_data::PerfFile,
-    record_iter: linux_perf_data::PerfRecordIter<Reader<'a>>,
-    formats: Rc<Formats>,
-    big_endian: bool,
-    /// Samples read (any event).
-    pub samples: u64,
-}
-
-impl std::fmt::Debug for PerfRecords<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PerfRecords")
-            .field("samples", &self.samples)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PerfRecords<'_> {
-    /// The next kvmmmu record or lost-event marker.
-    pub fn next_record(&mut self) -> Result<Option<Record>, PerfDataError> {
-        loop {
-            let rec = match self.record_iter.next_record(&mut self.perf_file) {
-                Ok(Some(r)) => r,
-                Ok(None) => return Ok(None),
-                Err(linux_perf_data::Error::IoError(e)) => return Err(io(&e)),
-                Err(e) => return Err(container(e)),
-            };
-            let PerfFileRecord::EventRecord { record, .. } = rec else {
-                continue;
-            };
-            if record.record_type == RecordType::LOST_SAMPLES {
-                let n = record.data.as_slice();
-                let count = super::format::read_uint(&n, 0, 8, self.big_endian).unwrap_or(1);
-                return Ok(Some(lost(record_ts(&record), count)));
-            }
-            // Only samples and LOST records matter; other records are not parsed at all (the
-            // reader asserts on some malformed MMAP2 records instead of failing).
-            if record.record_type != RecordType::SAMPLE && record.record_type != RecordType::LOST {
-                continue;
-            }
-            let Ok(parsed) = record.parse() else {
-                continue;
-            };
-            match parsed {
-                EventRecord::Sample(s) => {
-                    self.samples += 1;
-                    let Some(raw) = s.raw else { continue };
-                    let payload = raw.as_slice();
-                    let Some(kind) = self.formats.decode(&payload) else {
-                        continue;
-                    };
-                    return Ok(Some(Record {
-                        ts: s.timestamp,
-                        cpu: s.cpu,
-                        task: Task {
-                            tid: s
-                                .tid
-                                .and_then(|t| u64::try_from(t).ok())
-                                .or_else(|| self.formats.pid(&payload))
-                                .unwrap_or(0),
-                            tgid: s.pid.and_then(|p| u64::try_from(p).ok()),
-                        },
-                        kind,
-                    }));
-                }
-                EventRecord::Lost(l) => return Ok(Some(lost(None, l.count))),
-                _ => {}
-            }
-        }
+        let mut head = [0u8; HEADER_SIZE as usize];
+        self.src.read_exact_at(0, &mut head).map_err(|e| io(&e))?;
+        PerfRecords::new(
+            &perf_file,
+            self.src.at(0),
+            le_u64(&head, DATA_SECTION_AT),
+            le_u64(&head, DATA_SECTION_AT + 8),
+            Rc::clone(&self.formats),
+            READ_BUFFER,
+        )
     }
 }
 
@@ -391,17 +315,4 @@ fn header_string(sec: &[u8]) -> Option<String> {
     let bytes = sec.get(4..4usize.checked_add(len)?)?;
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
-}
-
-fn record_ts(r: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'_>) -> Option<u64> {
-    r.common_data().ok().and_then(|c| c.timestamp)
-}
-
-fn lost(ts: Option<u64>, n: u64) -> Record {
-    Record {
-        ts,
-        cpu: None,
-        task: Task::default(),
-        kind: RecordKind::Lost(n.max(1)),
-    }
 }
