@@ -15,6 +15,7 @@
 //! `linux-perf-event-reader` parses the samples kept.
 
 use super::format::{read_uint, Formats};
+use super::infer::HashMap;
 use super::perfdata::PerfDataError;
 use super::record::{Record, RecordKind, Task};
 use crate::input::source::Shared;
@@ -30,6 +31,8 @@ use std::rc::Rc;
 const RECORD_FINISHED_ROUND: u32 = 68;
 /// `PERF_RECORD_AUXTRACE`: the record is followed by `size` bytes of AUX data.
 const RECORD_AUXTRACE: u32 = 71;
+/// `PERF_RECORD_COMPRESSED` / `PERF_RECORD_COMPRESSED2` (`perf record -z`).
+const RECORD_COMPRESSED: [u32; 2] = [81, 83];
 /// `PERF_RECORD_USER_TYPE_START`: record types from here on are perf's own, not the kernel's.
 const RECORD_USER_TYPE_START: u32 = 64;
 /// `struct perf_event_header`: u32 type, u16 misc, u16 size.
@@ -126,13 +129,15 @@ struct Attr {
 /// The records of a perf.data, pulled one at a time in time order.
 pub struct PerfRecords<'a> {
     reader: BufReader<Shared<'a>>,
+    /// The data section's offset in the file (errors name bytes of the file).
+    start: u64,
     /// Offset of the next record within the data section.
     at: u64,
     /// Bytes in the data section.
     len: u64,
     attrs: Vec<Attr>,
     /// Sample id → index in `attrs`.
-    attr_of_id: std::collections::HashMap<u64, usize>,
+    attr_of_id: HashMap<u64, usize>,
     id_rule: IdRule,
     formats: Rc<Formats>,
     /// The file's byte order (`PERFILE2` read as written or swapped).
@@ -205,7 +210,7 @@ impl<'a> PerfRecords<'a> {
                 "events lay out their ids differently and lack PERF_SAMPLE_IDENTIFIER: no record can be told apart",
             ));
         };
-        let mut attr_of_id = std::collections::HashMap::new();
+        let mut attr_of_id = HashMap::default();
         for (i, a) in described.iter().enumerate() {
             for id in &a.event_ids {
                 attr_of_id.insert(*id, i);
@@ -213,6 +218,7 @@ impl<'a> PerfRecords<'a> {
         }
         Ok(PerfRecords {
             reader: BufReader::with_capacity(read_buffer, src.at(start)),
+            start,
             at: 0,
             len,
             attrs,
@@ -273,8 +279,15 @@ impl<'a> PerfRecords<'a> {
     /// Read records until a round marker makes some ready, or the data ends.
     fn read_until_ready(&mut self) -> Result<(), PerfDataError> {
         let mut head = [0u8; EVENT_HEADER_SIZE];
-        while self.at < self.len {
+        // A record header must fit; a few trailing bytes are not a record.
+        while self.at.saturating_add(EVENT_HEADER_SIZE as u64) <= self.len {
             let offset = self.at;
+            let past = || {
+                container(format!(
+                    "data section: record at byte {} runs past the section",
+                    self.start.saturating_add(offset)
+                ))
+            };
             self.reader
                 .read_exact(&mut head)
                 .map_err(|e| super::perfdata::io(&e))?;
@@ -283,11 +296,24 @@ impl<'a> PerfRecords<'a> {
             let size = read_uint(&head, 6, 2, self.big_endian).unwrap_or(0) as usize;
             if size < EVENT_HEADER_SIZE {
                 return Err(container(format!(
-                    "data section: record of {size} bytes at byte {offset}"
+                    "data section: record of {size} bytes at byte {}",
+                    self.start.saturating_add(offset)
                 )));
             }
-            self.at += size as u64;
+            if RECORD_COMPRESSED.contains(&ty) {
+                return Err(container(
+                    "compressed records (perf record -z): record again without -z",
+                ));
+            }
+            let next = offset + size as u64;
+            if next > self.len {
+                return Err(past());
+            }
+            self.at = next;
             if ty == RECORD_FINISHED_ROUND {
+                self.reader
+                    .seek_relative((size - EVENT_HEADER_SIZE) as i64)
+                    .map_err(|e| super::perfdata::io(&e))?;
                 self.rounds.finish_round();
                 if self.rounds.ready.is_empty() {
                     continue;
@@ -302,11 +328,14 @@ impl<'a> PerfRecords<'a> {
             if ty == RECORD_AUXTRACE {
                 // The AUX data follows the record; its size is the body's first u64.
                 let aux = self.u64_at(&self.body, Some(0)).unwrap_or(0);
-                let skip = i64::try_from(aux).map_err(|_| container("AUX data size"))?;
+                let end = self.at.checked_add(aux).filter(|&e| e <= self.len);
+                let (Some(end), Ok(skip)) = (end, i64::try_from(aux)) else {
+                    return Err(past());
+                };
                 self.reader
                     .seek_relative(skip)
                     .map_err(|e| super::perfdata::io(&e))?;
-                self.at = self.at.saturating_add(aux);
+                self.at = end;
             }
             let value = self.record(ty, misc, offset)?;
             self.rounds.insert(value.0, value.1);

@@ -14,7 +14,6 @@ use super::record::Record;
 use super::tracedat::{preamble, Cur, TraceDatError, TracingHeaders};
 use crate::input::source::Shared;
 use linux_perf_data::{Feature, PerfFileReader};
-use std::io::Read;
 use std::rc::Rc;
 
 /// perf.data magic.
@@ -174,56 +173,6 @@ fn check_header(src: &Shared<'_>, len: u64) -> Result<(), PerfDataError> {
     Ok(())
 }
 
-/// `PERF_RECORD_AUXTRACE`: followed by `size` bytes of AUX data.
-const RECORD_AUXTRACE: u64 = 71;
-/// `PERF_RECORD_COMPRESSED` / `PERF_RECORD_COMPRESSED2` (`perf record -z`).
-const RECORD_COMPRESSED: [u64; 2] = [81, 83];
-/// `struct perf_event_header`: u32 type, u16 misc, u16 size.
-const EVENT_HEADER_SIZE: u64 = 8;
-
-/// Walk the data section's record headers: every record (and an AUXTRACE record's AUX data)
-/// must end inside the section, since the container reader allocates the AUX size it reads.
-fn check_records(src: &Shared<'_>) -> Result<(), PerfDataError> {
-    let bad = |what: String| PerfDataError::Container(format!("data section: {what}"));
-    let mut head = [0u8; HEADER_SIZE as usize];
-    src.read_exact_at(0, &mut head).map_err(|e| io(&e))?;
-    let (start, size) = (le_u64(&head, 40), le_u64(&head, 48));
-    let end = start.saturating_add(size);
-    let mut r = std::io::BufReader::with_capacity(READ_BUFFER, src.at(start));
-    let mut at = start;
-    let mut h = [0u8; 2 * EVENT_HEADER_SIZE as usize];
-    while at.saturating_add(EVENT_HEADER_SIZE) <= end {
-        r.read_exact(&mut h[..EVENT_HEADER_SIZE as usize])
-            .map_err(|e| io(&e))?;
-        let ty = super::format::read_uint(&h, 0, 4, false).unwrap_or(0);
-        let len = super::format::read_uint(&h, 6, 2, false).unwrap_or(0);
-        if len < EVENT_HEADER_SIZE {
-            return Err(bad(format!("record of {len} bytes at byte {at}")));
-        }
-        if RECORD_COMPRESSED.contains(&ty) {
-            return Err(PerfDataError::Container(
-                "compressed records (perf record -z): record again without -z".into(),
-            ));
-        }
-        let mut next = at + len;
-        let mut consumed = EVENT_HEADER_SIZE;
-        if ty == RECORD_AUXTRACE && next <= end && len >= 2 * EVENT_HEADER_SIZE {
-            r.read_exact(&mut h[EVENT_HEADER_SIZE as usize..])
-                .map_err(|e| io(&e))?;
-            consumed += EVENT_HEADER_SIZE;
-            next = next.saturating_add(le_u64(&h, EVENT_HEADER_SIZE as usize));
-        }
-        if next > end {
-            return Err(bad(format!("record at byte {at} runs past the section")));
-        }
-        let skip = i64::try_from(next - at - consumed)
-            .map_err(|_| bad(format!("record at byte {at} runs past the section")))?;
-        r.seek_relative(skip).map_err(|e| io(&e))?;
-        at = next;
-    }
-    Ok(())
-}
-
 /// A perf.data opened for streaming: the header and the tracing data are read; the samples
 /// are read by [`PerfDataFile::records`] in perf's own time order.
 #[derive(Debug)]
@@ -243,7 +192,6 @@ impl<'a> PerfDataFile<'a> {
     pub fn open(src: Shared<'a>) -> Result<Self, PerfDataError> {
         let len = src.len().map_err(|e| io(&e))?;
         check_header(&src, len)?;
-        check_records(&src)?;
         let PerfFileReader { perf_file, .. } =
             PerfFileReader::parse_file(std::io::BufReader::with_capacity(READ_BUFFER, src.at(0)))
                 .map_err(container)?;
