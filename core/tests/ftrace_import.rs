@@ -176,3 +176,31 @@ fn guest_pte_writes_never_touch_direct_shadow_pages() {
         "{removed:?}"
     );
 }
+
+/// A text capture cut in the middle of its last line (a copy stopped short): that line is left
+/// out rather than read with its last field cut to a different value, and the import says so.
+#[test]
+fn a_text_capture_cut_mid_line_leaves_the_line_out_and_says_so() {
+    let whole = fixture("alias3.txt");
+    let (_, all) = decode_all(&whole).unwrap();
+    // Cut the last kvmmmu line in two: everything before it stays.
+    let body = whole.strip_suffix(b"\n").unwrap();
+    let last = body.iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    let cut = &whole[..last + (body.len() - last) / 2];
+    let (meta, events) = decode_all(cut).unwrap();
+    let report = rmaplab_core::import::ImportReport::from_meta(&meta).unwrap();
+    let lines = whole.iter().filter(|&&b| b == b'\n').count();
+    assert!(
+        report.warnings.iter().any(|w| w.contains(&format!(
+            "ends in the middle of line {lines} (no newline after it)"
+        ))),
+        "{:?}",
+        report.warnings
+    );
+    let (_, before) = decode_all(&whole[..last]).unwrap();
+    assert_eq!(
+        events, before,
+        "the cut capture reads as the capture up to the cut line"
+    );
+    assert!(events.len() <= all.len());
+}

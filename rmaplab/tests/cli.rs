@@ -187,6 +187,13 @@ fn bad_input_gets_a_clear_error_and_leaves_no_output() {
             "truncated at byte offset",
         ),
         (
+            // The offset is of the decompressed bytes, which the error says: the .zst file
+            // itself is smaller than the offset.
+            "truncated-zstd",
+            zstd::encode_all(&bytes[..bytes.len() / 2], 1).unwrap(),
+            "(of the zstd-decompressed data; the compressed file itself is smaller)",
+        ),
+        (
             "wrong-magic",
             {
                 let mut b = bytes.clone();

@@ -395,6 +395,12 @@ impl<'a> CaptureStream<'a> {
                     }
                 }
                 c.report.lines = Some(lines.lines());
+                if let Some(line) = lines.cut_line {
+                    c.report.warnings.push(format!(
+                        "the capture ends in the middle of line {line} (no newline after it): the file was cut short, and that line was left out, since its last field may be cut too; the figures are of the capture up to line {}",
+                        line - 1
+                    ));
+                }
                 c.report.reordered = finder.reordered;
                 *runs = finder.runs().to_vec();
                 c.link_ordered = runs.len() <= 1;

@@ -41,6 +41,10 @@ pub struct LineReader<'a> {
     offset: u64,
     /// Stop before this byte offset (the next run's start), if set.
     end: Option<u64>,
+    /// The number of the file's last line when it has no newline: a capture cut mid-line
+    /// (a copy stopped short, a full disk). That line is left out, since its last field may be
+    /// cut short into a different value.
+    pub cut_line: Option<u64>,
 }
 
 impl std::fmt::Debug for LineReader<'_> {
@@ -70,6 +74,7 @@ impl<'a> LineReader<'a> {
             line,
             offset,
             end,
+            cut_line: None,
         }
     }
 
@@ -100,6 +105,10 @@ impl<'a> LineReader<'a> {
             body = &body[..body.len() - 1];
         } else if n as u64 == limit {
             return Err(ImportError::LineTooLong { line });
+        } else {
+            // Only the file's last line can end without a newline.
+            self.cut_line = Some(line);
+            return Ok(None);
         }
         if body.len() > MAX_LINE_BYTES {
             return Err(ImportError::LineTooLong { line });

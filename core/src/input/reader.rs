@@ -114,6 +114,9 @@ pub struct TraceReader<'a> {
     zstd: ZstdFactory,
     meter: SharedMeter<'a>,
     encoding: Option<Encoding>,
+    /// `gzip` or `zstd` when the input was compressed: errors' byte offsets then count the
+    /// decompressed bytes, and say so.
+    compression: Option<&'static str>,
     meta: Option<TraceMeta>,
     pending: Vec<Event>,
 }
@@ -133,6 +136,15 @@ fn read_prefix(r: &mut dyn Read) -> Result<Vec<u8>, ReadError> {
         .read_to_end(&mut prefix)
         .map_err(io)?;
     Ok(prefix)
+}
+
+/// The name of `magic`'s compression, if it is one.
+fn compression_name(magic: Magic) -> Option<&'static str> {
+    match magic {
+        Magic::Gzip => Some("gzip"),
+        Magic::Zstd => Some("zstd"),
+        Magic::Plain(_) => None,
+    }
 }
 
 /// A decompressor of `magic` over `inner`.
@@ -173,6 +185,7 @@ impl<'a> TraceReader<'a> {
             zstd: Ruzstd::factory,
             meter: Meter::shared(None),
             encoding: None,
+            compression: None,
             meta: None,
             pending: Vec::new(),
         }
@@ -235,6 +248,7 @@ impl<'a> TraceReader<'a> {
                         }
                     }
                     magic => {
+                        self.compression = compression_name(magic);
                         let open = |at: u64| {
                             decompressor(
                                 magic,
@@ -299,6 +313,7 @@ impl<'a> TraceReader<'a> {
                     Box::new(Counting::new(inner, std::rc::Rc::clone(&meter)));
                 let prefix = read_prefix(&mut counted)?;
                 let magic = sniff(&prefix)?;
+                self.compression = compression_name(magic);
                 let (mut plain, plain_prefix): (Box<dyn Read + 'a>, Vec<u8>) = match magic {
                     Magic::Plain(_) => (counted, prefix),
                     m => {
@@ -357,6 +372,26 @@ impl<'a> TraceReader<'a> {
     /// The trace's metadata (for a kvmmmu capture, the passes that need the whole capture
     /// run first).
     pub fn meta(&mut self) -> Result<TraceMeta, ReadError> {
+        self.meta_inner().map_err(|e| self.located(e))
+    }
+
+    /// A malformed trace's error, its offsets marked as decompressed ones for compressed input.
+    fn located(&self, e: ReadError) -> ReadError {
+        match (e, self.compression) {
+            (
+                ReadError::Trace(
+                    error @ (TraceError::Truncated { .. } | TraceError::Binary { .. }),
+                ),
+                Some(compression),
+            ) => ReadError::Trace(TraceError::Decompressed {
+                compression,
+                error: Box::new(error),
+            }),
+            (e, _) => e,
+        }
+    }
+
+    fn meta_inner(&mut self) -> Result<TraceMeta, ReadError> {
         self.open()?;
         if let Some(m) = &self.meta {
             return Ok(m.clone());
@@ -382,9 +417,13 @@ impl<'a> TraceReader<'a> {
 
     /// The next events in place of `out`'s contents (at most [`BATCH`]); `false` at the end.
     pub fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<bool, ReadError> {
+        self.next_batch_inner(out).map_err(|e| self.located(e))
+    }
+
+    fn next_batch_inner(&mut self, out: &mut Vec<Event>) -> Result<bool, ReadError> {
         out.clear();
         if self.meta.is_none() {
-            self.meta()?;
+            self.meta_inner()?;
         }
         out.append(&mut self.pending);
         match &mut self.state {
@@ -420,8 +459,12 @@ impl<'a> TraceReader<'a> {
 
     /// The next event, or `None` at the end of the trace.
     pub fn next_event(&mut self) -> Result<Option<Event>, ReadError> {
+        self.next_event_inner().map_err(|e| self.located(e))
+    }
+
+    fn next_event_inner(&mut self) -> Result<Option<Event>, ReadError> {
         if self.meta.is_none() {
-            self.meta()?;
+            self.meta_inner()?;
         }
         if let Some(e) = self.pending.pop() {
             return Ok(Some(e));

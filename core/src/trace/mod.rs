@@ -324,6 +324,17 @@ pub enum TraceError {
     /// The header is not an rmaplab trace header.
     #[error("{0}")]
     BadHeader(String),
+    /// A trace read from a gzip or zstd file is malformed: the byte offsets in `error` count
+    /// the decompressed bytes, which the compressed file does not hold.
+    #[error(
+        "{error} (of the {compression}-decompressed data; the compressed file itself is smaller)"
+    )]
+    Decompressed {
+        /// `gzip` or `zstd`.
+        compression: &'static str,
+        /// What is wrong, at offsets of the decompressed data.
+        error: Box<TraceError>,
+    },
 }
 
 /// The rmaplab trace's two encodings.
