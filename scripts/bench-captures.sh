@@ -63,6 +63,11 @@ measure() {
     fi
     echo "| $f | $(stat -c %s "$p") | ${iw} s, $((im / 1024)) MB | ${rw} s, $((rm_ / 1024)) MB | $toolcell | $ratio |"
   done
+  # The sections after the table (the page's figures, by web-tests/bigcapture.mjs) are kept.
+  if [ -f "$out" ]; then
+    echo
+    sed -n '/^## /,$p' "$out"
+  fi
 } > "$tmp/md"
 mv "$tmp/md" "$out"
 echo "wrote $out" >&2
